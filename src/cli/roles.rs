@@ -1,0 +1,36 @@
+//! `rolecall roles`: resolved roles -> hosts.
+
+use anyhow::Context;
+use clap::Args;
+use rolecall::deployment;
+use rolecall::exit::Exit;
+use rolecall::report::{roles, Printer};
+
+use super::connect::ConnectArgs;
+use super::{DeploymentArgs, ListFormat};
+
+#[derive(Debug, Args)]
+pub struct RolesArgs {
+    #[command(flatten)]
+    pub deployment: DeploymentArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+pub fn run(args: RolesArgs, printer: &Printer) -> anyhow::Result<Exit> {
+    let RolesArgs { deployment: DeploymentArgs { config, profile }, format, connect } = args;
+    let d = deployment::load(&config, profile.map(Into::into))?;
+    let flags = connect.into_settings();
+    let text = match format {
+        ListFormat::Table => roles::table(&d, printer),
+        ListFormat::Json => roles::json(&d, &flags),
+    };
+    printer.out(&text).context("writing to stdout")?;
+    if matches!(format, ListFormat::Table) {
+        printer.note(&roles::summary(&d));
+    }
+    Ok(Exit::Ok)
+}

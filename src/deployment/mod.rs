@@ -1,0 +1,315 @@
+//! The deployment model and the role builder.
+//!
+//! A deployment file is read by a *profile*: the native rolecall format ([`native`]) or a
+//! Calyptos/Eucalyptus environment ([`calyptos`]). Each profile deserializes a raw schema that
+//! mirrors its YAML, then builds the same validated [`Deployment`]: hosts in file order, roles
+//! mapping to hosts (plus the derived role `all`), named clusters, SSH defaults and free-form
+//! plugin sections. Nothing in the model depends on hash order.
+
+pub mod calyptos;
+mod de;
+pub mod error;
+pub mod interp;
+pub mod locate;
+pub mod native;
+pub mod range;
+pub mod source;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+
+pub use error::{Diagnostic, LoadError};
+pub use locate::YamlPath;
+use source::Source;
+
+/// The derived role that holds every host.
+pub const ALL_ROLE: &str = "all";
+
+/// How a deployment file is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Profile {
+    /// rolecall's own format: `hosts`, `roles`, `clusters`, `ssh`, `plugins`.
+    Native,
+    /// A Calyptos/Eucalyptus (Chef) environment file, legacy or new topology schema.
+    Eucalyptus,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Eucalyptus => "eucalyptus",
+        }
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How the SSH client treats host keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum HostKeyChecking {
+    /// Unknown or changed keys are refused.
+    #[default]
+    Strict,
+    /// Unknown keys are recorded in known_hosts; changed keys are refused.
+    AcceptNew,
+    /// No checking at all (a loud warning is printed).
+    Off,
+}
+
+impl HostKeyChecking {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Strict => "strict",
+            Self::AcceptNew => "accept-new",
+            Self::Off => "off",
+        }
+    }
+}
+
+/// SSH connection settings as one layer (file, or command line). Every field is optional so
+/// that layers stack: command-line flags over the host's own entry over the file's `ssh`
+/// section over built-in defaults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SshSettings {
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    pub identities: Vec<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
+    pub host_key_checking: Option<HostKeyChecking>,
+    pub connect_timeout: Option<Duration>,
+    pub command_timeout: Option<Duration>,
+}
+
+impl SshSettings {
+    /// `self` with every field that `over` sets replaced by `over`'s value.
+    pub fn overlay(mut self, over: &SshSettings) -> Self {
+        if over.user.is_some() {
+            self.user.clone_from(&over.user);
+        }
+        self.port = over.port.or(self.port);
+        if !over.identities.is_empty() {
+            self.identities.clone_from(&over.identities);
+        }
+        if over.known_hosts.is_some() {
+            self.known_hosts.clone_from(&over.known_hosts);
+        }
+        self.host_key_checking = over.host_key_checking.or(self.host_key_checking);
+        self.connect_timeout = over.connect_timeout.or(self.connect_timeout);
+        self.command_timeout = over.command_timeout.or(self.command_timeout);
+        self
+    }
+}
+
+/// One machine of the fleet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Host {
+    pub name: String,
+    /// What to connect to: an IP address or a DNS name, exactly as written.
+    pub address: String,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub vars: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A role: a named set of hosts, in file order without duplicates, with the expectations that
+/// parameterise plugins.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Role {
+    pub name: String,
+    pub description: Option<String>,
+    pub hosts: Vec<String>,
+    /// Cardinality rules checked by the validators.
+    pub min: Option<usize>,
+    pub max: Option<usize>,
+    /// Free-form per-role expectations (`services`, `ports`, thresholds...) read by plugins.
+    pub expect: serde_json::Value,
+    /// Where the file gave `host:port` for this role: the service port, kept apart from the SSH
+    /// port so that connecting still uses SSH.
+    pub service_ports: IndexMap<String, u16>,
+}
+
+/// A validated deployment: what every command and plugin works from.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub source: PathBuf,
+    pub profile: Profile,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub ssh: SshSettings,
+    pub hosts: IndexMap<String, Host>,
+    /// Roles in file order, then the derived `all`.
+    pub roles: IndexMap<String, Role>,
+    pub clusters: IndexMap<String, Vec<String>>,
+    /// Per-plugin configuration sections (`plugins.<name>` in the native format).
+    pub plugins: IndexMap<String, serde_json::Value>,
+    /// The whole document as JSON, for plugins that read profile-specific sections (a Calyptos
+    /// environment's `default_attributes`, say).
+    pub document: serde_json::Value,
+}
+
+impl Deployment {
+    /// Hosts of `role`, or `None` when there is no such role.
+    pub fn role_hosts(&self, role: &str) -> Option<&[String]> {
+        self.roles.get(role).map(|r| r.hosts.as_slice())
+    }
+}
+
+/// Load a deployment from `path`, with `profile` or the one detected from the file's shape.
+pub fn load(path: &Path, profile: Option<Profile>) -> Result<Deployment, LoadError> {
+    let src = Source::read(path)?;
+    check_json(&src)?;
+    let profile = match profile {
+        Some(p) => p,
+        None => detect(&src)?,
+    };
+    let deployment = match profile {
+        Profile::Native => native::build(&src)?,
+        Profile::Eucalyptus => calyptos::build(&src)?,
+    };
+    Ok(deployment)
+}
+
+/// Load from text in memory (tests, benchmarks).
+pub fn load_str(
+    name: impl Into<PathBuf>,
+    text: &str,
+    profile: Option<Profile>,
+) -> Result<Deployment, LoadError> {
+    let src = Source::from_text(name, text);
+    if src.is_blank() {
+        return Err(Diagnostic::new(&src.path, "the file is empty: no deployment in it").into());
+    }
+    check_json(&src)?;
+    let profile = match profile {
+        Some(p) => p,
+        None => detect(&src)?,
+    };
+    match profile {
+        Profile::Native => Ok(native::build(&src)?),
+        Profile::Eucalyptus => Ok(calyptos::build(&src)?),
+    }
+}
+
+/// A `.json` file must be JSON: YAML would accept a template's bare placeholders as strings
+/// and hide that the file was never filled in.
+fn check_json(src: &Source) -> Result<(), Diagnostic> {
+    let is_json = src.path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if !is_json {
+        return Ok(());
+    }
+    match serde_json::from_str::<IgnoredAny>(&src.text) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let token: String = src
+                .text
+                .lines()
+                .nth(e.line().saturating_sub(1))
+                .map(|l| {
+                    l.chars()
+                        .skip(e.column().saturating_sub(1))
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut d = Diagnostic::new(&src.path, format!("not valid JSON: {e}"))
+                .at(Some(locate::Position { line: e.line(), column: e.column() }));
+            d.message = d.message.replace(&format!(" at line {} column {}", e.line(), e.column()), "");
+            if !token.is_empty() {
+                d = d.hint(format!(
+                    "`{token}` is not a JSON value: if this is a template, fill in its placeholders first"
+                ));
+            }
+            Err(d)
+        }
+    }
+}
+
+/// Top-level keys of the document, values skipped.
+struct TopKeys(Vec<String>);
+
+impl<'de> Deserialize<'de> for TopKeys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TopKeys;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping at the top level")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TopKeys, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(k) = map.next_key::<serde_yaml::Value>()? {
+                    keys.push(match k {
+                        serde_yaml::Value::String(s) => s,
+                        other => serde_yaml::to_string(&other).unwrap_or_default().trim().to_string(),
+                    });
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Ok(TopKeys(keys))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Guess the profile from the top-level keys.
+fn detect(src: &Source) -> Result<Profile, Diagnostic> {
+    let TopKeys(keys) = src.deserialize()?;
+    let has = |k: &str| keys.iter().any(|x| x == k);
+    if has("hosts") {
+        return Ok(Profile::Native);
+    }
+    if has("default_attributes") || has("override_attributes") || has("chef_type") {
+        return Ok(Profile::Eucalyptus);
+    }
+    let not_a_deployment = |what: &str| format!("this is not a deployment: {what}");
+    let d = if has("deployer") {
+        Diagnostic::new(
+            &src.path,
+            not_a_deployment(
+                "it looks like a Calyptos deployer configuration (`deployer.chef.roles` maps roles \
+                 to Chef recipes), not an environment",
+            ),
+        )
+        .hint("pass the Calyptos environment file (the one with `default_attributes`) instead")
+    } else if has("eucalyptus") || has("topology") {
+        Diagnostic::new(
+            &src.path,
+            not_a_deployment("it holds bare Eucalyptus cookbook attributes, not a Chef environment"),
+        )
+        .hint("put them under `default_attributes:` to read them as a Calyptos environment")
+    } else {
+        let found = if keys.is_empty() {
+            "an empty mapping".to_string()
+        } else {
+            let names: Vec<&str> = keys.iter().map(String::as_str).take(6).collect();
+            format!("top-level keys {}", error::one_of(&names).replace(" or ", ", "))
+        };
+        let mut d = Diagnostic::new(
+            &src.path,
+            not_a_deployment(&format!(
+                "found {found}; expected `hosts` (rolecall format) or `default_attributes` \
+                 (Calyptos environment)"
+            )),
+        );
+        if let Some(h) = keys.iter().find_map(|k| error::did_you_mean(k, ["hosts", "default_attributes"])) {
+            d = d.hint(h);
+        } else {
+            d = d.hint("force a profile with `--profile native` or `--profile eucalyptus`");
+        }
+        d
+    };
+    Err(d.at(Some(locate::Position { line: 1, column: 1 })))
+}

@@ -1,0 +1,258 @@
+//! Host ranges: `nc[01:16]` expands to `nc01` .. `nc16`, and a list of names folds back into
+//! the same compact form for display (`nc[01-04,07]`).
+//!
+//! A pattern may hold several bracket groups (`rack[1:2]-nc[01:04]`, expanded left-major), and a
+//! group may list items and ranges separated by commas (`nc[01:03,07]`). The width of a zero-padded
+//! start (`01`) sets the width of every number of that range.
+
+use std::fmt;
+
+/// Expanding more names than this from one pattern is refused: a typo such as `nc[0:99999999]`
+/// must be an error, not an out-of-memory kill.
+pub const MAX_EXPANSION: usize = 100_000;
+
+/// Why a host pattern could not be expanded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RangeError {
+    Unclosed,
+    Empty,
+    BadBound(String),
+    Reversed { start: u64, end: u64 },
+    TooMany { count: u128 },
+}
+
+impl fmt::Display for RangeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unclosed => write!(f, "unclosed `[` in host range"),
+            Self::Empty => write!(f, "empty `[]` in host range"),
+            Self::BadBound(s) => write!(f, "`{s}` is not a number or `start:end` range"),
+            Self::Reversed { start, end } => {
+                write!(f, "range `{start}:{end}` runs backwards")
+            }
+            Self::TooMany { count } => write!(
+                f,
+                "host range expands to {count} names, more than the limit of {MAX_EXPANSION}"
+            ),
+        }
+    }
+}
+
+/// Does `s` contain a range group at all?
+pub fn is_pattern(s: &str) -> bool {
+    s.contains('[')
+}
+
+/// Expand a pattern into names, in order. A string without `[` expands to itself.
+pub fn expand(pattern: &str) -> Result<Vec<String>, RangeError> {
+    let mut parts: Vec<Vec<String>> = Vec::new();
+    let mut rest = pattern;
+    while let Some(open) = rest.find('[') {
+        parts.push(vec![rest[..open].to_string()]);
+        let close = rest[open..].find(']').ok_or(RangeError::Unclosed)? + open;
+        parts.push(expand_group(&rest[open + 1..close])?);
+        rest = &rest[close + 1..];
+    }
+    if rest.contains(']') {
+        return Err(RangeError::BadBound(rest.to_string()));
+    }
+    parts.push(vec![rest.to_string()]);
+
+    let total: u128 = parts.iter().map(|p| p.len() as u128).product();
+    if total > MAX_EXPANSION as u128 {
+        return Err(RangeError::TooMany { count: total });
+    }
+    let mut out = vec![String::new()];
+    for part in parts {
+        let mut next = Vec::with_capacity(out.len() * part.len());
+        for prefix in &out {
+            for item in &part {
+                next.push(format!("{prefix}{item}"));
+            }
+        }
+        out = next;
+    }
+    Ok(out)
+}
+
+fn expand_group(group: &str) -> Result<Vec<String>, RangeError> {
+    if group.trim().is_empty() {
+        return Err(RangeError::Empty);
+    }
+    let mut out = Vec::new();
+    for item in group.split(',').map(str::trim) {
+        match item.split_once(|c| c == ':' || c == '-') {
+            None => {
+                if item.is_empty() || !item.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    return Err(RangeError::BadBound(item.to_string()));
+                }
+                out.push(item.to_string());
+            }
+            Some((a, b)) => {
+                let start = parse_bound(a)?;
+                let end = parse_bound(b)?;
+                if end < start {
+                    return Err(RangeError::Reversed { start, end });
+                }
+                let count = u128::from(end - start) + 1;
+                if count + out.len() as u128 > MAX_EXPANSION as u128 {
+                    return Err(RangeError::TooMany { count });
+                }
+                let width = if a.len() > 1 && a.starts_with('0') { a.len() } else { 0 };
+                out.extend((start..=end).map(|n| format!("{n:0width$}")));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn parse_bound(s: &str) -> Result<u64, RangeError> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(RangeError::BadBound(s.to_string()));
+    }
+    s.parse().map_err(|_| RangeError::BadBound(s.to_string()))
+}
+
+/// Fold host names back into compact patterns, keeping first-appearance order of the groups:
+/// `nc01 nc02 nc03 nc04 nc07 web` -> `nc[01-04,07]`, `web`.
+///
+/// Names are grouped by (prefix, digit width, suffix) where the number is the last run of digits.
+pub fn fold<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    struct Group {
+        prefix: String,
+        suffix: String,
+        width: usize,
+        numbers: Vec<u64>,
+    }
+    let mut groups: Vec<Group> = Vec::new();
+    let mut singles: Vec<(usize, String)> = Vec::new();
+    for name in names {
+        let Some((prefix, digits, suffix)) = split_number(name) else {
+            singles.push((groups.len() + singles.len(), name.to_string()));
+            continue;
+        };
+        let Ok(n) = digits.parse::<u64>() else {
+            singles.push((groups.len() + singles.len(), name.to_string()));
+            continue;
+        };
+        let padded = digits.len() > 1 && digits.starts_with('0');
+        let width = if padded { digits.len() } else { 0 };
+        // `nc10` joins a zero-padded `nc01` group of width 2; `nc10` joins an unpadded `nc9`.
+        let fits = |g: &Group| {
+            g.prefix == prefix
+                && g.suffix == suffix
+                && if g.width > 0 { digits.len() == g.width } else { !padded }
+        };
+        match groups.iter_mut().find(|g| fits(g)) {
+            Some(g) => g.numbers.push(n),
+            None => groups.push(Group {
+                prefix: prefix.to_string(),
+                suffix: suffix.to_string(),
+                width,
+                numbers: vec![n],
+            }),
+        }
+    }
+    // Rebuild in first-appearance order: singles carry their slot; groups fill the rest.
+    let mut rendered: Vec<String> = groups
+        .into_iter()
+        .map(|g| {
+            if g.numbers.len() == 1 {
+                return format!("{}{:0w$}{}", g.prefix, g.numbers[0], g.suffix, w = g.width);
+            }
+            let mut nums = g.numbers;
+            nums.sort_unstable();
+            nums.dedup();
+            let mut spans: Vec<String> = Vec::new();
+            let mut i = 0;
+            while i < nums.len() {
+                let start = nums[i];
+                let mut end = start;
+                while i + 1 < nums.len() && nums[i + 1] == end + 1 {
+                    i += 1;
+                    end = nums[i];
+                }
+                let w = g.width;
+                spans.push(if start == end {
+                    format!("{start:0w$}")
+                } else {
+                    format!("{start:0w$}-{end:0w$}")
+                });
+                i += 1;
+            }
+            format!("{}[{}]{}", g.prefix, spans.join(","), g.suffix)
+        })
+        .collect();
+    for (slot, name) in singles {
+        rendered.insert(slot.min(rendered.len()), name);
+    }
+    rendered
+}
+
+fn split_number(name: &str) -> Option<(&str, &str, &str)> {
+    let bytes = name.as_bytes();
+    let end = bytes.iter().rposition(u8::is_ascii_digit)? + 1;
+    let start = bytes[..end]
+        .iter()
+        .rposition(|b| !b.is_ascii_digit())
+        .map_or(0, |p| p + 1);
+    Some((&name[..start], &name[start..end], &name[end..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_name_expands_to_itself() {
+        assert_eq!(expand("web").unwrap(), ["web"]);
+    }
+
+    #[test]
+    fn zero_padded_range_keeps_width() {
+        assert_eq!(expand("nc[01:03]").unwrap(), ["nc01", "nc02", "nc03"]);
+        assert_eq!(expand("nc[8:10]").unwrap(), ["nc8", "nc9", "nc10"]);
+    }
+
+    #[test]
+    fn groups_lists_and_products() {
+        assert_eq!(expand("n[1,3:4]").unwrap(), ["n1", "n3", "n4"]);
+        assert_eq!(
+            expand("r[1:2]-n[1:2].lan").unwrap(),
+            ["r1-n1.lan", "r1-n2.lan", "r2-n1.lan", "r2-n2.lan"]
+        );
+        assert_eq!(expand("127.0.0.[2:4]").unwrap(), ["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+    }
+
+    #[test]
+    fn bad_ranges_are_errors() {
+        assert_eq!(expand("nc[01:03"), Err(RangeError::Unclosed));
+        assert_eq!(expand("nc[]"), Err(RangeError::Empty));
+        assert_eq!(expand("nc[5:1]"), Err(RangeError::Reversed { start: 5, end: 1 }));
+        assert!(matches!(expand("nc[a:b]"), Err(RangeError::BadBound(_))));
+        assert!(matches!(expand("nc]"), Err(RangeError::BadBound(_))));
+    }
+
+    #[test]
+    fn huge_ranges_are_refused_without_allocating() {
+        assert!(matches!(expand("nc[0:99999999999]"), Err(RangeError::TooMany { .. })));
+        assert!(matches!(
+            expand("a[1:1000]b[1:1000]"),
+            Err(RangeError::TooMany { count: 1_000_000 })
+        ));
+    }
+
+    #[test]
+    fn fold_compacts_runs_and_keeps_order() {
+        let names = ["web", "nc01", "nc02", "nc03", "nc04", "nc07", "db"];
+        assert_eq!(fold(names), ["web", "nc[01-04,07]", "db"]);
+        assert_eq!(fold(["a1"]), ["a1"]);
+        assert_eq!(fold(["10.0.0.1", "10.0.0.2"]), ["10.0.0.[1-2]"]);
+    }
+
+    #[test]
+    fn fold_inverts_expand() {
+        let names = expand("nc[01:16]").unwrap();
+        assert_eq!(fold(names.iter().map(String::as_str)), ["nc[01-16]"]);
+    }
+}

@@ -1,0 +1,249 @@
+//! Reading a deployment file and turning parser errors into [`Diagnostic`]s that name the file,
+//! line, column and YAML path in the user's words rather than serde's.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use regex::Regex;
+use serde::de::DeserializeOwned;
+
+use super::de::CUSTOM;
+use super::error::{did_you_mean, one_of, Diagnostic, LoadError};
+use super::locate::{locate, Position, Segment, YamlPath};
+
+/// The text of a deployment file, checked to be UTF-8 and not empty.
+#[derive(Debug)]
+pub struct Source {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl Source {
+    /// Read `path`, refusing directories, invalid UTF-8 and files with no content.
+    pub fn read(path: &Path) -> Result<Self, LoadError> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(LoadError::NotFound { path: path.to_path_buf() })
+            }
+            Err(e) if e.kind() == io::ErrorKind::IsADirectory || path.is_dir() => {
+                return Err(LoadError::IsDirectory { path: path.to_path_buf() })
+            }
+            Err(source) => return Err(LoadError::Read { path: path.to_path_buf(), source }),
+        };
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let valid = e.utf8_error().valid_up_to();
+                let bytes = e.as_bytes();
+                let prefix = String::from_utf8_lossy(&bytes[..valid]);
+                let line = prefix.matches('\n').count() + 1;
+                let column = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                return Err(Diagnostic::new(
+                    path,
+                    format!("invalid UTF-8 (byte 0x{:02x} at offset {valid})", bytes[valid]),
+                )
+                .at(Some(Position { line, column }))
+                .hint("save the file as UTF-8")
+                .into());
+            }
+        };
+        let source = Self { path: path.to_path_buf(), text };
+        if source.is_blank() {
+            return Err(Diagnostic::new(path, "the file is empty: no deployment in it")
+                .hint("a deployment needs at least a `hosts` mapping; see `deploy.example.yaml`")
+                .into());
+        }
+        Ok(source)
+    }
+
+    /// A source from text already in memory (tests, stdin).
+    pub fn from_text(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        Self { path: path.into(), text: text.into() }
+    }
+
+    /// Only whitespace, comments and document markers.
+    pub fn is_blank(&self) -> bool {
+        self.text.lines().all(|l| {
+            let l = l.trim();
+            l.is_empty() || l.starts_with('#') || l == "---" || l == "..."
+        })
+    }
+
+    /// Deserialize the first YAML document into `T`, with errors as diagnostics.
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Diagnostic> {
+        let de = serde_yaml::Deserializer::from_str(&self.text);
+        serde_path_to_error::deserialize(de).map_err(|e| self.translate(e))
+    }
+
+    /// The first YAML document as a generic value (aliases expanded, bounded by serde_yaml).
+    pub fn value(&self) -> Result<serde_yaml::Value, Diagnostic> {
+        self.deserialize()
+    }
+
+    /// A diagnostic at `path`, located in this file.
+    pub fn error_at(&self, path: &YamlPath, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(&self.path, message).at(locate(&self.text, path)).path(path.clone())
+    }
+
+    fn translate(&self, err: serde_path_to_error::Error<serde_yaml::Error>) -> Diagnostic {
+        let path = convert_path(err.path());
+        let inner = err.into_inner();
+        let serde_pos = inner.location().map(|l| Position { line: l.line(), column: l.column() });
+        let raw = strip_decorations(&inner.to_string(), &path);
+
+        if let Some(msg) = raw.strip_prefix(CUSTOM) {
+            let (message, hint) = split_hint(msg);
+            let pos = locate(&self.text, &path).or(serde_pos);
+            return Diagnostic::new(&self.path, message).at(pos).path(path).maybe_hint(hint);
+        }
+        let (message, hint) = self.reword(&raw, serde_pos);
+        Diagnostic::new(&self.path, message).at(serde_pos).path(path).maybe_hint(hint)
+    }
+
+    fn reword(&self, raw: &str, pos: Option<Position>) -> (String, Option<String>) {
+        static UNKNOWN: OnceLock<Regex> = OnceLock::new();
+        let unknown = UNKNOWN.get_or_init(|| {
+            Regex::new(r"^unknown field `([^`]*)`, (?:expected (.*)|there are no fields)$")
+                .expect("static regex")
+        });
+        if let Some(c) = unknown.captures(raw) {
+            let key = &c[1];
+            let expected: Vec<&str> = c.get(2).map_or(Vec::new(), |m| {
+                m.as_str().split('`').skip(1).step_by(2).collect()
+            });
+            return (
+                format!("unknown key `{key}`, expected {}", one_of(&expected)),
+                did_you_mean(key, expected.iter().copied()),
+            );
+        }
+        if let Some(rest) = raw.strip_prefix("missing field ") {
+            return (format!("missing key {rest}"), None);
+        }
+        if let Some(rest) = raw.strip_prefix("duplicate field ") {
+            return (format!("duplicate key {rest}"), Some("each key may appear once per mapping".into()));
+        }
+        if raw.contains("repetition limit exceeded") {
+            return (
+                "the document expands too many aliases (a \"billion laughs\" document?)".into(),
+                Some("rolecall caps alias expansion; write the values out or use fewer aliases".into()),
+            );
+        }
+        if raw.contains("recursion limit exceeded") {
+            return ("the document nests too deeply".into(), None);
+        }
+        if raw.contains("cannot start any token") && self.line_has_tab(pos) {
+            return (
+                "a tab character where YAML expects indentation or a value".into(),
+                Some("YAML does not allow tabs for indentation; use spaces".into()),
+            );
+        }
+        static FLOW_RANGE: OnceLock<Regex> = OnceLock::new();
+        let flow_range = FLOW_RANGE.get_or_init(|| Regex::new(r"\w\[[0-9]").expect("static regex"));
+        if raw.contains("flow sequence") && self.line_at(pos).is_some_and(|l| flow_range.is_match(l)) {
+            return (
+                raw.to_string(),
+                Some("quote host ranges inside `[...]` lists (`[\"nc[01:04]\"]`), or write the list one `- item` per line".into()),
+            );
+        }
+        static STRUCT: OnceLock<Regex> = OnceLock::new();
+        let structure = STRUCT.get_or_init(|| Regex::new(r"struct \w+|a map\b").expect("static regex"));
+        let message = structure.replace_all(raw, "a mapping").into_owned();
+        let message = message.replace("invalid type: ", "wrong type: found ");
+        (message, None)
+    }
+
+    fn line_has_tab(&self, pos: Option<Position>) -> bool {
+        self.line_at(pos).is_some_and(|l| l.contains('\t'))
+    }
+
+    fn line_at(&self, pos: Option<Position>) -> Option<&str> {
+        pos.and_then(|p| self.text.lines().nth(p.line.saturating_sub(1)))
+    }
+}
+
+fn convert_path(path: &serde_path_to_error::Path) -> YamlPath {
+    use serde_path_to_error::Segment as S;
+    YamlPath(
+        path.iter()
+            .filter_map(|s| match s {
+                S::Map { key } => Some(Segment::Key(key.clone())),
+                S::Seq { index } => Some(Segment::Index(*index)),
+                S::Enum { variant } => Some(Segment::Key(variant.clone())),
+                S::Unknown => None,
+            })
+            .collect(),
+    )
+}
+
+/// serde_yaml decorates its messages with `path: ` in front and ` at line L column C` behind;
+/// we print both ourselves.
+fn strip_decorations(msg: &str, path: &YamlPath) -> String {
+    static AT: OnceLock<Regex> = OnceLock::new();
+    let at = AT.get_or_init(|| Regex::new(r" at line \d+ column \d+").expect("static regex"));
+    let mut msg = at.replace_all(msg, "").into_owned();
+    let full = path.to_string();
+    if let Some((head, tail)) = msg.split_once(": ") {
+        if !head.is_empty() && !head.contains(' ') && full.starts_with(head) {
+            msg = tail.to_string();
+        }
+    }
+    msg
+}
+
+fn split_hint(msg: &str) -> (String, Option<String>) {
+    match msg.split_once("\nhint: ") {
+        Some((m, h)) => (m.to_string(), Some(h.to_string())),
+        None => (msg.to_string(), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Doc {
+        hosts: indexmap::IndexMap<String, Host>,
+    }
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Host {
+        address: String,
+        port: Option<u16>,
+    }
+
+    fn err(text: &str) -> String {
+        Source::from_text("d.yaml", text).deserialize::<Doc>().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_key_suggests_the_nearest() {
+        assert_eq!(
+            err("hosts:\n  a:\n    adress: x\n"),
+            "d.yaml:3:5: hosts.a.adress: unknown key `adress`, expected `address` or `port`\n\
+             hint: did you mean `address`?"
+        );
+    }
+
+    #[test]
+    fn wrong_types_name_the_path() {
+        assert_eq!(
+            err("hosts:\n  a:\n    address: x\n    port: 99999\n"),
+            "d.yaml:4:11: hosts.a.port: invalid value: integer `99999`, expected u16"
+        );
+        assert_eq!(err("- a\n"), "d.yaml:1:1: wrong type: found sequence, expected a mapping");
+    }
+
+    #[test]
+    fn tabs_get_a_hint() {
+        let e = err("hosts:\n\ta:\n    address: x\n");
+        assert!(e.starts_with("d.yaml:2:1: "), "{e}");
+        assert!(e.contains("hint: YAML does not allow tabs"), "{e}");
+    }
+}

@@ -1,0 +1,16 @@
+//! Output: one [`Printer`] owns stdout and stderr; renderers turn models into text for it.
+
+pub mod printer;
+pub mod roles;
+
+pub use printer::{ColorChoice, Printer};
+
+/// The output formats a command can render.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+    Junit,
+}

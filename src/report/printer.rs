@@ -1,0 +1,96 @@
+//! The one printer: data to stdout, diagnostics to stderr, colour decided once.
+
+use std::io::{self, IsTerminal, Write};
+
+/// When to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColorChoice {
+    /// Colour when stdout is a terminal and `NO_COLOR` is not set.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// `NO_COLOR` (<https://no-color.org>): any non-empty value disables colour.
+pub const NO_COLOR_ENV: &str = "NO_COLOR";
+
+/// Owns the process's output streams.
+#[derive(Debug, Clone)]
+pub struct Printer {
+    color: bool,
+    err_color: bool,
+    quiet: bool,
+    verbose: u8,
+}
+
+impl Printer {
+    pub fn new(choice: ColorChoice, quiet: bool, verbose: u8) -> Self {
+        let no_color = std::env::var_os(NO_COLOR_ENV).is_some_and(|v| !v.is_empty());
+        let decide = |tty: bool| match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => tty && !no_color,
+        };
+        let color = decide(io::stdout().is_terminal());
+        let err_color = decide(io::stderr().is_terminal());
+        colored::control::set_override(color);
+        Self { color, err_color, quiet, verbose }
+    }
+
+    /// A printer that never colours (tests).
+    pub fn plain() -> Self {
+        Self { color: false, err_color: false, quiet: false, verbose: 0 }
+    }
+
+    /// Whether data on stdout is coloured.
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
+    pub fn verbose(&self) -> u8 {
+        self.verbose
+    }
+
+    /// Write data to stdout, whole. A closed pipe (`rolecall roles | head`) is not an error.
+    pub fn out(&self, text: &str) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        let r = out.write_all(text.as_bytes()).and_then(|()| {
+            if !text.ends_with('\n') && !text.is_empty() {
+                out.write_all(b"\n")?;
+            }
+            out.flush()
+        });
+        match r {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+            other => other,
+        }
+    }
+
+    /// `error: ...` on stderr; the first line of `message` is the error, the rest (hints,
+    /// causes) follows as written.
+    pub fn error(&self, message: &str) {
+        self.diag("error", colored::Color::Red, message);
+    }
+
+    /// `warning: ...` on stderr (shown even with `-q`: warnings are about safety).
+    pub fn warn(&self, message: &str) {
+        self.diag("warning", colored::Color::Yellow, message);
+    }
+
+    /// A progress or summary note on stderr; silenced by `-q`.
+    pub fn note(&self, message: &str) {
+        if !self.quiet {
+            let _ = writeln!(io::stderr().lock(), "{message}");
+        }
+    }
+
+    fn diag(&self, label: &str, color: colored::Color, message: &str) {
+        let label = if self.err_color {
+            format!("\x1b[1;{}m{label}\x1b[0m", color.to_fg_str())
+        } else {
+            label.to_string()
+        };
+        let _ = writeln!(io::stderr().lock(), "{label}: {message}");
+    }
+}

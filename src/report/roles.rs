@@ -1,0 +1,109 @@
+//! `rolecall roles`: the resolved roles, clusters and hosts as a table or JSON.
+
+use comfy_table::{presets, Cell, CellAlignment, Color, ContentArrangement, Table};
+use serde_json::{json, Map, Value};
+
+use crate::deployment::{Deployment, SshSettings, ALL_ROLE};
+use crate::remote::endpoint;
+
+use super::printer::Printer;
+
+/// Roles, then clusters, as tables; long host lists are folded (`nc[01-16]`).
+pub fn table(d: &Deployment, printer: &Printer) -> String {
+    let mut out = String::new();
+    let mut roles = new_table(printer, ["Role", "Hosts", "Members"]);
+    for role in d.roles.values() {
+        let members = crate::deployment::range::fold(role.hosts.iter().map(String::as_str)).join(", ");
+        let name = Cell::new(&role.name);
+        let name = if role.name == ALL_ROLE { name } else { name.fg(Color::Cyan) };
+        roles.add_row(vec![
+            name,
+            Cell::new(role.hosts.len()).set_alignment(CellAlignment::Right),
+            Cell::new(members),
+        ]);
+    }
+    out.push_str(&roles.to_string());
+    out.push('\n');
+    if !d.clusters.is_empty() {
+        let mut clusters = new_table(printer, ["Cluster", "Hosts", "Members"]);
+        for (name, hosts) in &d.clusters {
+            let members = crate::deployment::range::fold(hosts.iter().map(String::as_str)).join(", ");
+            clusters.add_row(vec![
+                Cell::new(name).fg(Color::Cyan),
+                Cell::new(hosts.len()).set_alignment(CellAlignment::Right),
+                Cell::new(members),
+            ]);
+        }
+        out.push('\n');
+        out.push_str(&clusters.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+/// One-line summary for stderr.
+pub fn summary(d: &Deployment) -> String {
+    let roles = d.roles.len().saturating_sub(1);
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    format!(
+        "{}, {}, {} ({} profile, {})",
+        plural(d.hosts.len(), "host"),
+        plural(roles, "role"),
+        plural(d.clusters.len(), "cluster"),
+        d.profile,
+        d.source.display()
+    )
+}
+
+/// `{"roles": {..}, "clusters": {..}, "hosts": {..}, ...}` with effective SSH endpoints.
+pub fn json(d: &Deployment, flags: &SshSettings) -> String {
+    let roles: Map<String, Value> =
+        d.roles.values().map(|r| (r.name.clone(), json!(r.hosts))).collect();
+    let clusters: Map<String, Value> =
+        d.clusters.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let hosts: Map<String, Value> = d
+        .hosts
+        .values()
+        .map(|h| {
+            let e = endpoint(h, &d.ssh, flags);
+            let mut o = json!({"address": e.address, "port": e.port, "user": e.user});
+            if !h.vars.is_empty() {
+                o["vars"] = Value::Object(h.vars.clone());
+            }
+            (h.name.clone(), o)
+        })
+        .collect();
+    let service_ports: Map<String, Value> = d
+        .roles
+        .values()
+        .filter(|r| !r.service_ports.is_empty())
+        .map(|r| (r.name.clone(), json!(r.service_ports)))
+        .collect();
+    let mut doc = json!({
+        "source": d.source.display().to_string(),
+        "profile": d.profile.name(),
+        "name": d.name,
+        "roles": roles,
+        "clusters": clusters,
+        "hosts": hosts,
+    });
+    if !service_ports.is_empty() {
+        doc["service_ports"] = Value::Object(service_ports);
+    }
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+fn new_table<const N: usize>(printer: &Printer, header: [&str; N]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.iter().map(|h| Cell::new(h).add_attribute(comfy_table::Attribute::Bold)));
+    if printer.color() {
+        t.enforce_styling();
+    } else {
+        t.force_no_tty();
+    }
+    t
+}
