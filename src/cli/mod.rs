@@ -96,7 +96,11 @@ impl From<ListFormat> for Format {
 /// Run the parsed command; errors are reported by the caller with exit code 2.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     let Cli { global, command } = cli;
-    let GlobalArgs { color, verbose, quiet } = global;
+    let GlobalArgs {
+        color,
+        verbose,
+        quiet,
+    } = global;
     let choice = match color {
         ColorArg::Auto => ColorChoice::Auto,
         ColorArg::Always => ColorChoice::Always,

@@ -21,7 +21,11 @@ pub struct RolesArgs {
 }
 
 pub fn run(args: RolesArgs, printer: &Printer) -> anyhow::Result<Exit> {
-    let RolesArgs { deployment: DeploymentArgs { config, profile }, format, connect } = args;
+    let RolesArgs {
+        deployment: DeploymentArgs { config, profile },
+        format,
+        connect,
+    } = args;
     let d = deployment::load(&config, profile.map(Into::into))?;
     let flags = connect.into_settings();
     let text = match format {

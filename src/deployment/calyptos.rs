@@ -201,8 +201,10 @@ impl Builder<'_> {
     /// Add `entry` (an address, or `address:port`) to `role`.
     fn add(&mut self, role: &str, entry: &str, path: &YamlPath) -> Result<String, Diagnostic> {
         let entry = entry.trim();
-        let (host, port) = split_host_port(entry)
-            .ok_or_else(|| self.src.error_at(path, format!("`{entry}` is not an address or `address:port`")))?;
+        let (host, port) = split_host_port(entry).ok_or_else(|| {
+            self.src
+                .error_at(path, format!("`{entry}` is not an address or `address:port`"))
+        })?;
         if host.is_empty() {
             return Err(self.src.error_at(path, "empty address"));
         }
@@ -226,11 +228,20 @@ impl Builder<'_> {
         Ok(host.to_string())
     }
 
-    fn add_all(&mut self, role: &str, list: &Option<OneOrMany<Str>>, path: &YamlPath) -> Result<Vec<String>, Diagnostic> {
+    fn add_all(
+        &mut self,
+        role: &str,
+        list: &Option<OneOrMany<Str>>,
+        path: &YamlPath,
+    ) -> Result<Vec<String>, Diagnostic> {
         let mut added = Vec::new();
         if let Some(list) = list {
             for (i, Str(entry)) in list.0.iter().enumerate() {
-                let p = if list.0.len() == 1 { path.clone() } else { path.index(i) };
+                let p = if list.0.len() == 1 {
+                    path.clone()
+                } else {
+                    path.index(i)
+                };
                 // Legacy `nodes` is one space-separated string.
                 for word in entry.split_whitespace() {
                     added.push(self.add(role, word, &p)?);
@@ -266,7 +277,9 @@ fn url_host(url: &str) -> Option<&str> {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split('/').next()?;
     let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-    split_host_port(authority).map(|(h, _)| h).filter(|h| !h.is_empty())
+    split_host_port(authority)
+        .map(|(h, _)| h)
+        .filter(|h| !h.is_empty())
 }
 
 /// Build the validated deployment from a Calyptos environment file.
@@ -276,10 +289,20 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
     let attrs_path = root.key("default_attributes");
     let Some(attrs) = env.default_attributes else {
         return Err(src
-            .error_at(&root, "this is not a Calyptos environment: it has no `default_attributes`")
-            .hint("a Calyptos environment keeps its topology under `default_attributes.eucalyptus.topology`"));
+            .error_at(
+                &root,
+                "this is not a Calyptos environment: it has no `default_attributes`",
+            )
+            .hint(
+                "a Calyptos environment keeps its topology under `default_attributes.eucalyptus.topology`",
+            ));
     };
-    let mut b = Builder { src, hosts: IndexMap::new(), roles: IndexMap::new(), clusters: IndexMap::new() };
+    let mut b = Builder {
+        src,
+        hosts: IndexMap::new(),
+        roles: IndexMap::new(),
+        clusters: IndexMap::new(),
+    };
 
     if let Some(topo) = attrs.eucalyptus.as_ref().and_then(|e| e.topology.as_ref()) {
         let tp = attrs_path.key("eucalyptus").key("topology");
@@ -289,7 +312,13 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
         .eucalyptus
         .as_ref()
         .and_then(|e| e.topology.as_ref())
-        .map_or(Schema::Legacy, |t| if t.clc.is_some() || t.objectstorage.is_some() { Schema::New } else { Schema::Legacy });
+        .map_or(Schema::Legacy, |t| {
+            if t.clc.is_some() || t.objectstorage.is_some() {
+                Schema::New
+            } else {
+                Schema::Legacy
+            }
+        });
 
     if let Some(topo) = attrs.ceph.as_ref().and_then(|c| c.topology.as_ref()) {
         let cp = attrs_path.key("ceph").key("topology");
@@ -301,9 +330,17 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
             b.add("ceph-osds", &osd.ipaddr.0, &cp.key("osds").index(i).key("ipaddr"))?;
         }
         // The bootstrap monitor is the one marked `init`, else the first.
-        let boot = topo.mons.iter().position(|m| m.init).or(if topo.mons.is_empty() { None } else { Some(0) });
+        let boot =
+            topo.mons
+                .iter()
+                .position(|m| m.init)
+                .or(if topo.mons.is_empty() { None } else { Some(0) });
         if let Some(i) = boot {
-            b.add("mon-bootstrap", &topo.mons[i].ipaddr.0, &cp.key("mons").index(i).key("ipaddr"))?;
+            b.add(
+                "mon-bootstrap",
+                &topo.mons[i].ipaddr.0,
+                &cp.key("mons").index(i).key("ipaddr"),
+            )?;
         }
     }
 
@@ -329,7 +366,8 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
         if schema == Schema::Legacy {
             if let Some(Str(url)) = &mido.midonet_api_url {
                 let p = mp.key("midonet-api-url");
-                let host = url_host(url).ok_or_else(|| src.error_at(&p, format!("`{url}` is not a URL with a host")))?;
+                let host = url_host(url)
+                    .ok_or_else(|| src.error_at(&p, format!("`{url}` is not a URL with a host")))?;
                 b.add("midonet-api", host, &p)?;
             }
         }
@@ -350,7 +388,11 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
             .and_then(|n| n.config_json.as_ref())
             .and_then(|c| c.mido.as_ref())
         {
-            let mp = attrs_path.key("eucalyptus").key("network").key("config-json").key("Mido");
+            let mp = attrs_path
+                .key("eucalyptus")
+                .key("network")
+                .key("config-json")
+                .key("Mido");
             // Mido names hosts by DNS name; the host mapping turns them into addresses.
             let resolve = |name: &str| -> String {
                 [&attrs.midonet, &attrs.midokura]
@@ -364,13 +406,22 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
             }
             for (i, gw) in mido.gateways.iter().enumerate() {
                 if let Some(Str(h)) = &gw.gateway_host {
-                    b.add("midonet-gateway", &resolve(h), &mp.key("Gateways").index(i).key("GatewayHost"))?;
+                    b.add(
+                        "midonet-gateway",
+                        &resolve(h),
+                        &mp.key("Gateways").index(i).key("GatewayHost"),
+                    )?;
                 }
             }
         }
     }
 
-    let Builder { hosts, roles, clusters, .. } = b;
+    let Builder {
+        hosts,
+        roles,
+        clusters,
+        ..
+    } = b;
     if hosts.is_empty() {
         return Err(src
             .error_at(&attrs_path, "no hosts found in this environment")
@@ -391,14 +442,21 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
             ..Role::default()
         },
     );
-    let document = src.value().ok().and_then(|v| serde_json::to_value(v).ok()).unwrap_or_default();
+    let document = src
+        .value()
+        .ok()
+        .and_then(|v| serde_json::to_value(v).ok())
+        .unwrap_or_default();
     Ok(Deployment {
         source: src.path.clone(),
         profile: Profile::Eucalyptus,
         name: env.name.map(|s| s.0),
         description: env.description.map(|s| s.0),
         // Calyptos deployed as root over SSH; keep that default, flags still override it.
-        ssh: SshSettings { user: Some("root".into()), ..SshSettings::default() },
+        ssh: SshSettings {
+            user: Some("root".into()),
+            ..SshSettings::default()
+        },
         hosts,
         roles: ordered,
         clusters,
@@ -411,7 +469,10 @@ fn eucalyptus_roles(b: &mut Builder<'_>, topo: &Topology, tp: &YamlPath) -> Resu
     if topo.clc_1.is_some() && topo.clc.is_some() {
         return Err(b
             .src
-            .error_at(&tp.key("clc"), "both `clc-1` (legacy schema) and `clc` (new schema) are set")
+            .error_at(
+                &tp.key("clc"),
+                "both `clc-1` (legacy schema) and `clc` (new schema) are set",
+            )
             .hint("use one topology schema: `clc-1: <ip>` or `clc: [<ip>, ..]`"));
     }
     if let Some(Str(clc)) = &topo.clc_1 {
@@ -424,7 +485,11 @@ fn eucalyptus_roles(b: &mut Builder<'_>, topo: &Topology, tp: &YamlPath) -> Resu
     if let Some(os) = &topo.objectstorage {
         let is_walrus = os.providerclient.as_ref().is_none_or(|p| p.0 == "walrus");
         if is_walrus {
-            b.add_all("walrus", &os.walrusbackend, &tp.key("objectstorage").key("walrusbackend"))?;
+            b.add_all(
+                "walrus",
+                &os.walrusbackend,
+                &tp.key("objectstorage").key("walrusbackend"),
+            )?;
         }
     }
     if let Some(clusters) = &topo.clusters {
@@ -462,6 +527,9 @@ mod tests {
         assert_eq!(split_host_port("fe80::1"), Some(("fe80::1", None)));
         assert_eq!(split_host_port("[::1]:22"), Some(("::1", Some(22))));
         assert_eq!(split_host_port("a:b"), None);
-        assert_eq!(url_host("http://10.111.1.41:8080/midonet-api"), Some("10.111.1.41"));
+        assert_eq!(
+            url_host("http://10.111.1.41:8080/midonet-api"),
+            Some("10.111.1.41")
+        );
     }
 }

@@ -42,7 +42,13 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Self { file: file.into(), position: None, path: None, message: message.into(), hint: None }
+        Self {
+            file: file.into(),
+            position: None,
+            path: None,
+            message: message.into(),
+            hint: None,
+        }
     }
 
     pub fn at(mut self, position: Option<Position>) -> Self {
@@ -126,7 +132,10 @@ mod tests {
 
     #[test]
     fn suggestions_only_for_near_misses() {
-        assert_eq!(did_you_mean("adress", ["address", "port"]).as_deref(), Some("did you mean `address`?"));
+        assert_eq!(
+            did_you_mean("adress", ["address", "port"]).as_deref(),
+            Some("did you mean `address`?")
+        );
         assert_eq!(did_you_mean("zzz", ["address", "port"]), None);
     }
 }

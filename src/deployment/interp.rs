@@ -35,10 +35,7 @@ pub fn interpolate(input: &str) -> Result<String, InterpError> {
 }
 
 /// Interpolate `input`, looking variables up with `lookup`.
-pub fn interpolate_with(
-    input: &str,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<String, InterpError> {
+pub fn interpolate_with(input: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, InterpError> {
     if !input.contains('$') {
         return Ok(input.to_string());
     }
@@ -111,8 +108,17 @@ mod tests {
 
     #[test]
     fn malformed_forms_are_errors() {
-        assert!(matches!(interpolate_with("${NOPE", env), Err(InterpError::Malformed(_))));
-        assert!(matches!(interpolate_with("${}", env), Err(InterpError::Malformed(_))));
-        assert!(matches!(interpolate_with("${1A}", env), Err(InterpError::Malformed(_))));
+        assert!(matches!(
+            interpolate_with("${NOPE", env),
+            Err(InterpError::Malformed(_))
+        ));
+        assert!(matches!(
+            interpolate_with("${}", env),
+            Err(InterpError::Malformed(_))
+        ));
+        assert!(matches!(
+            interpolate_with("${1A}", env),
+            Err(InterpError::Malformed(_))
+        ));
     }
 }

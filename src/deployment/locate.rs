@@ -123,7 +123,10 @@ impl Walker<'_> {
 
     fn at(mark: Marker) -> Position {
         // yaml-rust2 lines are 1-based, columns 0-based.
-        Position { line: mark.line(), column: mark.col() + 1 }
+        Position {
+            line: mark.line(),
+            column: mark.col() + 1,
+        }
     }
 
     fn node_started(&mut self, mark: Marker) {
@@ -144,7 +147,13 @@ impl Walker<'_> {
     }
 
     fn in_key_position(&self) -> bool {
-        matches!(self.stack.last(), Some(Frame::Map { awaiting_key: true, .. }))
+        matches!(
+            self.stack.last(),
+            Some(Frame::Map {
+                awaiting_key: true,
+                ..
+            })
+        )
     }
 }
 
@@ -170,7 +179,10 @@ impl MarkedEventReceiver for Walker<'_> {
             }
             Event::MappingStart(..) => {
                 self.node_started(mark);
-                self.stack.push(Frame::Map { key: None, awaiting_key: true });
+                self.stack.push(Frame::Map {
+                    key: None,
+                    awaiting_key: true,
+                });
             }
             Event::SequenceStart(..) => {
                 self.node_started(mark);
@@ -212,6 +224,9 @@ roles:
 
     #[test]
     fn survives_syntax_errors() {
-        assert_eq!(locate("a: [1, 2\n", &YamlPath::keys(["a"])).map(|p| p.line), Some(1));
+        assert_eq!(
+            locate("a: [1, 2\n", &YamlPath::keys(["a"])).map(|p| p.line),
+            Some(1)
+        );
     }
 }

@@ -206,7 +206,10 @@ pub fn load_str(
 /// A `.json` file must be JSON: YAML would accept a template's bare placeholders as strings
 /// and hide that the file was never filled in.
 fn check_json(src: &Source) -> Result<(), Diagnostic> {
-    let is_json = src.path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let is_json = src
+        .path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
     if !is_json {
         return Ok(());
     }
@@ -224,9 +227,14 @@ fn check_json(src: &Source) -> Result<(), Diagnostic> {
                         .collect()
                 })
                 .unwrap_or_default();
-            let mut d = Diagnostic::new(&src.path, format!("not valid JSON: {e}"))
-                .at(Some(locate::Position { line: e.line(), column: e.column() }));
-            d.message = d.message.replace(&format!(" at line {} column {}", e.line(), e.column()), "");
+            let mut d =
+                Diagnostic::new(&src.path, format!("not valid JSON: {e}")).at(Some(locate::Position {
+                    line: e.line(),
+                    column: e.column(),
+                }));
+            d.message = d
+                .message
+                .replace(&format!(" at line {} column {}", e.line(), e.column()), "");
             if !token.is_empty() {
                 d = d.hint(format!(
                     "`{token}` is not a JSON value: if this is a template, fill in its placeholders first"
@@ -253,7 +261,10 @@ impl<'de> Deserialize<'de> for TopKeys {
                 while let Some(k) = map.next_key::<serde_yaml::Value>()? {
                     keys.push(match k {
                         serde_yaml::Value::String(s) => s,
-                        other => serde_yaml::to_string(&other).unwrap_or_default().trim().to_string(),
+                        other => serde_yaml::to_string(&other)
+                            .unwrap_or_default()
+                            .trim()
+                            .to_string(),
                     });
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -304,7 +315,10 @@ fn detect(src: &Source) -> Result<Profile, Diagnostic> {
                  (Calyptos environment)"
             )),
         );
-        if let Some(h) = keys.iter().find_map(|k| error::did_you_mean(k, ["hosts", "default_attributes"])) {
+        if let Some(h) = keys
+            .iter()
+            .find_map(|k| error::did_you_mean(k, ["hosts", "default_attributes"]))
+        {
             d = d.hint(h);
         } else {
             d = d.hint("force a profile with `--profile native` or `--profile eucalyptus`");

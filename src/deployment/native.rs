@@ -87,7 +87,10 @@ impl<'de> Deserialize<'de> for RawHost {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawHost, E> {
                 let address = Str::deserialize(de::value::StrDeserializer::new(v))?;
-                Ok(RawHost(RawHostSpec { address: Some(address), ..RawHostSpec::default() }))
+                Ok(RawHost(RawHostSpec {
+                    address: Some(address),
+                    ..RawHostSpec::default()
+                }))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawHost, A::Error> {
                 RawHostSpec::deserialize(de::value::MapAccessDeserializer::new(map)).map(RawHost)
@@ -154,7 +157,10 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
         check_name(src, &path, "role", &name)?;
         if name == ALL_ROLE {
             return Err(src
-                .error_at(&path, format!("`{ALL_ROLE}` is a derived role (every host) and cannot be defined"))
+                .error_at(
+                    &path,
+                    format!("`{ALL_ROLE}` is a derived role (every host) and cannot be defined"),
+                )
                 .hint("pick another name for this role"));
         }
         let role = match spec {
@@ -293,13 +299,21 @@ fn build_hosts(src: &Source, raw: UniqueMap<RawHost>) -> Result<IndexMap<String,
             }
             Some(Str(a)) => vec![a.trim().to_string()],
         };
-        let vars = match to_json(src, &path.key("vars"), serde_yaml::to_value(&spec.vars.0).unwrap_or_default())? {
+        let vars = match to_json(
+            src,
+            &path.key("vars"),
+            serde_yaml::to_value(&spec.vars.0).unwrap_or_default(),
+        )? {
             serde_json::Value::Object(m) => m,
             _ => serde_json::Map::new(),
         };
         for (name, address) in names.into_iter().zip(addresses) {
             if let Some(first) = defined_by.get(&name) {
-                let by = if *first == name { String::new() } else { format!(" (by `{first}`)") };
+                let by = if *first == name {
+                    String::new()
+                } else {
+                    format!(" (by `{first}`)")
+                };
                 return Err(src
                     .error_at(&path, format!("host `{name}` is defined twice; first{by} above"))
                     .hint("each host name may be defined once; remove or rename one"));
@@ -350,15 +364,17 @@ fn resolve_hosts(
 }
 
 fn check_name(src: &Source, path: &YamlPath, kind: &str, name: &str) -> Result<(), Diagnostic> {
-    let bad = name.chars().find(|c| c.is_whitespace() || matches!(c, ',' | '/' | '*' | '?' | '[' | ']'));
+    let bad = name
+        .chars()
+        .find(|c| c.is_whitespace() || matches!(c, ',' | '/' | '*' | '?' | '[' | ']'));
     if name.is_empty() || bad.is_some() {
         let why = match bad {
             Some(c) => format!("contains `{}`", c.escape_default()),
             None => "is empty".into(),
         };
-        return Err(src.error_at(path, format!("{kind} name `{name}` {why}")).hint(
-            "names may not contain spaces, commas, slashes or glob characters",
-        ));
+        return Err(src
+            .error_at(path, format!("{kind} name `{name}` {why}"))
+            .hint("names may not contain spaces, commas, slashes or glob characters"));
     }
     Ok(())
 }
@@ -370,15 +386,13 @@ fn to_json(src: &Source, path: &YamlPath, value: serde_yaml::Value) -> Result<se
         Y::Null => serde_json::Value::Null,
         Y::Bool(b) => serde_json::Value::Bool(b),
         Y::Number(n) => serde_json::to_value(&n).unwrap_or(serde_json::Value::Null),
-        Y::String(s) => serde_json::Value::String(
-            interp::interpolate(&s).map_err(|e| {
-                let (m, h) = match e.to_string().split_once("\nhint: ") {
-                    Some((m, h)) => (m.to_string(), Some(h.to_string())),
-                    None => (e.to_string(), None),
-                };
-                src.error_at(path, m).maybe_hint(h)
-            })?,
-        ),
+        Y::String(s) => serde_json::Value::String(interp::interpolate(&s).map_err(|e| {
+            let (m, h) = match e.to_string().split_once("\nhint: ") {
+                Some((m, h)) => (m.to_string(), Some(h.to_string())),
+                None => (e.to_string(), None),
+            };
+            src.error_at(path, m).maybe_hint(h)
+        })?),
         Y::Sequence(items) => serde_json::Value::Array(
             items
                 .into_iter()
@@ -391,7 +405,10 @@ fn to_json(src: &Source, path: &YamlPath, value: serde_yaml::Value) -> Result<se
             for (k, v) in map {
                 let key = match k {
                     Y::String(s) => s,
-                    other => serde_yaml::to_string(&other).unwrap_or_default().trim().to_string(),
+                    other => serde_yaml::to_string(&other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
                 };
                 let json = to_json(src, &path.key(&key), v)?;
                 out.insert(key, json);
@@ -417,10 +434,16 @@ mod tests {
              roles:\n  node-controller:\n    - nc[01:03]\n    - nc02\n  web: web\n",
         )
         .unwrap();
-        assert_eq!(d.hosts.keys().collect::<Vec<_>>(), ["nc01", "nc02", "nc03", "web"]);
+        assert_eq!(
+            d.hosts.keys().collect::<Vec<_>>(),
+            ["nc01", "nc02", "nc03", "web"]
+        );
         assert_eq!(d.hosts["nc02"].address, "127.0.1.2");
         assert_eq!(d.role_hosts("node-controller").unwrap(), ["nc01", "nc02", "nc03"]);
-        assert_eq!(d.roles.keys().collect::<Vec<_>>(), ["node-controller", "web", "all"]);
+        assert_eq!(
+            d.roles.keys().collect::<Vec<_>>(),
+            ["node-controller", "web", "all"]
+        );
         assert_eq!(d.role_hosts("all").unwrap().len(), 4);
     }
 
@@ -445,18 +468,26 @@ mod tests {
         let e = load("hosts:\n  a: 127.0.0.2\n  a: 127.0.0.3\n").unwrap_err();
         assert!(e.contains("duplicate key `a`"), "{e}");
         let e = load("hosts:\n  n[1:2]: 127.0.0.[2:3]\n  n2: 127.0.0.9\n").unwrap_err();
-        assert!(e.contains("host `n2` is defined twice; first (by `n[1:2]`)"), "{e}");
+        assert!(
+            e.contains("host `n2` is defined twice; first (by `n[1:2]`)"),
+            "{e}"
+        );
     }
 
     #[test]
     fn single_address_for_a_range_is_refused() {
         let e = load("hosts:\n  n[1:2]:\n    address: 127.0.0.2\n").unwrap_err();
-        assert!(e.starts_with("d.yaml:3:14: hosts.n[1:2].address: one address"), "{e}");
+        assert!(
+            e.starts_with("d.yaml:3:14: hosts.n[1:2].address: one address"),
+            "{e}"
+        );
     }
 
     #[test]
     fn all_is_reserved_and_min_max_checked() {
-        assert!(load("hosts: {a: }\nroles: {all: [a]}\n").unwrap_err().contains("derived role"));
+        assert!(load("hosts: {a: }\nroles: {all: [a]}\n")
+            .unwrap_err()
+            .contains("derived role"));
         let e = load("hosts: {a: }\nroles:\n  r: {hosts: a, min: 3, max: 1}\n").unwrap_err();
         assert!(e.contains("`min` (3) is greater than `max` (1)"), "{e}");
     }
@@ -471,8 +502,16 @@ mod tests {
         assert_eq!(d.ssh.user.as_deref(), Some("deploy"));
         assert_eq!(d.hosts["a"].vars["x"], "7");
         let e = load("hosts:\n  a:\n    vars:\n      x: '${ROLECALL_TEST_UNSET}'\n").unwrap_err();
-        assert!(e.starts_with("d.yaml:4:10: hosts.a.vars.x: environment variable `ROLECALL_TEST_UNSET` is not set"), "{e}");
+        assert!(
+            e.starts_with(
+                "d.yaml:4:10: hosts.a.vars.x: environment variable `ROLECALL_TEST_UNSET` is not set"
+            ),
+            "{e}"
+        );
         let e = load("hosts:\n  a:\n    address: ${ROLECALL_TEST_UNSET}\n").unwrap_err();
-        assert!(e.starts_with("d.yaml:3:14: hosts.a.address: environment variable"), "{e}");
+        assert!(
+            e.starts_with("d.yaml:3:14: hosts.a.address: environment variable"),
+            "{e}"
+        );
     }
 }

@@ -81,7 +81,7 @@ fn expand_group(group: &str) -> Result<Vec<String>, RangeError> {
     }
     let mut out = Vec::new();
     for item in group.split(',').map(str::trim) {
-        match item.split_once(|c| c == ':' || c == '-') {
+        match item.split_once([':', '-']) {
             None => {
                 if item.is_empty() || !item.bytes().all(|b| b.is_ascii_alphanumeric()) {
                     return Err(RangeError::BadBound(item.to_string()));
@@ -98,7 +98,11 @@ fn expand_group(group: &str) -> Result<Vec<String>, RangeError> {
                 if count + out.len() as u128 > MAX_EXPANSION as u128 {
                     return Err(RangeError::TooMany { count });
                 }
-                let width = if a.len() > 1 && a.starts_with('0') { a.len() } else { 0 };
+                let width = if a.len() > 1 && a.starts_with('0') {
+                    a.len()
+                } else {
+                    0
+                };
                 out.extend((start..=end).map(|n| format!("{n:0width$}")));
             }
         }
@@ -141,7 +145,11 @@ pub fn fold<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
         let fits = |g: &Group| {
             g.prefix == prefix
                 && g.suffix == suffix
-                && if g.width > 0 { digits.len() == g.width } else { !padded }
+                && if g.width > 0 {
+                    digits.len() == g.width
+                } else {
+                    !padded
+                }
         };
         match groups.iter_mut().find(|g| fits(g)) {
             Some(g) => g.numbers.push(n),
@@ -221,7 +229,10 @@ mod tests {
             expand("r[1:2]-n[1:2].lan").unwrap(),
             ["r1-n1.lan", "r1-n2.lan", "r2-n1.lan", "r2-n2.lan"]
         );
-        assert_eq!(expand("127.0.0.[2:4]").unwrap(), ["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+        assert_eq!(
+            expand("127.0.0.[2:4]").unwrap(),
+            ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+        );
     }
 
     #[test]
@@ -235,7 +246,10 @@ mod tests {
 
     #[test]
     fn huge_ranges_are_refused_without_allocating() {
-        assert!(matches!(expand("nc[0:99999999999]"), Err(RangeError::TooMany { .. })));
+        assert!(matches!(
+            expand("nc[0:99999999999]"),
+            Err(RangeError::TooMany { .. })
+        ));
         assert!(matches!(
             expand("a[1:1000]b[1:1000]"),
             Err(RangeError::TooMany { count: 1_000_000 })

@@ -25,12 +25,21 @@ impl Source {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(LoadError::NotFound { path: path.to_path_buf() })
+                return Err(LoadError::NotFound {
+                    path: path.to_path_buf(),
+                })
             }
             Err(e) if e.kind() == io::ErrorKind::IsADirectory || path.is_dir() => {
-                return Err(LoadError::IsDirectory { path: path.to_path_buf() })
+                return Err(LoadError::IsDirectory {
+                    path: path.to_path_buf(),
+                })
             }
-            Err(source) => return Err(LoadError::Read { path: path.to_path_buf(), source }),
+            Err(source) => {
+                return Err(LoadError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
         };
         let text = match String::from_utf8(bytes) {
             Ok(t) => t,
@@ -49,7 +58,10 @@ impl Source {
                 .into());
             }
         };
-        let source = Self { path: path.to_path_buf(), text };
+        let source = Self {
+            path: path.to_path_buf(),
+            text,
+        };
         if source.is_blank() {
             return Err(Diagnostic::new(path, "the file is empty: no deployment in it")
                 .hint("a deployment needs at least a `hosts` mapping; see `deploy.example.yaml`")
@@ -60,7 +72,10 @@ impl Source {
 
     /// A source from text already in memory (tests, stdin).
     pub fn from_text(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
-        Self { path: path.into(), text: text.into() }
+        Self {
+            path: path.into(),
+            text: text.into(),
+        }
     }
 
     /// Only whitespace, comments and document markers.
@@ -84,22 +99,33 @@ impl Source {
 
     /// A diagnostic at `path`, located in this file.
     pub fn error_at(&self, path: &YamlPath, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::new(&self.path, message).at(locate(&self.text, path)).path(path.clone())
+        Diagnostic::new(&self.path, message)
+            .at(locate(&self.text, path))
+            .path(path.clone())
     }
 
     fn translate(&self, err: serde_path_to_error::Error<serde_yaml::Error>) -> Diagnostic {
         let path = convert_path(err.path());
         let inner = err.into_inner();
-        let serde_pos = inner.location().map(|l| Position { line: l.line(), column: l.column() });
+        let serde_pos = inner.location().map(|l| Position {
+            line: l.line(),
+            column: l.column(),
+        });
         let raw = strip_decorations(&inner.to_string(), &path);
 
         if let Some(msg) = raw.strip_prefix(CUSTOM) {
             let (message, hint) = split_hint(msg);
             let pos = locate(&self.text, &path).or(serde_pos);
-            return Diagnostic::new(&self.path, message).at(pos).path(path).maybe_hint(hint);
+            return Diagnostic::new(&self.path, message)
+                .at(pos)
+                .path(path)
+                .maybe_hint(hint);
         }
         let (message, hint) = self.reword(&raw, serde_pos);
-        Diagnostic::new(&self.path, message).at(serde_pos).path(path).maybe_hint(hint)
+        Diagnostic::new(&self.path, message)
+            .at(serde_pos)
+            .path(path)
+            .maybe_hint(hint)
     }
 
     fn reword(&self, raw: &str, pos: Option<Position>) -> (String, Option<String>) {
@@ -110,9 +136,9 @@ impl Source {
         });
         if let Some(c) = unknown.captures(raw) {
             let key = &c[1];
-            let expected: Vec<&str> = c.get(2).map_or(Vec::new(), |m| {
-                m.as_str().split('`').skip(1).step_by(2).collect()
-            });
+            let expected: Vec<&str> = c
+                .get(2)
+                .map_or(Vec::new(), |m| m.as_str().split('`').skip(1).step_by(2).collect());
             return (
                 format!("unknown key `{key}`, expected {}", one_of(&expected)),
                 did_you_mean(key, expected.iter().copied()),
@@ -122,7 +148,10 @@ impl Source {
             return (format!("missing key {rest}"), None);
         }
         if let Some(rest) = raw.strip_prefix("duplicate field ") {
-            return (format!("duplicate key {rest}"), Some("each key may appear once per mapping".into()));
+            return (
+                format!("duplicate key {rest}"),
+                Some("each key may appear once per mapping".into()),
+            );
         }
         if raw.contains("repetition limit exceeded") {
             return (
@@ -219,7 +248,10 @@ mod tests {
     }
 
     fn err(text: &str) -> String {
-        Source::from_text("d.yaml", text).deserialize::<Doc>().unwrap_err().to_string()
+        Source::from_text("d.yaml", text)
+            .deserialize::<Doc>()
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -237,7 +269,10 @@ mod tests {
             err("hosts:\n  a:\n    address: x\n    port: 99999\n"),
             "d.yaml:4:11: hosts.a.port: invalid value: integer `99999`, expected u16"
         );
-        assert_eq!(err("- a\n"), "d.yaml:1:1: wrong type: found sequence, expected a mapping");
+        assert_eq!(
+            err("- a\n"),
+            "d.yaml:1:1: wrong type: found sequence, expected a mapping"
+        );
     }
 
     #[test]

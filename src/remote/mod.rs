@@ -49,11 +49,19 @@ mod tests {
             user: None,
             vars: Default::default(),
         };
-        let file = SshSettings { user: Some("deploy".into()), port: Some(22), ..Default::default() };
+        let file = SshSettings {
+            user: Some("deploy".into()),
+            port: Some(22),
+            ..Default::default()
+        };
         let none = SshSettings::default();
         let e = endpoint(&host, &file, &none);
         assert_eq!((e.port, e.user.as_str()), (2222, "deploy"));
-        let flags = SshSettings { user: Some("ops".into()), port: Some(2200), ..Default::default() };
+        let flags = SshSettings {
+            user: Some("ops".into()),
+            port: Some(2200),
+            ..Default::default()
+        };
         let e = endpoint(&host, &file, &flags);
         assert_eq!((e.port, e.user.as_str()), (2200, "ops"));
     }

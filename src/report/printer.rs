@@ -35,12 +35,22 @@ impl Printer {
         let color = decide(io::stdout().is_terminal());
         let err_color = decide(io::stderr().is_terminal());
         colored::control::set_override(color);
-        Self { color, err_color, quiet, verbose }
+        Self {
+            color,
+            err_color,
+            quiet,
+            verbose,
+        }
     }
 
     /// A printer that never colours (tests).
     pub fn plain() -> Self {
-        Self { color: false, err_color: false, quiet: false, verbose: 0 }
+        Self {
+            color: false,
+            err_color: false,
+            quiet: false,
+            verbose: 0,
+        }
     }
 
     /// Whether data on stdout is coloured.

@@ -15,7 +15,11 @@ pub fn table(d: &Deployment, printer: &Printer) -> String {
     for role in d.roles.values() {
         let members = crate::deployment::range::fold(role.hosts.iter().map(String::as_str)).join(", ");
         let name = Cell::new(&role.name);
-        let name = if role.name == ALL_ROLE { name } else { name.fg(Color::Cyan) };
+        let name = if role.name == ALL_ROLE {
+            name
+        } else {
+            name.fg(Color::Cyan)
+        };
         roles.add_row(vec![
             name,
             Cell::new(role.hosts.len()).set_alignment(CellAlignment::Right),
@@ -57,10 +61,12 @@ pub fn summary(d: &Deployment) -> String {
 
 /// `{"roles": {..}, "clusters": {..}, "hosts": {..}, ...}` with effective SSH endpoints.
 pub fn json(d: &Deployment, flags: &SshSettings) -> String {
-    let roles: Map<String, Value> =
-        d.roles.values().map(|r| (r.name.clone(), json!(r.hosts))).collect();
-    let clusters: Map<String, Value> =
-        d.clusters.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let roles: Map<String, Value> = d
+        .roles
+        .values()
+        .map(|r| (r.name.clone(), json!(r.hosts)))
+        .collect();
+    let clusters: Map<String, Value> = d.clusters.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     let hosts: Map<String, Value> = d
         .hosts
         .values()
@@ -99,7 +105,11 @@ fn new_table<const N: usize>(printer: &Printer, header: [&str; N]) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.iter().map(|h| Cell::new(h).add_attribute(comfy_table::Attribute::Bold)));
+        .set_header(
+            header
+                .iter()
+                .map(|h| Cell::new(h).add_attribute(comfy_table::Attribute::Bold)),
+        );
     if printer.color() {
         t.enforce_styling();
     } else {

@@ -1,0 +1,145 @@
+//! Every bad-input path: a clear message naming the file (and line, column, YAML path where
+//! there is one), exit code 2, nothing on stdout, and no hang.
+
+use std::time::Duration;
+
+use crate::support::{fixture, Test};
+
+fn roles(t: Test) -> crate::support::Output {
+    let out = t.subcommand("roles").run();
+    out.code(2).stdout_empty();
+    out
+}
+
+#[test]
+fn empty_file() {
+    roles(Test::new().yaml("# nothing here\n---\n")).stderr_has("error: deploy.yaml: the file is empty");
+}
+
+#[test]
+fn a_list_instead_of_a_mapping() {
+    roles(Test::new().yaml("- web01\n- web02\n"))
+        .stderr_has("deploy.yaml:1:1: wrong type: found sequence, expected a mapping at the top level");
+}
+
+#[test]
+fn tabs_for_indentation() {
+    roles(Test::new().yaml("hosts:\n\tweb01: 127.0.0.2\n"))
+        .stderr_has("deploy.yaml:2:1: ")
+        .stderr_has("hint: YAML does not allow tabs for indentation; use spaces");
+}
+
+#[test]
+fn duplicate_keys() {
+    roles(Test::new().yaml("hosts:\n  web01: 127.0.0.2\n  web01: 127.0.0.3\n"))
+        .stderr_has("deploy.yaml:")
+        .stderr_has("hosts: duplicate key `web01`");
+    roles(Test::new().yaml("hosts:\n  web01:\n    address: 127.0.0.2\n    address: 127.0.0.3\n"))
+        .stderr_has("duplicate key `address`");
+}
+
+#[test]
+fn invalid_utf8() {
+    roles(Test::new().file("deploy.yaml", b"hosts:\n  web\xff01: 127.0.0.2\n"))
+        .stderr_has("deploy.yaml:2:6: invalid UTF-8 (byte 0xff at offset 12)");
+}
+
+#[test]
+fn directory_or_missing_file() {
+    let t = Test::new();
+    std::fs::create_dir(t.dir().join("conf")).expect("mkdir");
+    roles(t.args(["-c", "conf"])).stderr_has("`conf` is a directory, not a deployment file");
+    roles(Test::new().args(["-c", "nope.yaml"]))
+        .stderr_has("deployment file `nope.yaml` does not exist")
+        .stderr_has("hint:");
+}
+
+#[test]
+fn alias_bomb_is_refused_quickly() {
+    let mut doc = String::from("hosts:\n  web01: 127.0.0.2\nplugins:\n");
+    doc.push_str("  a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..12 {
+        let p = i - 1;
+        doc.push_str(&format!(
+            "  a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    let out = roles(Test::new().yaml(&doc).deadline(Duration::from_secs(10)));
+    out.stderr_has("expands too many aliases");
+    eprintln!("alias bomb refused in {:?}", out.elapsed);
+}
+
+#[test]
+fn unknown_key_suggests_the_nearest() {
+    roles(Test::new().yaml("hosts:\n  nc03:\n    adress: 127.0.0.2\n"))
+        .stderr_has("deploy.yaml:3:5: hosts.nc03.adress: unknown key `adress`, expected `address`, `port`, `user` or `vars`")
+        .stderr_has("hint: did you mean `address`?");
+    roles(Test::new().yaml("hosts: {a: }\nrole: {}\n")).stderr_has("hint: did you mean `roles`?");
+}
+
+#[test]
+fn role_naming_an_unknown_host() {
+    roles(Test::new().yaml("hosts:\n  web01: 127.0.0.2\nroles:\n  web: [web01, web1]\n"))
+        .stderr_has("deploy.yaml:4:16: roles.web[1]: role `web` lists host `web1`, which is not defined under `hosts`")
+        .stderr_has("hint: did you mean `web01`?");
+}
+
+#[test]
+fn unset_variable_without_default() {
+    roles(Test::new().yaml("hosts:\n  web01: ${RC_SURELY_UNSET_VAR}\n"))
+        .stderr_has("deploy.yaml:2:10: hosts.web01: environment variable `RC_SURELY_UNSET_VAR` is not set");
+}
+
+#[test]
+fn bad_host_range() {
+    roles(Test::new().yaml("hosts:\n  nc[0:9999999]:\n"))
+        .stderr_has("invalid host range `nc[0:9999999]`: host range expands to 10000000 names");
+}
+
+#[test]
+fn calyptos_deployer_config_is_not_a_deployment() {
+    let path = fixture("calyptos/etc-config.yaml");
+    roles(Test::new().args(["-c", path.to_str().expect("utf-8")])).stderr_has(
+        "etc-config.yaml:1:1: this is not a deployment: it looks like a Calyptos deployer configuration",
+    );
+}
+
+#[test]
+fn cookbook_template_is_not_valid_json() {
+    let path = fixture("calyptos/cookbook-faststart-ciab-template.json");
+    roles(Test::new().args(["-c", path.to_str().expect("utf-8")]))
+        .stderr_has("cookbook-faststart-ciab-template.json:7:32: not valid JSON: expected value")
+        .stderr_has("hint: `EXTRASERVICES` is not a JSON value: if this is a template, fill in its placeholders first");
+}
+
+#[test]
+fn unrecognised_shape() {
+    roles(Test::new().yaml("servers:\n  a: 1\n"))
+        .stderr_has("this is not a deployment: found top-level keys `servers`; expected `hosts`");
+}
+
+#[test]
+fn bad_flag_value_is_a_usage_error() {
+    Test::new()
+        .args(["roles", "--connect-timeout", "soon"])
+        .run()
+        .code(2)
+        .stderr_has("not a number of seconds");
+    Test::new()
+        .args(["roles", "--format", "xml"])
+        .run()
+        .code(2)
+        .stderr_has("invalid value 'xml'");
+}
+
+#[test]
+fn ten_thousand_hosts_load() {
+    let mut doc = String::from("hosts:\n");
+    for i in 0..10_000 {
+        doc.push_str(&format!("  h{i:05}: 127.0.{}.{}\n", i / 250, i % 250 + 1));
+    }
+    doc.push_str("roles:\n  web:\n    - h[00000:09999]\n");
+    let out = Test::new().yaml(&doc).args(["roles", "--format", "json"]).run();
+    out.code(0);
+    assert_eq!(out.json()["roles"]["web"].as_array().map(Vec::len), Some(10_000));
+}

@@ -1,0 +1,151 @@
+//! Conformance of the Eucalyptus profile with Calyptos's own role builder, on real environment
+//! files (tests/fixtures/calyptos, provenance in its README). The expected maps are Calyptos's
+//! output minus its two known bugs: only the last cluster kept, and `host:port` used as a host.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::support::{fixture, Test};
+
+const ENVIRONMENTS: &[&str] = &[
+    "etc-environment",
+    "examples-environment.vpc",
+    "examples-ceph_euca",
+    "examples-riak_euca",
+    "examples-edge-source",
+    "etc-cephenv",
+    "etc-riakcsenv",
+    "new-schema-edge",
+];
+
+fn roles_json(name: &str) -> Value {
+    let path = fixture(&format!("calyptos/{name}.yaml"));
+    let out = Test::new()
+        .args(["roles", "--format", "json", "-c"])
+        .args([path.to_str().expect("utf-8 path")])
+        .run();
+    out.code(0);
+    out.json()
+}
+
+/// Calyptos's expected answers for `name` that are not crashes.
+fn expectations(name: &str) -> Vec<(String, Value)> {
+    ["v1-5f09e6e", "head"]
+        .iter()
+        .filter_map(|v| {
+            let path = fixture(&format!("calyptos/expected_roles/{name}.roles.{v}.json"));
+            let text = std::fs::read_to_string(&path).expect("expected roles file");
+            let json: Value = serde_json::from_str(&text).expect("expected roles JSON");
+            json.get("__error__").is_none().then(|| (v.to_string(), json))
+        })
+        .collect()
+}
+
+/// Upstream bug 2: `host:port` is a host plus a service port, not a host.
+fn host_only(entry: &str) -> String {
+    match entry.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() && !h.contains(':') => h.to_string(),
+        _ => entry.to_string(),
+    }
+}
+
+fn set(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).map(host_only).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn every_environment_matches_calyptos_roles() {
+    for name in ENVIRONMENTS {
+        let ours = roles_json(name);
+        let expected = expectations(name);
+        assert!(!expected.is_empty(), "{name}: no usable expectation");
+        let our_roles = ours["roles"].as_object().expect("roles object");
+        for (version, exp) in &expected {
+            for (role, hosts) in exp.as_object().expect("object") {
+                if role == "cluster" {
+                    for (cluster, members) in hosts.as_object().expect("cluster map") {
+                        assert_eq!(
+                            set(&ours["clusters"][cluster]),
+                            set(members),
+                            "{name} ({version}): cluster `{cluster}`"
+                        );
+                    }
+                    continue;
+                }
+                let mine = our_roles.get(role).map(set).unwrap_or_default();
+                assert_eq!(mine, set(hosts), "{name} ({version}): role `{role}`");
+            }
+        }
+        // Nothing invented: every role we emit is one Calyptos knew.
+        for role in our_roles.keys() {
+            assert!(
+                expected.iter().any(|(_, e)| e.get(role).is_some()),
+                "{name}: role `{role}` is not a Calyptos role"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_cluster_is_kept() {
+    // Regression guard for upstream bug 1 (only the last cluster survived).
+    for name in ["examples-environment.vpc", "new-schema-edge"] {
+        let ours = roles_json(name);
+        let clusters: Vec<&String> = ours["clusters"].as_object().expect("clusters").keys().collect();
+        assert_eq!(clusters, ["one", "two"], "{name}");
+    }
+    let vpc = roles_json("examples-environment.vpc");
+    assert_eq!(
+        set(&vpc["clusters"]["two"]),
+        set(&serde_json::json!([
+            "10.111.1.135",
+            "10.111.5.101",
+            "10.111.5.151"
+        ]))
+    );
+}
+
+#[test]
+fn host_port_entries_become_a_host_and_a_service_port() {
+    // Regression guard for upstream bug 2 (SSH silently aimed at the cassandra port).
+    let vpc = roles_json("examples-environment.vpc");
+    assert_eq!(vpc["roles"]["mido-cassandra"], serde_json::json!(["10.111.1.41"]));
+    assert_eq!(vpc["service_ports"]["mido-cassandra"]["10.111.1.41"], 9160);
+    assert_eq!(vpc["service_ports"]["mido-zookeeper"]["10.111.1.41"], 2181);
+    assert_eq!(vpc["hosts"]["10.111.1.41"]["port"], 22);
+    assert!(vpc["hosts"].get("10.111.1.41:9160").is_none());
+}
+
+#[test]
+fn calyptos_hosts_default_to_root_and_flags_override() {
+    let path = fixture("calyptos/etc-environment.yaml");
+    let out = Test::new()
+        .args([
+            "roles", "--format", "json", "--user", "ops", "--port", "2200", "-c",
+        ])
+        .args([path.to_str().expect("utf-8 path")])
+        .run();
+    out.code(0);
+    let json = out.json();
+    assert_eq!(json["hosts"]["10.113.10.1"]["user"], "ops");
+    assert_eq!(json["hosts"]["10.113.10.1"]["port"], 2200);
+    assert_eq!(json["profile"], "eucalyptus");
+    let plain = roles_json("etc-environment");
+    assert_eq!(plain["hosts"]["10.113.10.1"]["user"], "root");
+}
+
+#[test]
+fn forcing_the_native_profile_on_an_environment_explains_the_unknown_key() {
+    let path = fixture("calyptos/etc-environment.yaml");
+    Test::new()
+        .args(["roles", "--profile", "native", "-c"])
+        .args([path.to_str().expect("utf-8 path")])
+        .run()
+        .code(2)
+        .stderr_has("etc-environment.yaml:5:1: default_attributes: ")
+        .stderr_has("unknown key `default_attributes`")
+        .stdout_empty();
+}

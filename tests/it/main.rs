@@ -1,0 +1,6 @@
+//! Integration tests: one binary, so the CLI and fixtures build once.
+
+mod bad_input;
+mod calyptos;
+mod roles;
+mod support;

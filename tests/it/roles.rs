@@ -1,0 +1,117 @@
+//! `rolecall roles` on the native format: the table, the JSON contract, ordering, flags.
+
+use crate::support::{repo, Test};
+
+const FLEET: &str = "\
+ssh:
+  user: deploy
+hosts:
+  web[01:03]:
+    address: 127.0.0.[2:4]
+  db01: {address: 127.0.0.9, port: 2222, user: postgres}
+roles:
+  web:
+    - web[01:03]
+  db: [db01]
+  edge: [web03, web01, web03]
+clusters:
+  east: [web01, db01]
+";
+
+#[test]
+fn json_has_roles_clusters_and_effective_endpoints_in_file_order() {
+    let out = Test::new().yaml(FLEET).args(["roles", "--format", "json"]).run();
+    out.code(0);
+    let j = out.json();
+    let roles: Vec<&String> = j["roles"].as_object().expect("roles").keys().collect();
+    assert_eq!(roles, ["web", "db", "edge", "all"]);
+    // Duplicates fold, first occurrence wins the position.
+    assert_eq!(j["roles"]["edge"], serde_json::json!(["web03", "web01"]));
+    assert_eq!(
+        j["roles"]["all"],
+        serde_json::json!(["web01", "web02", "web03", "db01"])
+    );
+    assert_eq!(j["clusters"]["east"], serde_json::json!(["web01", "db01"]));
+    assert_eq!(
+        j["hosts"]["web02"],
+        serde_json::json!({"address": "127.0.0.3", "port": 22, "user": "deploy"})
+    );
+    assert_eq!(
+        j["hosts"]["db01"],
+        serde_json::json!({"address": "127.0.0.9", "port": 2222, "user": "postgres"})
+    );
+}
+
+#[test]
+fn flags_override_the_file() {
+    let out = Test::new()
+        .yaml(FLEET)
+        .args(["roles", "--format", "json", "--user", "ops", "--port", "2200"])
+        .run();
+    out.code(0);
+    assert_eq!(
+        out.json()["hosts"]["db01"],
+        serde_json::json!({"address": "127.0.0.9", "port": 2200, "user": "ops"})
+    );
+}
+
+#[test]
+fn table_folds_ranges_and_has_no_colour_off_a_terminal() {
+    let out = Test::new().yaml(FLEET).args(["roles"]).run();
+    out.code(0).stdout_has("web[01-03]").stdout_has("east");
+    assert!(
+        !out.stdout.contains('\x1b'),
+        "escape codes off a terminal:\n{}",
+        out.stdout
+    );
+    out.stderr_has("4 hosts, 3 roles, 1 cluster (native profile, deploy.yaml)");
+}
+
+#[test]
+fn color_always_colours_but_no_color_env_wins_for_auto() {
+    let out = Test::new().yaml(FLEET).args(["roles", "--color", "always"]).run();
+    assert!(out.stdout.contains('\x1b'), "expected colour:\n{}", out.stdout);
+    let out = Test::new().yaml(FLEET).args(["roles", "--color", "auto"]).run();
+    assert!(!out.stdout.contains('\x1b'));
+}
+
+#[test]
+fn shipped_example_loads() {
+    let example = repo().join("deploy.example.yaml");
+    let out = Test::new()
+        .args(["roles", "--format", "json", "-c"])
+        .args([example.to_str().expect("utf-8")])
+        .run();
+    out.code(0);
+    let j = out.json();
+    assert_eq!(
+        j["roles"]["node-controller"],
+        serde_json::json!(["nc01", "nc02", "nc03", "nc04"])
+    );
+    // Every address in the example is loopback: README commands are safe anywhere.
+    for (name, host) in j["hosts"].as_object().expect("hosts") {
+        let addr = host["address"].as_str().expect("address");
+        assert!(addr.starts_with("127."), "{name} has non-loopback address {addr}");
+    }
+}
+
+#[test]
+fn interpolation_defaults_and_values() {
+    let yaml = "ssh: {user: '${RC_IT_USER:-fallback}'}\nhosts:\n  a: '${RC_IT_ADDR}'\n";
+    let out = Test::new()
+        .yaml(yaml)
+        .env("RC_IT_ADDR", "127.0.0.5")
+        .args(["roles", "--format", "json"])
+        .run();
+    out.code(0);
+    assert_eq!(out.json()["hosts"]["a"]["address"], "127.0.0.5");
+    assert_eq!(out.json()["hosts"]["a"]["user"], "fallback");
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    let out = Test::new().args(["--help"]).run();
+    out.code(0)
+        .stdout_has("Exit codes:")
+        .stdout_has("3  some hosts were unreachable");
+}
