@@ -6,7 +6,7 @@
 //! ([`exit`]). The `rolecall` binary is a thin layer of clap definitions over it.
 //!
 //! ```
-//! let yaml = "hosts:\n  web[01:02]:\n    address: 127.0.0.[2:3]\nroles:\n  web: [web[01:02]]\n";
+//! let yaml = "hosts:\n  web[01:02]:\n    address: 127.0.0.[2:3]\nroles:\n  web:\n    - web[01:02]\n";
 //! let deployment = rolecall::deployment::load_str("deploy.yaml", yaml, None)?;
 //! assert_eq!(deployment.role_hosts("web").unwrap(), ["web01", "web02"]);
 //! # Ok::<(), rolecall::deployment::LoadError>(())
