@@ -1,0 +1,64 @@
+use rolecall_plugin::{Context, Result, Validator};
+
+/// Every host in at most one cluster.
+#[derive(Debug, Default)]
+pub struct Clusters;
+
+impl Validator for Clusters {
+    const NAME: &'static str = "clusters";
+    const DESCRIPTION: &'static str = "every host belongs to at most one cluster";
+
+    fn validate(&self, ctx: &mut Context<'_>) -> Result {
+        let clusters = ctx.clusters().to_vec();
+        if clusters.is_empty() {
+            ctx.skip("single-cluster", "no clusters defined");
+            return Ok(());
+        }
+        // host -> first cluster, in file order.
+        let mut seen: Vec<(&str, &str)> = Vec::new();
+        let mut clashes = 0;
+        for c in &clusters {
+            for h in &c.hosts {
+                if let Some((_, first)) = seen.iter().find(|(host, _)| host == h) {
+                    clashes += 1;
+                    ctx.fail(
+                        "single-cluster",
+                        format!("host `{h}` is in cluster `{first}` and in cluster `{}`", c.name),
+                    )
+                    .host(h)
+                    .path(format!("clusters.{}", c.name));
+                } else {
+                    seen.push((h, &c.name));
+                }
+            }
+        }
+        if clashes == 0 {
+            ctx.pass("single-cluster", format!("{} hosts in {} clusters, none shared", seen.len(), clusters.len()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rolecall_plugin::testing::Kit;
+    use rolecall_plugin::Status;
+
+    #[test]
+    fn a_host_in_two_clusters_fails() {
+        let kit = Kit::from_yaml(
+            "hosts: {a: 127.0.0.2, b: 127.0.0.3}\nclusters: {one: [a, b], two: [b]}\n",
+        );
+        let r = kit.validate(&Clusters);
+        r.assert_status("single-cluster", Some("b"), Status::Fail);
+        assert_eq!(r.findings[0].message, "host `b` is in cluster `one` and in cluster `two`");
+        assert_eq!(r.findings[0].path.as_deref(), Some("clusters.two"));
+    }
+
+    #[test]
+    fn disjoint_clusters_pass() {
+        let kit = Kit::from_yaml("hosts: {a: 127.0.0.2, b: 127.0.0.3}\nclusters: {one: [a], two: [b]}\n");
+        kit.validate(&Clusters).assert_status("single-cluster", None, Status::Pass);
+    }
+}

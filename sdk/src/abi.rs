@@ -1,0 +1,211 @@
+//! The C ABI between rolecall and its plugins, version 1. See `ABI.md` for the contract in
+//! C terms. Everything here is `#[repr(C)]` plain data, borrowed byte slices or `extern "C"`
+//! function pointers: no Rust type with an unstable layout crosses.
+//!
+//! Rules both sides follow:
+//! - a [`Str`] is borrowed for the duration of the call that carries it; copy it to keep it;
+//! - nothing is freed across the boundary: results travel through callbacks the receiver copies;
+//! - kinds and statuses are `u32` values, never Rust enums (an unknown value is an error, not UB);
+//! - every `struct_size` lets a newer side tell how much of an older struct exists.
+
+#![allow(unsafe_code)] // the boundary module: raw pointers by design
+
+use std::ffi::c_void;
+use std::marker::PhantomData;
+
+/// The ABI major version this SDK speaks.
+pub const ABI_VERSION: u32 = 1;
+
+/// The exported symbol: `rolecall_plugin_v1`, returning `*const ModuleDescriptor`.
+pub const ENTRY_SYMBOL: &str = "rolecall_plugin_v1";
+
+/// Prefix of the entry symbol of every ABI version (`rolecall_plugin_v2`, ...), so a host can
+/// tell "built for another version" from "not a plugin".
+pub const ENTRY_SYMBOL_PREFIX: &str = "rolecall_plugin_v";
+
+/// The type of the entry symbol.
+pub type EntryFn = unsafe extern "C" fn() -> *const ModuleDescriptor;
+
+/// A borrowed UTF-8 (or, for file contents, arbitrary) byte slice: pointer and length.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Str<'a> {
+    pub ptr: *const u8,
+    pub len: usize,
+    _borrow: PhantomData<&'a [u8]>,
+}
+
+// SAFETY: a `Str` is a shared borrow of immutable bytes; sharing it between threads is as safe
+// as sharing `&[u8]`. Statics of descriptors need this.
+unsafe impl Sync for Str<'_> {}
+// SAFETY: as above; it is only ever read.
+unsafe impl Send for Str<'_> {}
+
+impl<'a> Str<'a> {
+    pub const EMPTY: Str<'static> = Str { ptr: std::ptr::null(), len: 0, _borrow: PhantomData };
+
+    /// Borrow a string for the lifetime of the reference.
+    pub const fn new(s: &'a str) -> Self {
+        Self { ptr: s.as_ptr(), len: s.len(), _borrow: PhantomData }
+    }
+
+    /// Borrow bytes (file contents) for the lifetime of the reference.
+    pub const fn bytes(b: &'a [u8]) -> Self {
+        Self { ptr: b.as_ptr(), len: b.len(), _borrow: PhantomData }
+    }
+
+    /// The bytes, or an empty slice for a NULL pointer.
+    ///
+    /// # Safety
+    /// `ptr` must point to `len` readable bytes that stay valid for `'a`.
+    pub unsafe fn as_bytes(&self) -> &'a [u8] {
+        if self.ptr.is_null() || self.len == 0 {
+            return &[];
+        }
+        // SAFETY: the caller guarantees `ptr..ptr+len` is readable for `'a`.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    /// The text, if it is UTF-8.
+    ///
+    /// # Safety
+    /// As for [`Str::as_bytes`].
+    pub unsafe fn to_str(&self) -> Result<&'a str, std::str::Utf8Error> {
+        // SAFETY: forwarded to the caller.
+        std::str::from_utf8(unsafe { self.as_bytes() })
+    }
+}
+
+/// What a plugin is.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kind(pub u32);
+
+impl Kind {
+    pub const VALIDATOR: Kind = Kind(1);
+    pub const DEBUGGER: Kind = Kind(2);
+}
+
+/// The status of one reported check.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Status(pub u32);
+
+impl Status {
+    pub const PASS: Status = Status(0);
+    pub const FAIL: Status = Status(1);
+    pub const WARN: Status = Status(2);
+    pub const SKIP: Status = Status(3);
+    pub const ERROR: Status = Status(4);
+}
+
+/// The outcome of a plugin's run function, or of a host callback.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Code(pub u32);
+
+impl Code {
+    pub const OK: Code = Code(0);
+    /// The plugin panicked; the panic was caught at the boundary.
+    pub const PANICKED: Code = Code(1);
+    /// Bad input (not UTF-8, not the JSON expected, NULL where a value is required).
+    pub const INVALID: Code = Code(2);
+    /// The callback is not available in this run (e.g. run-on-hosts during `validate`).
+    pub const UNAVAILABLE: Code = Code(3);
+    /// The run was cancelled.
+    pub const CANCELLED: Code = Code(4);
+    /// Any other failure; details were reported or logged.
+    pub const FAILED: Code = Code(5);
+}
+
+/// Log levels for [`HostApi::log`].
+pub mod level {
+    pub const ERROR: u32 = 1;
+    pub const WARN: u32 = 2;
+    pub const INFO: u32 = 3;
+    pub const DEBUG: u32 = 4;
+}
+
+/// The static description of a plugin library, returned by the entry symbol.
+#[repr(C)]
+#[derive(Debug)]
+pub struct ModuleDescriptor {
+    /// Must be first: [`ABI_VERSION`] of the SDK the library was built with.
+    pub abi_version: u32,
+    /// Must be second: `size_of::<ModuleDescriptor>()` as built.
+    pub struct_size: u32,
+    pub name: Str<'static>,
+    pub version: Str<'static>,
+    pub plugins: *const PluginDescriptor,
+    pub plugin_count: usize,
+}
+
+// SAFETY: descriptors are immutable statics; the raw pointer refers to another immutable static.
+unsafe impl Sync for ModuleDescriptor {}
+
+/// Runs one plugin: `input` is the run's JSON (see `ABI.md`), borrowed for the call.
+pub type RunFn = unsafe extern "C" fn(host: *const HostApi, input: Str<'_>) -> Code;
+
+/// One plugin of a library.
+#[repr(C)]
+#[derive(Debug)]
+pub struct PluginDescriptor {
+    pub struct_size: u32,
+    pub kind: Kind,
+    pub name: Str<'static>,
+    pub description: Str<'static>,
+    pub run: RunFn,
+}
+
+// SAFETY: as for `ModuleDescriptor`.
+unsafe impl Sync for PluginDescriptor {}
+
+/// One result reported by a plugin.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Report<'a> {
+    pub struct_size: u32,
+    pub status: Status,
+    /// Check id within the plugin, e.g. `role-cardinality`.
+    pub check: Str<'a>,
+    /// Host name, or empty when the result is not about one host.
+    pub host: Str<'a>,
+    pub message: Str<'a>,
+    /// YAML path such as `roles.node-controller`, or empty.
+    pub yaml_path: Str<'a>,
+}
+
+/// Receives one JSON document (a command result per host) or a chunk of bytes (file contents).
+pub type DeliverFn = unsafe extern "C" fn(user: *mut c_void, data: Str<'_>);
+
+/// What the host offers a running plugin. `ctx` is the host's, passed back on every call.
+#[repr(C)]
+#[derive(Debug)]
+pub struct HostApi {
+    pub struct_size: u32,
+    pub abi_version: u32,
+    pub ctx: *mut c_void,
+    /// Report one result.
+    pub report: unsafe extern "C" fn(ctx: *mut c_void, report: *const Report<'_>) -> Code,
+    /// Log a message at a [`level`].
+    pub log: unsafe extern "C" fn(ctx: *mut c_void, level: u32, message: Str<'_>) -> Code,
+    /// Run `command` on `hosts` (a JSON array of host names); `deliver` is called once per
+    /// host with a JSON result, before this returns.
+    pub run_command: unsafe extern "C" fn(
+        ctx: *mut c_void,
+        command: Str<'_>,
+        hosts: Str<'_>,
+        deliver: DeliverFn,
+        user: *mut c_void,
+    ) -> Code,
+    /// Fetch the file at `path` from `host`; `deliver` receives its bytes (possibly in chunks).
+    pub fetch_file: unsafe extern "C" fn(
+        ctx: *mut c_void,
+        host: Str<'_>,
+        path: Str<'_>,
+        deliver: DeliverFn,
+        user: *mut c_void,
+    ) -> Code,
+    /// Non-zero once the run is cancelled (deadline, Ctrl-C): stop early.
+    pub is_cancelled: unsafe extern "C" fn(ctx: *mut c_void) -> u32,
+}

@@ -1,0 +1,272 @@
+//! The context a plugin works through: the deployment, its configuration, and the host's
+//! services (report, log, run commands, fetch files).
+
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::model::{ClusterInfo, CommandResult, Finding, Fleet, HostInfo, Input, Options, RoleInfo, Status};
+use crate::Result;
+
+/// Log levels a plugin can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Level {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+/// The host's services, behind a trait so the testing kit can stand in for the real host.
+#[doc(hidden)]
+pub trait Backend {
+    fn report(&mut self, finding: &Finding);
+    fn log(&mut self, level: Level, message: &str);
+    fn run(&mut self, command: &str, hosts: &[&str]) -> Result<Vec<CommandResult>>;
+    fn fetch(&mut self, host: &str, path: &str) -> Result<Vec<u8>>;
+    fn cancelled(&self) -> bool;
+}
+
+/// What a plugin's `validate` / `debug` receives.
+pub struct Context<'a> {
+    input: &'a Input,
+    backend: &'a mut dyn Backend,
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("plugin", &self.input.plugin).finish_non_exhaustive()
+    }
+}
+
+impl<'a> Context<'a> {
+    #[doc(hidden)]
+    pub fn new(input: &'a Input, backend: &'a mut dyn Backend) -> Self {
+        Self { input, backend }
+    }
+
+    /// The plugin's name as the host knows it.
+    pub fn plugin(&self) -> &str {
+        &self.input.plugin
+    }
+
+    pub fn deployment(&self) -> &Fleet {
+        &self.input.deployment
+    }
+
+    /// Every role, in file order, ending with the derived `all`.
+    pub fn roles(&self) -> &[RoleInfo] {
+        &self.input.deployment.roles
+    }
+
+    pub fn role(&self, name: &str) -> Option<&RoleInfo> {
+        self.input.deployment.roles.iter().find(|r| r.name == name)
+    }
+
+    /// The hosts of `role`, in order; empty when there is no such role.
+    pub fn hosts(&self, role: &str) -> Vec<&HostInfo> {
+        self.role(role)
+            .map(|r| r.hosts.iter().filter_map(|h| self.host(h)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every host, in file order.
+    pub fn all_hosts(&self) -> &[HostInfo] {
+        &self.input.deployment.hosts
+    }
+
+    pub fn host(&self, name: &str) -> Option<&HostInfo> {
+        self.input.deployment.hosts.iter().find(|h| h.name == name)
+    }
+
+    pub fn clusters(&self) -> &[ClusterInfo] {
+        &self.input.deployment.clusters
+    }
+
+    /// The plugin's own section of the deployment (`plugins.<name>`), or `null`.
+    pub fn config(&self) -> &Value {
+        &self.input.config
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.input.options
+    }
+
+    /// Report a passing check. Chain `.host(..)` and `.path(..)`; it is sent when dropped.
+    pub fn pass(&mut self, check: &str, message: impl Into<String>) -> Emit<'_, 'a> {
+        self.emit(Status::Pass, check, message.into())
+    }
+
+    pub fn fail(&mut self, check: &str, message: impl Into<String>) -> Emit<'_, 'a> {
+        self.emit(Status::Fail, check, message.into())
+    }
+
+    pub fn warn(&mut self, check: &str, message: impl Into<String>) -> Emit<'_, 'a> {
+        self.emit(Status::Warn, check, message.into())
+    }
+
+    pub fn skip(&mut self, check: &str, message: impl Into<String>) -> Emit<'_, 'a> {
+        self.emit(Status::Skip, check, message.into())
+    }
+
+    pub fn error(&mut self, check: &str, message: impl Into<String>) -> Emit<'_, 'a> {
+        self.emit(Status::Error, check, message.into())
+    }
+
+    fn emit(&mut self, status: Status, check: &str, message: String) -> Emit<'_, 'a> {
+        Emit {
+            ctx: self,
+            finding: Some(Finding { status, check: check.to_string(), host: None, message, path: None }),
+        }
+    }
+
+    /// Report a finished [`Finding`].
+    pub fn report(&mut self, finding: Finding) {
+        self.backend.report(&finding);
+    }
+
+    pub fn log(&mut self, level: Level, message: &str) {
+        self.backend.log(level, message);
+    }
+
+    /// Run `command` on `hosts` through the host's executor (parallel SSH, shared sessions);
+    /// one result per host, in the order given. A non-zero exit is a result, not an error.
+    pub fn run(&mut self, command: &str, hosts: &[&str]) -> Result<Vec<CommandResult>> {
+        self.backend.run(command, hosts)
+    }
+
+    /// Fetch a file's contents from a host.
+    pub fn fetch(&mut self, host: &str, path: &str) -> Result<Vec<u8>> {
+        self.backend.fetch(host, path)
+    }
+
+    /// Stop early when this turns true.
+    pub fn cancelled(&self) -> bool {
+        self.backend.cancelled()
+    }
+
+    /// Whether the run's allow-list permits connecting to `ip`.
+    pub fn allowed(&self, ip: IpAddr) -> bool {
+        allowed(&self.input.options.allow_nets, ip)
+    }
+
+    /// [`probe_tcp`] with this run's allow-list.
+    pub fn probe_tcp(&self, address: &str, port: u16, timeout: Duration) -> std::result::Result<(), String> {
+        probe_tcp(&self.input.options.allow_nets, address, port, timeout)
+    }
+}
+
+/// Whether `allow_nets` (empty = no restriction) permits connecting to `ip`.
+pub fn allowed(allow_nets: &[String], ip: IpAddr) -> bool {
+    allow_nets.is_empty() || allow_nets.iter().any(|n| cidr_contains(n, ip))
+}
+
+/// Try a TCP connection to `address:port` within `timeout`, refusing targets outside
+/// `allow_nets` before any packet is sent. Every resolved address is tried.
+pub fn probe_tcp(
+    allow_nets: &[String],
+    address: &str,
+    port: u16,
+    timeout: Duration,
+) -> std::result::Result<(), String> {
+    let addrs: Vec<SocketAddr> = (address, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve `{address}`: {e}"))?
+        .collect();
+    let mut last = format!("`{address}` resolves to no address");
+    for addr in addrs {
+        if !allowed(allow_nets, addr.ip()) {
+            last = format!("{} is outside the allowed networks", addr.ip());
+            continue;
+        }
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                last = format!("{addr}: no answer within {:.1}s", timeout.as_secs_f64())
+            }
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+/// A result being reported; sent to the host when dropped.
+pub struct Emit<'c, 'a> {
+    ctx: &'c mut Context<'a>,
+    finding: Option<Finding>,
+}
+
+impl std::fmt::Debug for Emit<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emit").field("finding", &self.finding).finish()
+    }
+}
+
+impl Emit<'_, '_> {
+    /// The host this result is about.
+    pub fn host(mut self, host: &str) -> Self {
+        if let Some(f) = &mut self.finding {
+            f.host = Some(host.to_string());
+        }
+        self
+    }
+
+    /// The YAML path in the deployment this result is about (`roles.web.min`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        if let Some(f) = &mut self.finding {
+            f.path = Some(path.into());
+        }
+        self
+    }
+}
+
+impl Drop for Emit<'_, '_> {
+    fn drop(&mut self) {
+        if let Some(f) = self.finding.take() {
+            self.ctx.backend.report(&f);
+        }
+    }
+}
+
+/// `127.0.0.0/8` contains `127.0.0.5`; a bare address is a /32 or /128.
+pub fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
+    let (net, bits) = match cidr.trim().split_once('/') {
+        Some((n, b)) => (n, b.parse::<u32>().ok()),
+        None => (cidr.trim(), None),
+    };
+    let Ok(net) = net.parse::<IpAddr>() else { return false };
+    match (net, ip) {
+        (IpAddr::V4(n), IpAddr::V4(i)) => {
+            let bits = bits.unwrap_or(32).min(32);
+            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            u32::from(n) & mask == u32::from(i) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(i)) => {
+            let bits = bits.unwrap_or(128).min(128);
+            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            u128::from(n) & mask == u128::from(i) & mask
+        }
+        (IpAddr::V4(n), IpAddr::V6(i)) => i.to_ipv4_mapped().is_some_and(|m| {
+            cidr_contains(&format!("{n}/{}", bits.unwrap_or(32)), IpAddr::V4(m))
+        }),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(cidr_contains("127.0.0.0/8", ip("127.1.2.3")));
+        assert!(!cidr_contains("127.0.0.0/8", ip("10.0.0.1")));
+        assert!(cidr_contains("::1/128", ip("::1")));
+        assert!(!cidr_contains("::1/128", ip("::2")));
+        assert!(cidr_contains("10.1.1.1", ip("10.1.1.1")));
+        assert!(!cidr_contains("garbage", ip("10.1.1.1")));
+    }
+}

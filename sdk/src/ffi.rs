@@ -1,0 +1,246 @@
+//! Plugin-side shims behind the export macro: the `extern "C"` run functions and the backend
+//! that talks to the host through [`HostApi`]. Every path that can panic runs inside
+//! `catch_unwind`; a panic becomes an `error` result and [`Code::PANICKED`].
+#![allow(unsafe_code)]
+
+use std::cell::RefCell;
+use std::ffi::c_void;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
+
+use crate::abi::{self, Code, HostApi, Report, Str};
+use crate::context::{Backend, Context, Level};
+use crate::model::{CommandResult, Finding, Input, Status};
+use crate::{Debugger, Result, Validator};
+
+thread_local! {
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Keep panics quiet on stderr (the host reports them) but remember the message and location.
+/// This library has its own copy of std, so the hook is this plugin's alone.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        panic::set_hook(Box::new(|info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic payload".into());
+            let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+            LAST_PANIC.with(|p| *p.borrow_mut() = Some(format!("{msg}{at}")));
+        }));
+    });
+}
+
+struct FfiBackend<'h> {
+    api: &'h HostApi,
+}
+
+impl FfiBackend<'_> {
+    fn send(&self, f: &Finding) {
+        let host = f.host.as_deref().unwrap_or("");
+        let path = f.path.as_deref().unwrap_or("");
+        let report = Report {
+            struct_size: size_of::<Report<'_>>() as u32,
+            status: f.status.to_abi(),
+            check: Str::new(&f.check),
+            host: Str::new(host),
+            message: Str::new(&f.message),
+            yaml_path: Str::new(path),
+        };
+        // SAFETY: `api` was checked non-NULL and versioned by `run_plugin`; `report` and the
+        // strings it borrows live until the call returns.
+        let _ = unsafe { (self.api.report)(self.api.ctx, &report) };
+    }
+}
+
+/// Collects what a host callback delivers.
+unsafe extern "C" fn collect(user: *mut c_void, data: Str<'_>) {
+    let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+        if user.is_null() {
+            return;
+        }
+        // SAFETY: `user` is the `&mut Vec<Vec<u8>>` we passed alongside this function, alive for
+        // the duration of the host call that invokes us; `data` is valid for this call.
+        let (sink, bytes) = unsafe { (&mut *user.cast::<Vec<Vec<u8>>>(), data.as_bytes()) };
+        sink.push(bytes.to_vec());
+    }));
+}
+
+impl Backend for FfiBackend<'_> {
+    fn report(&mut self, finding: &Finding) {
+        self.send(finding);
+    }
+
+    fn log(&mut self, level: Level, message: &str) {
+        let level = match level {
+            Level::Error => abi::level::ERROR,
+            Level::Warn => abi::level::WARN,
+            Level::Info => abi::level::INFO,
+            Level::Debug => abi::level::DEBUG,
+        };
+        // SAFETY: see `send`.
+        let _ = unsafe { (self.api.log)(self.api.ctx, level, Str::new(message)) };
+    }
+
+    fn run(&mut self, command: &str, hosts: &[&str]) -> Result<Vec<CommandResult>> {
+        let hosts_json = serde_json::to_string(hosts)?;
+        let mut sink: Vec<Vec<u8>> = Vec::new();
+        // SAFETY: see `send`; `sink` outlives the call and matches what `collect` expects.
+        let code = unsafe {
+            (self.api.run_command)(
+                self.api.ctx,
+                Str::new(command),
+                Str::new(&hosts_json),
+                collect,
+                (&mut sink as *mut Vec<Vec<u8>>).cast(),
+            )
+        };
+        match code {
+            Code::OK => sink.iter().map(|b| Ok(serde_json::from_slice(b)?)).collect(),
+            Code::UNAVAILABLE => Err("running commands is not available in this run".into()),
+            Code::CANCELLED => Err("the run was cancelled".into()),
+            other => Err(format!("the host could not run the command (code {})", other.0).into()),
+        }
+    }
+
+    fn fetch(&mut self, host: &str, path: &str) -> Result<Vec<u8>> {
+        let mut sink: Vec<Vec<u8>> = Vec::new();
+        // SAFETY: as in `run`.
+        let code = unsafe {
+            (self.api.fetch_file)(
+                self.api.ctx,
+                Str::new(host),
+                Str::new(path),
+                collect,
+                (&mut sink as *mut Vec<Vec<u8>>).cast(),
+            )
+        };
+        match code {
+            Code::OK => Ok(sink.concat()),
+            Code::UNAVAILABLE => Err("fetching files is not available in this run".into()),
+            other => Err(format!("could not fetch `{path}` from `{host}` (code {})", other.0).into()),
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        // SAFETY: see `send`.
+        unsafe { (self.api.is_cancelled)(self.api.ctx) != 0 }
+    }
+}
+
+/// Body of every exported run function.
+///
+/// # Safety
+/// `host` must be NULL or point to a valid `HostApi` for the duration of the call; `input` must
+/// be valid for the call.
+pub unsafe fn run_plugin(
+    host: *const HostApi,
+    input: Str<'_>,
+    body: impl FnOnce(&mut Context<'_>) -> Result<()>,
+) -> Code {
+    install_panic_hook();
+    let outer = panic::catch_unwind(AssertUnwindSafe(|| {
+        if host.is_null() {
+            return Code::INVALID;
+        }
+        // SAFETY: non-NULL, and valid for the call per this function's contract.
+        let api = unsafe { &*host };
+        if api.abi_version != abi::ABI_VERSION || (api.struct_size as usize) < size_of::<HostApi>() {
+            return Code::INVALID;
+        }
+        let mut backend = FfiBackend { api };
+        let error = |backend: &mut FfiBackend<'_>, check: &str, message: String| {
+            let f = Finding { status: Status::Error, check: check.into(), host: None, message, path: None };
+            backend.send(&f);
+        };
+        // SAFETY: valid for the call per this function's contract.
+        let text = match unsafe { input.to_str() } {
+            Ok(t) => t,
+            Err(e) => {
+                error(&mut backend, "plugin-input", format!("input is not UTF-8: {e}"));
+                return Code::INVALID;
+            }
+        };
+        let input: Input = match serde_json::from_str(text) {
+            Ok(i) => i,
+            Err(e) => {
+                error(&mut backend, "plugin-input", format!("input is not the expected JSON: {e}"));
+                return Code::INVALID;
+            }
+        };
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut ctx = Context::new(&input, &mut backend);
+            body(&mut ctx)
+        }));
+        match result {
+            Ok(Ok(())) => Code::OK,
+            Ok(Err(e)) => {
+                error(&mut backend, "plugin-error", e.0);
+                Code::FAILED
+            }
+            Err(_) => {
+                let msg = LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| "unknown panic".into());
+                error(&mut backend, "panic", format!("plugin panicked: {msg}"));
+                Code::PANICKED
+            }
+        }
+    }));
+    outer.unwrap_or(Code::PANICKED)
+}
+
+/// The run function of validator `V`.
+///
+/// # Safety
+/// Called by the host only, per the ABI.
+pub unsafe extern "C" fn run_validator<V: Validator>(host: *const HostApi, input: Str<'_>) -> Code {
+    // SAFETY: forwarded from the host, per the ABI.
+    unsafe { run_plugin(host, input, |ctx| V::default().validate(ctx)) }
+}
+
+/// The run function of debugger `D`.
+///
+/// # Safety
+/// Called by the host only, per the ABI.
+pub unsafe extern "C" fn run_debugger<D: Debugger>(host: *const HostApi, input: Str<'_>) -> Code {
+    // SAFETY: forwarded from the host, per the ABI.
+    unsafe { run_plugin(host, input, |ctx| D::default().debug(ctx)) }
+}
+
+pub const fn validator<V: Validator>() -> abi::PluginDescriptor {
+    abi::PluginDescriptor {
+        struct_size: size_of::<abi::PluginDescriptor>() as u32,
+        kind: abi::Kind::VALIDATOR,
+        name: Str::new(V::NAME),
+        description: Str::new(V::DESCRIPTION),
+        run: run_validator::<V>,
+    }
+}
+
+pub const fn debugger<D: Debugger>() -> abi::PluginDescriptor {
+    abi::PluginDescriptor {
+        struct_size: size_of::<abi::PluginDescriptor>() as u32,
+        kind: abi::Kind::DEBUGGER,
+        name: Str::new(D::NAME),
+        description: Str::new(D::DESCRIPTION),
+        run: run_debugger::<D>,
+    }
+}
+
+pub const fn module(
+    name: &'static str,
+    version: &'static str,
+    plugins: &'static [abi::PluginDescriptor],
+) -> abi::ModuleDescriptor {
+    abi::ModuleDescriptor {
+        abi_version: abi::ABI_VERSION,
+        struct_size: size_of::<abi::ModuleDescriptor>() as u32,
+        name: Str::new(name),
+        version: Str::new(version),
+        plugins: plugins.as_ptr(),
+        plugin_count: plugins.len(),
+    }
+}
