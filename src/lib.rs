@@ -14,5 +14,7 @@
 
 pub mod deployment;
 pub mod exit;
+pub mod plugin;
 pub mod remote;
 pub mod report;
+pub mod run;

@@ -2,7 +2,9 @@
 //! file turns its args into options for one library call.
 
 mod connect;
+mod plugins;
 mod roles;
+mod validate;
 
 use std::path::PathBuf;
 
@@ -35,12 +37,43 @@ pub struct GlobalArgs {
     /// Only errors and warnings on stderr
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Directory to load plugins from (repeatable; searched before ROLECALL_PLUGIN_PATH and the defaults)
+    #[arg(long = "plugin-dir", value_name = "DIR", global = true)]
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Load plugins even from files or directories other users can write (a warning is printed)
+    #[arg(long, global = true)]
+    pub allow_insecure_plugins: bool,
+}
+
+/// Where plugins come from, resolved from the global flags.
+#[derive(Debug, Clone)]
+pub struct PluginSettings {
+    pub dirs: Vec<PathBuf>,
+    pub allow_insecure: bool,
+}
+
+impl PluginSettings {
+    /// Load every plugin, printing the loader's warnings.
+    pub fn load(&self, printer: &Printer) -> rolecall::plugin::Registry {
+        let env = std::env::var(rolecall::plugin::PLUGIN_PATH_ENV).ok();
+        let exe = std::env::current_exe().ok();
+        let dirs = rolecall::plugin::dirs::search_path(&self.dirs, env.as_deref(), exe.as_deref());
+        let registry = rolecall::plugin::loader::load(&dirs, self.allow_insecure);
+        for w in &registry.warnings {
+            printer.warn(w);
+        }
+        registry
+    }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show the resolved roles -> hosts (and clusters) of a deployment
     Roles(roles::RolesArgs),
+    /// Check the deployment with the validator plugins (offline unless --online)
+    Validate(validate::ValidateArgs),
+    /// List the plugins found in the plugin directories, and any that failed to load
+    Plugins(plugins::PluginsArgs),
 }
 
 /// Where the deployment comes from; shared by every command that reads one.
@@ -96,11 +129,8 @@ impl From<ListFormat> for Format {
 /// Run the parsed command; errors are reported by the caller with exit code 2.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     let Cli { global, command } = cli;
-    let GlobalArgs {
-        color,
-        verbose,
-        quiet,
-    } = global;
+    let GlobalArgs { color, verbose, quiet, plugin_dirs, allow_insecure_plugins } = global;
+    let plugin_settings = PluginSettings { dirs: plugin_dirs, allow_insecure: allow_insecure_plugins };
     let choice = match color {
         ColorArg::Auto => ColorChoice::Auto,
         ColorArg::Always => ColorChoice::Always,
@@ -109,5 +139,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     let printer = Printer::new(choice, quiet, verbose);
     match command {
         Command::Roles(args) => roles::run(args, &printer),
+        Command::Validate(args) => validate::run(args, &plugin_settings, &printer),
+        Command::Plugins(args) => plugins::run(args, &plugin_settings, &printer),
     }
 }

@@ -38,6 +38,24 @@ impl YamlPath {
         Self(v)
     }
 
+    /// Parse `roles.web.hosts[2]` (as plugins report paths). Keys cannot contain `.` or `[`
+    /// in this form; such paths simply locate less precisely.
+    pub fn parse(s: &str) -> Self {
+        let mut out = Vec::new();
+        for part in s.split('.').filter(|p| !p.is_empty()) {
+            let (key, rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+            if !key.is_empty() {
+                out.push(Segment::Key(key.to_string()));
+            }
+            for idx in rest.split('[') {
+                if let Ok(n) = idx.trim_end_matches(']').parse() {
+                    out.push(Segment::Index(n));
+                }
+            }
+        }
+        Self(out)
+    }
+
     /// Build from a dotted path such as `hosts.nc03.address` (no indexes; for tests and
     /// callers that only deal with mapping keys).
     pub fn keys<'a>(keys: impl IntoIterator<Item = &'a str>) -> Self {
@@ -66,6 +84,21 @@ impl fmt::Display for YamlPath {
 pub struct Position {
     pub line: usize,
     pub column: usize,
+}
+
+/// Where `path` is in `text`, falling back to its nearest located ancestor (a plugin may name
+/// `roles.web.min` where the file only has `roles.web`).
+pub fn locate_in_file(text: &str, path: &YamlPath) -> Option<Position> {
+    let mut p = path.clone();
+    loop {
+        if let Some(pos) = locate(text, &p) {
+            return Some(pos);
+        }
+        p.0.pop()?;
+        if p.0.is_empty() {
+            return None;
+        }
+    }
 }
 
 /// Where `path` is in `text`: the value's position, or the key's when the value has none.

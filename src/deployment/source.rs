@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::de::CUSTOM;
 use super::error::{did_you_mean, one_of, Diagnostic, LoadError};
-use super::locate::{locate, Position, Segment, YamlPath};
+use super::locate::{locate, locate_in_file, Position, Segment, YamlPath};
 
 /// The text of a deployment file, checked to be UTF-8 and not empty.
 #[derive(Debug)]
@@ -100,7 +100,7 @@ impl Source {
     /// A diagnostic at `path`, located in this file.
     pub fn error_at(&self, path: &YamlPath, message: impl Into<String>) -> Diagnostic {
         Diagnostic::new(&self.path, message)
-            .at(locate(&self.text, path))
+            .at(locate_in_file(&self.text, path))
             .path(path.clone())
     }
 

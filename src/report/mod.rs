@@ -1,5 +1,6 @@
 //! Output: one [`Printer`] owns stdout and stderr; renderers turn models into text for it.
 
+pub mod checks;
 pub mod printer;
 pub mod roles;
 

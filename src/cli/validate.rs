@@ -1,0 +1,78 @@
+//! `rolecall validate`: run the validators over a deployment.
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use rolecall::deployment;
+use rolecall::exit::Exit;
+use rolecall::report::{checks, Printer};
+use rolecall::run::validate::{validate, ValidateOptions};
+
+use super::connect::ConnectArgs;
+use super::{DeploymentArgs, PluginSettings};
+
+/// Networks plugins may connect to, comma-separated CIDRs (`127.0.0.0/8,::1/128`).
+pub const ALLOW_NETS_ENV: &str = "ROLECALL_ALLOW_NETS";
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum ReportFormat {
+    #[default]
+    Table,
+    Json,
+    Junit,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub deployment: DeploymentArgs,
+    /// Run only these plugins (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "PLUGIN,..")]
+    pub only: Vec<String>,
+    /// Skip these plugins (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "PLUGIN,..")]
+    pub skip: Vec<String>,
+    /// Allow checks that touch the network (reachability); only allowed networks are contacted
+    #[arg(long)]
+    pub online: bool,
+    /// Networks checks may connect to (comma-separated CIDRs)
+    #[arg(long, env = ALLOW_NETS_ENV, value_delimiter = ',', value_name = "CIDR,..")]
+    pub allow_nets: Vec<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> anyhow::Result<Exit> {
+    let ValidateArgs {
+        deployment: super::DeploymentArgs { config, profile },
+        only,
+        skip,
+        online,
+        allow_nets,
+        format,
+        connect,
+    } = args;
+    let d = deployment::load(&config, profile.map(Into::into))?;
+    let registry = plugins.load(printer);
+    let opts = ValidateOptions { only, skip, online, allow_nets, flags: connect.into_settings() };
+    let results = validate(&d, &registry, &opts);
+    for name in &results.unknown_plugins {
+        let known: Vec<&str> = registry.plugins.iter().map(|p| p.name.as_str()).collect();
+        let hint = rolecall::deployment::error::did_you_mean(name, known.iter().copied())
+            .map(|h| format!("\nhint: {h}"))
+            .unwrap_or_default();
+        printer.error(&format!("no validator named `{name}`{hint}"));
+    }
+    for p in &results.load_problems {
+        printer.error(&format!("plugin not loaded: {p}"));
+    }
+    let text = match format {
+        ReportFormat::Table => checks::table(&results, &d.source, printer),
+        ReportFormat::Json => checks::json(&results, &d.source),
+        ReportFormat::Junit => checks::junit(&results, &d.source),
+    };
+    printer.out(&text).context("writing to stdout")?;
+    Ok(results.exit())
+}

@@ -1,0 +1,357 @@
+//! One results model for validators and debuggers, and its renderers: table, JSON, JUnit.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use colored::Colorize;
+use comfy_table::{presets, Cell, CellAlignment, Color, ContentArrangement, Table};
+use indexmap::IndexMap;
+use rolecall_plugin::Status;
+use serde_json::{json, Value};
+
+use crate::deployment::locate::Position;
+use crate::exit::Exit;
+use crate::plugin::LoadProblem;
+
+use super::printer::Printer;
+
+/// One reported check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckResult {
+    pub plugin: String,
+    pub check: String,
+    pub status: Status,
+    pub host: Option<String>,
+    pub message: String,
+    /// YAML path in the deployment file, and where it is.
+    pub path: Option<String>,
+    pub position: Option<Position>,
+    pub duration: Duration,
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone, Default)]
+pub struct Results {
+    pub items: Vec<CheckResult>,
+    pub load_problems: Vec<LoadProblem>,
+    /// `--only`/`--skip` names that match no plugin.
+    pub unknown_plugins: Vec<String>,
+    /// Plugins that ran, in order, with their wall time.
+    pub ran: Vec<(String, Duration)>,
+}
+
+/// Counts per status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub pass: usize,
+    pub fail: usize,
+    pub warn: usize,
+    pub skip: usize,
+    pub error: usize,
+}
+
+impl Counts {
+    fn add(&mut self, s: Status) {
+        match s {
+            Status::Pass => self.pass += 1,
+            Status::Fail => self.fail += 1,
+            Status::Warn => self.warn += 1,
+            Status::Skip => self.skip += 1,
+            _ => self.error += 1,
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.pass + self.fail + self.warn + self.skip + self.error
+    }
+
+    fn json(&self) -> Value {
+        json!({"pass": self.pass, "fail": self.fail, "warn": self.warn, "skip": self.skip, "error": self.error, "total": self.total()})
+    }
+}
+
+impl Results {
+    /// Counts per plugin (in run order) and overall.
+    pub fn counts(&self) -> (IndexMap<&str, Counts>, Counts) {
+        let mut per: IndexMap<&str, Counts> = self.ran.iter().map(|(n, _)| (n.as_str(), Counts::default())).collect();
+        let mut all = Counts::default();
+        for r in &self.items {
+            per.entry(r.plugin.as_str()).or_default().add(r.status);
+            all.add(r.status);
+        }
+        (per, all)
+    }
+
+    /// The exit code: 2 for load problems or plugin errors, else 1 for failures, else 0.
+    pub fn exit(&self) -> Exit {
+        let (_, all) = self.counts();
+        if !self.load_problems.is_empty() || !self.unknown_plugins.is_empty() || all.error > 0 {
+            Exit::Error
+        } else if all.fail > 0 {
+            Exit::ChecksFailed
+        } else {
+            Exit::Ok
+        }
+    }
+}
+
+fn status_cell(s: Status) -> Cell {
+    let c = Cell::new(s.as_str().to_uppercase());
+    match s {
+        Status::Pass => c.fg(Color::Green),
+        Status::Fail => c.fg(Color::Red),
+        Status::Warn => c.fg(Color::Yellow),
+        Status::Skip => c.fg(Color::DarkGrey),
+        _ => c.fg(Color::Magenta),
+    }
+}
+
+fn where_(r: &CheckResult, source: &Path) -> String {
+    match (&r.path, r.position) {
+        (Some(p), Some(pos)) => format!("{}:{}:{} ({p})", source.display(), pos.line, pos.column),
+        (Some(p), None) => p.clone(),
+        _ => String::new(),
+    }
+}
+
+/// Per-plugin blocks, then a summary table and an overall line.
+pub fn table(results: &Results, source: &Path, printer: &Printer) -> String {
+    let mut out = String::new();
+    let mut by_plugin: IndexMap<&str, Vec<&CheckResult>> = IndexMap::new();
+    for r in &results.items {
+        by_plugin.entry(r.plugin.as_str()).or_default().push(r);
+    }
+    for (plugin, items) in &by_plugin {
+        let _ = writeln!(out, "{}", plugin.bold());
+        let mut t = new_table(printer, &["Check", "Host", "Status", "Message", "Where"]);
+        for r in items {
+            t.add_row(vec![
+                Cell::new(&r.check),
+                Cell::new(r.host.as_deref().unwrap_or("")),
+                status_cell(r.status),
+                Cell::new(&r.message),
+                Cell::new(where_(r, source)),
+            ]);
+        }
+        let _ = writeln!(out, "{t}\n");
+    }
+    if !results.load_problems.is_empty() {
+        let _ = writeln!(out, "{}", "plugins that failed to load".bold());
+        let mut t = new_table(printer, &["Library", "Problem"]);
+        for p in &results.load_problems {
+            t.add_row(vec![Cell::new(p.file.display()), Cell::new(&p.reason).fg(Color::Magenta)]);
+        }
+        let _ = writeln!(out, "{t}\n");
+    }
+    let (per, all) = results.counts();
+    let mut t = new_table(printer, &["Plugin", "Pass", "Fail", "Warn", "Skip", "Error"]);
+    for (name, c) in &per {
+        let num = |n: usize| Cell::new(n).set_alignment(CellAlignment::Right);
+        t.add_row(vec![Cell::new(name), num(c.pass), num(c.fail), num(c.warn), num(c.skip), num(c.error)]);
+    }
+    let _ = writeln!(out, "{t}");
+    let _ = writeln!(out, "{}", overall(results, &all));
+    out
+}
+
+fn overall(results: &Results, all: &Counts) -> String {
+    let mut s = format!(
+        "{} checks from {} plugins: {} passed, {} failed, {} warnings, {} skipped, {} errors",
+        all.total(),
+        results.ran.len(),
+        all.pass,
+        all.fail,
+        all.warn,
+        all.skip,
+        all.error
+    );
+    if !results.load_problems.is_empty() {
+        let _ = write!(s, "; {} plugin libraries failed to load", results.load_problems.len());
+    }
+    s
+}
+
+/// `{"results": [...], "summary": {...}, "load_errors": [...]}`.
+pub fn json(results: &Results, source: &Path) -> String {
+    let items: Vec<Value> = results
+        .items
+        .iter()
+        .map(|r| {
+            json!({
+                "plugin": r.plugin,
+                "check": r.check,
+                "status": r.status.as_str(),
+                "host": r.host,
+                "message": r.message,
+                "location": r.path.as_ref().map(|p| json!({
+                    "file": source.display().to_string(),
+                    "path": p,
+                    "line": r.position.map(|x| x.line),
+                    "column": r.position.map(|x| x.column),
+                })),
+                "duration_ms": r.duration.as_secs_f64() * 1000.0,
+            })
+        })
+        .collect();
+    let (per, all) = results.counts();
+    let plugins: serde_json::Map<String, Value> = per.iter().map(|(n, c)| (n.to_string(), c.json())).collect();
+    let doc = json!({
+        "results": items,
+        "summary": {"plugins": plugins, "total": all.json(), "exit_code": results.exit().code()},
+        "load_errors": results.load_problems.iter().map(|p| json!({"file": p.file.display().to_string(), "reason": p.reason})).collect::<Vec<_>>(),
+    });
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// JUnit XML: a testsuite per plugin, a testcase per result (`check[host]`).
+pub fn junit(results: &Results, source: &Path) -> String {
+    let mut by_plugin: IndexMap<&str, Vec<&CheckResult>> = results.ran.iter().map(|(n, _)| (n.as_str(), Vec::new())).collect();
+    for r in &results.items {
+        by_plugin.entry(r.plugin.as_str()).or_default().push(r);
+    }
+    let (per, all) = results.counts();
+    let total_time: f64 = results.ran.iter().map(|(_, d)| d.as_secs_f64()).sum();
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        x,
+        "<testsuites name=\"rolecall\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{total_time:.3}\">",
+        all.total(),
+        all.fail,
+        all.error + results.load_problems.len(),
+        all.skip
+    );
+    for (plugin, items) in &by_plugin {
+        let c = per.get(plugin).copied().unwrap_or_default();
+        let time: f64 = items.iter().map(|r| r.duration.as_secs_f64()).sum();
+        let _ = writeln!(
+            x,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{time:.3}\">",
+            esc(plugin),
+            c.total(),
+            c.fail,
+            c.error,
+            c.skip
+        );
+        for r in items {
+            let name = match &r.host {
+                Some(h) => format!("{}[{h}]", r.check),
+                None => r.check.clone(),
+            };
+            let _ = write!(
+                x,
+                "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+                esc(plugin),
+                esc(&name),
+                r.duration.as_secs_f64()
+            );
+            let detail = format!("{}\n{}", r.message, where_(r, source));
+            let body = match r.status {
+                Status::Pass | Status::Warn => None,
+                Status::Fail => Some(format!("<failure message=\"{}\">{}</failure>", esc(&r.message), esc(&detail))),
+                Status::Skip => Some(format!("<skipped message=\"{}\"/>", esc(&r.message))),
+                _ => Some(format!("<error message=\"{}\">{}</error>", esc(&r.message), esc(&detail))),
+            };
+            match body {
+                None if r.status == Status::Warn => {
+                    let _ = writeln!(x, "><system-out>warning: {}</system-out></testcase>", esc(&r.message));
+                }
+                None => x.push_str("/>\n"),
+                Some(b) => {
+                    let _ = writeln!(x, ">{b}</testcase>");
+                }
+            }
+        }
+        x.push_str("  </testsuite>\n");
+    }
+    if !results.load_problems.is_empty() {
+        let _ = writeln!(x, "  <testsuite name=\"plugin-loading\" tests=\"{0}\" failures=\"0\" errors=\"{0}\" skipped=\"0\">", results.load_problems.len());
+        for p in &results.load_problems {
+            let _ = writeln!(
+                x,
+                "    <testcase classname=\"plugin-loading\" name=\"{}\"><error message=\"{}\"/></testcase>",
+                esc(&p.file.display().to_string()),
+                esc(&p.reason)
+            );
+        }
+        x.push_str("  </testsuite>\n");
+    }
+    x.push_str("</testsuites>\n");
+    x
+}
+
+/// Escape for XML text and attributes; characters XML 1.0 cannot carry are replaced.
+fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            '\n' => o.push_str("&#10;"),
+            '\t' | '\r' => o.push(c),
+            c if (c as u32) < 0x20 => o.push('\u{FFFD}'),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn new_table(printer: &Printer, header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.iter().map(|h| Cell::new(h).add_attribute(comfy_table::Attribute::Bold)));
+    if printer.color() {
+        t.enforce_styling();
+    } else {
+        t.force_no_tty();
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(status: Status, host: Option<&str>) -> CheckResult {
+        CheckResult {
+            plugin: "p".into(),
+            check: "c".into(),
+            status,
+            host: host.map(String::from),
+            message: "a <b> & \"c\"".into(),
+            path: Some("roles.x".into()),
+            position: Some(Position { line: 3, column: 5 }),
+            duration: Duration::from_millis(2),
+        }
+    }
+
+    #[test]
+    fn exit_codes_follow_the_worst_result() {
+        let mut res = Results { ran: vec![("p".into(), Duration::ZERO)], ..Results::default() };
+        assert_eq!(res.exit(), Exit::Ok);
+        res.items.push(r(Status::Fail, None));
+        assert_eq!(res.exit(), Exit::ChecksFailed);
+        res.items.push(r(Status::Error, None));
+        assert_eq!(res.exit(), Exit::Error);
+    }
+
+    #[test]
+    fn junit_escapes_and_counts() {
+        let res = Results {
+            ran: vec![("p".into(), Duration::ZERO)],
+            items: vec![r(Status::Pass, Some("h1")), r(Status::Fail, Some("h2"))],
+            ..Results::default()
+        };
+        let x = junit(&res, Path::new("d.yaml"));
+        assert!(x.contains("<testsuite name=\"p\" tests=\"2\" failures=\"1\" errors=\"0\""), "{x}");
+        assert!(x.contains("name=\"c[h2]\""), "{x}");
+        assert!(x.contains("<failure message=\"a &lt;b&gt; &amp; &quot;c&quot;\">"), "{x}");
+        assert!(x.contains("d.yaml:3:5 (roles.x)"), "{x}");
+    }
+}
