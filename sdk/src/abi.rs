@@ -42,16 +42,28 @@ unsafe impl Sync for Str<'_> {}
 unsafe impl Send for Str<'_> {}
 
 impl<'a> Str<'a> {
-    pub const EMPTY: Str<'static> = Str { ptr: std::ptr::null(), len: 0, _borrow: PhantomData };
+    pub const EMPTY: Str<'static> = Str {
+        ptr: std::ptr::null(),
+        len: 0,
+        _borrow: PhantomData,
+    };
 
     /// Borrow a string for the lifetime of the reference.
     pub const fn new(s: &'a str) -> Self {
-        Self { ptr: s.as_ptr(), len: s.len(), _borrow: PhantomData }
+        Self {
+            ptr: s.as_ptr(),
+            len: s.len(),
+            _borrow: PhantomData,
+        }
     }
 
     /// Borrow bytes (file contents) for the lifetime of the reference.
     pub const fn bytes(b: &'a [u8]) -> Self {
-        Self { ptr: b.as_ptr(), len: b.len(), _borrow: PhantomData }
+        Self {
+            ptr: b.as_ptr(),
+            len: b.len(),
+            _borrow: PhantomData,
+        }
     }
 
     /// The bytes, or an empty slice for a NULL pointer.

@@ -37,7 +37,9 @@ pub struct Context<'a> {
 
 impl std::fmt::Debug for Context<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("plugin", &self.input.plugin).finish_non_exhaustive()
+        f.debug_struct("Context")
+            .field("plugin", &self.input.plugin)
+            .finish_non_exhaustive()
     }
 }
 
@@ -118,7 +120,13 @@ impl<'a> Context<'a> {
     fn emit(&mut self, status: Status, check: &str, message: String) -> Emit<'_, 'a> {
         Emit {
             ctx: self,
-            finding: Some(Finding { status, check: check.to_string(), host: None, message, path: None }),
+            finding: Some(Finding {
+                status,
+                check: check.to_string(),
+                host: None,
+                message,
+                path: None,
+            }),
         }
     }
 
@@ -236,7 +244,9 @@ pub fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
         Some((n, b)) => (n, b.parse::<u32>().ok()),
         None => (cidr.trim(), None),
     };
-    let Ok(net) = net.parse::<IpAddr>() else { return false };
+    let Ok(net) = net.parse::<IpAddr>() else {
+        return false;
+    };
     match (net, ip) {
         (IpAddr::V4(n), IpAddr::V4(i)) => {
             let bits = bits.unwrap_or(32).min(32);
@@ -248,9 +258,9 @@ pub fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
             let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
             u128::from(n) & mask == u128::from(i) & mask
         }
-        (IpAddr::V4(n), IpAddr::V6(i)) => i.to_ipv4_mapped().is_some_and(|m| {
-            cidr_contains(&format!("{n}/{}", bits.unwrap_or(32)), IpAddr::V4(m))
-        }),
+        (IpAddr::V4(n), IpAddr::V6(i)) => i
+            .to_ipv4_mapped()
+            .is_some_and(|m| cidr_contains(&format!("{n}/{}", bits.unwrap_or(32)), IpAddr::V4(m))),
         _ => false,
     }
 }

@@ -29,7 +29,10 @@ fn install_panic_hook() {
                 .map(|s| s.to_string())
                 .or_else(|| info.payload().downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "non-string panic payload".into());
-            let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+            let at = info
+                .location()
+                .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                .unwrap_or_default();
             LAST_PANIC.with(|p| *p.borrow_mut() = Some(format!("{msg}{at}")));
         }));
     });
@@ -154,7 +157,13 @@ pub unsafe fn run_plugin(
         }
         let mut backend = FfiBackend { api };
         let error = |backend: &mut FfiBackend<'_>, check: &str, message: String| {
-            let f = Finding { status: Status::Error, check: check.into(), host: None, message, path: None };
+            let f = Finding {
+                status: Status::Error,
+                check: check.into(),
+                host: None,
+                message,
+                path: None,
+            };
             backend.send(&f);
         };
         // SAFETY: valid for the call per this function's contract.
@@ -168,7 +177,11 @@ pub unsafe fn run_plugin(
         let input: Input = match serde_json::from_str(text) {
             Ok(i) => i,
             Err(e) => {
-                error(&mut backend, "plugin-input", format!("input is not the expected JSON: {e}"));
+                error(
+                    &mut backend,
+                    "plugin-input",
+                    format!("input is not the expected JSON: {e}"),
+                );
                 return Code::INVALID;
             }
         };
@@ -183,7 +196,9 @@ pub unsafe fn run_plugin(
                 Code::FAILED
             }
             Err(_) => {
-                let msg = LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| "unknown panic".into());
+                let msg = LAST_PANIC
+                    .with(|p| p.borrow_mut().take())
+                    .unwrap_or_else(|| "unknown panic".into());
                 error(&mut backend, "panic", format!("plugin panicked: {msg}"));
                 Code::PANICKED
             }

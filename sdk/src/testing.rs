@@ -67,7 +67,9 @@ impl Backend for MockBackend<'_> {
         self.out.logs.push(format!("{level:?}: {message}"));
     }
     fn run(&mut self, command: &str, hosts: &[&str]) -> Result<Vec<CommandResult>> {
-        self.out.commands.push((command.into(), hosts.iter().map(|h| h.to_string()).collect()));
+        self.out
+            .commands
+            .push((command.into(), hosts.iter().map(|h| h.to_string()).collect()));
         Ok(hosts
             .iter()
             .map(|h| {
@@ -75,7 +77,10 @@ impl Backend for MockBackend<'_> {
                     .canned
                     .iter()
                     .find(|(host, pat, _)| (host == h || host == "*") && command.contains(pat.as_str()))
-                    .map(|(_, _, r)| CommandResult { host: h.to_string(), ..r.clone() })
+                    .map(|(_, _, r)| CommandResult {
+                        host: h.to_string(),
+                        ..r.clone()
+                    })
                     .unwrap_or_else(|| CommandResult {
                         host: h.to_string(),
                         outcome: "error".into(),
@@ -115,7 +120,11 @@ impl Kit {
             for (name, spec) in hosts {
                 let address = match spec {
                     Value::String(s) => s.clone(),
-                    Value::Object(o) => o.get("address").and_then(Value::as_str).unwrap_or(name).to_string(),
+                    Value::Object(o) => o
+                        .get("address")
+                        .and_then(Value::as_str)
+                        .unwrap_or(name)
+                        .to_string(),
                     _ => name.clone(),
                 };
                 kit = kit.host(name, &address);
@@ -138,7 +147,9 @@ impl Kit {
                 let list = |v: Option<&Value>| -> Vec<String> {
                     match v {
                         Some(Value::String(s)) => vec![s.clone()],
-                        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(String::from).collect(),
+                        Some(Value::Array(a)) => {
+                            a.iter().filter_map(Value::as_str).map(String::from).collect()
+                        }
                         _ => Vec::new(),
                     }
                 };
@@ -151,7 +162,11 @@ impl Kit {
                         expect: o.get("expect").cloned().unwrap_or(Value::Null),
                         ..RoleInfo::default()
                     },
-                    other => RoleInfo { name: name.clone(), hosts: list(Some(other)), ..RoleInfo::default() },
+                    other => RoleInfo {
+                        name: name.clone(),
+                        hosts: list(Some(other)),
+                        ..RoleInfo::default()
+                    },
                 };
                 kit.input.deployment.roles.push(role);
             }
@@ -161,7 +176,10 @@ impl Kit {
                 let hosts = hosts.as_array().map_or_else(Vec::new, |a| {
                     a.iter().filter_map(Value::as_str).map(String::from).collect()
                 });
-                kit.input.deployment.clusters.push(ClusterInfo { name: name.clone(), hosts });
+                kit.input.deployment.clusters.push(ClusterInfo {
+                    name: name.clone(),
+                    hosts,
+                });
             }
         }
         if let Some(plugins) = doc.get("plugins") {
@@ -226,7 +244,11 @@ impl Kit {
         input.plugin = name.into();
         if !input.deployment.roles.iter().any(|r| r.name == "all") {
             let all = input.deployment.hosts.iter().map(|h| h.name.clone()).collect();
-            input.deployment.roles.push(RoleInfo { name: "all".into(), hosts: all, ..RoleInfo::default() });
+            input.deployment.roles.push(RoleInfo {
+                name: "all".into(),
+                hosts: all,
+                ..RoleInfo::default()
+            });
         }
         if input.config.is_null() {
             if let Some(c) = input.deployment.document.get("plugins").and_then(|p| p.get(name)) {
@@ -238,7 +260,12 @@ impl Kit {
 
     fn run_with(&self, name: &str, f: impl FnOnce(&mut Context<'_>) -> Result) -> Reported {
         let input = self.prepare(name);
-        let out = Reported { findings: Vec::new(), logs: Vec::new(), commands: Vec::new(), outcome: Ok(()) };
+        let out = Reported {
+            findings: Vec::new(),
+            logs: Vec::new(),
+            commands: Vec::new(),
+            outcome: Ok(()),
+        };
         let mut backend = MockBackend { kit: self, out };
         let outcome = {
             let mut ctx = Context::new(&input, &mut backend);
@@ -272,7 +299,11 @@ impl Reported {
     #[track_caller]
     pub fn assert_status(&self, check: &str, host: Option<&str>, status: Status) {
         let found = self.find(check, host);
-        assert!(!found.is_empty(), "no `{check}` result for {host:?}; reported: {:#?}", self.findings);
+        assert!(
+            !found.is_empty(),
+            "no `{check}` result for {host:?}; reported: {:#?}",
+            self.findings
+        );
         for f in found {
             assert_eq!(f.status, status, "`{check}` on {host:?}: {}", f.message);
         }

@@ -129,8 +129,17 @@ impl From<ListFormat> for Format {
 /// Run the parsed command; errors are reported by the caller with exit code 2.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     let Cli { global, command } = cli;
-    let GlobalArgs { color, verbose, quiet, plugin_dirs, allow_insecure_plugins } = global;
-    let plugin_settings = PluginSettings { dirs: plugin_dirs, allow_insecure: allow_insecure_plugins };
+    let GlobalArgs {
+        color,
+        verbose,
+        quiet,
+        plugin_dirs,
+        allow_insecure_plugins,
+    } = global;
+    let plugin_settings = PluginSettings {
+        dirs: plugin_dirs,
+        allow_insecure: allow_insecure_plugins,
+    };
     let choice = match color {
         ColorArg::Auto => ColorChoice::Auto,
         ColorArg::Always => ColorChoice::Always,

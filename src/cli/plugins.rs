@@ -35,7 +35,9 @@ pub fn run(args: PluginsArgs, settings: &PluginSettings, printer: &Printer) -> a
                 .map(|p| json!({"file": p.file.display().to_string(), "reason": p.reason}))
                 .collect();
             let searched: Vec<_> = reg.searched.iter().map(|p| p.display().to_string()).collect();
-            let mut s = serde_json::to_string_pretty(&json!({"plugins": plugins, "load_errors": problems, "searched": searched}))?;
+            let mut s = serde_json::to_string_pretty(
+                &json!({"plugins": plugins, "load_errors": problems, "searched": searched}),
+            )?;
             s.push('\n');
             s
         }
@@ -69,5 +71,9 @@ pub fn run(args: PluginsArgs, settings: &PluginSettings, printer: &Printer) -> a
         }
     };
     printer.out(&text).context("writing to stdout")?;
-    Ok(if reg.problems.is_empty() { Exit::Ok } else { Exit::Error })
+    Ok(if reg.problems.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Error
+    })
 }

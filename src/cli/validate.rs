@@ -56,7 +56,13 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
     } = args;
     let d = deployment::load(&config, profile.map(Into::into))?;
     let registry = plugins.load(printer);
-    let opts = ValidateOptions { only, skip, online, allow_nets, flags: connect.into_settings() };
+    let opts = ValidateOptions {
+        only,
+        skip,
+        online,
+        allow_nets,
+        flags: connect.into_settings(),
+    };
     let results = validate(&d, &registry, &opts);
     for name in &results.unknown_plugins {
         let known: Vec<&str> = registry.plugins.iter().map(|p| p.name.as_str()).collect();

@@ -57,7 +57,12 @@ struct State<'s> {
 /// Run `plugin` with `input` (the run's JSON).
 pub fn call(plugin: &Plugin, input: &str, services: &mut dyn Services) -> Outcome {
     let start = Instant::now();
-    let mut state = State { findings: Vec::new(), logs: Vec::new(), services, last: start };
+    let mut state = State {
+        findings: Vec::new(),
+        logs: Vec::new(),
+        services,
+        last: start,
+    };
     let api = HostApi {
         struct_size: size_of::<HostApi>() as u32,
         abi_version: abi::ABI_VERSION,
@@ -73,7 +78,12 @@ pub fn call(plugin: &Plugin, input: &str, services: &mut dyn Services) -> Outcom
     // plugin not built with the SDK that unwinds out of `extern "C"` aborts, which Rust forbids
     // us from catching here.
     let code = unsafe { (plugin.run)(&api, Str::new(input)) };
-    Outcome { findings: state.findings, logs: state.logs, code, elapsed: start.elapsed() }
+    Outcome {
+        findings: state.findings,
+        logs: state.logs,
+        code,
+        elapsed: start.elapsed(),
+    }
 }
 
 /// # Safety
@@ -89,15 +99,21 @@ fn guard(f: impl FnOnce() -> Code) -> Code {
 
 fn copy(s: &Str<'_>, what: &str) -> Result<String, String> {
     // SAFETY: a `Str` handed to a callback is valid for that call (ABI rule).
-    unsafe { s.to_str() }.map(str::to_string).map_err(|e| format!("{what} is not UTF-8 ({e})"))
+    unsafe { s.to_str() }
+        .map(str::to_string)
+        .map_err(|e| format!("{what} is not UTF-8 ({e})"))
 }
 
 unsafe extern "C" fn cb_report(ctx: *mut c_void, report: *const Report<'_>) -> Code {
     guard(|| {
         // SAFETY: `ctx` is ours (see `call`).
-        let Some(st) = (unsafe { state(ctx) }) else { return Code::INVALID };
+        let Some(st) = (unsafe { state(ctx) }) else {
+            return Code::INVALID;
+        };
         // SAFETY: NULL is refused; otherwise valid for this call (ABI rule).
-        let Some(r) = (unsafe { report.as_ref() }) else { return Code::INVALID };
+        let Some(r) = (unsafe { report.as_ref() }) else {
+            return Code::INVALID;
+        };
         let now = Instant::now();
         let took = now - st.last;
         st.last = now;
@@ -105,7 +121,8 @@ unsafe extern "C" fn cb_report(ctx: *mut c_void, report: *const Report<'_>) -> C
             if (r.struct_size as usize) < size_of::<Report<'_>>() {
                 return Err(format!("report struct is {} bytes", r.struct_size));
             }
-            let status = Status::from_abi(r.status).ok_or_else(|| format!("unknown status {}", r.status.0))?;
+            let status =
+                Status::from_abi(r.status).ok_or_else(|| format!("unknown status {}", r.status.0))?;
             let host = copy(&r.host, "host")?;
             let path = copy(&r.yaml_path, "YAML path")?;
             Ok(Finding {
@@ -139,7 +156,9 @@ unsafe extern "C" fn cb_report(ctx: *mut c_void, report: *const Report<'_>) -> C
 unsafe extern "C" fn cb_log(ctx: *mut c_void, level: u32, message: Str<'_>) -> Code {
     guard(|| {
         // SAFETY: `ctx` is ours (see `call`).
-        let Some(st) = (unsafe { state(ctx) }) else { return Code::INVALID };
+        let Some(st) = (unsafe { state(ctx) }) else {
+            return Code::INVALID;
+        };
         // SAFETY: valid for this call (ABI rule).
         let text = String::from_utf8_lossy(unsafe { message.as_bytes() }).into_owned();
         st.logs.push((level, text));
@@ -156,11 +175,15 @@ unsafe extern "C" fn cb_run(
 ) -> Code {
     guard(|| {
         // SAFETY: `ctx` is ours (see `call`).
-        let Some(st) = (unsafe { state(ctx) }) else { return Code::INVALID };
+        let Some(st) = (unsafe { state(ctx) }) else {
+            return Code::INVALID;
+        };
         let (Ok(command), Ok(hosts)) = (copy(&command, "command"), copy(&hosts, "hosts")) else {
             return Code::INVALID;
         };
-        let Ok(hosts) = serde_json::from_str::<Vec<String>>(&hosts) else { return Code::INVALID };
+        let Ok(hosts) = serde_json::from_str::<Vec<String>>(&hosts) else {
+            return Code::INVALID;
+        };
         if st.services.cancelled() {
             return Code::CANCELLED;
         }
@@ -187,8 +210,12 @@ unsafe extern "C" fn cb_fetch(
 ) -> Code {
     guard(|| {
         // SAFETY: `ctx` is ours (see `call`).
-        let Some(st) = (unsafe { state(ctx) }) else { return Code::INVALID };
-        let (Ok(host), Ok(path)) = (copy(&host, "host"), copy(&path, "path")) else { return Code::INVALID };
+        let Some(st) = (unsafe { state(ctx) }) else {
+            return Code::INVALID;
+        };
+        let (Ok(host), Ok(path)) = (copy(&host, "host"), copy(&path, "path")) else {
+            return Code::INVALID;
+        };
         match st.services.fetch(&host, &path) {
             Ok(bytes) => {
                 for chunk in bytes.chunks(1 << 20) {

@@ -24,7 +24,11 @@ pub fn search_path(flags: &[PathBuf], env_path: Option<&str>, exe: Option<&Path>
     let mut push = |p: PathBuf, shipped_only: bool, explicit: bool| {
         let abs = if p.is_absolute() { p } else { cwd.join(p) };
         if !out.iter().any(|d| d.path == abs) {
-            out.push(PluginDir { path: abs, shipped_only, explicit });
+            out.push(PluginDir {
+                path: abs,
+                shipped_only,
+                explicit,
+            });
         }
     };
     for f in flags {
@@ -36,7 +40,10 @@ pub fn search_path(flags: &[PathBuf], env_path: Option<&str>, exe: Option<&Path>
     if let Some(dir) = exe.and_then(Path::parent) {
         push(dir.join("plugins"), false, false);
         let is_build_output = dir.file_name().is_some_and(|n| n == "debug" || n == "release")
-            && dir.parent().and_then(Path::file_name).is_some_and(|n| n == "target");
+            && dir
+                .parent()
+                .and_then(Path::file_name)
+                .is_some_and(|n| n == "target");
         if is_build_output {
             push(dir.to_path_buf(), true, false);
         }
@@ -62,8 +69,14 @@ mod tests {
     fn order_flags_env_then_defaults() {
         let exe = Path::new("/w/target/debug/rolecall");
         let dirs = search_path(&[PathBuf::from("/a")], Some("/b:/a:"), Some(exe));
-        let paths: Vec<_> = dirs.iter().map(|d| d.path.to_str().unwrap().to_string()).collect();
-        assert_eq!(&paths[..4], ["/a", "/b", "/w/target/debug/plugins", "/w/target/debug"]);
+        let paths: Vec<_> = dirs
+            .iter()
+            .map(|d| d.path.to_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            &paths[..4],
+            ["/a", "/b", "/w/target/debug/plugins", "/w/target/debug"]
+        );
         assert!(dirs[3].shipped_only && !dirs[0].shipped_only);
     }
 }

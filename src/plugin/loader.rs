@@ -27,14 +27,20 @@ pub fn load(dirs: &[PluginDir], allow_insecure: bool) -> Registry {
             Ok(e) => e,
             Err(e) => {
                 if dir.explicit {
-                    reg.warnings.push(format!("plugin directory `{}` cannot be read: {e}", dir.path.display()));
+                    reg.warnings.push(format!(
+                        "plugin directory `{}` cannot be read: {e}",
+                        dir.path.display()
+                    ));
                 }
                 continue;
             }
         };
         if let Some(why) = insecure(&dir.path) {
             if allow_insecure {
-                reg.warnings.push(format!("loading plugins from `{}` although {why}", dir.path.display()));
+                reg.warnings.push(format!(
+                    "loading plugins from `{}` although {why}",
+                    dir.path.display()
+                ));
             } else {
                 reg.problems.push(LoadProblem {
                     file: dir.path.clone(),
@@ -49,10 +55,16 @@ pub fn load(dirs: &[PluginDir], allow_insecure: bool) -> Registry {
         let mut files: Vec<PathBuf> = entries
             .filter_map(Result::ok)
             .map(|e| e.path())
-            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(LIB_SUFFIX)))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(LIB_SUFFIX))
+            })
             .filter(|p| {
                 !dir.shipped_only
-                    || p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("librolecall_"))
+                    || p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("librolecall_"))
             })
             .filter(|p| p.is_file())
             .collect();
@@ -60,11 +72,14 @@ pub fn load(dirs: &[PluginDir], allow_insecure: bool) -> Registry {
         for file in files {
             if let Some(why) = insecure(&file) {
                 if allow_insecure {
-                    reg.warnings.push(format!("loading `{}` although {why}", file.display()));
+                    reg.warnings
+                        .push(format!("loading `{}` although {why}", file.display()));
                 } else {
                     reg.problems.push(LoadProblem {
                         file,
-                        reason: format!("refused: {why} (fix with `chmod go-w`, or pass `--allow-insecure-plugins`)"),
+                        reason: format!(
+                            "refused: {why} (fix with `chmod go-w`, or pass `--allow-insecure-plugins`)"
+                        ),
                     });
                     continue;
                 }
@@ -107,6 +122,7 @@ fn insecure(path: &Path) -> Option<String> {
 /// Load one library and read its descriptors.
 pub fn load_library(path: &Path) -> Result<Vec<Plugin>, String> {
     let abs = std::fs::canonicalize(path).map_err(|e| format!("cannot resolve path: {e}"))?;
+    super::elf::check(&abs)?;
     // SAFETY: loading a library runs its initialisers; this is the one thing a plugin host
     // cannot avoid. We only load from the configured directories, after the permission checks,
     // and by absolute path so the dynamic linker does no search of its own.
@@ -136,12 +152,20 @@ pub fn load_library(path: &Path) -> Result<Vec<Plugin>, String> {
     // which is never unloaded.
     let module: &ModuleDescriptor = unsafe { &*descriptor };
     if (module.struct_size as usize) < size_of::<ModuleDescriptor>() {
-        return Err(format!("module descriptor is {} bytes, expected at least {}", module.struct_size, size_of::<ModuleDescriptor>()));
+        return Err(format!(
+            "module descriptor is {} bytes, expected at least {}",
+            module.struct_size,
+            size_of::<ModuleDescriptor>()
+        ));
     }
     let module_name = text(&module.name, "module name")?;
     let module_version = text(&module.version, "module version")?;
-    if module.plugin_count > MAX_PLUGINS_PER_LIBRARY || (module.plugin_count > 0 && module.plugins.is_null()) {
-        return Err(format!("corrupt descriptor: {} plugins at {:p}", module.plugin_count, module.plugins));
+    if module.plugin_count > MAX_PLUGINS_PER_LIBRARY || (module.plugin_count > 0 && module.plugins.is_null())
+    {
+        return Err(format!(
+            "corrupt descriptor: {} plugins at {:p}",
+            module.plugin_count, module.plugins
+        ));
     }
     let descriptors: &[PluginDescriptor] = if module.plugin_count == 0 {
         &[]
@@ -152,7 +176,10 @@ pub fn load_library(path: &Path) -> Result<Vec<Plugin>, String> {
     let mut plugins = Vec::with_capacity(descriptors.len());
     for (i, d) in descriptors.iter().enumerate() {
         if (d.struct_size as usize) < size_of::<PluginDescriptor>() {
-            return Err(format!("plugin #{i}: descriptor is too small ({} bytes)", d.struct_size));
+            return Err(format!(
+                "plugin #{i}: descriptor is too small ({} bytes)",
+                d.struct_size
+            ));
         }
         let name = text(&d.name, &format!("plugin #{i} name"))?;
         if name.is_empty() || name.contains(char::is_whitespace) || name.contains(',') {
@@ -180,7 +207,9 @@ pub fn load_library(path: &Path) -> Result<Vec<Plugin>, String> {
 
 fn text(s: &Str<'static>, what: &str) -> Result<String, String> {
     // SAFETY: descriptor strings are statics of the (never unloaded) library.
-    unsafe { s.to_str() }.map(str::to_string).map_err(|e| format!("{what} is not UTF-8 ({e})"))
+    unsafe { s.to_str() }
+        .map(str::to_string)
+        .map_err(|e| format!("{what} is not UTF-8 ({e})"))
 }
 
 fn mismatch(version: u32) -> String {

@@ -8,6 +8,7 @@
 
 pub mod call;
 pub mod dirs;
+mod elf;
 pub mod loader;
 
 use std::fmt;

@@ -74,7 +74,11 @@ impl Counts {
 impl Results {
     /// Counts per plugin (in run order) and overall.
     pub fn counts(&self) -> (IndexMap<&str, Counts>, Counts) {
-        let mut per: IndexMap<&str, Counts> = self.ran.iter().map(|(n, _)| (n.as_str(), Counts::default())).collect();
+        let mut per: IndexMap<&str, Counts> = self
+            .ran
+            .iter()
+            .map(|(n, _)| (n.as_str(), Counts::default()))
+            .collect();
         let mut all = Counts::default();
         for r in &self.items {
             per.entry(r.plugin.as_str()).or_default().add(r.status);
@@ -140,7 +144,10 @@ pub fn table(results: &Results, source: &Path, printer: &Printer) -> String {
         let _ = writeln!(out, "{}", "plugins that failed to load".bold());
         let mut t = new_table(printer, &["Library", "Problem"]);
         for p in &results.load_problems {
-            t.add_row(vec![Cell::new(p.file.display()), Cell::new(&p.reason).fg(Color::Magenta)]);
+            t.add_row(vec![
+                Cell::new(p.file.display()),
+                Cell::new(&p.reason).fg(Color::Magenta),
+            ]);
         }
         let _ = writeln!(out, "{t}\n");
     }
@@ -148,7 +155,14 @@ pub fn table(results: &Results, source: &Path, printer: &Printer) -> String {
     let mut t = new_table(printer, &["Plugin", "Pass", "Fail", "Warn", "Skip", "Error"]);
     for (name, c) in &per {
         let num = |n: usize| Cell::new(n).set_alignment(CellAlignment::Right);
-        t.add_row(vec![Cell::new(name), num(c.pass), num(c.fail), num(c.warn), num(c.skip), num(c.error)]);
+        t.add_row(vec![
+            Cell::new(name),
+            num(c.pass),
+            num(c.fail),
+            num(c.warn),
+            num(c.skip),
+            num(c.error),
+        ]);
     }
     let _ = writeln!(out, "{t}");
     let _ = writeln!(out, "{}", overall(results, &all));
@@ -167,7 +181,11 @@ fn overall(results: &Results, all: &Counts) -> String {
         all.error
     );
     if !results.load_problems.is_empty() {
-        let _ = write!(s, "; {} plugin libraries failed to load", results.load_problems.len());
+        let _ = write!(
+            s,
+            "; {} plugin libraries failed to load",
+            results.load_problems.len()
+        );
     }
     s
 }
@@ -195,7 +213,8 @@ pub fn json(results: &Results, source: &Path) -> String {
         })
         .collect();
     let (per, all) = results.counts();
-    let plugins: serde_json::Map<String, Value> = per.iter().map(|(n, c)| (n.to_string(), c.json())).collect();
+    let plugins: serde_json::Map<String, Value> =
+        per.iter().map(|(n, c)| (n.to_string(), c.json())).collect();
     let doc = json!({
         "results": items,
         "summary": {"plugins": plugins, "total": all.json(), "exit_code": results.exit().code()},
@@ -208,7 +227,11 @@ pub fn json(results: &Results, source: &Path) -> String {
 
 /// JUnit XML: a testsuite per plugin, a testcase per result (`check[host]`).
 pub fn junit(results: &Results, source: &Path) -> String {
-    let mut by_plugin: IndexMap<&str, Vec<&CheckResult>> = results.ran.iter().map(|(n, _)| (n.as_str(), Vec::new())).collect();
+    let mut by_plugin: IndexMap<&str, Vec<&CheckResult>> = results
+        .ran
+        .iter()
+        .map(|(n, _)| (n.as_str(), Vec::new()))
+        .collect();
     for r in &results.items {
         by_plugin.entry(r.plugin.as_str()).or_default().push(r);
     }
@@ -250,13 +273,25 @@ pub fn junit(results: &Results, source: &Path) -> String {
             let detail = format!("{}\n{}", r.message, where_(r, source));
             let body = match r.status {
                 Status::Pass | Status::Warn => None,
-                Status::Fail => Some(format!("<failure message=\"{}\">{}</failure>", esc(&r.message), esc(&detail))),
+                Status::Fail => Some(format!(
+                    "<failure message=\"{}\">{}</failure>",
+                    esc(&r.message),
+                    esc(&detail)
+                )),
                 Status::Skip => Some(format!("<skipped message=\"{}\"/>", esc(&r.message))),
-                _ => Some(format!("<error message=\"{}\">{}</error>", esc(&r.message), esc(&detail))),
+                _ => Some(format!(
+                    "<error message=\"{}\">{}</error>",
+                    esc(&r.message),
+                    esc(&detail)
+                )),
             };
             match body {
                 None if r.status == Status::Warn => {
-                    let _ = writeln!(x, "><system-out>warning: {}</system-out></testcase>", esc(&r.message));
+                    let _ = writeln!(
+                        x,
+                        "><system-out>warning: {}</system-out></testcase>",
+                        esc(&r.message)
+                    );
                 }
                 None => x.push_str("/>\n"),
                 Some(b) => {
@@ -267,7 +302,11 @@ pub fn junit(results: &Results, source: &Path) -> String {
         x.push_str("  </testsuite>\n");
     }
     if !results.load_problems.is_empty() {
-        let _ = writeln!(x, "  <testsuite name=\"plugin-loading\" tests=\"{0}\" failures=\"0\" errors=\"{0}\" skipped=\"0\">", results.load_problems.len());
+        let _ = writeln!(
+            x,
+            "  <testsuite name=\"plugin-loading\" tests=\"{0}\" failures=\"0\" errors=\"{0}\" skipped=\"0\">",
+            results.load_problems.len()
+        );
         for p in &results.load_problems {
             let _ = writeln!(
                 x,
@@ -305,7 +344,11 @@ fn new_table(printer: &Printer, header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.iter().map(|h| Cell::new(h).add_attribute(comfy_table::Attribute::Bold)));
+        .set_header(
+            header
+                .iter()
+                .map(|h| Cell::new(h).add_attribute(comfy_table::Attribute::Bold)),
+        );
     if printer.color() {
         t.enforce_styling();
     } else {
@@ -333,7 +376,10 @@ mod tests {
 
     #[test]
     fn exit_codes_follow_the_worst_result() {
-        let mut res = Results { ran: vec![("p".into(), Duration::ZERO)], ..Results::default() };
+        let mut res = Results {
+            ran: vec![("p".into(), Duration::ZERO)],
+            ..Results::default()
+        };
         assert_eq!(res.exit(), Exit::Ok);
         res.items.push(r(Status::Fail, None));
         assert_eq!(res.exit(), Exit::ChecksFailed);
@@ -349,9 +395,15 @@ mod tests {
             ..Results::default()
         };
         let x = junit(&res, Path::new("d.yaml"));
-        assert!(x.contains("<testsuite name=\"p\" tests=\"2\" failures=\"1\" errors=\"0\""), "{x}");
+        assert!(
+            x.contains("<testsuite name=\"p\" tests=\"2\" failures=\"1\" errors=\"0\""),
+            "{x}"
+        );
         assert!(x.contains("name=\"c[h2]\""), "{x}");
-        assert!(x.contains("<failure message=\"a &lt;b&gt; &amp; &quot;c&quot;\">"), "{x}");
+        assert!(
+            x.contains("<failure message=\"a &lt;b&gt; &amp; &quot;c&quot;\">"),
+            "{x}"
+        );
         assert!(x.contains("d.yaml:3:5 (roles.x)"), "{x}");
     }
 }

@@ -18,7 +18,13 @@ pub fn fleet(d: &Deployment, flags: &SshSettings) -> Fleet {
             .values()
             .map(|h| {
                 let e = endpoint(h, &d.ssh, flags);
-                HostInfo { name: h.name.clone(), address: e.address, port: e.port, user: e.user, vars: h.vars.clone() }
+                HostInfo {
+                    name: h.name.clone(),
+                    address: e.address,
+                    port: e.port,
+                    user: e.user,
+                    vars: h.vars.clone(),
+                }
             })
             .collect(),
         roles: d
@@ -33,7 +39,14 @@ pub fn fleet(d: &Deployment, flags: &SshSettings) -> Fleet {
                 service_ports: r.service_ports.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             })
             .collect(),
-        clusters: d.clusters.iter().map(|(n, h)| ClusterInfo { name: n.clone(), hosts: h.clone() }).collect(),
+        clusters: d
+            .clusters
+            .iter()
+            .map(|(n, h)| ClusterInfo {
+                name: n.clone(),
+                hosts: h.clone(),
+            })
+            .collect(),
         document: d.document.clone(),
     }
 }

@@ -27,34 +27,53 @@ pub fn validate(d: &Deployment, registry: &Registry, opts: &ValidateOptions) -> 
     for p in &registry.problems {
         results.load_problems.push(p.clone());
     }
-    let known: Vec<&str> = registry.of_kind(PluginKind::Validator).map(|p| p.name.as_str()).collect();
+    let known: Vec<&str> = registry
+        .of_kind(PluginKind::Validator)
+        .map(|p| p.name.as_str())
+        .collect();
     for name in opts.only.iter().chain(&opts.skip) {
         if !known.contains(&name.as_str()) {
             results.unknown_plugins.push(name.clone());
         }
     }
     let fleet = serde_json::to_string(&super::fleet(d, &opts.flags)).unwrap_or_default();
-    let options = Options { online: opts.online, allow_nets: opts.allow_nets.clone(), ..Options::default() };
+    let options = Options {
+        online: opts.online,
+        allow_nets: opts.allow_nets.clone(),
+        ..Options::default()
+    };
     let text = std::fs::read_to_string(&d.source).ok();
     for plugin in registry.of_kind(PluginKind::Validator) {
         if (!opts.only.is_empty() && !opts.only.contains(&plugin.name)) || opts.skip.contains(&plugin.name) {
             continue;
         }
-        let config = d.plugins.get(&plugin.name).cloned().unwrap_or(serde_json::Value::Null);
+        let config = d
+            .plugins
+            .get(&plugin.name)
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
         let input = super::input_json(&plugin.name, &fleet, &config, &options);
         let start = Instant::now();
         let outcome = call::call(plugin, &input, &mut Offline);
         results.ran.push((plugin.name.clone(), start.elapsed()));
         let mut findings = outcome.findings;
         let panicked = outcome.code == rolecall_plugin::abi::Code::PANICKED;
-        if outcome.code != rolecall_plugin::abi::Code::OK && !findings.iter().any(|(f, _)| f.status == Status::Error) {
+        if outcome.code != rolecall_plugin::abi::Code::OK
+            && !findings.iter().any(|(f, _)| f.status == Status::Error)
+        {
             let message = if panicked {
                 "plugin panicked".to_string()
             } else {
                 format!("plugin ended with code {}", outcome.code.0)
             };
             findings.push((
-                Finding { status: Status::Error, check: "plugin".into(), host: None, message, path: None },
+                Finding {
+                    status: Status::Error,
+                    check: "plugin".into(),
+                    host: None,
+                    message,
+                    path: None,
+                },
                 std::time::Duration::ZERO,
             ));
         }

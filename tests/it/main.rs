@@ -2,5 +2,6 @@
 
 mod bad_input;
 mod calyptos;
+mod plugins;
 mod roles;
 mod support;

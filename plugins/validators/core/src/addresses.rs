@@ -31,7 +31,9 @@ fn problem(address: &str) -> Option<String> {
             && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
     if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
-        return Some(format!("`{address}` is neither an IP address nor a valid host name"));
+        return Some(format!(
+            "`{address}` is neither an IP address nor a valid host name"
+        ));
     }
     None
 }
@@ -41,15 +43,24 @@ impl Validator for Addresses {
     const DESCRIPTION: &'static str = "addresses parse, are unique per host, and carry no port";
 
     fn validate(&self, ctx: &mut Context<'_>) -> Result {
-        let hosts: Vec<(String, String)> =
-            ctx.all_hosts().iter().map(|h| (h.name.clone(), h.address.clone())).collect();
+        let hosts: Vec<(String, String)> = ctx
+            .all_hosts()
+            .iter()
+            .map(|h| (h.name.clone(), h.address.clone()))
+            .collect();
         let mut bad = 0;
         let mut by_address: HashMap<String, String> = HashMap::new();
         for (name, address) in &hosts {
             if let Some(p) = problem(address) {
                 bad += 1;
-                let check = if p.contains("host:port") { "no-host-port" } else { "address-valid" };
-                ctx.fail(check, p).host(name).path(format!("hosts.{name}.address"));
+                let check = if p.contains("host:port") {
+                    "no-host-port"
+                } else {
+                    "address-valid"
+                };
+                ctx.fail(check, p)
+                    .host(name)
+                    .path(format!("hosts.{name}.address"));
                 continue;
             }
             // Compare IPs in canonical form (`::1` == `0:0::1`), names case-insensitively.
@@ -59,15 +70,21 @@ impl Validator for Addresses {
                 .unwrap_or_else(|_| address.trim_end_matches('.').to_ascii_lowercase());
             if let Some(first) = by_address.get(&key) {
                 bad += 1;
-                ctx.fail("unique-address", format!("`{name}` has the same address `{address}` as `{first}`"))
-                    .host(name)
-                    .path(format!("hosts.{name}.address"));
+                ctx.fail(
+                    "unique-address",
+                    format!("`{name}` has the same address `{address}` as `{first}`"),
+                )
+                .host(name)
+                .path(format!("hosts.{name}.address"));
             } else {
                 by_address.insert(key, name.clone());
             }
         }
         if bad == 0 {
-            ctx.pass("address-valid", format!("{} addresses, all valid and unique", hosts.len()));
+            ctx.pass(
+                "address-valid",
+                format!("{} addresses, all valid and unique", hosts.len()),
+            );
         }
         Ok(())
     }
@@ -99,7 +116,10 @@ mod tests {
         r.assert_status("unique-address", Some("b"), Status::Fail);
         r.assert_status("unique-address", Some("e"), Status::Fail);
         r.assert_status("no-host-port", Some("c"), Status::Fail);
-        assert_eq!(r.find("no-host-port", Some("c"))[0].path.as_deref(), Some("hosts.c.address"));
+        assert_eq!(
+            r.find("no-host-port", Some("c"))[0].path.as_deref(),
+            Some("hosts.c.address")
+        );
         assert_eq!(r.count(Status::Pass), 0);
     }
 }

@@ -22,12 +22,18 @@ impl Validator for Cardinality {
             let hosts = if n == 1 { "host" } else { "hosts" };
             match (min, max) {
                 (Some(min), _) if n < min => {
-                    ctx.fail("role-cardinality", format!("role `{role}` has {n} {hosts}, fewer than min {min}"))
-                        .path(format!("roles.{role}.min"));
+                    ctx.fail(
+                        "role-cardinality",
+                        format!("role `{role}` has {n} {hosts}, fewer than min {min}"),
+                    )
+                    .path(format!("roles.{role}.min"));
                 }
                 (_, Some(max)) if n > max => {
-                    ctx.fail("role-cardinality", format!("role `{role}` has {n} {hosts}, more than max {max}"))
-                        .path(format!("roles.{role}.max"));
+                    ctx.fail(
+                        "role-cardinality",
+                        format!("role `{role}` has {n} {hosts}, more than max {max}"),
+                    )
+                    .path(format!("roles.{role}.max"));
                 }
                 _ => {
                     ctx.pass("role-cardinality", format!("role `{role}` has {n} {hosts}"))

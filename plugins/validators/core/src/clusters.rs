@@ -33,7 +33,10 @@ impl Validator for Clusters {
             }
         }
         if clashes == 0 {
-            ctx.pass("single-cluster", format!("{} hosts in {} clusters, none shared", seen.len(), clusters.len()));
+            ctx.pass(
+                "single-cluster",
+                format!("{} hosts in {} clusters, none shared", seen.len(), clusters.len()),
+            );
         }
         Ok(())
     }
@@ -47,18 +50,20 @@ mod tests {
 
     #[test]
     fn a_host_in_two_clusters_fails() {
-        let kit = Kit::from_yaml(
-            "hosts: {a: 127.0.0.2, b: 127.0.0.3}\nclusters: {one: [a, b], two: [b]}\n",
-        );
+        let kit = Kit::from_yaml("hosts: {a: 127.0.0.2, b: 127.0.0.3}\nclusters: {one: [a, b], two: [b]}\n");
         let r = kit.validate(&Clusters);
         r.assert_status("single-cluster", Some("b"), Status::Fail);
-        assert_eq!(r.findings[0].message, "host `b` is in cluster `one` and in cluster `two`");
+        assert_eq!(
+            r.findings[0].message,
+            "host `b` is in cluster `one` and in cluster `two`"
+        );
         assert_eq!(r.findings[0].path.as_deref(), Some("clusters.two"));
     }
 
     #[test]
     fn disjoint_clusters_pass() {
         let kit = Kit::from_yaml("hosts: {a: 127.0.0.2, b: 127.0.0.3}\nclusters: {one: [a], two: [b]}\n");
-        kit.validate(&Clusters).assert_status("single-cluster", None, Status::Pass);
+        kit.validate(&Clusters)
+            .assert_status("single-cluster", None, Status::Pass);
     }
 }

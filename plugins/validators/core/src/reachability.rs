@@ -16,7 +16,10 @@ impl Validator for Reachability {
 
     fn validate(&self, ctx: &mut Context<'_>) -> Result {
         if !ctx.options().online {
-            ctx.skip("tcp-reachable", "offline run: pass `--online` to check reachability");
+            ctx.skip(
+                "tcp-reachable",
+                "offline run: pass `--online` to check reachability",
+            );
             return Ok(());
         }
         let secs = match ctx.config().get("timeout_seconds") {
@@ -24,15 +27,21 @@ impl Validator for Reachability {
             Some(v) => match v.as_f64() {
                 Some(s) if s > 0.0 && s.is_finite() => s,
                 _ => {
-                    ctx.error("config", format!("`timeout_seconds` must be a positive number, not {v}"))
-                        .path("plugins.reachability.timeout_seconds");
+                    ctx.error(
+                        "config",
+                        format!("`timeout_seconds` must be a positive number, not {v}"),
+                    )
+                    .path("plugins.reachability.timeout_seconds");
                     return Ok(());
                 }
             },
         };
         let timeout = Duration::from_secs_f64(secs);
-        let targets: Vec<(String, String, u16)> =
-            ctx.all_hosts().iter().map(|h| (h.name.clone(), h.address.clone(), h.port)).collect();
+        let targets: Vec<(String, String, u16)> = ctx
+            .all_hosts()
+            .iter()
+            .map(|h| (h.name.clone(), h.address.clone(), h.port))
+            .collect();
         let allow_nets = ctx.options().allow_nets.clone();
         let mut outcomes = Vec::with_capacity(targets.len());
         for chunk in targets.chunks(PARALLEL) {
@@ -54,10 +63,13 @@ impl Validator for Reachability {
         for ((name, addr, port), outcome) in outcomes {
             match outcome {
                 Ok(()) => {
-                    ctx.pass("tcp-reachable", format!("{addr}:{port} accepts connections")).host(&name);
+                    ctx.pass("tcp-reachable", format!("{addr}:{port} accepts connections"))
+                        .host(&name);
                 }
                 Err(why) => {
-                    ctx.fail("tcp-reachable", why).host(&name).path(format!("hosts.{name}"));
+                    ctx.fail("tcp-reachable", why)
+                        .host(&name)
+                        .path(format!("hosts.{name}"));
                 }
             }
         }
@@ -83,15 +95,27 @@ mod tests {
         let open = TcpListener::bind("127.0.0.1:0").unwrap();
         let open_port = open.local_addr().unwrap().port();
         // A port we bound and released: nothing listens there now.
-        let closed_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let closed_port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let yaml = format!(
             "hosts:\n  up: {{address: 127.0.0.1, port: {open_port}}}\n  down: {{address: 127.0.0.1, port: {closed_port}}}\n  far: {{address: 10.1.2.3, port: 22}}\n"
         );
-        let options = Options { online: true, allow_nets: vec!["127.0.0.0/8".into()], ..Options::default() };
+        let options = Options {
+            online: true,
+            allow_nets: vec!["127.0.0.0/8".into()],
+            ..Options::default()
+        };
         let r = Kit::from_yaml(&yaml).options(options).validate(&Reachability);
         r.assert_status("tcp-reachable", Some("up"), Status::Pass);
         r.assert_status("tcp-reachable", Some("down"), Status::Fail);
         let far = r.find("tcp-reachable", Some("far"));
-        assert!(far[0].message.contains("outside the allowed networks"), "{}", far[0].message);
+        assert!(
+            far[0].message.contains("outside the allowed networks"),
+            "{}",
+            far[0].message
+        );
     }
 }

@@ -12,7 +12,8 @@ impl Validator for AlwaysOk {
     fn validate(&self, ctx: &mut Context<'_>) -> Result {
         let roles: Vec<String> = ctx.roles().iter().map(|r| r.name.clone()).collect();
         for role in roles {
-            ctx.pass("role-seen", format!("saw role `{role}`")).path(format!("roles.{role}"));
+            ctx.pass("role-seen", format!("saw role `{role}`"))
+                .path(format!("roles.{role}"));
         }
         Ok(())
     }
@@ -32,7 +33,8 @@ impl Debugger for Echo {
             if r.success() {
                 ctx.pass("echo", r.stdout.trim()).host(&r.host);
             } else {
-                ctx.fail("echo", format!("{}: {}", r.outcome, r.error.unwrap_or_default())).host(&r.host);
+                ctx.fail("echo", format!("{}: {}", r.outcome, r.error.unwrap_or_default()))
+                    .host(&r.host);
             }
         }
         Ok(())

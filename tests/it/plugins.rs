@@ -1,0 +1,291 @@
+//! The plugin boundary end to end: the real binary loading real cdylibs (the shipped validator
+//! pack and the fixture plugins in tests/fixture-plugins, built by `cargo build --workspace`).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::support::{Test, BIN};
+
+const FLEET: &str = "\
+hosts:
+  web01: 127.0.0.2
+  web02: 127.0.0.3
+roles:
+  web:
+    hosts: [web01, web02]
+    max: 1
+";
+
+/// A built fixture library from the workspace's build output.
+fn lib(name: &str) -> PathBuf {
+    let dir = Path::new(BIN).parent().expect("target dir");
+    let path = dir.join(format!("lib{name}.so"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` first",
+        path.display()
+    );
+    path
+}
+
+/// A private plugin directory holding copies of `libs` (as `(file name, source)`).
+fn plugin_dir(t: &Test, libs: &[(&str, &Path)]) -> PathBuf {
+    let dir = t.dir().join("plugins");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    for (name, src) in libs {
+        std::fs::copy(src, dir.join(name)).expect("copy lib");
+        std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    dir
+}
+
+fn validate(t: Test, dir: &Path, extra: &[&str]) -> crate::support::Output {
+    t.args(["validate", "--plugin-dir", dir.to_str().expect("utf-8")])
+        .args(extra)
+        .run()
+}
+
+#[test]
+fn shipped_validators_report_failures_with_locations_and_exit_1() {
+    let out = Test::new()
+        .yaml(FLEET)
+        .args(["validate", "--format", "json"])
+        .run();
+    out.code(1);
+    let j = out.json();
+    let fail = j["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["status"] == "fail")
+        .expect("a failure")
+        .clone();
+    assert_eq!(fail["plugin"], "cardinality");
+    assert_eq!(fail["message"], "role `web` has 2 hosts, more than max 1");
+    assert_eq!(fail["location"]["path"], "roles.web.max");
+    assert_eq!(fail["location"]["line"], 7);
+    assert_eq!(j["summary"]["exit_code"], 1);
+}
+
+#[test]
+fn only_skip_and_unknown_names() {
+    let out = Test::new()
+        .yaml(FLEET)
+        .args(["validate", "--only", "addresses,clusters", "--format", "json"])
+        .run();
+    out.code(0);
+    let j = out.json();
+    let plugins: Vec<&String> = j["summary"]["plugins"]
+        .as_object()
+        .expect("plugins")
+        .keys()
+        .collect();
+    assert_eq!(plugins, ["clusters", "addresses"]);
+    Test::new()
+        .yaml(FLEET)
+        .args(["validate", "--skip", "cardinalty"])
+        .run()
+        .code(2)
+        .stderr_has("no validator named `cardinalty`")
+        .stderr_has("hint: did you mean `cardinality`?");
+}
+
+#[test]
+fn panicking_plugin_is_an_error_result_and_the_others_still_run() {
+    let t = Test::new().yaml(FLEET);
+    let dir = plugin_dir(&t, &[("libfixture_panic.so", &lib("fixture_panic"))]);
+    let out = validate(t, &dir, &["--format", "json"]);
+    out.code(2);
+    let j = out.json();
+    let results = j["results"].as_array().expect("results");
+    let of = |plugin: &str| {
+        results
+            .iter()
+            .filter(|r| r["plugin"] == plugin)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let panic = of("fixture-panic");
+    assert_eq!(
+        panic[0]["status"], "pass",
+        "what was reported before the panic is kept"
+    );
+    assert_eq!(panic[1]["status"], "error");
+    let msg = panic[1]["message"].as_str().expect("message");
+    assert!(
+        msg.starts_with("plugin panicked: fixture panic with 2 hosts at "),
+        "{msg}"
+    );
+    assert!(
+        !of("cardinality").is_empty() && !of("addresses").is_empty(),
+        "others ran"
+    );
+}
+
+#[test]
+fn library_for_another_abi_version_names_both_versions() {
+    let t = Test::new().yaml(FLEET);
+    let dir = plugin_dir(&t, &[("libfixture_abi_v2.so", &lib("fixture_abi_v2"))]);
+    validate(t, &dir, &[])
+        .code(2)
+        .stderr_has(
+            "libfixture_abi_v2.so: built against plugin ABI v2; this rolecall speaks v1: rebuild the plugin",
+        )
+        .stdout_has("from 4 plugins");
+}
+
+#[test]
+fn not_a_plugin_empty_and_truncated_libraries_name_the_file() {
+    let t = Test::new().yaml(FLEET);
+    let system = [
+        "/lib/x86_64-linux-gnu/libz.so.1",
+        "/usr/lib/x86_64-linux-gnu/libz.so.1",
+        "/lib/x86_64-linux-gnu/libm.so.6",
+    ]
+    .into_iter()
+    .map(Path::new)
+    .find(|p| p.exists())
+    .expect("a system library to copy");
+    let ok = std::fs::read(lib("fixture_ok")).expect("read");
+    let dir = plugin_dir(&t, &[("libsystem.so", system)]);
+    std::fs::write(dir.join("libempty.so"), b"").expect("write");
+    std::fs::write(dir.join("libtruncated.so"), &ok[..4096]).expect("write");
+    let out = validate(t, &dir, &["--format", "json"]);
+    out.code(2)
+        .stderr_has("libsystem.so: not a rolecall plugin: no `rolecall_plugin_v1` symbol")
+        .stderr_has("libempty.so: the file is empty")
+        .stderr_has("libtruncated.so: the file is truncated (4096 bytes)");
+    let errors = out.json()["load_errors"].as_array().expect("load_errors").len();
+    assert_eq!(errors, 3);
+    // The shipped validators still ran.
+    assert_eq!(
+        out.json()["summary"]["plugins"]
+            .as_object()
+            .expect("plugins")
+            .len(),
+        4
+    );
+}
+
+#[test]
+fn non_utf8_plugin_name_is_refused() {
+    let t = Test::new().yaml(FLEET);
+    let dir = plugin_dir(&t, &[("libfixture_bad_name.so", &lib("fixture_bad_name"))]);
+    validate(t, &dir, &[])
+        .code(2)
+        .stderr_has("libfixture_bad_name.so: plugin #0 name is not UTF-8");
+}
+
+#[test]
+fn duplicate_plugin_names_first_wins_with_a_warning() {
+    let t = Test::new().yaml(FLEET);
+    let ok = lib("fixture_ok");
+    let dir = plugin_dir(&t, &[("liba_ok.so", &ok), ("libb_ok.so", &ok)]);
+    let out = t
+        .args([
+            "plugins",
+            "--format",
+            "json",
+            "--plugin-dir",
+            dir.to_str().expect("utf-8"),
+        ])
+        .run();
+    out.code(0)
+        .stderr_has("warning: plugin `fixture-ok` from `")
+        .stderr_has("libb_ok.so` is ignored: `");
+    let j = out.json();
+    let ok_plugins: Vec<_> = j["plugins"]
+        .as_array()
+        .expect("plugins")
+        .iter()
+        .filter(|p| p["name"] == "fixture-ok")
+        .collect();
+    assert_eq!(ok_plugins.len(), 1);
+    assert!(ok_plugins[0]["library"]
+        .as_str()
+        .expect("library")
+        .ends_with("liba_ok.so"));
+    assert_eq!(ok_plugins[0]["version"], "1.2.3");
+}
+
+#[test]
+fn world_writable_plugin_directory_is_refused_unless_allowed() {
+    let t = Test::new().yaml(FLEET);
+    let dir = plugin_dir(&t, &[("libfixture_ok.so", &lib("fixture_ok"))]);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let out = t
+        .args(["validate", "--plugin-dir", dir.to_str().expect("utf-8")])
+        .run();
+    out.code(2).stderr_has("refused: it is writable by every user");
+    assert!(!out.stdout.contains("fixture-ok"));
+    let t2 = Test::new().yaml(FLEET);
+    let dir2 = plugin_dir(&t2, &[("libfixture_ok.so", &lib("fixture_ok"))]);
+    std::fs::set_permissions(&dir2, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let out = t2
+        .args([
+            "validate",
+            "--allow-insecure-plugins",
+            "--plugin-dir",
+            dir2.to_str().expect("utf-8"),
+        ])
+        .run();
+    out.stderr_has("warning: loading plugins from")
+        .stdout_has("fixture-ok");
+    assert_eq!(out.code, 1, "the cardinality failure remains; loading succeeded");
+}
+
+#[test]
+fn online_reachability_on_loopback() {
+    let open = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = open.local_addr().expect("addr").port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let yaml = format!("hosts:\n  up: {{address: 127.0.0.1, port: {port}}}\n  down: {{address: 127.0.0.1, port: {closed}}}\n");
+    let out = Test::new()
+        .yaml(&yaml)
+        .env("ROLECALL_ALLOW_NETS", "127.0.0.0/8")
+        .args([
+            "validate",
+            "--online",
+            "--only",
+            "reachability",
+            "--format",
+            "json",
+        ])
+        .run();
+    out.code(1);
+    let j = out.json();
+    let by_host = |h: &str| {
+        j["results"]
+            .as_array()
+            .expect("r")
+            .iter()
+            .find(|r| r["host"] == h)
+            .expect("host")
+            .clone()
+    };
+    assert_eq!(by_host("up")["status"], "pass");
+    assert_eq!(by_host("down")["status"], "fail");
+}
+
+#[test]
+fn junit_output_is_well_formed_enough_for_ci() {
+    let out = Test::new()
+        .yaml(FLEET)
+        .args(["validate", "--format", "junit"])
+        .run();
+    out.code(1)
+        .stdout_has("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
+        .stdout_has("<testsuite name=\"cardinality\"");
+    assert_eq!(
+        out.stdout.matches("<testsuite ").count(),
+        out.stdout.matches("</testsuite>").count()
+    );
+    assert!(out
+        .stdout
+        .contains("<failure message=\"role `web` has 2 hosts, more than max 1\">"));
+}
