@@ -4,7 +4,7 @@
 //! is deployed) or [`Debugger`] (runs commands on the hosts of a running fleet), and exports
 //! itself with [`export_plugins!`]. rolecall loads it at run time through a small, versioned C
 //! ABI ([`abi`], documented in `ABI.md`); this crate hides that ABI behind safe types, catches
-//! panics at the boundary, and ships a [`testing`] kit (feature `testing`) so that plugins are
+//! panics at the boundary, and ships a `testing` kit (feature `testing`) so that plugins are
 //! unit-tested without SSH or a loader.
 //!
 //! A complete plugin (`Cargo.toml`: `crate-type = ["cdylib", "rlib"]`, depend on
