@@ -340,7 +340,8 @@ fn esc(s: &str) -> String {
     o
 }
 
-fn new_table(printer: &Printer, header: &[&str]) -> Table {
+/// A table in rolecall's style; styled only when the printer colours.
+pub(crate) fn new_table(printer: &Printer, header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)

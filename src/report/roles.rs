@@ -1,17 +1,18 @@
 //! `rolecall roles`: the resolved roles, clusters and hosts as a table or JSON.
 
-use comfy_table::{presets, Cell, CellAlignment, Color, ContentArrangement, Table};
+use comfy_table::{Cell, CellAlignment, Color};
 use serde_json::{json, Map, Value};
 
 use crate::deployment::{Deployment, SshSettings, ALL_ROLE};
 use crate::remote::endpoint;
 
+use super::checks::new_table;
 use super::printer::Printer;
 
 /// Roles, then clusters, as tables; long host lists are folded (`nc[01-16]`).
 pub fn table(d: &Deployment, printer: &Printer) -> String {
     let mut out = String::new();
-    let mut roles = new_table(printer, ["Role", "Hosts", "Members"]);
+    let mut roles = new_table(printer, &["Role", "Hosts", "Members"]);
     for role in d.roles.values() {
         let members = crate::deployment::range::fold(role.hosts.iter().map(String::as_str)).join(", ");
         let name = Cell::new(&role.name);
@@ -29,7 +30,7 @@ pub fn table(d: &Deployment, printer: &Printer) -> String {
     out.push_str(&roles.to_string());
     out.push('\n');
     if !d.clusters.is_empty() {
-        let mut clusters = new_table(printer, ["Cluster", "Hosts", "Members"]);
+        let mut clusters = new_table(printer, &["Cluster", "Hosts", "Members"]);
         for (name, hosts) in &d.clusters {
             let members = crate::deployment::range::fold(hosts.iter().map(String::as_str)).join(", ");
             clusters.add_row(vec![
@@ -99,21 +100,4 @@ pub fn json(d: &Deployment, flags: &SshSettings) -> String {
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
     s.push('\n');
     s
-}
-
-fn new_table<const N: usize>(printer: &Printer, header: [&str; N]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(
-            header
-                .iter()
-                .map(|h| Cell::new(h).add_attribute(comfy_table::Attribute::Bold)),
-        );
-    if printer.color() {
-        t.enforce_styling();
-    } else {
-        t.force_no_tty();
-    }
-    t
 }
