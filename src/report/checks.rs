@@ -171,9 +171,10 @@ pub fn table(results: &Results, source: &Path, printer: &Printer) -> String {
 
 fn overall(results: &Results, all: &Counts) -> String {
     let mut s = format!(
-        "{} checks from {} plugins: {} passed, {} failed, {} warnings, {} skipped, {} errors",
+        "{} checks from {} plugin{}: {} passed, {} failed, {} warnings, {} skipped, {} errors",
         all.total(),
         results.ran.len(),
+        if results.ran.len() == 1 { "" } else { "s" },
         all.pass,
         all.fail,
         all.warn,
