@@ -169,17 +169,7 @@ impl Deployment {
 
 /// Load a deployment from `path`, with `profile` or the one detected from the file's shape.
 pub fn load(path: &Path, profile: Option<Profile>) -> Result<Deployment, LoadError> {
-    let src = Source::read(path)?;
-    check_json(&src)?;
-    let profile = match profile {
-        Some(p) => p,
-        None => detect(&src)?,
-    };
-    let deployment = match profile {
-        Profile::Native => native::build(&src)?,
-        Profile::Eucalyptus => calyptos::build(&src)?,
-    };
-    Ok(deployment)
+    Ok(build(&Source::read(path)?, profile)?)
 }
 
 /// Load from text in memory (tests, benchmarks).
@@ -189,17 +179,20 @@ pub fn load_str(
     profile: Option<Profile>,
 ) -> Result<Deployment, LoadError> {
     let src = Source::from_text(name, text);
-    if src.is_blank() {
-        return Err(Diagnostic::new(&src.path, "the file is empty: no deployment in it").into());
-    }
-    check_json(&src)?;
+    src.check_not_blank()?;
+    Ok(build(&src, profile)?)
+}
+
+/// Check the JSON form, pick the profile, and build the model.
+fn build(src: &Source, profile: Option<Profile>) -> Result<Deployment, Diagnostic> {
+    check_json(src)?;
     let profile = match profile {
         Some(p) => p,
-        None => detect(&src)?,
+        None => detect(src)?,
     };
     match profile {
-        Profile::Native => Ok(native::build(&src)?),
-        Profile::Eucalyptus => Ok(calyptos::build(&src)?),
+        Profile::Native => native::build(src),
+        Profile::Eucalyptus => calyptos::build(src),
     }
 }
 

@@ -387,10 +387,7 @@ fn to_json(src: &Source, path: &YamlPath, value: serde_yaml::Value) -> Result<se
         Y::Bool(b) => serde_json::Value::Bool(b),
         Y::Number(n) => serde_json::to_value(&n).unwrap_or(serde_json::Value::Null),
         Y::String(s) => serde_json::Value::String(interp::interpolate(&s).map_err(|e| {
-            let (m, h) = match e.to_string().split_once("\nhint: ") {
-                Some((m, h)) => (m.to_string(), Some(h.to_string())),
-                None => (e.to_string(), None),
-            };
+            let (m, h) = super::source::split_hint(&e.to_string());
             src.error_at(path, m).maybe_hint(h)
         })?),
         Y::Sequence(items) => serde_json::Value::Array(

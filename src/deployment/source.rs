@@ -62,11 +62,7 @@ impl Source {
             path: path.to_path_buf(),
             text,
         };
-        if source.is_blank() {
-            return Err(Diagnostic::new(path, "the file is empty: no deployment in it")
-                .hint("a deployment needs at least a `hosts` mapping; see `deploy.example.yaml`")
-                .into());
-        }
+        source.check_not_blank()?;
         Ok(source)
     }
 
@@ -76,6 +72,17 @@ impl Source {
             path: path.into(),
             text: text.into(),
         }
+    }
+
+    /// Refuse a file with no content: serde_yaml's "EOF while parsing" would not say that.
+    pub fn check_not_blank(&self) -> Result<(), Diagnostic> {
+        if self.is_blank() {
+            return Err(
+                Diagnostic::new(&self.path, "the file is empty: no deployment in it")
+                    .hint("a deployment needs at least a `hosts` mapping; see `deploy.example.yaml`"),
+            );
+        }
+        Ok(())
     }
 
     /// Only whitespace, comments and document markers.
@@ -221,7 +228,7 @@ fn strip_decorations(msg: &str, path: &YamlPath) -> String {
     msg
 }
 
-fn split_hint(msg: &str) -> (String, Option<String>) {
+pub(crate) fn split_hint(msg: &str) -> (String, Option<String>) {
     match msg.split_once("\nhint: ") {
         Some((m, h)) => (m.to_string(), Some(h.to_string())),
         None => (msg.to_string(), None),
