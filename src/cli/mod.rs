@@ -2,8 +2,11 @@
 //! file turns its args into options for one library call.
 
 mod connect;
+mod debug;
 mod plugins;
+mod remote;
 mod roles;
+mod run;
 mod validate;
 
 use std::path::PathBuf;
@@ -72,6 +75,10 @@ pub enum Command {
     Roles(roles::RolesArgs),
     /// Check the deployment with the validator plugins (offline unless --online)
     Validate(validate::ValidateArgs),
+    /// Run the debugger plugins on the deployment's hosts over SSH
+    Debug(Box<debug::DebugArgs>),
+    /// Run one command on the deployment's hosts; identical answers are grouped
+    Run(Box<run::RunArgs>),
     /// List the plugins found in the plugin directories, and any that failed to load
     Plugins(plugins::PluginsArgs),
 }
@@ -149,6 +156,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match command {
         Command::Roles(args) => roles::run(args, &printer),
         Command::Validate(args) => validate::run(args, &plugin_settings, &printer),
+        Command::Debug(args) => debug::run(*args, &plugin_settings, &printer),
+        Command::Run(args) => run::run(*args, &printer),
         Command::Plugins(args) => plugins::run(args, &plugin_settings, &printer),
     }
 }

@@ -10,9 +10,6 @@ use rolecall::run::validate::{validate, ValidateOptions};
 use super::connect::ConnectArgs;
 use super::{DeploymentArgs, PluginSettings};
 
-/// Networks plugins may connect to, comma-separated CIDRs (`127.0.0.0/8,::1/128`).
-pub const ALLOW_NETS_ENV: &str = "ROLECALL_ALLOW_NETS";
-
 #[derive(Debug, Clone, Copy, ValueEnum, Default)]
 pub enum ReportFormat {
     #[default]
@@ -35,7 +32,7 @@ pub struct ValidateArgs {
     #[arg(long)]
     pub online: bool,
     /// Networks checks may connect to (comma-separated CIDRs)
-    #[arg(long, env = ALLOW_NETS_ENV, value_delimiter = ',', value_name = "CIDR,..")]
+    #[arg(long, env = rolecall::remote::ALLOW_NETS_ENV, value_delimiter = ',', value_name = "CIDR,..")]
     pub allow_nets: Vec<String>,
     /// Output format
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
@@ -55,25 +52,17 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
         connect,
     } = args;
     let d = deployment::load(&config, profile.map(Into::into))?;
+    let allow = super::remote::allow_list(&allow_nets)?;
     let registry = plugins.load(printer);
     let opts = ValidateOptions {
         only,
         skip,
         online,
-        allow_nets,
+        allow_nets: allow.nets().to_vec(),
         flags: connect.into_settings(),
     };
     let results = validate(&d, &registry, &opts);
-    for name in &results.unknown_plugins {
-        let known: Vec<&str> = registry.plugins.iter().map(|p| p.name.as_str()).collect();
-        let hint = rolecall::deployment::error::did_you_mean(name, known.iter().copied())
-            .map(|h| format!("\nhint: {h}"))
-            .unwrap_or_default();
-        printer.error(&format!("no validator named `{name}`{hint}"));
-    }
-    for p in &results.load_problems {
-        printer.error(&format!("plugin not loaded: {p}"));
-    }
+    unknown_plugin_errors("validator", &results, &registry, printer);
     let text = match format {
         ReportFormat::Table => checks::table(&results, &d.source, printer),
         ReportFormat::Json => checks::json(&results, &d.source),
@@ -81,4 +70,23 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
     };
     printer.out(&text).context("writing to stdout")?;
     Ok(results.exit())
+}
+
+/// `--only`/`--skip` names that match no plugin, and libraries that failed to load, on stderr.
+pub fn unknown_plugin_errors(
+    kind: &str,
+    results: &checks::Results,
+    registry: &rolecall::plugin::Registry,
+    printer: &Printer,
+) {
+    for name in &results.unknown_plugins {
+        let known: Vec<&str> = registry.plugins.iter().map(|p| p.name.as_str()).collect();
+        let hint = rolecall::deployment::error::did_you_mean(name, known.iter().copied())
+            .map(|h| format!("\nhint: {h}"))
+            .unwrap_or_default();
+        printer.error(&format!("no {kind} named `{name}`{hint}"));
+    }
+    for p in &results.load_problems {
+        printer.error(&format!("plugin not loaded: {p}"));
+    }
 }

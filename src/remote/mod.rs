@@ -1,12 +1,41 @@
-//! Remote execution: how each host is reached. The SSH executor builds on the endpoints
-//! resolved here.
+//! Remote execution: how each host is reached, and the [`Executor`]s that run one command on
+//! many hosts and return one [`HostResult`] per host. A non-zero exit is a result, never an
+//! abort; so are unreachable hosts, refused host keys and timeouts.
+//!
+//! - [`ssh::SshExecutor`]: real SSH (ssh2), one lazily opened session per host reused by every
+//!   command of the run, on a bounded worker pool of its own.
+//! - [`scripted::ScriptedExecutor`]: canned per-host answers from a file (tests, `--dry-run`).
+
+pub mod known_hosts;
+pub mod scripted;
+pub mod ssh;
+mod wait;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use rolecall_plugin::CommandResult;
 
 use crate::deployment::{Host, SshSettings};
 
 /// The SSH port when neither flags, host nor file say otherwise.
 pub const DEFAULT_SSH_PORT: u16 = 22;
+/// Per address, for the TCP connection; and again for the SSH handshake and authentication.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Per command, from opening its channel to its exit status.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Per stream (stdout, stderr) of one command.
+pub const DEFAULT_OUTPUT_CAP: usize = 1 << 20;
+/// Worker threads, hence hosts worked on at once.
+pub const DEFAULT_FORKS: usize = 32;
+/// Extra attempts after a connection-level failure (refused, reset, closed during key exchange).
+pub const DEFAULT_RETRIES: u32 = 2;
+/// Environment variable holding the SSH password (never a flag: argv is visible to every user).
+pub const PASSWORD_ENV: &str = "ROLECALL_SSH_PASSWORD";
+/// Environment variable with the networks rolecall may connect to (comma-separated CIDRs).
+pub const ALLOW_NETS_ENV: &str = "ROLECALL_ALLOW_NETS";
 
-/// The user when neither flags, host nor file say otherwise: the local user, as `ssh` does.
+/// The local user, as `ssh` does when neither flags, host nor file name one.
 pub fn default_user() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
@@ -34,6 +63,337 @@ pub fn endpoint(host: &Host, file: &SshSettings, flags: &SshSettings) -> Endpoin
             .or_else(|| file.user.clone())
             .unwrap_or_else(default_user),
     }
+}
+
+/// Networks rolecall may connect to. Empty means no restriction; tests and CI set loopback so
+/// that a mistake is refused, not sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowList {
+    nets: Vec<String>,
+}
+
+impl AllowList {
+    /// Parse CIDRs (`127.0.0.0/8`, `::1/128`, or a bare address). Blank entries are ignored.
+    pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Self, String> {
+        let mut nets = Vec::new();
+        for item in items {
+            let item = item.as_ref().trim();
+            if item.is_empty() {
+                continue;
+            }
+            let (addr, bits) = item.split_once('/').unwrap_or((item, ""));
+            let ip: IpAddr = addr
+                .parse()
+                .map_err(|_| format!("`{item}` is not a network (expected CIDR such as 127.0.0.0/8)"))?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            if !bits.is_empty() && bits.parse::<u8>().ok().is_none_or(|b| b > max) {
+                return Err(format!("`{item}`: the prefix length must be 0 to {max}"));
+            }
+            nets.push(item.to_string());
+        }
+        Ok(Self { nets })
+    }
+
+    pub fn permits(&self, ip: IpAddr) -> bool {
+        rolecall_plugin::allowed(&self.nets, ip)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nets.is_empty()
+    }
+
+    pub fn nets(&self) -> &[String] {
+        &self.nets
+    }
+}
+
+/// How one command on one host ended.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The command ran and exited with this code.
+    Exited(i32),
+    /// The command was killed by this signal (`KILL`, `TERM`, ...).
+    Signal(String),
+    /// The command ran past the command timeout; its channel was closed.
+    Timeout(Duration),
+    /// The target is outside the allowed networks: never contacted.
+    Refused(String),
+    /// No TCP connection (refused, no route, timed out, name not resolved).
+    Unreachable(String),
+    /// TCP connected but the SSH handshake did not finish in time.
+    HandshakeTimeout(Duration),
+    AuthFailed(String),
+    /// The host's key is not in known_hosts (strict policy).
+    HostKeyUnknown(String),
+    /// The host's key differs from the one known_hosts records.
+    HostKeyChanged(String),
+    /// The run was cancelled (deadline) before this command ran.
+    Cancelled,
+    /// `--dry-run`: nothing was sent.
+    DryRun,
+    /// Anything else (protocol error, connection lost mid-command).
+    Error(String),
+}
+
+impl Outcome {
+    /// The outcome's name in JSON and for plugins.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Exited(_) => "ok",
+            Outcome::Signal(_) => "signal",
+            Outcome::Timeout(_) => "timeout",
+            Outcome::Refused(_) => "refused",
+            Outcome::Unreachable(_) => "unreachable",
+            Outcome::HandshakeTimeout(_) => "handshake-timeout",
+            Outcome::AuthFailed(_) => "auth-failed",
+            Outcome::HostKeyUnknown(_) => "host-key-unknown",
+            Outcome::HostKeyChanged(_) => "host-key-changed",
+            Outcome::Cancelled => "cancelled",
+            Outcome::DryRun => "dry-run",
+            Outcome::Error(_) => "error",
+        }
+    }
+
+    /// The command ran to an exit code or a signal.
+    pub fn finished(&self) -> bool {
+        matches!(self, Outcome::Exited(_) | Outcome::Signal(_))
+    }
+
+    /// The host was not worked on as asked: the results are incomplete (exit code 3).
+    pub fn incomplete(&self) -> bool {
+        !self.finished() && !matches!(self, Outcome::DryRun)
+    }
+
+    /// Why, without the outcome's name (empty for a finished command).
+    pub fn detail(&self) -> String {
+        match self {
+            Outcome::Refused(why)
+            | Outcome::Unreachable(why)
+            | Outcome::AuthFailed(why)
+            | Outcome::HostKeyUnknown(why)
+            | Outcome::HostKeyChanged(why)
+            | Outcome::Error(why) => why.clone(),
+            other => other.describe(),
+        }
+    }
+
+    /// One line for people.
+    pub fn describe(&self) -> String {
+        match self {
+            Outcome::Exited(c) => format!("exit {c}"),
+            Outcome::Signal(s) => format!("killed by signal {s}"),
+            Outcome::Timeout(d) => format!("timed out after {}", secs(*d)),
+            Outcome::HandshakeTimeout(d) => format!("SSH handshake timed out after {}", secs(*d)),
+            Outcome::Refused(why)
+            | Outcome::Unreachable(why)
+            | Outcome::AuthFailed(why)
+            | Outcome::HostKeyUnknown(why)
+            | Outcome::HostKeyChanged(why)
+            | Outcome::Error(why) => format!("{}: {why}", self.name()),
+            Outcome::Cancelled => "cancelled before it ran".into(),
+            Outcome::DryRun => "not run (dry run)".into(),
+        }
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+/// One command's result on one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostResult {
+    pub host: String,
+    pub outcome: Outcome,
+    /// Captured output, lossily UTF-8, with a truncation mark when capped.
+    pub stdout: String,
+    pub stderr: String,
+    pub duration: Duration,
+}
+
+impl HostResult {
+    /// A result without output (the command did not run).
+    pub fn failed(host: &str, outcome: Outcome) -> Self {
+        Self {
+            host: host.to_string(),
+            outcome,
+            stdout: String::new(),
+            stderr: String::new(),
+            duration: Duration::ZERO,
+        }
+    }
+
+    /// Ran and exited 0.
+    pub fn success(&self) -> bool {
+        self.outcome == Outcome::Exited(0)
+    }
+
+    /// The result as plugins receive it.
+    pub fn to_command_result(&self) -> CommandResult {
+        let (exit_code, signal, error) = match &self.outcome {
+            Outcome::Exited(c) => (Some(*c), None, None),
+            Outcome::Signal(s) => (None, Some(s.clone()), None),
+            other => (None, None, Some(other.detail())),
+        };
+        CommandResult {
+            host: self.host.clone(),
+            outcome: self.outcome.name().to_string(),
+            exit_code,
+            signal,
+            stdout: self.stdout.clone(),
+            stderr: self.stderr.clone(),
+            duration_ms: u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX),
+            error,
+        }
+    }
+}
+
+/// Runs commands on hosts. Implementations are shared by every plugin of a run, from many
+/// threads at once.
+pub trait Executor: Sync {
+    /// Run `command` on each of `hosts` (names); one result per host, in the same order.
+    /// Blocks until every host has a result.
+    fn run(&self, command: &str, hosts: &[String]) -> Vec<HostResult>;
+    /// [`Executor::run`], calling `each` as each host's result arrives (progress lines).
+    fn run_each(
+        &self,
+        command: &str,
+        hosts: &[String],
+        each: &mut dyn FnMut(&HostResult),
+    ) -> Vec<HostResult> {
+        let results = self.run(command, hosts);
+        results.iter().for_each(&mut *each);
+        results
+    }
+    /// The bytes of `path` on `host`; `Err` says why not.
+    fn fetch(&self, host: &str, path: &str) -> Result<Vec<u8>, String>;
+}
+
+/// Collects a stream's bytes up to a cap, counting the rest, so a chatty command neither fills
+/// memory nor blocks on a full window.
+#[derive(Debug)]
+pub(crate) struct Capture {
+    data: Vec<u8>,
+    total: u64,
+    cap: usize,
+}
+
+impl Capture {
+    pub(crate) fn new(cap: usize) -> Self {
+        Self {
+            data: Vec::new(),
+            total: 0,
+            cap,
+        }
+    }
+
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        self.total += bytes.len() as u64;
+        let room = self.cap.saturating_sub(self.data.len());
+        self.data.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.data
+    }
+
+    /// Lossy UTF-8, with a visible mark when bytes were dropped.
+    pub(crate) fn into_text(self) -> String {
+        let truncated = self.total > self.data.len() as u64;
+        let (kept, total) = (self.data.len(), self.total);
+        let mut text = String::from_utf8_lossy(&self.data).into_owned();
+        if truncated {
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&format!(
+                "[rolecall: output truncated: kept {kept} of {total} bytes; raise --max-output to see more]\n"
+            ));
+        }
+        text
+    }
+}
+
+/// Glob match for host names: `*` any run, `?` one character, `[abc]`, `[a-z]` and `[!abc]`
+/// one character of (or not of) a set. Case-sensitive.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    glob(pattern, text, true)
+}
+
+/// OpenSSH's patterns (known_hosts): only `*` and `?` are special; `[host]:port` is literal.
+pub(crate) fn wildcard_match(pattern: &str, text: &str) -> bool {
+    glob(pattern, text, false)
+}
+
+fn glob(pattern: &str, text: &str, classes: bool) -> bool {
+    enum Tok {
+        Star,
+        One,
+        Class(Vec<(char, char)>, bool),
+        Lit(char),
+    }
+    let mut toks = Vec::new();
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        toks.push(match c {
+            '*' => Tok::Star,
+            '?' => Tok::One,
+            '[' if classes => {
+                let rest: String = chars.clone().collect();
+                match rest.find(']').filter(|&i| i > 0 || rest.starts_with("!]")) {
+                    Some(end) => {
+                        let body: Vec<char> = rest[..end].chars().collect();
+                        for _ in 0..body.len() + 1 {
+                            chars.next();
+                        }
+                        let (neg, body) = match body.first() {
+                            Some('!') => (true, &body[1..]),
+                            _ => (false, &body[..]),
+                        };
+                        let mut set = Vec::new();
+                        let mut i = 0;
+                        while i < body.len() {
+                            if i + 2 < body.len() && body[i + 1] == '-' {
+                                set.push((body[i], body[i + 2]));
+                                i += 3;
+                            } else {
+                                set.push((body[i], body[i]));
+                                i += 1;
+                            }
+                        }
+                        Tok::Class(set, neg)
+                    }
+                    None => Tok::Lit('['),
+                }
+            }
+            c => Tok::Lit(c),
+        });
+    }
+    let one = |t: &Tok, c: char| match t {
+        Tok::Star => false,
+        Tok::One => true,
+        Tok::Class(set, neg) => set.iter().any(|&(a, b)| a <= c && c <= b) != *neg,
+        Tok::Lit(l) => *l == c,
+    };
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < toks.len() && !matches!(toks[pi], Tok::Star) && one(&toks[pi], t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < toks.len() && matches!(toks[pi], Tok::Star) {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    toks[pi..].iter().all(|t| matches!(t, Tok::Star))
 }
 
 #[cfg(test)]
@@ -64,5 +424,52 @@ mod tests {
         };
         let e = endpoint(&host, &file, &flags);
         assert_eq!((e.port, e.user.as_str()), (2200, "ops"));
+    }
+
+    #[test]
+    fn allow_list_parses_and_refuses() {
+        let a = AllowList::parse(&["127.0.0.0/8", " ::1/128", ""]).unwrap();
+        assert!(a.permits("127.0.0.9".parse().unwrap()));
+        assert!(a.permits("::1".parse().unwrap()));
+        assert!(!a.permits("10.1.2.3".parse().unwrap()));
+        assert!(AllowList::parse(&[] as &[&str])
+            .unwrap()
+            .permits("10.1.2.3".parse().unwrap()));
+        let e = AllowList::parse(&["127.0.0.0/33"]).unwrap_err();
+        assert!(e.contains("0 to 32"), "{e}");
+        let e = AllowList::parse(&["localhost"]).unwrap_err();
+        assert!(e.contains("not a network"), "{e}");
+    }
+
+    #[test]
+    fn capture_marks_truncation() {
+        let mut c = Capture::new(4);
+        c.push(b"abcdef");
+        c.push(b"gh");
+        let t = c.into_text();
+        assert!(
+            t.starts_with("abcd\n[rolecall: output truncated: kept 4 of 8 bytes"),
+            "{t}"
+        );
+        let mut c = Capture::new(10);
+        c.push(b"ok\n");
+        assert_eq!(c.into_text(), "ok\n");
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("nc*", "nc01"));
+        assert!(glob_match("nc0?", "nc01"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*b*c", "axxbyyc"));
+        assert!(!glob_match("a*b*c", "axxbyy"));
+        assert!(!glob_match("nc0?", "nc010"));
+        assert!(glob_match("web01", "web01"));
+        assert!(glob_match("nc0[124]", "nc04"));
+        assert!(!glob_match("nc0[124]", "nc03"));
+        assert!(glob_match("nc0[1-3]", "nc02"));
+        assert!(glob_match("nc0[!1-3]", "nc04"));
+        assert!(!glob_match("nc0[!1-3]", "nc01"));
+        assert!(glob_match("a[b", "a[b"));
     }
 }

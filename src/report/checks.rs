@@ -39,6 +39,8 @@ pub struct Results {
     pub unknown_plugins: Vec<String>,
     /// Plugins that ran, in order, with their wall time.
     pub ran: Vec<(String, Duration)>,
+    /// Hosts that could not be worked on (unreachable, refused, timed out...), with why.
+    pub unreached: IndexMap<String, String>,
 }
 
 /// Counts per status.
@@ -87,11 +89,20 @@ impl Results {
         (per, all)
     }
 
-    /// The exit code: 2 for load problems or plugin errors, else 1 for failures, else 0.
+    /// The exit code: 2 for load problems or plugin errors, else 3 when hosts were not
+    /// reached (their own errors are that, not plugin errors), else 1 for failures, else 0.
     pub fn exit(&self) -> Exit {
         let (_, all) = self.counts();
-        if !self.load_problems.is_empty() || !self.unknown_plugins.is_empty() || all.error > 0 {
+        let errors = self
+            .items
+            .iter()
+            .filter(|r| r.status == Status::Error)
+            .filter(|r| !r.host.as_ref().is_some_and(|h| self.unreached.contains_key(h)))
+            .count();
+        if !self.load_problems.is_empty() || !self.unknown_plugins.is_empty() || errors > 0 {
             Exit::Error
+        } else if !self.unreached.is_empty() {
+            Exit::Incomplete
         } else if all.fail > 0 {
             Exit::ChecksFailed
         } else {
@@ -100,7 +111,7 @@ impl Results {
     }
 }
 
-fn status_cell(s: Status) -> Cell {
+pub(crate) fn status_cell(s: Status) -> Cell {
     let c = Cell::new(s.as_str().to_uppercase());
     match s {
         Status::Pass => c.fg(Color::Green),
@@ -121,6 +132,13 @@ fn where_(r: &CheckResult, source: &Path) -> String {
 
 /// Per-plugin blocks, then a summary table and an overall line.
 pub fn table(results: &Results, source: &Path, printer: &Printer) -> String {
+    let mut out = table_blocks(results, source, printer);
+    out.push_str(&table_summary(results, printer));
+    out
+}
+
+/// A table per plugin, then load problems and hosts not reached.
+pub fn table_blocks(results: &Results, source: &Path, printer: &Printer) -> String {
     let mut out = String::new();
     let mut by_plugin: IndexMap<&str, Vec<&CheckResult>> = IndexMap::new();
     for r in &results.items {
@@ -151,6 +169,20 @@ pub fn table(results: &Results, source: &Path, printer: &Printer) -> String {
         }
         let _ = writeln!(out, "{t}\n");
     }
+    if !results.unreached.is_empty() {
+        let _ = writeln!(out, "{}", "hosts not reached".bold());
+        let mut t = new_table(printer, &["Host", "Why"]);
+        for (host, why) in &results.unreached {
+            t.add_row(vec![Cell::new(host), Cell::new(why).fg(Color::Magenta)]);
+        }
+        let _ = writeln!(out, "{t}\n");
+    }
+    out
+}
+
+/// Counts per plugin and the overall line.
+pub fn table_summary(results: &Results, printer: &Printer) -> String {
+    let mut out = String::new();
     let (per, all) = results.counts();
     let mut t = new_table(printer, &["Plugin", "Pass", "Fail", "Warn", "Skip", "Error"]);
     for (name, c) in &per {
@@ -188,11 +220,27 @@ fn overall(results: &Results, all: &Counts) -> String {
             results.load_problems.len()
         );
     }
+    if !results.unreached.is_empty() {
+        let n = results.unreached.len();
+        let _ = write!(s, "; {n} host{} not reached", if n == 1 { "" } else { "s" });
+    }
     s
 }
 
-/// `{"results": [...], "summary": {...}, "load_errors": [...]}`.
+/// `{"results": [...], "summary": {...}, "load_errors": [...], "unreached": [...]}`.
 pub fn json(results: &Results, source: &Path) -> String {
+    pretty(&json_value(results, source))
+}
+
+/// Pretty JSON with a final newline.
+pub(crate) fn pretty(doc: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(doc).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// The JSON document of [`json`], to extend.
+pub fn json_value(results: &Results, source: &Path) -> Value {
     let items: Vec<Value> = results
         .items
         .iter()
@@ -216,14 +264,12 @@ pub fn json(results: &Results, source: &Path) -> String {
     let (per, all) = results.counts();
     let plugins: serde_json::Map<String, Value> =
         per.iter().map(|(n, c)| (n.to_string(), c.json())).collect();
-    let doc = json!({
+    json!({
         "results": items,
         "summary": {"plugins": plugins, "total": all.json(), "exit_code": results.exit().code()},
         "load_errors": results.load_problems.iter().map(|p| json!({"file": p.file.display().to_string(), "reason": p.reason})).collect::<Vec<_>>(),
-    });
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
-    s.push('\n');
-    s
+        "unreached": results.unreached.iter().map(|(h, why)| json!({"host": h, "reason": why})).collect::<Vec<_>>(),
+    })
 }
 
 /// JUnit XML: a testsuite per plugin, a testcase per result (`check[host]`).
@@ -242,9 +288,9 @@ pub fn junit(results: &Results, source: &Path) -> String {
     let _ = writeln!(
         x,
         "<testsuites name=\"rolecall\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{total_time:.3}\">",
-        all.total(),
+        all.total() + results.load_problems.len() + results.unreached.len(),
         all.fail,
-        all.error + results.load_problems.len(),
+        all.error + results.load_problems.len() + results.unreached.len(),
         all.skip
     );
     for (plugin, items) in &by_plugin {
@@ -318,6 +364,22 @@ pub fn junit(results: &Results, source: &Path) -> String {
         }
         x.push_str("  </testsuite>\n");
     }
+    if !results.unreached.is_empty() {
+        let _ = writeln!(
+            x,
+            "  <testsuite name=\"connection\" tests=\"{0}\" failures=\"0\" errors=\"{0}\" skipped=\"0\">",
+            results.unreached.len()
+        );
+        for (host, why) in &results.unreached {
+            let _ = writeln!(
+                x,
+                "    <testcase classname=\"connection\" name=\"{}\"><error message=\"{}\"/></testcase>",
+                esc(host),
+                esc(why)
+            );
+        }
+        x.push_str("  </testsuite>\n");
+    }
     x.push_str("</testsuites>\n");
     x
 }
@@ -385,6 +447,11 @@ mod tests {
         assert_eq!(res.exit(), Exit::Ok);
         res.items.push(r(Status::Fail, None));
         assert_eq!(res.exit(), Exit::ChecksFailed);
+        res.unreached.insert("h2".into(), "unreachable".into());
+        assert_eq!(res.exit(), Exit::Incomplete);
+        // An error on a host that was not reached is that, not a plugin error.
+        res.items.push(r(Status::Error, Some("h2")));
+        assert_eq!(res.exit(), Exit::Incomplete);
         res.items.push(r(Status::Error, None));
         assert_eq!(res.exit(), Exit::Error);
     }

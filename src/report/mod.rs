@@ -1,7 +1,10 @@
 //! Output: one [`Printer`] owns stdout and stderr; renderers turn models into text for it.
 
 pub mod checks;
+pub mod debug;
+pub mod fanout;
 pub mod printer;
+pub mod progress;
 pub mod roles;
 
 pub use printer::{ColorChoice, Printer};

@@ -62,6 +62,11 @@ impl Printer {
         self.verbose
     }
 
+    /// A progress line on stderr (see [`super::progress`]); never with `-q`.
+    pub fn progress(&self, len: Option<u64>, label: &str) -> super::progress::Progress {
+        super::progress::Progress::new(!self.quiet, len, label)
+    }
+
     /// Write data to stdout, whole. A closed pipe (`rolecall roles | head`) is not an error.
     pub fn out(&self, text: &str) -> io::Result<()> {
         let mut out = io::stdout().lock();

@@ -1,11 +1,16 @@
 //! Orchestration: plugins x deployment -> results.
 
+pub mod debug;
 pub mod validate;
+
+use std::collections::HashSet;
 
 use rolecall_plugin::{ClusterInfo, Fleet, HostInfo, Options, RoleInfo};
 
+use crate::deployment::error::did_you_mean;
+use crate::deployment::range;
 use crate::deployment::{Deployment, SshSettings};
-use crate::remote::endpoint;
+use crate::remote::{endpoint, glob_match, Endpoint};
 
 /// The deployment as plugins see it (effective SSH endpoints included).
 pub fn fleet(d: &Deployment, flags: &SshSettings) -> Fleet {
@@ -58,4 +63,76 @@ pub fn input_json(plugin: &str, fleet_json: &str, config: &serde_json::Value, op
     let config = serde_json::to_string(config).unwrap_or_else(|_| "null".into());
     let options = serde_json::to_string(options).unwrap_or_else(|_| "{}".into());
     format!(r#"{{"plugin":{plugin},"config":{config},"options":{options},"deployment":{fleet_json}}}"#)
+}
+
+/// The hosts a remote run works on: those of `roles` (all when empty), narrowed to the names
+/// or globs of `limit` (none when empty), in file order. Unknown roles and patterns that match
+/// no host are errors, so a typo never silently means "nothing" or "everything".
+pub fn select(d: &Deployment, roles: &[String], limit: &[String]) -> Result<Vec<String>, String> {
+    let mut wanted: HashSet<&str> = HashSet::new();
+    for role in roles {
+        let Some(hosts) = d.role_hosts(role) else {
+            let hint = did_you_mean(role, d.roles.keys().map(String::as_str))
+                .map(|h| format!("\nhint: {h}"))
+                .unwrap_or_default();
+            return Err(format!("no role `{role}` in {}{hint}", d.source.display()));
+        };
+        wanted.extend(hosts.iter().map(String::as_str));
+    }
+    // `nc[01:04]` ranges expand to names, as in the deployment file; the rest are globs.
+    let mut patterns: Vec<String> = Vec::new();
+    for p in limit {
+        if range::is_pattern(p) && p.contains(':') {
+            patterns.extend(range::expand(p).map_err(|e| format!("--limit `{p}`: {e}"))?);
+        } else {
+            patterns.push(p.clone());
+        }
+    }
+    let limit = &patterns;
+    for pattern in limit {
+        if !d.hosts.keys().any(|h| glob_match(pattern, h)) {
+            let hint = did_you_mean(pattern, d.hosts.keys().map(String::as_str))
+                .map(|h| format!("\nhint: {h}"))
+                .unwrap_or_default();
+            return Err(format!(
+                "--limit `{pattern}` matches no host in {}{hint}",
+                d.source.display()
+            ));
+        }
+    }
+    let selected: Vec<String> = d
+        .hosts
+        .keys()
+        .filter(|h| roles.is_empty() || wanted.contains(h.as_str()))
+        .filter(|h| limit.is_empty() || limit.iter().any(|p| glob_match(p, h)))
+        .cloned()
+        .collect();
+    if selected.is_empty() {
+        return Err("the --roles and --limit given select no host".into());
+    }
+    Ok(selected)
+}
+
+/// `fleet` narrowed to `hosts`: other hosts disappear from hosts, roles and clusters, so
+/// plugins only ever address the selection.
+pub fn fleet_of(d: &Deployment, flags: &SshSettings, hosts: &[String]) -> Fleet {
+    let keep: HashSet<&str> = hosts.iter().map(String::as_str).collect();
+    let mut f = fleet(d, flags);
+    f.hosts.retain(|h| keep.contains(h.name.as_str()));
+    for r in &mut f.roles {
+        r.hosts.retain(|h| keep.contains(h.as_str()));
+    }
+    for c in &mut f.clusters {
+        c.hosts.retain(|h| keep.contains(h.as_str()));
+    }
+    f
+}
+
+/// Name and endpoint of each of `hosts`, for an executor.
+pub fn endpoints(d: &Deployment, flags: &SshSettings, hosts: &[String]) -> Vec<(String, Endpoint)> {
+    hosts
+        .iter()
+        .filter_map(|h| d.hosts.get(h))
+        .map(|h| (h.name.clone(), endpoint(h, &d.ssh, flags)))
+        .collect()
 }

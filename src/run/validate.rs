@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use rolecall_plugin::{Finding, Options, Status};
+use rolecall_plugin::Options;
 
 use crate::deployment::locate::{locate_in_file, YamlPath};
 use crate::deployment::{Deployment, SshSettings};
@@ -56,27 +56,7 @@ pub fn validate(d: &Deployment, registry: &Registry, opts: &ValidateOptions) -> 
         let start = Instant::now();
         let outcome = call::call(plugin, &input, &mut Offline);
         results.ran.push((plugin.name.clone(), start.elapsed()));
-        let mut findings = outcome.findings;
-        let panicked = outcome.code == rolecall_plugin::abi::Code::PANICKED;
-        if outcome.code != rolecall_plugin::abi::Code::OK
-            && !findings.iter().any(|(f, _)| f.status == Status::Error)
-        {
-            let message = if panicked {
-                "plugin panicked".to_string()
-            } else {
-                format!("plugin ended with code {}", outcome.code.0)
-            };
-            findings.push((
-                Finding {
-                    status: Status::Error,
-                    check: "plugin".into(),
-                    host: None,
-                    message,
-                    path: None,
-                },
-                std::time::Duration::ZERO,
-            ));
-        }
+        let findings = super::debug::with_plugin_error(outcome.findings, outcome.code);
         for (f, took) in findings {
             let position = match (&f.path, &text) {
                 (Some(p), Some(t)) => locate_in_file(t, &YamlPath::parse(p)),

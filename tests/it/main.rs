@@ -4,4 +4,5 @@ mod bad_input;
 mod calyptos;
 mod plugins;
 mod roles;
+mod ssh;
 mod support;

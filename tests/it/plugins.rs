@@ -17,7 +17,7 @@ roles:
 ";
 
 /// A built fixture library from the workspace's build output.
-fn lib(name: &str) -> PathBuf {
+pub fn lib(name: &str) -> PathBuf {
     let dir = Path::new(BIN).parent().expect("target dir");
     let path = dir.join(format!("lib{name}.so"));
     assert!(
@@ -29,7 +29,7 @@ fn lib(name: &str) -> PathBuf {
 }
 
 /// A private plugin directory holding copies of `libs` (as `(file name, source)`).
-fn plugin_dir(t: &Test, libs: &[(&str, &Path)]) -> PathBuf {
+pub fn plugin_dir(t: &Test, libs: &[(&str, &Path)]) -> PathBuf {
     let dir = t.dir().join("plugins");
     std::fs::create_dir_all(&dir).expect("mkdir");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");

@@ -92,6 +92,7 @@ impl Test {
             .current_dir(self.dir.path())
             .env("NO_COLOR", "1")
             .env_remove("ROLECALL_PLUGIN_PATH")
+            .env_remove("SSH_AUTH_SOCK")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -1,6 +1,7 @@
-//! Test fixture: a validator that reports once and then panics.
+//! Test fixture: a validator that reports once and then panics, and a debugger that panics
+//! after its first command.
 
-use rolecall_plugin::{export_plugins, Context, Result, Validator};
+use rolecall_plugin::{export_plugins, Context, Debugger, Result, Validator};
 
 #[derive(Debug, Default)]
 pub struct Panics;
@@ -16,9 +17,24 @@ impl Validator for Panics {
     }
 }
 
+#[derive(Debug, Default)]
+pub struct PanicsMidRun;
+
+impl Debugger for PanicsMidRun {
+    const NAME: &'static str = "fixture-panic-debug";
+    const DESCRIPTION: &'static str = "runs `true` on every host, then panics";
+
+    fn debug(&self, ctx: &mut Context<'_>) -> Result {
+        let hosts: Vec<String> = ctx.all_hosts().iter().map(|h| h.name.clone()).collect();
+        let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
+        let n = ctx.run("true", &names)?.len();
+        panic!("fixture debugger panic after {n} results");
+    }
+}
+
 export_plugins! {
     module: "fixture-panic",
     version: "0.0.1",
     validators: [Panics],
-    debuggers: [],
+    debuggers: [PanicsMidRun],
 }

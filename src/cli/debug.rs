@@ -1,0 +1,83 @@
+//! `rolecall debug`: run the debugger plugins on the hosts of the deployment over SSH.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use rolecall::deployment;
+use rolecall::exit::Exit;
+use rolecall::report::{debug as render, Printer};
+use rolecall::run::debug::{debug, DebugOptions};
+
+use super::connect::ConnectArgs;
+use super::remote::{ExecArgs, SelectArgs};
+use super::validate::{unknown_plugin_errors, ReportFormat};
+use super::{DeploymentArgs, PluginSettings};
+
+#[derive(Debug, Args)]
+pub struct DebugArgs {
+    #[command(flatten)]
+    pub deployment: DeploymentArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Run only these plugins (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "PLUGIN,..")]
+    pub only: Vec<String>,
+    /// Skip these plugins (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "PLUGIN,..")]
+    pub skip: Vec<String>,
+    /// List, per plugin, the commands it would send and to which hosts; connect to nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Let plugins run commands that change hosts (installing, deleting, restarting)
+    #[arg(long)]
+    pub allow_changes: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    #[command(flatten)]
+    pub exec: ExecArgs,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyhow::Result<Exit> {
+    let DebugArgs {
+        deployment: super::DeploymentArgs { config, profile },
+        select,
+        only,
+        skip,
+        dry_run,
+        allow_changes,
+        format,
+        exec,
+        connect,
+    } = args;
+    let d = deployment::load(&config, profile.map(Into::into))?;
+    let hosts = rolecall::run::select(&d, &select.roles, &select.limit).map_err(anyhow::Error::msg)?;
+    let flags = connect.into_settings();
+    let allow = super::remote::allow_list(&exec.allow_nets)?;
+    let registry = plugins.load(printer);
+    let executor = super::remote::executor(&d, &hosts, &flags, &exec, dry_run, printer)?;
+    let opts = DebugOptions {
+        only,
+        skip,
+        hosts,
+        dry_run,
+        allow_changes,
+        allow_nets: allow.nets().to_vec(),
+        flags,
+    };
+    let deadline = exec.deadline.map(|d| Instant::now() + d);
+    let progress = printer.progress(Some(0), "debug");
+    let report = debug(&d, &registry, &opts, executor.as_ref(), deadline, &progress);
+    progress.finish();
+    unknown_plugin_errors("debugger", &report.results, &registry, printer);
+    let text = match format {
+        ReportFormat::Table => render::table(&report, &d.source, printer),
+        ReportFormat::Json => render::json(&report, &d.source),
+        ReportFormat::Junit => rolecall::report::checks::junit(&report.results, &d.source),
+    };
+    printer.out(&text).context("writing to stdout")?;
+    Ok(report.results.exit())
+}

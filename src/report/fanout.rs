@@ -1,0 +1,182 @@
+//! `run` output: hosts with identical (stdout, stderr, outcome) grouped, names folded
+//! (`nc[01-04,07]`), successes first and failures last, so 500 identical answers read as one.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use colored::Colorize;
+use indexmap::IndexMap;
+use serde_json::{json, Value};
+
+use super::checks::pretty;
+use crate::deployment::range::fold;
+use crate::exit::Exit;
+use crate::remote::{HostResult, Outcome};
+
+/// The exit code of a fan-out: 3 when a host did not run the command (unreachable, refused,
+/// timed out...), else 1 when one exited non-zero or was killed, else 0.
+pub fn exit(results: &[HostResult]) -> Exit {
+    if results.iter().any(|r| r.outcome.incomplete()) {
+        Exit::Incomplete
+    } else if results.iter().any(|r| !r.success()) {
+        Exit::ChecksFailed
+    } else {
+        Exit::Ok
+    }
+}
+
+struct Group<'a> {
+    outcome: &'a Outcome,
+    stdout: &'a str,
+    stderr: &'a str,
+    hosts: Vec<&'a str>,
+    slowest: Duration,
+}
+
+fn groups(results: &[HostResult]) -> Vec<Group<'_>> {
+    let mut map: IndexMap<(&Outcome, &str, &str), Group<'_>> = IndexMap::new();
+    for r in results {
+        let g = map
+            .entry((&r.outcome, &r.stdout, &r.stderr))
+            .or_insert_with(|| Group {
+                outcome: &r.outcome,
+                stdout: &r.stdout,
+                stderr: &r.stderr,
+                hosts: Vec::new(),
+                slowest: Duration::ZERO,
+            });
+        g.hosts.push(&r.host);
+        g.slowest = g.slowest.max(r.duration);
+    }
+    let mut out: Vec<Group<'_>> = map.into_values().collect();
+    // Stable: successes, then non-zero exits and signals, then hosts that did not run it.
+    out.sort_by_key(|g| match g.outcome {
+        Outcome::Exited(0) => 0,
+        o if o.finished() => 1,
+        _ => 2,
+    });
+    out
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Grouped text.
+pub fn table(command: &str, results: &[HostResult]) -> String {
+    let mut out = String::new();
+    for g in groups(results) {
+        let hosts = fold(g.hosts.iter().copied()).join(",");
+        let status = g.outcome.describe();
+        let head = format!("==> {hosts} ({}): {status}", plural(g.hosts.len(), "host"));
+        let head = match g.outcome {
+            Outcome::Exited(0) => head.green().bold(),
+            o if o.finished() => head.red().bold(),
+            _ => head.magenta().bold(),
+        };
+        let _ = writeln!(out, "{head}");
+        out.push_str(g.stdout);
+        if !g.stdout.is_empty() && !g.stdout.ends_with('\n') {
+            out.push('\n');
+        }
+        if !g.stderr.is_empty() {
+            let _ = writeln!(out, "{}", "--- stderr".dimmed());
+            out.push_str(g.stderr);
+            if !g.stderr.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+    }
+    let ok = results.iter().filter(|r| r.success()).count();
+    let failed = results
+        .iter()
+        .filter(|r| r.outcome.finished() && !r.success())
+        .count();
+    let missed = results.iter().filter(|r| r.outcome.incomplete()).count();
+    let slowest = results.iter().map(|r| r.duration).max().unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "`{command}` on {}: {ok} ok, {failed} failed, {missed} not run; slowest {:.2}s",
+        plural(results.len(), "host"),
+        slowest.as_secs_f64()
+    );
+    out
+}
+
+/// `{"command", "results": [one object per host], "summary"}`.
+pub fn json(command: &str, results: &[HostResult]) -> String {
+    let items: Vec<Value> = results
+        .iter()
+        .map(|r| serde_json::to_value(r.to_command_result()).unwrap_or(Value::Null))
+        .collect();
+    let ok = results.iter().filter(|r| r.success()).count();
+    let missed = results.iter().filter(|r| r.outcome.incomplete()).count();
+    pretty(&json!({
+        "command": command,
+        "results": items,
+        "summary": {
+            "hosts": results.len(),
+            "ok": ok,
+            "failed": results.len() - ok - missed,
+            "not_run": missed,
+            "exit_code": exit(results).code(),
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(host: &str, outcome: Outcome, stdout: &str) -> HostResult {
+        HostResult {
+            host: host.into(),
+            outcome,
+            stdout: stdout.into(),
+            stderr: String::new(),
+            duration: Duration::from_millis(5),
+        }
+    }
+
+    #[test]
+    fn groups_fold_and_failures_go_last() {
+        colored::control::set_override(false);
+        let res = vec![
+            r("nc05", Outcome::Unreachable("refused".into()), ""),
+            r("nc01", Outcome::Exited(0), "up\n"),
+            r("nc03", Outcome::Exited(1), "down\n"),
+            r("nc02", Outcome::Exited(0), "up\n"),
+            r("nc04", Outcome::Exited(0), "up\n"),
+            r("nc07", Outcome::Exited(0), "up\n"),
+        ];
+        let t = table("uptime", &res);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "==> nc[01-02,04,07] (4 hosts): exit 0", "{t}");
+        assert_eq!(lines[1], "up");
+        assert_eq!(lines[2], "==> nc03 (1 host): exit 1");
+        assert!(
+            lines[4].starts_with("==> nc05 (1 host): unreachable: refused"),
+            "{t}"
+        );
+        assert!(
+            t.ends_with("`uptime` on 6 hosts: 4 ok, 1 failed, 1 not run; slowest 0.01s\n"),
+            "{t}"
+        );
+        assert_eq!(exit(&res), Exit::Incomplete);
+        assert_eq!(exit(&res[1..]), Exit::ChecksFailed);
+        assert_eq!(exit(&res[3..]), Exit::Ok);
+    }
+
+    #[test]
+    fn json_has_one_object_per_host() {
+        let res = vec![
+            r("a", Outcome::Exited(0), "x"),
+            r("b", Outcome::Signal("KILL".into()), ""),
+        ];
+        let v: Value = serde_json::from_str(&json("true", &res)).unwrap();
+        assert_eq!(v["results"].as_array().unwrap().len(), 2);
+        assert_eq!(v["results"][1]["outcome"], "signal");
+        assert_eq!(v["results"][1]["signal"], "KILL");
+        assert_eq!(v["summary"]["exit_code"], 1);
+    }
+}

@@ -1,0 +1,249 @@
+//! `debug`: every selected debugger at once, each on its own thread, all sharing one executor
+//! (hence one SSH session per host). No plugin waits for another: a plugin's command is queued
+//! per host and runs as soon as that host is free.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indexmap::IndexMap;
+use rolecall_plugin::abi::Code;
+use rolecall_plugin::{Finding, Options, Status};
+
+use crate::deployment::{Deployment, SshSettings};
+use crate::plugin::call::{self, Services};
+use crate::plugin::{Plugin, PluginKind, Registry};
+use crate::remote::{Executor, HostResult, Outcome};
+use crate::report::checks::{CheckResult, Results};
+use crate::report::progress::Progress;
+
+/// What to run, and where.
+#[derive(Debug, Clone, Default)]
+pub struct DebugOptions {
+    pub only: Vec<String>,
+    pub skip: Vec<String>,
+    /// The selected hosts (see [`super::select`]).
+    pub hosts: Vec<String>,
+    pub dry_run: bool,
+    pub allow_changes: bool,
+    pub allow_nets: Vec<String>,
+    pub flags: SshSettings,
+}
+
+/// One command a plugin sent, and to which hosts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub command: String,
+    pub hosts: Vec<String>,
+}
+
+/// What a debug run produced.
+#[derive(Debug, Clone, Default)]
+pub struct DebugReport {
+    pub results: Results,
+    /// Per plugin (run order), the commands it sent.
+    pub sent: IndexMap<String, Vec<Sent>>,
+    /// The selected hosts, in file order.
+    pub hosts: Vec<String>,
+    pub dry_run: bool,
+}
+
+/// Hosts that could not be worked on, first reason kept.
+#[derive(Debug, Default)]
+struct Unreached(Mutex<IndexMap<String, String>>);
+
+impl Unreached {
+    fn note(&self, r: &HostResult) {
+        if r.outcome.incomplete() {
+            let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            map.entry(r.host.clone()).or_insert_with(|| r.outcome.describe());
+        }
+    }
+}
+
+/// The services one debugger gets: commands and files through the shared executor, limited to
+/// the selected hosts.
+struct Remote<'a> {
+    executor: &'a dyn Executor,
+    selected: &'a HashSet<String>,
+    unreached: &'a Unreached,
+    progress: &'a Progress,
+    deadline: Option<Instant>,
+    sent: Vec<Sent>,
+}
+
+impl Services for Remote<'_> {
+    fn run(&mut self, command: &str, hosts: &[String]) -> Option<Vec<String>> {
+        self.sent.push(Sent {
+            command: command.to_string(),
+            hosts: hosts.to_vec(),
+        });
+        let inside: Vec<String> = hosts
+            .iter()
+            .filter(|h| self.selected.contains(*h))
+            .cloned()
+            .collect();
+        self.progress.inc_length(inside.len() as u64);
+        let mut answers = self.executor.run(command, &inside).into_iter();
+        let results = hosts.iter().map(|h| {
+            let r = if self.selected.contains(h) {
+                answers
+                    .next()
+                    .unwrap_or_else(|| HostResult::failed(h, Outcome::Error("no result".into())))
+            } else {
+                let why = "not among the selected hosts (see --roles, --limit)".to_string();
+                HostResult::failed(h, Outcome::Error(why))
+            };
+            if self.selected.contains(h) {
+                self.unreached.note(&r);
+                self.progress.inc(1);
+            }
+            serde_json::to_string(&r.to_command_result()).unwrap_or_default()
+        });
+        Some(results.collect())
+    }
+
+    fn fetch(&mut self, host: &str, path: &str) -> Result<Vec<u8>, Option<String>> {
+        self.sent.push(Sent {
+            command: format!("fetch {path}"),
+            hosts: vec![host.to_string()],
+        });
+        if !self.selected.contains(host) {
+            return Err(Some(format!("{host} is not among the selected hosts")));
+        }
+        self.executor.fetch(host, path).map_err(Some)
+    }
+
+    fn cancelled(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+/// Run the selected debuggers of `registry` on `opts.hosts` through `executor`.
+pub fn debug(
+    d: &Deployment,
+    registry: &Registry,
+    opts: &DebugOptions,
+    executor: &dyn Executor,
+    deadline: Option<Instant>,
+    progress: &Progress,
+) -> DebugReport {
+    let mut report = DebugReport {
+        hosts: opts.hosts.clone(),
+        dry_run: opts.dry_run,
+        ..DebugReport::default()
+    };
+    let results = &mut report.results;
+    results.load_problems.extend(registry.problems.iter().cloned());
+    let known: Vec<&str> = registry
+        .of_kind(PluginKind::Debugger)
+        .map(|p| p.name.as_str())
+        .collect();
+    for name in opts.only.iter().chain(&opts.skip) {
+        if !known.contains(&name.as_str()) {
+            results.unknown_plugins.push(name.clone());
+        }
+    }
+    let plugins: Vec<&Plugin> = registry
+        .of_kind(PluginKind::Debugger)
+        .filter(|p| (opts.only.is_empty() || opts.only.contains(&p.name)) && !opts.skip.contains(&p.name))
+        .collect();
+    let fleet = serde_json::to_string(&super::fleet_of(d, &opts.flags, &opts.hosts)).unwrap_or_default();
+    let options = Options {
+        online: true,
+        allow_changes: opts.allow_changes,
+        dry_run: opts.dry_run,
+        allow_nets: opts.allow_nets.clone(),
+    };
+    let selected: HashSet<String> = opts.hosts.iter().cloned().collect();
+    let unreached = Unreached::default();
+    progress.message(format!("{} plugins on {} hosts", plugins.len(), opts.hosts.len()));
+    let outcomes: Vec<(call::Outcome, Vec<Sent>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = plugins
+            .iter()
+            .map(|plugin| {
+                let config = d
+                    .plugins
+                    .get(&plugin.name)
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null);
+                let input = super::input_json(&plugin.name, &fleet, &config, &options);
+                let (selected, unreached) = (&selected, &unreached);
+                scope.spawn(move || {
+                    let mut remote = Remote {
+                        executor,
+                        selected,
+                        unreached,
+                        progress,
+                        deadline,
+                        sent: Vec::new(),
+                    };
+                    let outcome = call::call(plugin, &input, &mut remote);
+                    (outcome, remote.sent)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    let outcome = call::Outcome {
+                        findings: Vec::new(),
+                        logs: Vec::new(),
+                        code: Code::PANICKED,
+                        elapsed: Duration::ZERO,
+                    };
+                    (outcome, Vec::new())
+                })
+            })
+            .collect()
+    });
+    for (plugin, (outcome, sent)) in plugins.iter().zip(outcomes) {
+        results.ran.push((plugin.name.clone(), outcome.elapsed));
+        report.sent.insert(plugin.name.clone(), sent);
+        if opts.dry_run {
+            // Findings on answers that were never sent mean nothing; the commands are the report.
+            continue;
+        }
+        for (f, took) in with_plugin_error(outcome.findings, outcome.code) {
+            results.items.push(CheckResult {
+                plugin: plugin.name.clone(),
+                status: f.status,
+                check: f.check,
+                host: f.host,
+                message: f.message,
+                path: f.path,
+                position: None,
+                duration: took,
+            });
+        }
+    }
+    results.unreached = unreached
+        .0
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    report
+}
+
+/// The plugin's findings, plus an error result when it ended badly without saying why.
+pub(crate) fn with_plugin_error(
+    mut findings: Vec<(Finding, Duration)>,
+    code: Code,
+) -> Vec<(Finding, Duration)> {
+    if code != Code::OK && !findings.iter().any(|(f, _)| f.status == Status::Error) {
+        let message = if code == Code::PANICKED {
+            "plugin panicked".to_string()
+        } else {
+            format!("plugin ended with code {}", code.0)
+        };
+        let f = Finding {
+            status: Status::Error,
+            check: "plugin".into(),
+            host: None,
+            message,
+            path: None,
+        };
+        findings.push((f, Duration::ZERO));
+    }
+    findings
+}

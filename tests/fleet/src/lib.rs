@@ -1,0 +1,315 @@
+//! A loopback fleet of real OpenSSH `sshd` processes, one per host, each on its own 127.x
+//! address and port with its own ed25519 host key, all accepting one user key. Used by the
+//! end-to-end tests (a fleet per test, in a temp dir, killed on drop) and, through the
+//! `rolecall-fleet` binary, by the demo and the benchmark (started and stopped by scripts).
+//!
+//! Only loopback addresses are ever used: [`Fleet::start_at`] refuses anything else.
+
+use std::fmt::Write as _;
+use std::io::Read;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub const SSHD: &str = "/usr/sbin/sshd";
+
+static NEXT_ADDRESS: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh loopback address `127.<block>.x.y` that no other caller in this process got.
+pub fn fresh_address(block: u8) -> String {
+    let n = NEXT_ADDRESS.fetch_add(1, Ordering::Relaxed);
+    format!("127.{block}.{}.{}", n / 250, n % 250 + 1)
+}
+
+/// A port nothing listens on right now at `address`.
+pub fn free_port(address: &str) -> u16 {
+    TcpListener::bind((address, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn keygen(path: &Path) {
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "rolecall-fleet", "-f"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .status()
+        .expect("ssh-keygen (install openssh-client)");
+    assert!(st.success(), "ssh-keygen failed");
+}
+
+/// One host of the fleet.
+#[derive(Debug)]
+pub struct SshHost {
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl SshHost {
+    /// `[addr]:port type key`, as in known_hosts.
+    pub fn known_hosts_line(&self) -> String {
+        let pubkey = std::fs::read_to_string(self.dir.join("host_key.pub")).expect("host key");
+        let mut f = pubkey.split_whitespace();
+        let (t, k) = (f.next().unwrap_or_default(), f.next().unwrap_or_default());
+        format!("[{}]:{} {t} {k}", self.address, self.port)
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Root {
+    Temp(tempfile::TempDir),
+    Dir(PathBuf),
+}
+
+/// A running fleet; every sshd is killed on drop unless [`Fleet::detach`]ed.
+#[derive(Debug)]
+pub struct Fleet {
+    root: Root,
+    pub hosts: Vec<SshHost>,
+    pub user_key: PathBuf,
+    pub known_hosts: PathBuf,
+}
+
+impl Fleet {
+    /// `n` hosts named h01.. on fresh 127.77.x.y addresses, in a temp dir.
+    pub fn start(n: usize) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let specs = (1..=n)
+            .map(|i| {
+                let address = fresh_address(77);
+                let port = free_port(&address);
+                (format!("h{i:02}"), address, port)
+            })
+            .collect();
+        Self::launch(Root::Temp(dir), specs)
+    }
+
+    /// Hosts (name, address, port) in `dir`, which is created.
+    pub fn start_at(dir: &Path, specs: Vec<(String, String, u16)>) -> Result<Self, String> {
+        for (name, address, _) in &specs {
+            let ip: IpAddr = address
+                .parse()
+                .map_err(|_| format!("{name}: `{address}` is not an IP address"))?;
+            if !ip.is_loopback() {
+                return Err(format!("{name}: {address} is not a loopback address; refusing"));
+            }
+        }
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(Self::launch(Root::Dir(dir.to_path_buf()), specs))
+    }
+
+    fn launch(root: Root, specs: Vec<(String, String, u16)>) -> Self {
+        let path = match &root {
+            Root::Temp(t) => t.path().to_path_buf(),
+            Root::Dir(d) => d.clone(),
+        };
+        let user_key = path.join("id_ed25519");
+        if !user_key.exists() {
+            keygen(&user_key);
+        }
+        std::fs::copy(path.join("id_ed25519.pub"), path.join("authorized_keys")).expect("authorized_keys");
+        if whoami() == "root" {
+            // sshd's privilege separation directory.
+            let _ = std::fs::create_dir_all("/run/sshd");
+        }
+        let mut fleet = Self {
+            known_hosts: path.join("known_hosts"),
+            root,
+            hosts: Vec::new(),
+            user_key,
+        };
+        for (name, address, port) in specs {
+            let dir = path.join(&name);
+            std::fs::create_dir_all(&dir).expect("host dir");
+            let _ = std::fs::remove_file(dir.join("host_key"));
+            let _ = std::fs::remove_file(dir.join("host_key.pub"));
+            keygen(&dir.join("host_key"));
+            fleet.hosts.push(SshHost {
+                name,
+                address,
+                port,
+                dir,
+                child: None,
+            });
+        }
+        for i in 0..fleet.hosts.len() {
+            fleet.spawn(i);
+        }
+        for h in &fleet.hosts {
+            wait_ready(&h.address, h.port);
+        }
+        fleet.write_known_hosts();
+        fleet
+    }
+
+    pub fn dir(&self) -> &Path {
+        match &self.root {
+            Root::Temp(t) => t.path(),
+            Root::Dir(d) => d,
+        }
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let auth = self.dir().join("authorized_keys");
+        let h = &mut self.hosts[i];
+        let config = h.dir.join("sshd_config");
+        let text = format!(
+            "ListenAddress {addr}:{port}\nHostKey {dir}/host_key\nPidFile {dir}/sshd.pid\n\
+             AuthorizedKeysFile {auth}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nLogLevel ERROR\n\
+             MaxStartups 1000\nMaxSessions 100\nUseDNS no\n",
+            addr = h.address,
+            port = h.port,
+            dir = h.dir.display(),
+            auth = auth.display(),
+        );
+        std::fs::write(&config, text).expect("sshd_config");
+        let log = std::fs::File::create(h.dir.join("sshd.log")).expect("log");
+        let child = Command::new(SSHD)
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start sshd (install openssh-server)");
+        h.child = Some(child);
+    }
+
+    pub fn write_known_hosts(&self) {
+        let mut text = String::new();
+        for h in &self.hosts {
+            let _ = writeln!(text, "{}", h.known_hosts_line());
+        }
+        std::fs::write(&self.known_hosts, text).expect("known_hosts");
+    }
+
+    /// Give host `i` a new host key and restart it (a reinstalled machine, or an impostor).
+    pub fn change_host_key(&mut self, i: usize) {
+        self.hosts[i].stop();
+        let key = self.hosts[i].dir.join("host_key");
+        let _ = std::fs::remove_file(&key);
+        let _ = std::fs::remove_file(key.with_extension("pub"));
+        keygen(&key);
+        self.spawn(i);
+        wait_ready(&self.hosts[i].address, self.hosts[i].port);
+    }
+
+    /// A deployment for this fleet: its hosts, role `fleet` with all of them, then `extra`.
+    pub fn yaml(&self, extra: &str) -> String {
+        let mut y = String::from("hosts:\n");
+        for h in &self.hosts {
+            let _ = writeln!(
+                y,
+                "  {}:\n    address: {}\n    port: {}",
+                h.name, h.address, h.port
+            );
+        }
+        y.push_str("roles:\n  fleet:\n");
+        for h in &self.hosts {
+            let _ = writeln!(y, "    - {}", h.name);
+        }
+        y.push_str(extra);
+        y
+    }
+
+    /// rolecall's connection flags for this fleet: user key, known_hosts, current user.
+    pub fn args(&self) -> Vec<String> {
+        vec![
+            "-i".into(),
+            self.user_key.display().to_string(),
+            "--known-hosts".into(),
+            self.known_hosts.display().to_string(),
+            "--user".into(),
+            whoami(),
+        ]
+    }
+
+    /// Leave the sshd processes running after this value is gone; their pids go to `pids`
+    /// in the fleet's directory, for [`stop_dir`].
+    pub fn detach(mut self) -> std::io::Result<()> {
+        let pids: Vec<String> = self
+            .hosts
+            .iter()
+            .filter_map(|h| h.pid())
+            .map(|p| p.to_string())
+            .collect();
+        std::fs::write(self.dir().join("pids"), pids.join("\n") + "\n")?;
+        for h in &mut self.hosts {
+            h.child = None;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for h in &mut self.hosts {
+            h.stop();
+        }
+    }
+}
+
+/// Stop a detached fleet: kill every pid in `dir/pids`.
+pub fn stop_dir(dir: &Path) -> std::io::Result<usize> {
+    let text = match std::fs::read_to_string(dir.join("pids")) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut n = 0;
+    for pid in text.lines().filter(|l| !l.trim().is_empty()) {
+        if Command::new("kill")
+            .arg(pid.trim())
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            n += 1;
+        }
+    }
+    std::fs::remove_file(dir.join("pids"))?;
+    Ok(n)
+}
+
+pub fn whoami() -> String {
+    std::env::var("USER").unwrap_or_else(|_| {
+        let out = Command::new("id").arg("-un").output().expect("id");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    })
+}
+
+/// Wait until sshd at `address:port` sends its banner.
+fn wait_ready(address: &str, port: u16) {
+    let addr: SocketAddr = format!("{address}:{port}").parse().expect("addr");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut buf = [0u8; 4];
+            if s.read_exact(&mut buf).is_ok() && &buf == b"SSH-" {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("sshd on {addr} did not come up");
+}

@@ -1,0 +1,367 @@
+//! End to end over real SSH: the rolecall binary against real OpenSSH `sshd` processes on
+//! loopback (tests/fleet), with real keys, known_hosts files and timeouts.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rolecall_fleet::{free_port, fresh_address, Fleet};
+
+use crate::plugins::{lib, plugin_dir};
+use crate::support::{Output, Test};
+
+/// `rolecall run` on `fleet` with `extra` flags and `command`.
+fn run(fleet: &Fleet, yaml: &str, extra: &[&str], command: &str) -> Output {
+    Test::new()
+        .yaml(yaml)
+        .args(["run"])
+        .args(fleet.args())
+        .args(extra)
+        .args(["--", command])
+        .run()
+}
+
+#[test]
+fn fan_out_to_20_hosts_groups_identical_answers() {
+    let fleet = Fleet::start(20);
+    let out = run(&fleet, &fleet.yaml(""), &[], "echo same");
+    out.code(0)
+        .stdout_has("==> h[01-20] (20 hosts): exit 0\nsame\n")
+        .stdout_has("on 20 hosts: 20 ok, 0 failed, 0 not run");
+    let out = run(
+        &fleet,
+        &fleet.yaml(""),
+        &["--format", "json", "--roles", "fleet"],
+        "hostname >/dev/null",
+    );
+    let v = out.code(0).json();
+    let results = v["results"].as_array().expect("results");
+    assert_eq!(results.len(), 20);
+    assert!(
+        results
+            .iter()
+            .all(|r| r["outcome"] == "ok" && r["exit_code"] == 0),
+        "{v}"
+    );
+    assert_eq!(results[19]["host"], "h20");
+}
+
+#[test]
+fn changed_host_key_is_refused_and_the_others_run() {
+    let mut fleet = Fleet::start(3);
+    fleet.change_host_key(1);
+    let out = run(&fleet, &fleet.yaml(""), &[], "echo fine");
+    out.code(3)
+        .stdout_has("==> h[01,03] (2 hosts): exit 0")
+        .stdout_has(
+            "==> h02 (1 host): host-key-changed: the ssh-ed25519 key differs from the one recorded at",
+        )
+        .stdout_has("ssh-keygen -f");
+}
+
+#[test]
+fn unknown_host_key_strict_refuses_and_accept_new_records() {
+    let fleet = Fleet::start(2);
+    std::fs::write(&fleet.known_hosts, "# kept\n").expect("reset known_hosts");
+    let out = run(&fleet, &fleet.yaml(""), &[], "true");
+    out.code(3)
+        .stdout_has("host-key-unknown: ")
+        .stdout_has("--host-key-checking accept-new")
+        .stdout_has("0 ok, 0 failed, 2 not run");
+    let out = run(
+        &fleet,
+        &fleet.yaml(""),
+        &["--host-key-checking", "accept-new"],
+        "true",
+    );
+    out.code(0);
+    let text = std::fs::read_to_string(&fleet.known_hosts).expect("known_hosts");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[0], "# kept");
+    assert!(
+        lines.contains(&fleet.hosts[0].known_hosts_line().as_str()),
+        "{text}"
+    );
+    // Recorded keys are now known: strict passes.
+    run(&fleet, &fleet.yaml(""), &[], "true").code(0);
+}
+
+#[test]
+fn off_warns_and_connects() {
+    let fleet = Fleet::start(1);
+    std::fs::write(&fleet.known_hosts, "").expect("reset known_hosts");
+    let out = run(&fleet, &fleet.yaml(""), &["--host-key-checking", "off"], "true");
+    out.code(0).stderr_has("warning: host key checking is off");
+}
+
+#[test]
+fn wrong_user_key_is_auth_failed() {
+    let fleet = Fleet::start(1);
+    let t = Test::new().yaml(&fleet.yaml(""));
+    let other = t.dir().join("other_key");
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .expect("ssh-keygen");
+    assert!(st.success());
+    let mut args = fleet.args();
+    args[1] = other.display().to_string();
+    let out = t.args(["run"]).args(args).args(["--", "true"]).run();
+    out.code(3)
+        .stdout_has("auth-failed: as ")
+        .stdout_has("other_key (")
+        .stdout_has("the server accepts publickey");
+}
+
+#[test]
+fn port_with_no_listener_is_unreachable_quickly() {
+    let fleet = Fleet::start(1);
+    let address = fresh_address(77);
+    let port = free_port(&address);
+    let yaml = fleet.yaml("").replace(
+        "roles:\n  fleet:\n",
+        &format!("  dead:\n    address: {address}\n    port: {port}\nroles:\n  fleet:\n    - dead\n"),
+    );
+    let out = run(&fleet, &yaml, &["--retries", "1"], "true");
+    out.code(3)
+        .stdout_has("==> h01 (1 host): exit 0")
+        .stdout_has(&format!(
+            "==> dead (1 host): unreachable: {address}:{port}: Connection refused"
+        ));
+    assert!(out.elapsed < Duration::from_secs(10), "{:?}", out.elapsed);
+}
+
+#[test]
+fn silent_listener_is_a_bounded_handshake_timeout() {
+    let fleet = Fleet::start(1);
+    let address = fresh_address(77);
+    let listener = TcpListener::bind((address.as_str(), 0)).expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming() {
+            held.push(s); // accept, never speak
+        }
+    });
+    let yaml = fleet.yaml("").replace(
+        "roles:\n  fleet:\n",
+        &format!("  mute:\n    address: {address}\n    port: {port}\nroles:\n  fleet:\n    - mute\n"),
+    );
+    let out = run(&fleet, &yaml, &["--connect-timeout", "1"], "true");
+    out.code(3)
+        .stdout_has("==> h01 (1 host): exit 0")
+        .stdout_has("==> mute (1 host): SSH handshake timed out after 1.0s");
+    assert!(out.elapsed < Duration::from_secs(8), "{:?}", out.elapsed);
+}
+
+#[test]
+fn command_timeout_closes_the_command() {
+    let fleet = Fleet::start(2);
+    let yaml = fleet.yaml("");
+    let out = Test::new()
+        .yaml(&yaml)
+        .args(["run", "--limit", "h01"])
+        .args(fleet.args())
+        .args(["--command-timeout", "2", "--", "echo started; sleep 600"])
+        .deadline(Duration::from_secs(20))
+        .run();
+    out.code(3)
+        .stdout_has("==> h01 (1 host): timed out after 2.0s\nstarted\n");
+    assert!(out.elapsed < Duration::from_secs(10), "{:?}", out.elapsed);
+}
+
+#[test]
+fn five_megabytes_on_each_stream_at_once() {
+    let fleet = Fleet::start(1);
+    let cmd = "head -c 5000000 /dev/zero | tr '\\0' o & head -c 5000000 /dev/zero | tr '\\0' e >&2; wait";
+    let out = run(
+        &fleet,
+        &fleet.yaml(""),
+        &["--max-output", "8M", "--format", "json"],
+        cmd,
+    );
+    let v = out.code(0).json();
+    let r = &v["results"][0];
+    assert_eq!(r["stdout"].as_str().map(str::len), Some(5_000_000));
+    assert_eq!(r["stderr"].as_str().map(str::len), Some(5_000_000));
+    assert!(r["stdout"]
+        .as_str()
+        .unwrap_or_default()
+        .bytes()
+        .all(|b| b == b'o'));
+    // Default cap: 1 MiB kept per stream, the rest counted and marked.
+    let out = run(&fleet, &fleet.yaml(""), &["--format", "json"], cmd);
+    let v = out.code(0).json();
+    let stdout = v["results"][0]["stdout"].as_str().unwrap_or_default();
+    assert!(stdout.ends_with(
+        "[rolecall: output truncated: kept 1048576 of 5000000 bytes; raise --max-output to see more]\n"
+    ));
+    let stderr = v["results"][0]["stderr"].as_str().unwrap_or_default();
+    assert!(stderr.contains("kept 1048576 of 5000000 bytes"));
+}
+
+#[test]
+fn signal_and_non_zero_exit_are_results() {
+    let fleet = Fleet::start(2);
+    let yaml = fleet.yaml("");
+    let out = run(&fleet, &yaml, &["--limit", "h01"], "kill -9 $$");
+    out.code(1).stdout_has("==> h01 (1 host): killed by signal KILL");
+    let out = run(&fleet, &yaml, &[], "echo out; echo err >&2; exit 7");
+    out.code(1)
+        .stdout_has("==> h[01-02] (2 hosts): exit 7\nout\n--- stderr\nerr\n")
+        .stdout_has("0 ok, 2 failed, 0 not run");
+}
+
+#[test]
+fn target_outside_the_allow_list_is_never_contacted() {
+    let fleet = Fleet::start(1);
+    // A loopback listener outside the allow-list, counting connections.
+    let address = fresh_address(77);
+    let listener = TcpListener::bind((address.as_str(), 0)).expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let contacted = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&contacted);
+    std::thread::spawn(move || {
+        for _ in listener.incoming() {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let yaml = fleet.yaml("").replace(
+        "roles:\n  fleet:\n",
+        &format!("  outside:\n    address: {address}\n    port: {port}\nroles:\n  fleet:\n    - outside\n"),
+    );
+    let allow = format!("{}/32", fleet.hosts[0].address);
+    let out = Test::new()
+        .yaml(&yaml)
+        .args(["run"])
+        .args(fleet.args())
+        .env("ROLECALL_ALLOW_NETS", &allow)
+        .args(["--", "true"])
+        .run();
+    out.code(3)
+        .stdout_has("==> h01 (1 host): exit 0")
+        .stdout_has(&format!(
+        "==> outside (1 host): refused: {address} is outside the allowed networks ({allow}); not contacted"
+    ));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        contacted.load(Ordering::SeqCst),
+        0,
+        "the refused target was contacted"
+    );
+}
+
+#[test]
+fn malformed_allow_list_is_a_usage_error() {
+    let out = Test::new()
+        .yaml("hosts:\n  a: 127.0.0.2\n")
+        .args(["run", "--allow-nets", "127.0.0.0/40", "--", "true"])
+        .run();
+    out.code(2)
+        .stdout_empty()
+        .stderr_has("`127.0.0.0/40`: the prefix length must be 0 to 32");
+}
+
+#[test]
+fn debug_runs_plugins_over_shared_sessions_and_reports_unreached_hosts() {
+    let fleet = Fleet::start(3);
+    let address = fresh_address(77);
+    let port = free_port(&address);
+    let yaml = fleet.yaml("").replace(
+        "roles:\n  fleet:\n",
+        &format!("  gone:\n    address: {address}\n    port: {port}\nroles:\n  fleet:\n    - gone\n"),
+    );
+    let t = Test::new().yaml(&yaml);
+    let dir = plugin_dir(
+        &t,
+        &[
+            ("libfixture_ok.so", &lib("fixture_ok")),
+            ("libfixture_panic.so", &lib("fixture_panic")),
+        ],
+    );
+    let out = t
+        .args([
+            "debug",
+            "--plugin-dir",
+            &dir.display().to_string(),
+            "--retries",
+            "0",
+        ])
+        .args(fleet.args())
+        .run();
+    out.code(2) // the panicking debugger is a plugin error; it outranks the unreached host
+        .stdout_has("fixture-echo")
+        .stdout_has("hosts x plugins")
+        .stdout_has("hosts not reached")
+        .stdout_has(&format!("unreachable: {address}:{port}: Connection refused"))
+        .stdout_has("fixture debugger panic after 4 results");
+    let t = Test::new().yaml(&yaml);
+    let dir = plugin_dir(&t, &[("libfixture_ok.so", &lib("fixture_ok"))]);
+    let v = t
+        .args([
+            "debug",
+            "--plugin-dir",
+            &dir.display().to_string(),
+            "--retries",
+            "0",
+        ])
+        .args(["--only", "fixture-echo", "--format", "json"])
+        .args(fleet.args())
+        .run();
+    let json = v.code(3).json();
+    let passes = json["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["status"] == "pass")
+        .count();
+    assert_eq!(passes, 3, "{json}");
+    assert_eq!(json["unreached"][0]["host"], "gone");
+    assert_eq!(json["summary"]["exit_code"], 3);
+}
+
+#[test]
+fn debug_dry_run_lists_commands_and_connects_to_nothing() {
+    // No fleet at all: a dry run must not need one.
+    let t =
+        Test::new().yaml("hosts:\n  nc[01:04]: 127.0.0.[11:14]\nroles:\n  node-controller: ['nc[01:04]']\n");
+    let dir = plugin_dir(&t, &[("libfixture_ok.so", &lib("fixture_ok"))]);
+    let out = t
+        .args([
+            "debug",
+            "--dry-run",
+            "--plugin-dir",
+            &dir.display().to_string(),
+            "--limit",
+            "nc0[12],nc[04:04]",
+        ])
+        .run();
+    out.code(0)
+        .stdout_has("fixture-echo")
+        .stdout_has("echo hello")
+        .stdout_has("nc[01-02,04]")
+        .stdout_has("dry run: 1 commands from 1 plugins for 3 hosts; nothing was sent");
+}
+
+#[test]
+fn unknown_role_and_empty_limit_are_usage_errors() {
+    let yaml = "hosts:\n  nc01: 127.0.0.11\nroles:\n  node-controller: [nc01]\n";
+    Test::new()
+        .yaml(yaml)
+        .args(["run", "--roles", "node-controler", "--", "true"])
+        .run()
+        .code(2)
+        .stdout_empty()
+        .stderr_has("no role `node-controler` in deploy.yaml")
+        .stderr_has("did you mean `node-controller`");
+    Test::new()
+        .yaml(yaml)
+        .args(["debug", "--limit", "web*"])
+        .run()
+        .code(2)
+        .stdout_empty()
+        .stderr_has("--limit `web*` matches no host in deploy.yaml");
+}
