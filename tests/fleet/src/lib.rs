@@ -64,6 +64,27 @@ impl SshHost {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Wait until this host's sshd sends its banner; panic with its log if it died.
+    fn wait_ready(&mut self) {
+        let addr: SocketAddr = format!("{}:{}", self.address, self.port).parse().expect("addr");
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                let log = std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default();
+                panic!("sshd for {} on {addr} exited ({status}):\n{log}", self.name);
+            }
+            if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut buf = [0u8; 4];
+                if s.read_exact(&mut buf).is_ok() && &buf == b"SSH-" {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("sshd for {} on {addr} did not come up", self.name);
+    }
+
     fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -112,7 +133,11 @@ impl Fleet {
             }
         }
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        Ok(Self::launch(Root::Dir(dir.to_path_buf()), specs))
+        // sshd wants absolute paths in its configuration.
+        let dir = dir
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(Self::launch(Root::Dir(dir), specs))
     }
 
     fn launch(root: Root, specs: Vec<(String, String, u16)>) -> Self {
@@ -152,8 +177,8 @@ impl Fleet {
         for i in 0..fleet.hosts.len() {
             fleet.spawn(i);
         }
-        for h in &fleet.hosts {
-            wait_ready(&h.address, h.port);
+        for h in &mut fleet.hosts {
+            h.wait_ready();
         }
         fleet.write_known_hosts();
         fleet
@@ -211,7 +236,7 @@ impl Fleet {
         let _ = std::fs::remove_file(key.with_extension("pub"));
         keygen(&key);
         self.spawn(i);
-        wait_ready(&self.hosts[i].address, self.hosts[i].port);
+        self.hosts[i].wait_ready();
     }
 
     /// A deployment for this fleet: its hosts, role `fleet` with all of them, then `extra`.
@@ -295,21 +320,4 @@ pub fn whoami() -> String {
         let out = Command::new("id").arg("-un").output().expect("id");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     })
-}
-
-/// Wait until sshd at `address:port` sends its banner.
-fn wait_ready(address: &str, port: u16) {
-    let addr: SocketAddr = format!("{address}:{port}").parse().expect("addr");
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) {
-        if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
-            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-            let mut buf = [0u8; 4];
-            if s.read_exact(&mut buf).is_ok() && &buf == b"SSH-" {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("sshd on {addr} did not come up");
 }

@@ -1,0 +1,43 @@
+//! Generic debuggers: what "healthy" means comes from each role's `expect` section in the
+//! deployment, so a new fleet needs no code:
+//!
+//! ```yaml
+//! roles:
+//!   node-controller:
+//!     hosts: [nc01, nc02]
+//!     expect:
+//!       services: [eucalyptus-nc, libvirtd]      # services
+//!       ports: [8775/tcp, 53/udp]                # ports
+//!       disk: {/var/lib/eucalyptus: {max_used_percent: 85, min_free_mb: 2048}}   # disk
+//!       memory: {min_total_mb: 4096, min_available_mb: 512}                      # memory
+//!       arch: x86_64                             # facts
+//!       min_cpus: 4
+//!       virtualization: true
+//! plugins:
+//!   clock: {max_skew_seconds: 2}
+//! ```
+//!
+//! Every check runs one command per host (all hosts at once) and turns each host's answer into
+//! a result: a stopped service or a command that failed is a FAIL on that host, never an abort.
+
+mod clock;
+mod common;
+mod disk;
+mod facts;
+mod memory;
+mod ports;
+mod services;
+
+pub use clock::Clock;
+pub use disk::Disk;
+pub use facts::Facts;
+pub use memory::Memory;
+pub use ports::Ports;
+pub use services::Services;
+
+rolecall_plugin::export_plugins! {
+    module: "generic-debuggers",
+    version: env!("CARGO_PKG_VERSION"),
+    validators: [],
+    debuggers: [Facts, Services, Ports, Disk, Memory, Clock],
+}
