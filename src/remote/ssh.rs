@@ -34,6 +34,10 @@ const LIBSSH2_ERROR_SOCKET_DISCONNECT: i32 = -13;
 const LIBSSH2_ERROR_EAGAIN: i32 = -37;
 const LIBSSH2_ERROR_SOCKET_RECV: i32 = -43;
 
+/// Commands run at once on one host, each on its own channel of the host's session (OpenSSH's
+/// `MaxSessions` defaults to 10; a server that refuses more gets the rest one batch later).
+const CHANNELS_PER_HOST: usize = 8;
+
 /// Largest file `fetch` returns.
 const FETCH_CAP: usize = 256 << 20;
 
@@ -323,41 +327,57 @@ impl Executor for SshExecutor {
     }
 }
 
-/// Run the next job of `host`, then hand the host back to the pool if more are queued.
+/// Run the next batch of `host`'s queued jobs (up to [`CHANNELS_PER_HOST`] at once, each on
+/// its own channel of the host's session), then hand the host back to the pool if more are
+/// queued. Every job gets exactly one reply, even if this panics.
 fn drive(shared: Arc<Shared>, host: String) {
     let Some(slot) = shared.slots.get(&host) else {
         return;
     };
-    let (job, conn, endpoint) = {
+    let (mut conn, endpoint) = {
         let mut s = lock(slot);
-        let Some(job) = s.queue.pop_front() else {
+        (std::mem::replace(&mut s.conn, Conn::New), s.endpoint.clone())
+    };
+    if matches!(conn, Conn::New) && !cancelled(&shared.config) {
+        // Connect before taking jobs: what other plugins queue meanwhile joins this batch.
+        conn = panic::catch_unwind(AssertUnwindSafe(|| connect(&shared, &endpoint)))
+            .unwrap_or_else(|_| Err(Outcome::Error("internal error (panic) while connecting".into())))
+            .map_or_else(Conn::Failed, Conn::Open);
+    }
+    let jobs: Vec<Job> = {
+        let mut s = lock(slot);
+        if s.queue.is_empty() {
+            s.conn = conn;
             s.busy = false;
             return;
-        };
-        (job, std::mem::replace(&mut s.conn, Conn::New), s.endpoint.clone())
-    };
-    let start = Instant::now();
-    let done = panic::catch_unwind(AssertUnwindSafe(|| {
-        work(&shared, &host, &endpoint, conn, &job.work)
-    }));
-    let (reply, conn) = done.unwrap_or_else(|_| {
-        let why = "internal error (panic) while working on this host".to_string();
-        let reply = match job.work {
-            Work::Run(_) => Reply::Run(HostResult::failed(&host, Outcome::Error(why))),
-            Work::Fetch(_) => Reply::Fetch(Err(why)),
-        };
-        (reply, Conn::New)
-    });
-    let reply = match reply {
-        Reply::Run(mut r) => {
-            r.duration = start.elapsed();
-            Reply::Run(r)
         }
-        other => other,
+        let n = s.queue.len().min(CHANNELS_PER_HOST);
+        s.queue.drain(..n).collect()
     };
-    let _ = job.reply.send((job.index, reply));
+    let works: Vec<&Work> = jobs.iter().map(|j| &j.work).collect();
+    let done = panic::catch_unwind(AssertUnwindSafe(|| work(&shared, &host, &endpoint, conn, &works)));
+    let (steps, conn) = done.unwrap_or_else(|_| {
+        let why = Outcome::Error("internal error (panic) while working on this host".into());
+        let steps = works
+            .iter()
+            .map(|w| Step::Done(failed(w, &host, why.clone())))
+            .collect();
+        (steps, Conn::New)
+    });
+    let mut later = Vec::new();
+    for (job, step) in jobs.into_iter().zip(steps) {
+        match step {
+            Step::Done(reply) => {
+                let _ = job.reply.send((job.index, reply));
+            }
+            Step::Later => later.push(job),
+        }
+    }
     let mut s = lock(slot);
     s.conn = conn;
+    for job in later.into_iter().rev() {
+        s.queue.push_front(job);
+    }
     if s.queue.is_empty() {
         s.busy = false;
     } else {
@@ -371,20 +391,38 @@ fn cancelled(config: &SshConfig) -> bool {
     config.deadline.is_some_and(|d| Instant::now() >= d)
 }
 
-fn work(shared: &Shared, host: &str, ep: &Endpoint, conn: Conn, what: &Work) -> (Reply, Conn) {
-    let fail = |o: Outcome| match what {
+/// What became of one job of a batch.
+enum Step {
+    Done(Reply),
+    /// The server would not open another channel now: queue it again.
+    Later,
+}
+
+fn failed(what: &Work, host: &str, o: Outcome) -> Reply {
+    match what {
         Work::Run(_) => Reply::Run(HostResult::failed(host, o)),
         Work::Fetch(_) => Reply::Fetch(Err(o.describe())),
+    }
+}
+
+fn work(shared: &Shared, host: &str, ep: &Endpoint, conn: Conn, works: &[&Work]) -> (Vec<Step>, Conn) {
+    let start = Instant::now();
+    let all = |o: Outcome| {
+        works
+            .iter()
+            .map(|w| Step::Done(failed(w, host, o.clone())))
+            .collect()
     };
     if cancelled(&shared.config) {
-        return (fail(Outcome::Cancelled), conn);
+        return (all(Outcome::Cancelled), conn);
     }
     let c = match conn {
         Conn::Open(c) => c,
-        Conn::Failed(o) => return (fail(o.clone()), Conn::Failed(o)),
+        Conn::Failed(o) => return (all(o.clone()), Conn::Failed(o)),
+        // A connection lost by the previous batch: reconnect once for this one.
         Conn::New => match connect(shared, ep) {
             Ok(c) => c,
-            Err(o) => return (fail(o.clone()), Conn::Failed(o)),
+            Err(o) => return (all(o.clone()), Conn::Failed(o)),
         },
     };
     let config = &shared.config;
@@ -392,48 +430,62 @@ fn work(shared: &Shared, host: &str, ep: &Endpoint, conn: Conn, what: &Work) -> 
     if let Some(d) = config.deadline {
         timeout = timeout.min(d.saturating_duration_since(Instant::now()));
     }
-    match what {
-        Work::Run(command) => match exec(&c, command, timeout, config.max_output, config.max_output) {
-            Ok((outcome, out, err)) => {
-                let r = HostResult {
+    let specs: Vec<Spec> = works
+        .iter()
+        .map(|w| match w {
+            Work::Run(command) => Spec {
+                command: command.to_string(),
+                timeout,
+                out_cap: config.max_output,
+                err_cap: config.max_output,
+            },
+            Work::Fetch(path) => Spec {
+                command: format!("cat -- {}", shell_quote(path)),
+                timeout,
+                out_cap: FETCH_CAP,
+                err_cap: 64 << 10,
+            },
+        })
+        .collect();
+    let ran = exec_batch(&c, &specs);
+    let mut lost = false;
+    let steps = works
+        .iter()
+        .zip(ran)
+        .map(|(w, r)| match r {
+            Ran::Later => Step::Later,
+            Ran::Lost(why) => {
+                lost = true;
+                Step::Done(failed(w, host, Outcome::Error(format!("connection lost: {why}"))))
+            }
+            Ran::Failed(why) => Step::Done(failed(w, host, Outcome::Error(why))),
+            Ran::Finished(outcome, out, err) => Step::Done(match w {
+                Work::Run(_) => Reply::Run(HostResult {
                     host: host.to_string(),
                     outcome,
                     stdout: out.into_text(),
                     stderr: err.into_text(),
-                    duration: Duration::ZERO,
-                };
-                (Reply::Run(r), Conn::Open(c))
-            }
-            Err(lost) => (
-                fail(Outcome::Error(format!("connection lost: {lost}"))),
-                Conn::New,
-            ),
-        },
-        Work::Fetch(path) => {
-            let command = format!("cat -- {}", shell_quote(path));
-            match exec(&c, &command, timeout, FETCH_CAP, 64 << 10) {
-                Ok((Outcome::Exited(0), out, _)) if out.total <= FETCH_CAP as u64 => {
-                    (Reply::Fetch(Ok(out.into_bytes())), Conn::Open(c))
-                }
-                Ok((Outcome::Exited(0), out, _)) => (
-                    Reply::Fetch(Err(format!(
+                    duration: start.elapsed(),
+                }),
+                Work::Fetch(path) => Reply::Fetch(match outcome {
+                    Outcome::Exited(0) if out.total <= FETCH_CAP as u64 => Ok(out.into_bytes()),
+                    Outcome::Exited(0) => Err(format!(
                         "{path} is {} bytes, over the {FETCH_CAP}-byte limit",
                         out.total
-                    ))),
-                    Conn::Open(c),
-                ),
-                Ok((o, _, err)) => {
-                    let text = err.into_text();
-                    let why = text.lines().next().unwrap_or_default().to_string();
-                    (
-                        Reply::Fetch(Err(format!("{}: {why}", o.describe()))),
-                        Conn::Open(c),
-                    )
-                }
-                Err(lost) => (Reply::Fetch(Err(format!("connection lost: {lost}"))), Conn::New),
-            }
-        }
-    }
+                    )),
+                    o => {
+                        let text = err.into_text();
+                        Err(format!(
+                            "{}: {}",
+                            o.describe(),
+                            text.lines().next().unwrap_or_default()
+                        ))
+                    }
+                }),
+            }),
+        })
+        .collect();
+    (steps, if lost { Conn::New } else { Conn::Open(c) })
 }
 
 /// POSIX-shell single quoting.
@@ -731,100 +783,215 @@ fn agent_auth(session: &Session, user: &str) -> Result<bool, String> {
     Ok(false)
 }
 
-/// Run `command` on an open session: the outcome and both captured streams. `Err` when the
-/// connection itself failed (the session is then dropped).
-fn exec(
-    c: &Connection,
-    command: &str,
+/// One command to run on a channel.
+struct Spec {
+    command: String,
     timeout: Duration,
     out_cap: usize,
     err_cap: usize,
-) -> Result<(Outcome, Capture, Capture), String> {
-    let deadline = Instant::now() + timeout;
-    let session = &c.session;
-    let mut out = Capture::new(out_cap);
-    let mut err = Capture::new(err_cap);
-    let timed_out = |out, err| Ok((Outcome::Timeout(timeout), out, err));
-    session.set_blocking(true);
-    session.set_timeout(ms(timeout));
-    let mut channel = match session.channel_session() {
-        Ok(ch) => ch,
-        Err(e) if code(&e) == LIBSSH2_ERROR_TIMEOUT => return timed_out(out, err),
-        Err(e) => return Err(format!("cannot open a channel: {}", e.message())),
-    };
-    match channel.exec(command) {
-        Ok(()) => {}
-        Err(e) if code(&e) == LIBSSH2_ERROR_TIMEOUT => return timed_out(out, err),
-        Err(e) => return Err(format!("cannot start the command: {}", e.message())),
+}
+
+/// How one command of a batch ended.
+enum Ran {
+    Finished(Outcome, Capture, Capture),
+    /// The channel could not be opened or started (the session is fine).
+    Failed(String),
+    /// Not started: the server refused another channel while others were open.
+    Later,
+    /// The connection failed: drop the session.
+    Lost(String),
+}
+
+/// Why a non-blocking call gave up.
+enum Nb {
+    Timeout,
+    Ssh(ssh2::Error),
+}
+
+fn is_socket_error(e: &ssh2::Error) -> bool {
+    matches!(
+        code(e),
+        -1 | LIBSSH2_ERROR_SOCKET_SEND | LIBSSH2_ERROR_SOCKET_DISCONNECT | LIBSSH2_ERROR_SOCKET_RECV
+    )
+}
+
+/// Wait until the session's socket can make progress, at most until `deadline`.
+fn wait_socket(c: &Connection, deadline: Instant) {
+    let write = matches!(
+        c.session.block_directions(),
+        ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both
+    );
+    wait::socket(c.fd, write, deadline.saturating_duration_since(Instant::now()));
+}
+
+/// Retry a non-blocking libssh2 call until it stops answering "would block", or `deadline`.
+fn nb<T>(c: &Connection, deadline: Instant, mut f: impl FnMut() -> Result<T, ssh2::Error>) -> Result<T, Nb> {
+    loop {
+        match f() {
+            Err(e) if code(&e) == LIBSSH2_ERROR_EAGAIN => {
+                if Instant::now() >= deadline {
+                    return Err(Nb::Timeout);
+                }
+                wait_socket(c, deadline);
+            }
+            Err(e) => return Err(Nb::Ssh(e)),
+            Ok(v) => return Ok(v),
+        }
     }
-    session.set_blocking(false);
-    let mut stderr = channel.stderr();
-    let mut buf = vec![0u8; 32 << 10];
-    let (mut out_eof, mut err_eof) = (false, false);
-    let expired = loop {
-        let mut progressed = false;
-        for (eof, sink, is_err) in [(&mut out_eof, &mut out, false), (&mut err_eof, &mut err, true)] {
-            while !*eof {
-                let r = if is_err {
-                    stderr.read(&mut buf)
+}
+
+/// A command running on its channel.
+struct Running {
+    channel: ssh2::Channel,
+    stderr: ssh2::Stream,
+    out: Capture,
+    err: Capture,
+    out_eof: bool,
+    err_eof: bool,
+    deadline: Instant,
+    timeout: Duration,
+}
+
+enum Progress {
+    Idle,
+    Moved,
+    Done(Ran),
+}
+
+impl Running {
+    /// Read what is there on both streams; once both ended, collect the exit status.
+    fn step(&mut self, buf: &mut [u8]) -> Progress {
+        let mut moved = false;
+        for is_err in [false, true] {
+            loop {
+                let (eof, r) = if is_err {
+                    (self.err_eof, self.stderr.read(buf))
                 } else {
-                    channel.read(&mut buf)
+                    (self.out_eof, self.channel.read(buf))
                 };
+                if eof {
+                    break;
+                }
                 match r {
-                    Ok(0) if channel.eof() => *eof = true,
+                    Ok(0) if self.channel.eof() => {
+                        *(if is_err {
+                            &mut self.err_eof
+                        } else {
+                            &mut self.out_eof
+                        }) = true;
+                    }
                     Ok(0) => break,
                     Ok(n) => {
+                        let sink = if is_err { &mut self.err } else { &mut self.out };
                         sink.push(&buf[..n]);
-                        progressed = true;
+                        moved = true;
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) => {
-                        session.set_blocking(true);
-                        return Err(format!("reading output: {e}"));
-                    }
+                    Err(e) => return Progress::Done(Ran::Lost(format!("reading output: {e}"))),
                 }
             }
         }
-        if out_eof && err_eof {
-            break false;
+        if !(self.out_eof && self.err_eof) {
+            return if moved { Progress::Moved } else { Progress::Idle };
         }
-        if !progressed {
-            let now = Instant::now();
-            if now >= deadline {
-                break true;
+        // Output complete: the exit status and the close follow.
+        match self.channel.wait_close() {
+            Ok(()) => {}
+            Err(e) if code(&e) == LIBSSH2_ERROR_EAGAIN => return Progress::Idle,
+            Err(e) if is_socket_error(&e) => return Progress::Done(Ran::Lost(e.message().to_string())),
+            Err(e) => return Progress::Done(Ran::Failed(format!("closing the channel: {}", e.message()))),
+        }
+        let signal = self.channel.exit_signal().ok().and_then(|s| s.exit_signal);
+        let outcome = match signal {
+            Some(sig) => Outcome::Signal(sig),
+            None => Outcome::Exited(self.channel.exit_status().unwrap_or(-1)),
+        };
+        Progress::Done(self.finish(outcome))
+    }
+
+    fn finish(&mut self, outcome: Outcome) -> Ran {
+        let out = std::mem::replace(&mut self.out, Capture::new(0));
+        let err = std::mem::replace(&mut self.err, Capture::new(0));
+        Ran::Finished(outcome, out, err)
+    }
+}
+
+/// Run `specs` at once on the open session `c`, one channel each, reading every stream as data
+/// arrives (no stream can block another), each command bounded by its own timeout.
+fn exec_batch(c: &Connection, specs: &[Spec]) -> Vec<Ran> {
+    let session = &c.session;
+    session.set_blocking(false);
+    let mut ran: Vec<Option<Ran>> = specs.iter().map(|_| None).collect();
+    let mut running: Vec<Option<Running>> = specs.iter().map(|_| None).collect();
+    for (i, spec) in specs.iter().enumerate() {
+        let deadline = Instant::now() + spec.timeout;
+        let opened = nb(c, deadline, || session.channel_session()).and_then(|mut ch| {
+            nb(c, deadline, || ch.exec(&spec.command))?;
+            Ok(ch)
+        });
+        match opened {
+            Ok(channel) => {
+                running[i] = Some(Running {
+                    stderr: channel.stderr(),
+                    channel,
+                    out: Capture::new(spec.out_cap),
+                    err: Capture::new(spec.err_cap),
+                    out_eof: false,
+                    err_eof: false,
+                    deadline,
+                    timeout: spec.timeout,
+                })
             }
-            let write = session.block_directions() == ssh2::BlockDirections::Outbound
-                || session.block_directions() == ssh2::BlockDirections::Both;
-            wait::socket(c.fd, write, deadline - now);
+            Err(Nb::Timeout) => {
+                ran[i] = Some(Ran::Finished(
+                    Outcome::Timeout(spec.timeout),
+                    Capture::new(0),
+                    Capture::new(0),
+                ))
+            }
+            Err(Nb::Ssh(e)) if is_socket_error(&e) => ran[i] = Some(Ran::Lost(e.message().to_string())),
+            // MaxSessions reached: try again once the others are done.
+            Err(Nb::Ssh(_)) if running.iter().any(Option::is_some) => ran[i] = Some(Ran::Later),
+            Err(Nb::Ssh(e)) => ran[i] = Some(Ran::Failed(format!("cannot run the command: {}", e.message()))),
         }
-    };
-    if expired {
-        // Close without waiting: sshd answers the close only once the process exits.
-        let _ = channel.close();
-        drop(stderr);
-        drop(channel);
-        session.set_blocking(true);
-        return timed_out(out, err);
     }
-    // Output is complete; exit status and close follow promptly.
-    let rest = deadline
-        .saturating_duration_since(Instant::now())
-        .max(Duration::from_secs(1));
-    session.set_blocking(true);
-    session.set_timeout(ms(rest));
-    match channel.wait_close() {
-        Ok(()) => {}
-        Err(e) if code(&e) == LIBSSH2_ERROR_TIMEOUT || code(&e) == LIBSSH2_ERROR_EAGAIN => {
-            return timed_out(out, err)
+    let mut buf = vec![0u8; 32 << 10];
+    loop {
+        let mut moved = false;
+        let mut next_deadline: Option<Instant> = None;
+        for (i, slot) in running.iter_mut().enumerate() {
+            let Some(r) = slot else { continue };
+            match r.step(&mut buf) {
+                Progress::Done(result) => {
+                    ran[i] = Some(result);
+                    *slot = None;
+                    moved = true;
+                }
+                Progress::Moved | Progress::Idle if Instant::now() >= r.deadline => {
+                    // Close without waiting: sshd answers a close only once the process exits.
+                    let _ = r.channel.close();
+                    ran[i] = Some(r.finish(Outcome::Timeout(r.timeout)));
+                    *slot = None;
+                }
+                Progress::Moved => moved = true,
+                Progress::Idle => {
+                    next_deadline = Some(next_deadline.map_or(r.deadline, |d| d.min(r.deadline)));
+                }
+            }
         }
-        Err(e) => return Err(format!("closing the channel: {}", e.message())),
+        let Some(deadline) = next_deadline else {
+            if running.iter().all(Option::is_none) {
+                break;
+            }
+            continue;
+        };
+        if !moved {
+            wait_socket(c, deadline);
+        }
     }
-    let signal = channel.exit_signal().ok().and_then(|s| s.exit_signal);
-    let outcome = match signal {
-        Some(sig) => Outcome::Signal(sig),
-        None => Outcome::Exited(channel.exit_status().unwrap_or(-1)),
-    };
-    Ok((outcome, out, err))
+    ran.into_iter()
+        .map(|r| r.unwrap_or_else(|| Ran::Failed("internal error: no result".into())))
+        .collect()
 }
 
 #[cfg(test)]

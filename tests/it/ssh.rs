@@ -19,8 +19,12 @@ fn run(fleet: &Fleet, yaml: &str, extra: &[&str], command: &str) -> Output {
         .args(fleet.args())
         .args(extra)
         .args(["--", command])
+        .deadline(DEADLINE)
         .run()
 }
+
+/// Generous: several sshd fleets share two cores while the whole suite runs in parallel.
+const DEADLINE: Duration = Duration::from_secs(90);
 
 #[test]
 fn fan_out_to_20_hosts_groups_identical_answers() {
@@ -166,7 +170,7 @@ fn command_timeout_closes_the_command() {
         .args(["run", "--limit", "h01"])
         .args(fleet.args())
         .args(["--command-timeout", "2", "--", "echo started; sleep 600"])
-        .deadline(Duration::from_secs(20))
+        .deadline(DEADLINE)
         .run();
     out.code(3)
         .stdout_has("==> h01 (1 host): timed out after 2.0s\nstarted\n");
@@ -291,6 +295,7 @@ fn debug_runs_plugins_over_shared_sessions_and_reports_unreached_hosts() {
             "0",
         ])
         .args(fleet.args())
+        .deadline(DEADLINE)
         .run();
     out.code(2) // the panicking debugger is a plugin error; it outranks the unreached host
         .stdout_has("fixture-echo")
@@ -310,6 +315,7 @@ fn debug_runs_plugins_over_shared_sessions_and_reports_unreached_hosts() {
         ])
         .args(["--only", "fixture-echo", "--format", "json"])
         .args(fleet.args())
+        .deadline(DEADLINE)
         .run();
     let json = v.code(3).json();
     let passes = json["results"]
