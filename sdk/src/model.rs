@@ -157,7 +157,7 @@ pub struct CommandResult {
     pub host: String,
     /// `ok` (the command ran; see `exit_code`), `signal`, `timeout`, `unreachable`,
     /// `handshake-timeout`, `auth-failed`, `host-key-unknown`, `host-key-changed`, `refused`,
-    /// `error`.
+    /// `cancelled`, `dry-run` (nothing was sent), `error`.
     pub outcome: String,
     #[serde(default)]
     pub exit_code: Option<i32>,

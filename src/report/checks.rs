@@ -239,7 +239,7 @@ pub(crate) fn pretty(doc: &Value) -> String {
     s
 }
 
-/// The JSON document of [`json`], to extend.
+/// The JSON document of [`json()`], to extend.
 pub fn json_value(results: &Results, source: &Path) -> Value {
     let items: Vec<Value> = results
         .items

@@ -129,11 +129,13 @@ fn dry_run(report: &DebugReport, printer: &Printer) -> String {
         }
         let _ = writeln!(out, "{t}\n");
     }
+    let n = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let _ = writeln!(
         out,
-        "dry run: {commands} commands from {} plugins for {} hosts; nothing was sent",
-        report.sent.len(),
-        report.hosts.len()
+        "dry run: {} from {} for {}; nothing was sent",
+        n(commands, "command"),
+        n(report.sent.len(), "plugin"),
+        n(report.hosts.len(), "host")
     );
     out
 }

@@ -339,6 +339,8 @@ fn debug_dry_run_lists_commands_and_connects_to_nothing() {
         .args([
             "debug",
             "--dry-run",
+            "--only",
+            "fixture-echo",
             "--plugin-dir",
             &dir.display().to_string(),
             "--limit",
@@ -349,7 +351,7 @@ fn debug_dry_run_lists_commands_and_connects_to_nothing() {
         .stdout_has("fixture-echo")
         .stdout_has("echo hello")
         .stdout_has("nc[01-02,04]")
-        .stdout_has("dry run: 1 commands from 1 plugins for 3 hosts; nothing was sent");
+        .stdout_has("dry run: 1 command from 1 plugin for 3 hosts; nothing was sent");
 }
 
 #[test]
