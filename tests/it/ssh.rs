@@ -30,6 +30,11 @@ const DEADLINE: Duration = Duration::from_secs(90);
 fn fan_out_to_20_hosts_groups_identical_answers() {
     let fleet = Fleet::start(20);
     let out = run(&fleet, &fleet.yaml(""), &[], "echo same");
+    assert!(
+        out.stderr.is_empty(),
+        "nothing on stderr (no progress line off a terminal): {}",
+        out.stderr
+    );
     out.code(0)
         .stdout_has("==> h[01-20] (20 hosts): exit 0\nsame\n")
         .stdout_has("on 20 hosts: 20 ok, 0 failed, 0 not run");
@@ -372,4 +377,86 @@ fn unknown_role_and_empty_limit_are_usage_errors() {
         .code(2)
         .stdout_empty()
         .stderr_has("--limit `web*` matches no host in deploy.yaml");
+}
+
+#[test]
+fn agent_identities_are_tried() {
+    let fleet = Fleet::start(1);
+    let t = Test::new().yaml(&fleet.yaml(""));
+    let sock = t.dir().join("agent.sock");
+    let agent = std::process::Command::new("ssh-agent")
+        .args(["-D", "-a"])
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ssh-agent");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _agent = Kill(agent);
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let added = std::process::Command::new("ssh-add")
+        .arg(&fleet.user_key)
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .expect("ssh-add");
+    assert!(added.status.success(), "{added:?}");
+    // No -i: only the agent holds the key (HOME points at an empty directory).
+    let home = t.dir().display().to_string();
+    let out = t
+        .args(["run", "--known-hosts", &fleet.known_hosts.display().to_string()])
+        .args(["--user", &rolecall_fleet::whoami(), "--", "echo via-agent"])
+        .env("SSH_AUTH_SOCK", &sock.display().to_string())
+        .env("HOME", &home)
+        .deadline(DEADLINE)
+        .run();
+    out.code(0).stdout_has("via-agent");
+}
+
+#[test]
+fn replayed_outputs_drive_the_shipped_debuggers() {
+    // The scripted executor: EL6-era answers, one node controller stopped. A stopped service is
+    // a FAIL on that host; the run goes on and other hosts and plugins report.
+    let canned = "\
+- host: nc02
+  command: chkconfig
+  exit: 0
+  stdout: \"manager: sysv\\neucalyptus-nc 3\\n--\\neucalyptus-nc 0:off 1:off 2:on 3:on 4:on 5:on 6:off\\n\"
+- host: nc03
+  outcome: unreachable
+  message: 127.0.0.13:22 connection refused
+- command: chkconfig
+  stdout: \"manager: sysv\\neucalyptus-nc 0\\n--\\neucalyptus-nc 0:off 1:off 2:on 3:on 4:on 5:on 6:off\\n\"
+";
+    let out = Test::new()
+        .yaml(
+            "hosts:\n  nc[01:03]: 127.0.0.[11:13]\nroles:\n  node-controller:\n    hosts: ['nc[01:03]']\n    \
+             expect: {services: [eucalyptus-nc]}\n",
+        )
+        .file("canned.yaml", canned.as_bytes())
+        .args(["debug", "--replay", "canned.yaml", "--only", "services"])
+        .run();
+    out.code(3)
+        .stdout_has("eucalyptus-nc (active, enabled)")
+        .stdout_has("eucalyptus-nc (inactive, enabled): not running")
+        .stdout_has("unreachable: 127.0.0.13:22 connection refused")
+        .stdout_has("1 passed, 1 failed, 0 warnings, 0 skipped, 1 errors; 1 host not reached");
+    // A malformed canned file names its line.
+    Test::new()
+        .yaml("hosts:\n  a: 127.0.0.2\n")
+        .file("canned.yaml", b"- host: a\n  outcom: ok\n")
+        .args(["run", "--replay", "canned.yaml", "--", "true"])
+        .run()
+        .code(2)
+        .stderr_has("canned.yaml:2:")
+        .stderr_has("outcom");
 }
