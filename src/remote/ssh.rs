@@ -511,11 +511,10 @@ fn connect(shared: &Shared, ep: &Endpoint) -> Result<Connection, Outcome> {
     loop {
         match connect_once(shared, ep) {
             Ok(c) => return Ok(c),
-            Err(Attempt::Retry(o)) if attempt < config.retries && !cancelled(config) => {
+            Err(Attempt::Retry(_)) if attempt < config.retries && !cancelled(config) => {
                 attempt += 1;
                 std::thread::sleep(backoff);
                 backoff *= 2;
-                let _ = o;
             }
             Err(Attempt::Retry(o)) | Err(Attempt::Final(o)) => return Err(o),
         }
@@ -591,10 +590,7 @@ fn connect_once(shared: &Shared, ep: &Endpoint) -> Result<Connection, Attempt> {
         .handshake()
         .map_err(|e| handshake_error(&e, config.connect_timeout))?;
     check_host_key(shared, &session, &name)?;
-    authenticate(shared, &session, ep).map_err(|o| match o {
-        o @ Outcome::HandshakeTimeout(_) => Attempt::Final(o),
-        o => Attempt::Final(o),
-    })?;
+    authenticate(shared, &session, ep).map_err(Attempt::Final)?;
     Ok(Connection { session, fd })
 }
 

@@ -12,7 +12,7 @@ use rolecall_plugin::{Finding, Options, Status};
 
 use crate::deployment::{Deployment, SshSettings};
 use crate::plugin::call::{self, Services};
-use crate::plugin::{Plugin, PluginKind, Registry};
+use crate::plugin::{PluginKind, Registry};
 use crate::remote::{Executor, HostResult, Outcome};
 use crate::report::checks::{CheckResult, Results};
 use crate::report::progress::Progress;
@@ -134,20 +134,7 @@ pub fn debug(
         ..DebugReport::default()
     };
     let results = &mut report.results;
-    results.load_problems.extend(registry.problems.iter().cloned());
-    let known: Vec<&str> = registry
-        .of_kind(PluginKind::Debugger)
-        .map(|p| p.name.as_str())
-        .collect();
-    for name in opts.only.iter().chain(&opts.skip) {
-        if !known.contains(&name.as_str()) {
-            results.unknown_plugins.push(name.clone());
-        }
-    }
-    let plugins: Vec<&Plugin> = registry
-        .of_kind(PluginKind::Debugger)
-        .filter(|p| (opts.only.is_empty() || opts.only.contains(&p.name)) && !opts.skip.contains(&p.name))
-        .collect();
+    let plugins = super::select_plugins(registry, PluginKind::Debugger, &opts.only, &opts.skip, results);
     let fleet = serde_json::to_string(&super::fleet_of(d, &opts.flags, &opts.hosts)).unwrap_or_default();
     let options = Options {
         online: true,

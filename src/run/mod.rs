@@ -10,7 +10,9 @@ use rolecall_plugin::{ClusterInfo, Fleet, HostInfo, Options, RoleInfo};
 use crate::deployment::error::did_you_mean;
 use crate::deployment::range;
 use crate::deployment::{Deployment, SshSettings};
+use crate::plugin::{Plugin, PluginKind, Registry};
 use crate::remote::{endpoint, glob_match, Endpoint};
+use crate::report::checks::Results;
 
 /// The deployment as plugins see it (effective SSH endpoints included).
 pub fn fleet(d: &Deployment, flags: &SshSettings) -> Fleet {
@@ -134,5 +136,26 @@ pub fn endpoints(d: &Deployment, flags: &SshSettings, hosts: &[String]) -> Vec<(
         .iter()
         .filter_map(|h| d.hosts.get(h))
         .map(|h| (h.name.clone(), endpoint(h, &d.ssh, flags)))
+        .collect()
+}
+
+/// The plugins of `kind` a run selects with `only` (empty = all) and `skip`, in load order. Load
+/// problems and names that match no plugin of that kind go to `results`.
+pub fn select_plugins<'r>(
+    registry: &'r Registry,
+    kind: PluginKind,
+    only: &[String],
+    skip: &[String],
+    results: &mut Results,
+) -> Vec<&'r Plugin> {
+    results.load_problems.extend(registry.problems.iter().cloned());
+    for name in only.iter().chain(skip) {
+        if !registry.of_kind(kind).any(|p| &p.name == name) {
+            results.unknown_plugins.push(name.clone());
+        }
+    }
+    registry
+        .of_kind(kind)
+        .filter(|p| (only.is_empty() || only.contains(&p.name)) && !skip.contains(&p.name))
         .collect()
 }

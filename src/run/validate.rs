@@ -24,18 +24,13 @@ pub struct ValidateOptions {
 /// Run the validators of `registry` over `d`.
 pub fn validate(d: &Deployment, registry: &Registry, opts: &ValidateOptions) -> Results {
     let mut results = Results::default();
-    for p in &registry.problems {
-        results.load_problems.push(p.clone());
-    }
-    let known: Vec<&str> = registry
-        .of_kind(PluginKind::Validator)
-        .map(|p| p.name.as_str())
-        .collect();
-    for name in opts.only.iter().chain(&opts.skip) {
-        if !known.contains(&name.as_str()) {
-            results.unknown_plugins.push(name.clone());
-        }
-    }
+    let plugins = super::select_plugins(
+        registry,
+        PluginKind::Validator,
+        &opts.only,
+        &opts.skip,
+        &mut results,
+    );
     let fleet = serde_json::to_string(&super::fleet(d, &opts.flags)).unwrap_or_default();
     let options = Options {
         online: opts.online,
@@ -43,10 +38,7 @@ pub fn validate(d: &Deployment, registry: &Registry, opts: &ValidateOptions) -> 
         ..Options::default()
     };
     let text = std::fs::read_to_string(&d.source).ok();
-    for plugin in registry.of_kind(PluginKind::Validator) {
-        if (!opts.only.is_empty() && !opts.only.contains(&plugin.name)) || opts.skip.contains(&plugin.name) {
-            continue;
-        }
+    for plugin in plugins {
         let config = d
             .plugins
             .get(&plugin.name)

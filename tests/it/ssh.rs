@@ -23,6 +23,14 @@ fn run(fleet: &Fleet, yaml: &str, extra: &[&str], command: &str) -> Output {
         .run()
 }
 
+/// `fleet`'s deployment with one more host, `name` at `address:port`, in role `fleet`.
+fn with_host(fleet: &Fleet, name: &str, address: &str, port: u16) -> String {
+    fleet.yaml("").replace(
+        "roles:\n  fleet:\n",
+        &format!("  {name}:\n    address: {address}\n    port: {port}\nroles:\n  fleet:\n    - {name}\n"),
+    )
+}
+
 /// Generous: several sshd fleets share two cores while the whole suite runs in parallel.
 const DEADLINE: Duration = Duration::from_secs(90);
 
@@ -130,10 +138,7 @@ fn port_with_no_listener_is_unreachable_quickly() {
     let fleet = Fleet::start(1);
     let address = fresh_address(77);
     let port = free_port(&address);
-    let yaml = fleet.yaml("").replace(
-        "roles:\n  fleet:\n",
-        &format!("  dead:\n    address: {address}\n    port: {port}\nroles:\n  fleet:\n    - dead\n"),
-    );
+    let yaml = with_host(&fleet, "dead", &address, port);
     let out = run(&fleet, &yaml, &["--retries", "1"], "true");
     out.code(3)
         .stdout_has("==> h01 (1 host): exit 0")
@@ -155,10 +160,7 @@ fn silent_listener_is_a_bounded_handshake_timeout() {
             held.push(s); // accept, never speak
         }
     });
-    let yaml = fleet.yaml("").replace(
-        "roles:\n  fleet:\n",
-        &format!("  mute:\n    address: {address}\n    port: {port}\nroles:\n  fleet:\n    - mute\n"),
-    );
+    let yaml = with_host(&fleet, "mute", &address, port);
     let out = run(&fleet, &yaml, &["--connect-timeout", "1"], "true");
     out.code(3)
         .stdout_has("==> h01 (1 host): exit 0")
@@ -238,10 +240,7 @@ fn target_outside_the_allow_list_is_never_contacted() {
             seen.fetch_add(1, Ordering::SeqCst);
         }
     });
-    let yaml = fleet.yaml("").replace(
-        "roles:\n  fleet:\n",
-        &format!("  outside:\n    address: {address}\n    port: {port}\nroles:\n  fleet:\n    - outside\n"),
-    );
+    let yaml = with_host(&fleet, "outside", &address, port);
     let allow = format!("{}/32", fleet.hosts[0].address);
     let out = Test::new()
         .yaml(&yaml)
@@ -279,10 +278,7 @@ fn debug_runs_plugins_over_shared_sessions_and_reports_unreached_hosts() {
     let fleet = Fleet::start(3);
     let address = fresh_address(77);
     let port = free_port(&address);
-    let yaml = fleet.yaml("").replace(
-        "roles:\n  fleet:\n",
-        &format!("  gone:\n    address: {address}\n    port: {port}\nroles:\n  fleet:\n    - gone\n"),
-    );
+    let yaml = with_host(&fleet, "gone", &address, port);
     let t = Test::new().yaml(&yaml);
     let dir = plugin_dir(
         &t,
