@@ -10,6 +10,8 @@
 //!       ports: [8775/tcp, 53/udp]                # ports
 //!       disk: {/var/lib/eucalyptus: {max_used_percent: 85, min_free_mb: 2048}}   # disk
 //!       memory: {min_total_mb: 4096, min_available_mb: 512}                      # memory
+//!       files: {/var/lib/eucalyptus: {owner: eucalyptus, group: eucalyptus, mode: '0700'}}  # files
+//!       connect: ['clc:8773', 'storage-controller:8773/tcp']                    # connectivity
 //!       arch: x86_64                             # facts
 //!       min_cpus: 4
 //!       virtualization: true
@@ -22,15 +24,19 @@
 
 mod clock;
 mod common;
+mod connectivity;
 mod disk;
 mod facts;
+mod files;
 mod memory;
 mod ports;
 mod services;
 
 pub use clock::Clock;
+pub use connectivity::Connectivity;
 pub use disk::Disk;
 pub use facts::Facts;
+pub use files::Files;
 pub use memory::Memory;
 pub use ports::Ports;
 pub use services::Services;
@@ -39,5 +45,5 @@ rolecall_plugin::export_plugins! {
     module: "generic-debuggers",
     version: env!("CARGO_PKG_VERSION"),
     validators: [],
-    debuggers: [Facts, Services, Ports, Disk, Memory, Clock],
+    debuggers: [Facts, Services, Ports, Disk, Memory, Files, Connectivity, Clock],
 }
