@@ -87,6 +87,12 @@ impl<'a> Context<'a> {
         &self.input.deployment.clusters
     }
 
+    /// The whole deployment document as JSON, for sections beyond hosts and roles (a Calyptos
+    /// environment's `default_attributes`, another plugin's settings), or `null`.
+    pub fn document(&self) -> &Value {
+        &self.input.deployment.document
+    }
+
     /// The plugin's own section of the deployment (`plugins.<name>`), or `null`.
     pub fn config(&self) -> &Value {
         &self.input.config

@@ -8,19 +8,13 @@ use std::net::IpAddr;
 use rolecall_plugin::{Context, Debugger, Result};
 
 use crate::common::{expecting, not_run, run};
+use crate::spec::connect_target;
 
 #[derive(Debug, Default)]
 pub struct Connectivity;
 
 /// Seconds each probe may take on the source host.
 pub const PROBE_TIMEOUT: u32 = 3;
-
-/// `ROLE:PORT` or `ROLE:PORT/tcp`.
-pub fn parse_target(s: &str) -> Option<(&str, u16)> {
-    let (role, port) = s.rsplit_once(':')?;
-    let port = port.strip_suffix("/tcp").unwrap_or(port);
-    Some((role, port.parse().ok().filter(|p| *p > 0)?))
-}
 
 /// Probe every `(address, port)` from one host; one `ADDR PORT open|closed` line each.
 pub fn command(targets: &[(String, u16)]) -> String {
@@ -54,7 +48,7 @@ impl Debugger for Connectivity {
             // (label, address, port) of every target host, allowed ones only.
             let mut targets: Vec<(String, String, u16)> = Vec::new();
             for spec in &specs {
-                let Some((to, port)) = parse_target(spec) else {
+                let Some((to, port)) = connect_target(spec) else {
                     ctx.error("connect", format!("`{spec}` is not ROLE:PORT"))
                         .path(&path);
                     continue;

@@ -4,6 +4,7 @@
 use rolecall_plugin::{Context, Debugger, Result};
 
 use crate::common::{expecting, not_run, quote, run};
+use crate::spec::normalize_mode;
 
 #[derive(Debug, Default)]
 pub struct Files;
@@ -46,16 +47,6 @@ pub fn parse(stdout: &str) -> Vec<(String, Option<Stat>)> {
             Some((path.to_string(), stat))
         })
         .collect()
-}
-
-/// `0755`, `755`, `"0o755"` -> `755`; `None` unless octal digits.
-pub fn normalize_mode(m: &str) -> Option<String> {
-    let m = m.trim().trim_start_matches("0o");
-    if m.is_empty() || m.len() > 5 || !m.chars().all(|c| ('0'..='7').contains(&c)) {
-        return None;
-    }
-    let t = m.trim_start_matches('0');
-    Some(if t.is_empty() { "0".into() } else { t.into() })
 }
 
 impl Debugger for Files {
@@ -162,14 +153,5 @@ mod tests {
         assert!(f
             .iter()
             .any(|f| f.status == Status::Fail && f.message == "/var/run/eucalyptus: missing"));
-    }
-
-    #[test]
-    fn modes_normalize() {
-        assert_eq!(normalize_mode("0755").as_deref(), Some("755"));
-        assert_eq!(normalize_mode("0o700").as_deref(), Some("700"));
-        assert_eq!(normalize_mode("0").as_deref(), Some("0"));
-        assert_eq!(normalize_mode("rwx"), None);
-        assert_eq!(normalize_mode("0999"), None);
     }
 }

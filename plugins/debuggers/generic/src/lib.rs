@@ -31,6 +31,7 @@ mod files;
 mod memory;
 mod ports;
 mod services;
+pub mod spec;
 
 pub use clock::Clock;
 pub use connectivity::Connectivity;

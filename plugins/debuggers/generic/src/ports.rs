@@ -5,6 +5,7 @@
 use rolecall_plugin::{Context, Debugger, Result};
 
 use crate::common::{expecting, not_run, run};
+use crate::spec::port_spec;
 
 #[derive(Debug, Default)]
 pub struct Ports;
@@ -64,17 +65,6 @@ pub fn parse(stdout: &str) -> Vec<Listener> {
     out
 }
 
-/// `8773/tcp`, `53/udp`, or a bare `22` (tcp).
-pub fn parse_spec(spec: &str) -> Option<(u16, &str)> {
-    let (port, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
-    let proto = match proto {
-        "tcp" => "tcp",
-        "udp" => "udp",
-        _ => return None,
-    };
-    Some((port.trim().parse().ok().filter(|p| *p > 0)?, proto))
-}
-
 impl Debugger for Ports {
     const NAME: &'static str = "ports";
     const DESCRIPTION: &'static str =
@@ -98,7 +88,7 @@ impl Debugger for Ports {
                 .unwrap_or_default();
             let mut wanted = Vec::new();
             for s in &specs {
-                match parse_spec(s) {
+                match port_spec(s) {
                     Some((port, proto)) => wanted.push((s.clone(), port, proto)),
                     None => {
                         ctx.error("port", format!("`{s}` is not PORT/tcp or PORT/udp"))
