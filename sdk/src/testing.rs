@@ -29,7 +29,7 @@
 //! report.assert_status("uptime", Some("web02"), Status::Fail);
 //! ```
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::context::{Backend, Context, Level};
 use crate::model::{ClusterInfo, CommandResult, Finding, Fleet, HostInfo, Input, Options, RoleInfo, Status};
@@ -112,7 +112,9 @@ impl Kit {
     /// A fleet from a small subset of the native format: `hosts` (name: address, or a mapping
     /// with `address`, `port`, `user`, `vars`), `roles` (a list, or a mapping with `hosts`,
     /// `min`, `max`, `expect`), `clusters`, and `plugins` (each plugin's `config`). Host ranges
-    /// are not expanded here. Panics on malformed YAML: this is test set-up.
+    /// are not expanded here. The whole YAML is also the document (`ctx.document()`), so other
+    /// sections (a Calyptos `default_attributes`) reach the plugin. Panics on malformed YAML:
+    /// this is test set-up.
     pub fn from_yaml(yaml: &str) -> Self {
         let doc: Value = serde_yaml::from_str(yaml).expect("testing kit: invalid YAML");
         let mut kit = Self::new();
@@ -182,9 +184,8 @@ impl Kit {
                 });
             }
         }
-        if let Some(plugins) = doc.get("plugins") {
-            kit.input.deployment.document = json!({ "plugins": plugins });
-        }
+        // The whole YAML is the document, as rolecall sends it (`ctx.document()`).
+        kit.input.deployment.document = doc;
         kit
     }
 

@@ -149,3 +149,86 @@ fn forcing_the_native_profile_on_an_environment_explains_the_unknown_key() {
         .stderr_has("unknown key `default_attributes`")
         .stdout_empty();
 }
+
+/// The Eucalyptus validators over every Calyptos environment, offline: no crash, no error, and
+/// the real problems of each file reported with their line.
+#[test]
+fn eucalyptus_validators_report_the_real_problems_offline() {
+    let euca = "euca-structure,euca-topology,euca-storage,euca-vpc,euca-repos,euca-reachability";
+    let run = |file: &str| {
+        let out = Test::new()
+            .args([
+                "validate",
+                "-c",
+                &fixture(&format!("calyptos/{file}")).display().to_string(),
+            ])
+            .args(["--only", euca, "--format", "json"])
+            .run();
+        let v = out.json();
+        let errors: Vec<&serde_json::Value> = v["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .filter(|r| r["status"] == "error")
+            .collect();
+        assert!(errors.is_empty(), "{file}: {errors:?}");
+        (out.code, v)
+    };
+    let has = |v: &serde_json::Value, status: &str, needle: &str| {
+        v["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .any(|r| r["status"] == status && r["message"].as_str().is_some_and(|m| m.contains(needle)))
+    };
+    for file in [
+        "etc-environment.yaml",
+        "examples-ceph_euca.yaml",
+        "examples-edge-source.yaml",
+        "examples-riak_euca.yaml",
+        "etc-cephenv.yaml",
+        "etc-riakcsenv.yaml",
+    ] {
+        let (code, v) = run(file);
+        assert_eq!(code, 0, "{file}: {v}");
+    }
+    let (code, v) = run("examples-environment.vpc.yaml");
+    assert_eq!(code, 1);
+    assert!(
+        has(
+            &v,
+            "fail",
+            "cluster `one` uses netapp but lacks one.storage.vservername"
+        ),
+        "{v}"
+    );
+    // The Midonet mapping covers the CLC and all four NCs; the gateway is complete.
+    assert!(has(&v, "pass", "CLC 10.111.1.41 is in the midolman host mapping"));
+    assert!(has(&v, "pass", "NC 10.111.5.151 is in the midolman host mapping"));
+    assert!(has(
+        &v,
+        "pass",
+        "gateway c-06.qa1.eucalyptus-systems.com has a host, an IP and an interface"
+    ));
+    assert!(has(
+        &v,
+        "skip",
+        "2 service endpoints; pass --online to probe them"
+    ));
+    let (code, v) = run("new-schema-edge.yaml");
+    assert_eq!(code, 1);
+    assert!(has(
+        &v,
+        "fail",
+        "cluster `two` uses ceph-rbd but lacks two.storage.cephkeyringfile"
+    ));
+    // `console` is a valid section: the structure passes.
+    assert!(has(&v, "pass", "the environment has every required section"));
+    let storage = v["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["plugin"] == "euca-storage" && r["status"] == "fail")
+        .expect("storage finding");
+    assert_eq!(storage["location"]["line"], 36);
+}
