@@ -456,3 +456,59 @@ fn replayed_outputs_drive_the_shipped_debuggers() {
         .stderr_has("canned.yaml:2:")
         .stderr_has("outcom");
 }
+
+/// An EL6 node controller as seen through `service`/`chkconfig` and `netstat`: `nc_state` is
+/// `service eucalyptus-nc status`'s exit code (0 running, 3 stopped). Other commands run for real.
+fn el6_node_controller(nc_state: u8) -> String {
+    format!(
+        "#!/bin/sh\ncase \"$SSH_ORIGINAL_COMMAND\" in\n\
+         *chkconfig*) printf 'manager: sysv\\neucalyptus-nc {nc_state}\\nlibvirtd 0\\n--\\n\
+         eucalyptus-nc 0:off 1:off 2:on 3:on 4:on 5:on 6:off\\nlibvirtd 0:off 1:off 2:on 3:on 4:on 5:on 6:off\\n' ;;\n\
+         *'tool: ss'*) printf 'tool: netstat\\ntcp 0 0 0.0.0.0:8775 0.0.0.0:* LISTEN 2212/httpd-nc\\n' ;;\n\
+         *) exec /bin/sh -c \"$SSH_ORIGINAL_COMMAND\" ;;\nesac\n"
+    )
+}
+
+#[test]
+fn eucalyptus_debuggers_over_ssh_report_a_stopped_node_controller_and_go_on() {
+    let mut fleet = Fleet::start(3);
+    for (i, state) in [0, 3, 0].into_iter().enumerate() {
+        fleet.force_command(i, &el6_node_controller(state));
+    }
+    let yaml = fleet
+        .yaml("")
+        .replace("roles:\n  fleet:\n", "roles:\n  node-controller:\n");
+    let out = Test::new()
+        .yaml(&yaml)
+        .args(["debug", "--only", "euca-nc,euca-files", "--format", "json"])
+        .args(fleet.args())
+        .deadline(DEADLINE)
+        .run();
+    let v = out.code(1).json();
+    let results = v["results"].as_array().expect("results");
+    let find = |plugin: &str, host: &str, status: &str, needle: &str| {
+        results.iter().any(|r| {
+            r["plugin"] == plugin
+                && r["host"] == host
+                && r["status"] == status
+                && r["message"].as_str().is_some_and(|m| m.contains(needle))
+        })
+    };
+    assert!(
+        find(
+            "euca-nc",
+            "h02",
+            "fail",
+            "eucalyptus-nc (inactive, enabled): not running"
+        ),
+        "{v}"
+    );
+    assert!(find("euca-nc", "h01", "pass", "eucalyptus-nc (active, enabled)"));
+    assert!(find("euca-nc", "h03", "pass", "eucalyptus-nc (active, enabled)"));
+    assert!(find("euca-nc", "h02", "pass", "8775/tcp listening by httpd-nc"));
+    // The other plugin ran its real commands on every host, stopped NC or not.
+    for h in ["h01", "h02", "h03"] {
+        assert!(find("euca-files", h, "fail", "/var/log/eucalyptus: "), "{h}: {v}");
+    }
+    assert_eq!(v["unreached"].as_array().map(Vec::len), Some(0));
+}

@@ -48,6 +48,9 @@ pub struct SshHost {
     pub address: String,
     pub port: u16,
     pub dir: PathBuf,
+    /// sshd's `ForceCommand`: a script that sees the client's command in
+    /// `$SSH_ORIGINAL_COMMAND` (canned answers for a role's commands).
+    force_command: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -171,6 +174,7 @@ impl Fleet {
                 address,
                 port,
                 dir,
+                force_command: None,
                 child: None,
             });
         }
@@ -205,6 +209,10 @@ impl Fleet {
             dir = h.dir.display(),
             auth = auth.display(),
         );
+        let text = match &h.force_command {
+            Some(script) => format!("{text}ForceCommand {}\n", script.display()),
+            None => text,
+        };
         std::fs::write(&config, text).expect("sshd_config");
         let log = std::fs::File::create(h.dir.join("sshd.log")).expect("log");
         let child = Command::new(SSHD)
@@ -235,6 +243,19 @@ impl Fleet {
         let _ = std::fs::remove_file(&key);
         let _ = std::fs::remove_file(key.with_extension("pub"));
         keygen(&key);
+        self.spawn(i);
+        self.hosts[i].wait_ready();
+    }
+
+    /// Make host `i` answer every command through `script` (a POSIX shell script that reads
+    /// `$SSH_ORIGINAL_COMMAND`), and restart it.
+    pub fn force_command(&mut self, i: usize, script: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.hosts[i].dir.join("answer.sh");
+        std::fs::write(&path, script).expect("answer script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        self.hosts[i].stop();
+        self.hosts[i].force_command = Some(path);
         self.spawn(i);
         self.hosts[i].wait_ready();
     }

@@ -9,6 +9,9 @@
 #[path = "../../generic/src/common.rs"]
 #[allow(dead_code)]
 mod common;
+#[path = "../../generic/src/connectivity.rs"]
+#[allow(dead_code)]
+mod connectivity;
 #[path = "../../generic/src/disk.rs"]
 #[allow(dead_code)]
 mod disk;
@@ -34,12 +37,14 @@ mod spec;
 mod cloud;
 mod component;
 mod compute;
+mod networking;
 mod ownership;
 mod sosreport;
 
 pub use cloud::CloudController;
 pub use component::{Cc, Clc, Nc, Sc, Ufs, Walrus};
 pub use compute::Compute;
+pub use networking::Networking;
 pub use ownership::Ownership;
 pub use sosreport::SosReport;
 
@@ -71,5 +76,5 @@ rolecall_plugin::export_plugins! {
     module: "eucalyptus-debuggers",
     version: env!("CARGO_PKG_VERSION"),
     validators: [],
-    debuggers: [Clc, Ufs, Walrus, Cc, Sc, Nc, CloudController, Ownership, Compute, SosReport],
+    debuggers: [Clc, Ufs, Walrus, Cc, Sc, Nc, CloudController, Ownership, Compute, Networking, SosReport],
 }
