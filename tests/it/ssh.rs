@@ -512,3 +512,54 @@ fn eucalyptus_debuggers_over_ssh_report_a_stopped_node_controller_and_go_on() {
     }
     assert_eq!(v["unreached"].as_array().map(Vec::len), Some(0));
 }
+
+#[test]
+fn generic_debuggers_run_real_commands_on_the_fleet() {
+    let fleet = Fleet::start(2);
+    let (a, b) = (&fleet.hosts[0], &fleet.hosts[1]);
+    let expect = format!(
+        "    expect:\n      ports: [{}/tcp, 1/udp]\n      memory: {{min_total_mb: 64}}\n      disk: {{/: {{max_used_percent: 100}}}}\n      \
+         files: {{/etc: {{mode: '0755'}}, /nonexistent-rolecall: {{}}}}\n      connect: ['fleet:{}']\n",
+        a.port, b.port
+    );
+    let yaml = fleet.yaml("").replacen(
+        "roles:\n  fleet:\n",
+        &format!("roles:\n  fleet:\n{expect}    hosts:\n"),
+        1,
+    );
+    let yaml = yaml.replace("    - h0", "      - h0");
+    let out = Test::new()
+        .yaml(&yaml)
+        .args([
+            "debug",
+            "--only",
+            "facts,ports,memory,disk,files,connectivity,clock",
+            "--format",
+            "json",
+        ])
+        .args(fleet.args())
+        .deadline(DEADLINE)
+        .run();
+    let v = out.code(1).json();
+    let results = v["results"].as_array().expect("results");
+    let status = |plugin: &str, host: &str, needle: &str| -> Vec<String> {
+        results
+            .iter()
+            .filter(|r| r["plugin"] == plugin && r["host"] == host)
+            .filter(|r| r["message"].as_str().is_some_and(|m| m.contains(needle)))
+            .map(|r| r["status"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    for h in ["h01", "h02"] {
+        assert_eq!(status("facts", h, "CPUs"), ["pass"], "{v}");
+        assert_eq!(status("memory", h, "MB total"), ["pass"]);
+        assert_eq!(status("disk", h, "/ on /"), ["pass"]);
+        assert_eq!(status("clock", h, "s (±"), ["pass"]);
+        // Every host shares this machine's sockets: h01's sshd port is listening everywhere.
+        assert_eq!(status("ports", h, &format!("{}/tcp listening", a.port)), ["pass"]);
+        assert_eq!(status("ports", h, "1/udp: nothing listening"), ["fail"]);
+        assert_eq!(status("files", h, "/etc: directory"), ["pass"]);
+        assert_eq!(status("files", h, "/nonexistent-rolecall: missing"), ["fail"]);
+        assert_eq!(status("connectivity", h, "reaches h02"), ["pass"]);
+    }
+}
