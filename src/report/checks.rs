@@ -30,6 +30,27 @@ pub struct CheckResult {
     pub duration: Duration,
 }
 
+impl CheckResult {
+    /// What `plugin` reported, with where its YAML path is in the file (when known).
+    pub fn from_finding(
+        plugin: &str,
+        f: rolecall_plugin::Finding,
+        position: Option<Position>,
+        took: Duration,
+    ) -> Self {
+        Self {
+            plugin: plugin.to_string(),
+            check: f.check,
+            status: f.status,
+            host: f.host,
+            message: f.message,
+            path: f.path,
+            position,
+            duration: took,
+        }
+    }
+}
+
 /// Everything a run produced.
 #[derive(Debug, Clone, Default)]
 pub struct Results {

@@ -193,16 +193,9 @@ pub fn debug(
             continue;
         }
         for (f, took) in with_plugin_error(outcome.findings, outcome.code) {
-            results.items.push(CheckResult {
-                plugin: plugin.name.clone(),
-                status: f.status,
-                check: f.check,
-                host: f.host,
-                message: f.message,
-                path: f.path,
-                position: None,
-                duration: took,
-            });
+            results
+                .items
+                .push(CheckResult::from_finding(&plugin.name, f, None, took));
         }
     }
     results.unreached = unreached

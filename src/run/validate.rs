@@ -54,16 +54,9 @@ pub fn validate(d: &Deployment, registry: &Registry, opts: &ValidateOptions) -> 
                 (Some(p), Some(t)) => locate_in_file(t, &YamlPath::parse(p)),
                 _ => None,
             };
-            results.items.push(CheckResult {
-                plugin: plugin.name.clone(),
-                status: f.status,
-                check: f.check,
-                host: f.host,
-                message: f.message,
-                path: f.path,
-                position,
-                duration: took,
-            });
+            results
+                .items
+                .push(CheckResult::from_finding(&plugin.name, f, position, took));
         }
     }
     results

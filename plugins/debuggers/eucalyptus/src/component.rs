@@ -55,15 +55,8 @@ fn check(ctx: &mut Context<'_>, spec: &Spec) -> Result {
             .map(|p| (*p, "tcp"))
             .chain(spec.udp.iter().map(|p| (*p, "udp")));
         for (port, proto) in wanted {
-            match listening.iter().find(|l| l.port == port && l.proto == proto) {
-                Some(l) => {
-                    let by = l
-                        .process
-                        .as_deref()
-                        .map(|p| format!(" by {p}"))
-                        .unwrap_or_default();
-                    ctx.pass("port", format!("{port}/{proto} listening{by}"))
-                }
+            match ports::find(&listening, port, proto) {
+                Some(l) => ctx.pass("port", format!("{port}/{proto} listening{}", l.by())),
                 None => ctx.fail("port", format!("{port}/{proto}: nothing listening")),
             }
             .host(&r.host);

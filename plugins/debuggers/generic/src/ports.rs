@@ -22,6 +22,21 @@ pub struct Listener {
     pub process: Option<String>,
 }
 
+impl Listener {
+    /// ` by PROCESS`, or nothing when the tools could not see the process.
+    pub fn by(&self) -> String {
+        self.process
+            .as_deref()
+            .map(|p| format!(" by {p}"))
+            .unwrap_or_default()
+    }
+}
+
+/// The listener on `port`/`proto`, exactly.
+pub fn find<'a>(listening: &'a [Listener], port: u16, proto: &str) -> Option<&'a Listener> {
+    listening.iter().find(|l| l.port == port && l.proto == proto)
+}
+
 /// The port of a local address: `0.0.0.0:22`, `[::]:22`, `*:22`, `:::22`, `127.0.0.1%lo:53`.
 fn port_of(addr: &str) -> Option<u16> {
     addr.rsplit_once(':').and_then(|(_, p)| p.parse().ok())
@@ -105,15 +120,8 @@ impl Debugger for Ports {
                 }
                 let listening = parse(&r.stdout);
                 for (spec, port, proto) in &wanted {
-                    match listening.iter().find(|l| l.port == *port && l.proto == *proto) {
-                        Some(l) => {
-                            let by = l
-                                .process
-                                .as_deref()
-                                .map(|p| format!(" by {p}"))
-                                .unwrap_or_default();
-                            ctx.pass("port", format!("{spec} listening{by}"))
-                        }
+                    match find(&listening, *port, proto) {
+                        Some(l) => ctx.pass("port", format!("{spec} listening{}", l.by())),
                         None => ctx.fail("port", format!("{spec}: nothing listening")),
                     }
                     .host(&r.host)
