@@ -177,18 +177,48 @@ pub fn allowed(allow_nets: &[String], ip: IpAddr) -> bool {
     allow_nets.is_empty() || allow_nets.iter().any(|n| cidr_contains(n, ip))
 }
 
+/// Whether `/etc/hosts` names `name` (so resolving it reads a file, not a DNS server).
+fn in_etc_hosts(name: &str) -> bool {
+    std::fs::read_to_string("/etc/hosts").is_ok_and(|t| {
+        t.lines()
+            .map(|l| l.split('#').next().unwrap_or_default())
+            .any(|l| l.split_whitespace().skip(1).any(|n| n.eq_ignore_ascii_case(name)))
+    })
+}
+
+/// The socket addresses of `address:port`. With an allow-list set, only IP addresses and names
+/// in `/etc/hosts` are resolved: a DNS query could itself leave the allowed networks.
+pub fn resolve(
+    allow_nets: &[String],
+    address: &str,
+    port: u16,
+) -> std::result::Result<Vec<SocketAddr>, String> {
+    let literal = address.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = literal.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    if !allow_nets.is_empty() && !in_etc_hosts(address) {
+        return Err(format!(
+            "`{address}` is a name outside /etc/hosts; not resolved while an allow-list is set \
+             (a DNS query could leave the allowed networks)"
+        ));
+    }
+    Ok((address, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve `{address}`: {e}"))?
+        .collect())
+}
+
 /// Try a TCP connection to `address:port` within `timeout`, refusing targets outside
-/// `allow_nets` before any packet is sent. Every resolved address is tried.
+/// `allow_nets` before any packet is sent (see [`resolve`] for names). Every resolved address
+/// is tried.
 pub fn probe_tcp(
     allow_nets: &[String],
     address: &str,
     port: u16,
     timeout: Duration,
 ) -> std::result::Result<(), String> {
-    let addrs: Vec<SocketAddr> = (address, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve `{address}`: {e}"))?
-        .collect();
+    let addrs = resolve(allow_nets, address, port)?;
     let mut last = format!("`{address}` resolves to no address");
     for addr in addrs {
         if !allowed(allow_nets, addr.ip()) {
@@ -274,6 +304,23 @@ pub fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_not_resolved_under_an_allow_list() {
+        let nets = ["127.0.0.0/8".to_string()];
+        let e = resolve(&nets, "packages.example.invalid", 80).unwrap_err();
+        assert!(e.contains("not resolved while an allow-list is set"), "{e}");
+        assert_eq!(
+            resolve(&nets, "127.0.0.9", 22).unwrap(),
+            ["127.0.0.9:22".parse().unwrap()]
+        );
+        assert_eq!(
+            resolve(&nets, "[::1]", 22).unwrap(),
+            ["[::1]:22".parse().unwrap()]
+        );
+        let e = probe_tcp(&nets, "packages.example.invalid", 80, Duration::from_millis(10)).unwrap_err();
+        assert!(e.contains("not resolved"), "{e}");
+    }
 
     #[test]
     fn cidrs() {

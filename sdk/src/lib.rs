@@ -53,7 +53,7 @@ pub mod testing;
 
 #[doc(hidden)]
 pub use context::Backend;
-pub use context::{allowed, cidr_contains, probe_tcp, Context, Emit, Level};
+pub use context::{allowed, cidr_contains, probe_tcp, resolve, Context, Emit, Level};
 pub use model::{
     ClusterInfo, CommandResult, Error, Finding, Fleet, HostInfo, Input, Options, Result, RoleInfo, Status,
 };

@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Read};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -523,15 +523,14 @@ fn connect(shared: &Shared, ep: &Endpoint) -> Result<Connection, Outcome> {
 
 fn connect_once(shared: &Shared, ep: &Endpoint) -> Result<Connection, Attempt> {
     let config = &shared.config;
-    let addrs: Vec<_> = (ep.address.as_str(), ep.port)
-        .to_socket_addrs()
-        .map_err(|e| {
-            Attempt::Final(Outcome::Unreachable(format!(
-                "cannot resolve `{}`: {e}",
-                ep.address
-            )))
-        })?
-        .collect();
+    let addrs = rolecall_plugin::resolve(config.allow.nets(), &ep.address, ep.port).map_err(|why| {
+        let refused = why.contains("allow-list");
+        Attempt::Final(if refused {
+            Outcome::Refused(why)
+        } else {
+            Outcome::Unreachable(why)
+        })
+    })?;
     let (allowed, refused): (Vec<_>, Vec<_>) = addrs.into_iter().partition(|a| config.allow.permits(a.ip()));
     if allowed.is_empty() {
         let ips: Vec<String> = refused.iter().map(|a| a.ip().to_string()).collect();
