@@ -11,12 +11,19 @@ use rolecall_fleet::{free_port, fresh_address, Fleet};
 use crate::plugins::{lib, plugin_dir};
 use crate::support::{Output, Test};
 
-/// `rolecall run` on `fleet` with `extra` flags and `command`.
+/// `rolecall run` on `fleet` with `extra` flags and `command`. Unless a test sets its own, the
+/// connect timeout is generous: the whole suite's sshd fleets share two cores.
 fn run(fleet: &Fleet, yaml: &str, extra: &[&str], command: &str) -> Output {
+    let patient: &[&str] = if extra.contains(&"--connect-timeout") {
+        &[]
+    } else {
+        &["--connect-timeout", "30"]
+    };
     Test::new()
         .yaml(yaml)
         .args(["run"])
         .args(fleet.args())
+        .args(patient)
         .args(extra)
         .args(["--", command])
         .deadline(DEADLINE)

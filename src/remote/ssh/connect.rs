@@ -1,0 +1,319 @@
+//! Opening a session to one host: resolve (within the allow-list), TCP connect per address,
+//! handshake, host key check against known_hosts, authentication; retried with backoff for
+//! connection-level failures only.
+
+use std::io::ErrorKind;
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+
+use ssh2::{HashType, HostKeyType, MethodType, Session};
+
+use super::{
+    cancelled, code, lock, ms, Shared, LIBSSH2_ERROR_SOCKET_DISCONNECT, LIBSSH2_ERROR_SOCKET_RECV,
+    LIBSSH2_ERROR_SOCKET_SEND, LIBSSH2_ERROR_TIMEOUT,
+};
+use crate::deployment::HostKeyChecking;
+use crate::remote::known_hosts::{self, Check};
+use crate::remote::{Endpoint, Outcome};
+
+/// Why a connection attempt failed, and whether trying again may help.
+enum Attempt {
+    Retry(Outcome),
+    Final(Outcome),
+}
+
+pub(super) struct Connection {
+    pub(super) session: Session,
+    /// The session's socket (owned by the session), for waiting on it.
+    pub(super) fd: RawFd,
+}
+
+pub(super) fn connect(shared: &Shared, ep: &Endpoint) -> Result<Connection, Outcome> {
+    let config = &shared.config;
+    let mut backoff = Duration::from_millis(200);
+    let mut attempt = 0;
+    loop {
+        match connect_once(shared, ep) {
+            Ok(c) => return Ok(c),
+            Err(Attempt::Retry(_)) if attempt < config.retries && !cancelled(config) => {
+                attempt += 1;
+                std::thread::sleep(backoff);
+                backoff *= 2;
+            }
+            Err(Attempt::Retry(o)) | Err(Attempt::Final(o)) => return Err(o),
+        }
+    }
+}
+
+fn connect_once(shared: &Shared, ep: &Endpoint) -> Result<Connection, Attempt> {
+    let config = &shared.config;
+    let addrs = rolecall_plugin::resolve(config.allow.nets(), &ep.address, ep.port).map_err(|why| {
+        let refused = why.contains("allow-list");
+        Attempt::Final(if refused {
+            Outcome::Refused(why)
+        } else {
+            Outcome::Unreachable(why)
+        })
+    })?;
+    let (allowed, refused): (Vec<_>, Vec<_>) = addrs.into_iter().partition(|a| config.allow.permits(a.ip()));
+    if allowed.is_empty() {
+        let ips: Vec<String> = refused.iter().map(|a| a.ip().to_string()).collect();
+        return Err(Attempt::Final(Outcome::Refused(format!(
+            "{} is outside the allowed networks ({}); not contacted",
+            if ips.is_empty() {
+                ep.address.clone()
+            } else {
+                ips.join(", ")
+            },
+            config.allow.nets().join(",")
+        ))));
+    }
+    let mut last = String::new();
+    let mut transient = false;
+    let mut stream = None;
+    for addr in allowed {
+        match TcpStream::connect_timeout(&addr, config.connect_timeout) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => {
+                transient |= matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
+                );
+                last = if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::WouldBlock {
+                    format!(
+                        "{addr}: no answer within {:.1}s (connect timeout)",
+                        config.connect_timeout.as_secs_f64()
+                    )
+                } else {
+                    format!("{addr}: {e}")
+                };
+            }
+        }
+    }
+    let Some(stream) = stream else {
+        let o = Outcome::Unreachable(last);
+        return Err(if transient {
+            Attempt::Retry(o)
+        } else {
+            Attempt::Final(o)
+        });
+    };
+    let _ = stream.set_nodelay(true);
+    let fd = stream.as_raw_fd();
+    let mut session =
+        Session::new().map_err(|e| Attempt::Final(Outcome::Error(format!("cannot start a session: {e}"))))?;
+    session.set_tcp_stream(stream);
+    session.set_timeout(ms(config.connect_timeout));
+    let name = known_hosts::host_name(&ep.address, ep.port);
+    prefer_known_key_types(&session, &lock(&shared.known).key_types(&name));
+    session
+        .handshake()
+        .map_err(|e| handshake_error(&e, config.connect_timeout))?;
+    check_host_key(shared, &session, &name)?;
+    authenticate(shared, &session, ep).map_err(Attempt::Final)?;
+    Ok(Connection { session, fd })
+}
+
+fn handshake_error(e: &ssh2::Error, timeout: Duration) -> Attempt {
+    match code(e) {
+        LIBSSH2_ERROR_TIMEOUT => Attempt::Final(Outcome::HandshakeTimeout(timeout)),
+        // The server closed or reset during key exchange (MaxStartups, a restarting sshd).
+        LIBSSH2_ERROR_SOCKET_DISCONNECT | LIBSSH2_ERROR_SOCKET_RECV | LIBSSH2_ERROR_SOCKET_SEND => {
+            Attempt::Retry(Outcome::Error(format!("SSH handshake failed: {}", e.message())))
+        }
+        _ => Attempt::Final(Outcome::Error(format!("SSH handshake failed: {}", e.message()))),
+    }
+}
+
+/// The known_hosts key type an SSH host key algorithm yields.
+fn key_type_of_alg(alg: &str) -> Option<&str> {
+    match alg {
+        "rsa-sha2-512" | "rsa-sha2-256" | "ssh-rsa" => Some("ssh-rsa"),
+        a if a.contains("-cert-") => None,
+        a => Some(a),
+    }
+}
+
+/// Ask for the host key algorithms known_hosts records for this host first (as OpenSSH does),
+/// so a host known by its RSA key is not reported as changed because it also has ed25519.
+/// Certificate algorithms are left out: certificates are not supported.
+fn prefer_known_key_types(session: &Session, known: &[String]) {
+    let Ok(algs) = session.supported_algs(MethodType::HostKey) else {
+        return;
+    };
+    let usable: Vec<&str> = algs
+        .into_iter()
+        .filter(|a| key_type_of_alg(a).is_some())
+        .collect();
+    let (mut first, rest): (Vec<&str>, Vec<&str>) = usable
+        .into_iter()
+        .partition(|a| key_type_of_alg(a).is_some_and(|t| known.iter().any(|k| k == t)));
+    first.extend(rest);
+    let _ = session.method_pref(MethodType::HostKey, &first.join(","));
+}
+
+fn key_type_name(kind: HostKeyType) -> &'static str {
+    match kind {
+        HostKeyType::Rsa => "ssh-rsa",
+        HostKeyType::Dss => "ssh-dss",
+        HostKeyType::Ecdsa256 => "ecdsa-sha2-nistp256",
+        HostKeyType::Ecdsa384 => "ecdsa-sha2-nistp384",
+        HostKeyType::Ecdsa521 => "ecdsa-sha2-nistp521",
+        HostKeyType::Ed25519 => "ssh-ed25519",
+        _ => "unknown",
+    }
+}
+
+fn check_host_key(shared: &Shared, session: &Session, name: &str) -> Result<(), Attempt> {
+    let config = &shared.config;
+    if config.host_key_checking == HostKeyChecking::Off {
+        return Ok(());
+    }
+    let Some((key, kind)) = session.host_key() else {
+        return Err(Attempt::Final(Outcome::Error(
+            "the server sent no host key".into(),
+        )));
+    };
+    let key_type = key_type_name(kind);
+    let fp = session
+        .host_key_hash(HashType::Sha256)
+        .map(known_hosts::fingerprint)
+        .unwrap_or_default();
+    let file = config.known_hosts_file();
+    let mut known = lock(&shared.known);
+    match known.check(name, key_type, key) {
+        Check::Match => Ok(()),
+        Check::Unknown if config.host_key_checking == HostKeyChecking::AcceptNew => {
+            known_hosts::append(&file, name, key_type, key).map_err(|e| {
+                Attempt::Final(Outcome::Error(format!(
+                    "cannot record the host key in {}: {e}",
+                    file.display()
+                )))
+            })?;
+            known.remember(&file, name, key_type, key);
+            Ok(())
+        }
+        Check::Unknown => Err(Attempt::Final(Outcome::HostKeyUnknown(format!(
+            "{name} is not in {}; it offered {key_type} {fp}. Verify it, then add it or use \
+             --host-key-checking accept-new",
+            file.display()
+        )))),
+        Check::Changed(why) => Err(Attempt::Final(Outcome::HostKeyChanged(format!(
+            "{why}; the server offered {key_type} {fp}. If the host was reinstalled, remove the \
+             old key with: ssh-keygen -f {} -R '{name}'",
+            file.display()
+        )))),
+        Check::Revoked(at) => Err(Attempt::Final(Outcome::HostKeyChanged(format!(
+            "{key_type} {fp} is marked @revoked ({at})"
+        )))),
+    }
+}
+
+fn auth_error(e: &ssh2::Error, timeout: Duration) -> Option<Outcome> {
+    (code(e) == LIBSSH2_ERROR_TIMEOUT).then_some(Outcome::HandshakeTimeout(timeout))
+}
+
+/// Every agent identity, then identity files, then a password; `AuthFailed` lists what was
+/// tried.
+fn authenticate(shared: &Shared, session: &Session, ep: &Endpoint) -> Result<(), Outcome> {
+    let config = &shared.config;
+    let user = ep.user.as_str();
+    let methods = match session.auth_methods(user) {
+        Ok(m) => m.to_string(),
+        Err(e) => {
+            if session.authenticated() {
+                return Ok(());
+            }
+            return Err(auth_error(&e, config.connect_timeout)
+                .unwrap_or_else(|| Outcome::AuthFailed(format!("as {user}: {}", e.message()))));
+        }
+    };
+    let mut tried: Vec<String> = Vec::new();
+    if methods.split(',').any(|m| m == "publickey") {
+        if std::env::var_os("SSH_AUTH_SOCK").is_some() {
+            match agent_auth(session, user) {
+                Ok(true) => return Ok(()),
+                Ok(false) => tried.push("ssh-agent (no key accepted)".into()),
+                Err(why) => tried.push(format!("ssh-agent ({why})")),
+            }
+        }
+        for path in config.identity_files() {
+            if !path.is_file() {
+                tried.push(format!("{} (no such file)", path.display()));
+                continue;
+            }
+            match session.userauth_pubkey_file(user, None, &path, None) {
+                Ok(()) if session.authenticated() => return Ok(()),
+                Ok(()) => tried.push(format!("{} (not accepted)", path.display())),
+                Err(e) => {
+                    if let Some(o) = auth_error(&e, config.connect_timeout) {
+                        return Err(o);
+                    }
+                    tried.push(format!("{} ({})", path.display(), e.message()));
+                }
+            }
+        }
+    }
+    if methods.split(',').any(|m| m == "password") {
+        let password = shared.password.get_or_init(|| {
+            config.password.clone().or_else(|| {
+                let prompt = config.prompt.as_ref()?;
+                prompt(&format!("SSH password for {user}: "))
+            })
+        });
+        match password {
+            Some(pw) => match session.userauth_password(user, pw) {
+                Ok(()) if session.authenticated() => return Ok(()),
+                Ok(()) => tried.push("password (not accepted)".into()),
+                Err(e) => {
+                    if let Some(o) = auth_error(&e, config.connect_timeout) {
+                        return Err(o);
+                    }
+                    tried.push("password (not accepted)".into());
+                }
+            },
+            None => tried.push(format!(
+                "password (none given: set {})",
+                crate::remote::PASSWORD_ENV
+            )),
+        }
+    }
+    if tried.is_empty() {
+        tried.push("nothing (no agent, no identity file)".into());
+    }
+    Err(Outcome::AuthFailed(format!(
+        "as {user}; the server accepts {methods}; tried {}",
+        tried.join(", ")
+    )))
+}
+
+fn agent_auth(session: &Session, user: &str) -> Result<bool, String> {
+    let mut agent = session.agent().map_err(|e| e.message().to_string())?;
+    agent.connect().map_err(|e| e.message().to_string())?;
+    agent.list_identities().map_err(|e| e.message().to_string())?;
+    let ids = agent.identities().map_err(|e| e.message().to_string())?;
+    for id in &ids {
+        if agent.userauth(user, id).is_ok() && session.authenticated() {
+            let _ = agent.disconnect();
+            return Ok(true);
+        }
+    }
+    let _ = agent.disconnect();
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_types_of_algorithms() {
+        assert_eq!(key_type_of_alg("rsa-sha2-512"), Some("ssh-rsa"));
+        assert_eq!(key_type_of_alg("ssh-ed25519"), Some("ssh-ed25519"));
+        assert_eq!(key_type_of_alg("ssh-ed25519-cert-v01@openssh.com"), None);
+    }
+}
