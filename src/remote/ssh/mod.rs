@@ -210,6 +210,8 @@ impl SshExecutor {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(config.forks.max(1))
             .thread_name(|i| format!("rolecall-ssh-{i}"))
+            // Job bodies catch their own panics; never let one abort the process.
+            .panic_handler(|_| {})
             .build()?;
         let slots = hosts
             .into_iter()
