@@ -1,5 +1,5 @@
-//! `clock`: every host's clock against the run's own. The local clock is read before and after
-//! one fan-out of `date`; a host's skew is its time minus the midpoint, and it fails only when
+//! `clock`: every host's clock against the run's own. After a warm-up command (sessions open),
+//! the local clock is read before and after one fan-out of `date`; a host's skew is its time minus the midpoint, and it fails only when
 //! the skew exceeds `plugins.clock.max_skew_seconds` (default 2) by more than half the round
 //! trip, so a slow fan-out never reads as skew.
 
@@ -42,6 +42,8 @@ impl Debugger for Clock {
             ctx.skip("clock-skew", "no hosts");
             return Ok(());
         }
+        // Open every session first, so the measured round trip is one command, not a handshake.
+        run(ctx, "true", &hosts)?;
         let t0 = now();
         let results = run(ctx, "date +%s.%N", &hosts)?;
         let t1 = now();
