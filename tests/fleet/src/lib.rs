@@ -199,11 +199,14 @@ impl Fleet {
         let auth = self.dir().join("authorized_keys");
         let h = &mut self.hosts[i];
         let config = h.dir.join("sshd_config");
+        // `SetEnv SHLVL=1`: bash then skips ~/.bashrc (it sources it only as a top-level shell
+        // started by sshd), so a login user's startup files (pyenv, say) are not what the
+        // tests and the benchmark measure, nor a source of delays.
         let text = format!(
             "ListenAddress {addr}:{port}\nHostKey {dir}/host_key\nPidFile {dir}/sshd.pid\n\
              AuthorizedKeysFile {auth}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nLogLevel ERROR\n\
-             MaxStartups 1000\nMaxSessions 100\nUseDNS no\n",
+             MaxStartups 1000\nMaxSessions 100\nUseDNS no\nSetEnv SHLVL=1\n",
             addr = h.address,
             port = h.port,
             dir = h.dir.display(),
