@@ -82,32 +82,60 @@ pub fn table(report: &DebugReport, source: &Path, printer: &Printer) -> String {
     let results = &report.results;
     let mut out = checks::table_blocks(results, source, printer);
     if !report.hosts.is_empty() && !results.ran.is_empty() {
-        let _ = writeln!(out, "{}", "hosts x plugins".bold());
-        let mut header: Vec<&str> = vec!["Hosts"];
-        header.extend(results.ran.iter().map(|(n, _)| n.as_str()));
-        header.push("Connection");
-        let mut t = new_table(printer, &header);
-        for Row {
-            statuses,
-            conn,
-            hosts,
-        } in overview(report)
-        {
-            let mut cells = vec![Cell::new(fold(hosts.iter().copied()).join(","))];
-            cells.extend(statuses.into_iter().map(|s| match s {
-                Some(s) => status_cell(s),
-                None => Cell::new("-").fg(Color::DarkGrey),
-            }));
-            cells.push(match conn {
-                Some(c) => Cell::new(c).fg(Color::Magenta),
-                None => Cell::new("ok").fg(Color::Green),
-            });
-            t.add_row(cells);
-        }
-        let _ = writeln!(out, "{t}\n");
+        out.push_str(&overview_table(report, printer));
     }
     out.push_str(&checks::table_summary(results, printer));
     out
+}
+
+fn status_or_dash(s: Option<Status>) -> Cell {
+    match s {
+        Some(s) => status_cell(s),
+        None => Cell::new("-").fg(Color::DarkGrey),
+    }
+}
+
+fn connection_cell(conn: &Option<String>) -> Cell {
+    match conn {
+        Some(c) => Cell::new(c).fg(Color::Magenta),
+        None => Cell::new("ok").fg(Color::Green),
+    }
+}
+
+/// Hosts x plugins, laid out with whichever of the two has fewer entries as the columns, so
+/// 20 plugins over 4 kinds of host stay as narrow as 4 plugins over 20.
+fn overview_table(report: &DebugReport, printer: &Printer) -> String {
+    let plugins: Vec<&str> = report.results.ran.iter().map(|(n, _)| n.as_str()).collect();
+    let rows = overview(report);
+    let groups: Vec<String> = rows
+        .iter()
+        .map(|r| fold(r.hosts.iter().copied()).join(","))
+        .collect();
+    if rows.len() >= plugins.len() {
+        let mut header: Vec<&str> = vec!["Hosts"];
+        header.extend(&plugins);
+        header.push("Connection");
+        let mut t = new_table(printer, &header);
+        for (row, hosts) in rows.iter().zip(&groups) {
+            let mut cells = vec![Cell::new(hosts)];
+            cells.extend(row.statuses.iter().map(|s| status_or_dash(*s)));
+            cells.push(connection_cell(&row.conn));
+            t.add_row(cells);
+        }
+        return format!("{}\n{t}\n\n", "hosts x plugins".bold());
+    }
+    let mut header: Vec<&str> = vec!["Plugin"];
+    header.extend(groups.iter().map(String::as_str));
+    let mut t = new_table(printer, &header);
+    for (i, plugin) in plugins.iter().enumerate() {
+        let mut cells = vec![Cell::new(plugin)];
+        cells.extend(rows.iter().map(|r| status_or_dash(r.statuses[i])));
+        t.add_row(cells);
+    }
+    let mut conn = vec![Cell::new("Connection")];
+    conn.extend(rows.iter().map(|r| connection_cell(&r.conn)));
+    t.add_row(conn);
+    format!("{}\n{t}\n\n", "plugins x hosts".bold())
 }
 
 fn dry_run(report: &DebugReport, printer: &Printer) -> String {
@@ -160,4 +188,55 @@ pub fn json(report: &DebugReport, source: &Path) -> String {
         map.insert("commands".into(), Value::Object(commands));
     }
     checks::pretty(&doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::report::checks::CheckResult;
+
+    fn report(plugins: &[&str], hosts: &[&str]) -> DebugReport {
+        let mut r = DebugReport {
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            ..DebugReport::default()
+        };
+        for (i, p) in plugins.iter().enumerate() {
+            r.results.ran.push((p.to_string(), Duration::ZERO));
+            for (j, h) in hosts.iter().enumerate() {
+                r.results.items.push(CheckResult {
+                    plugin: p.to_string(),
+                    check: "c".into(),
+                    status: if (i + j) % 2 == 0 {
+                        Status::Pass
+                    } else {
+                        Status::Fail
+                    },
+                    host: Some(h.to_string()),
+                    message: String::new(),
+                    path: None,
+                    position: None,
+                    duration: Duration::ZERO,
+                });
+            }
+        }
+        r
+    }
+
+    #[test]
+    fn overview_puts_the_shorter_list_in_columns() {
+        colored::control::set_override(false);
+        let printer = Printer::plain();
+        let many_plugins = overview_table(&report(&["a", "b", "c"], &["h1", "h2"]), &printer);
+        assert!(many_plugins.starts_with("plugins x hosts"), "{many_plugins}");
+        assert!(many_plugins.contains("│ Connection ┆ ok"), "{many_plugins}");
+        let many_hosts = overview_table(&report(&["a"], &["h1", "h2", "h3"]), &printer);
+        assert!(many_hosts.starts_with("hosts x plugins"), "{many_hosts}");
+        // h1 and h3 share a row (PASS): folded into one line.
+        assert!(
+            many_hosts.contains("h1,h3") || many_hosts.contains("h[1,3]"),
+            "{many_hosts}"
+        );
+    }
 }

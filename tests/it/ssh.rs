@@ -299,6 +299,8 @@ fn debug_runs_plugins_over_shared_sessions_and_reports_unreached_hosts() {
             "debug",
             "--plugin-dir",
             &dir.display().to_string(),
+            "--only",
+            "fixture-echo,fixture-panic-debug",
             "--retries",
             "0",
         ])
