@@ -1,7 +1,5 @@
 //! `rolecall debug`: run the debugger plugins on the hosts of the deployment over SSH.
 
-use std::time::Instant;
-
 use anyhow::Context;
 use clap::Args;
 use rolecall::deployment;
@@ -56,21 +54,27 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
     let d = deployment::load(&config, profile.map(Into::into))?;
     let hosts = rolecall::run::select(&d, &select.roles, &select.limit).map_err(anyhow::Error::msg)?;
     let flags = connect.into_settings();
-    let allow = super::remote::allow_list(&exec.allow_nets)?;
+    let limits = exec.limits()?;
     let registry = plugins.load(printer);
-    let executor = super::remote::executor(&d, &hosts, &flags, &exec, dry_run, printer)?;
+    let executor = super::remote::executor(&d, &hosts, &flags, &exec, &limits, dry_run, printer)?;
     let opts = DebugOptions {
         only,
         skip,
         hosts,
         dry_run,
         allow_changes,
-        allow_nets: allow.nets().to_vec(),
+        allow_nets: limits.allow.nets().to_vec(),
         flags,
     };
-    let deadline = exec.deadline.map(|d| Instant::now() + d);
     let progress = printer.progress(Some(0), "debug");
-    let report = debug(&d, &registry, &opts, executor.as_ref(), deadline, &progress);
+    let report = debug(
+        &d,
+        &registry,
+        &opts,
+        executor.as_ref(),
+        limits.deadline,
+        &progress,
+    );
     progress.finish();
     unknown_plugin_errors("debugger", &report.results, &registry, printer);
     let text = match format {

@@ -83,12 +83,30 @@ fn file_path(p: &Path, base: &Path) -> PathBuf {
     }
 }
 
+/// What the execution flags resolve to, once per run: the executor and the plugins see the same.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub allow: AllowList,
+    pub deadline: Option<Instant>,
+}
+
+impl ExecArgs {
+    /// Parse the allow-list (a malformed entry is a usage error) and start the deadline clock.
+    pub fn limits(&self) -> anyhow::Result<Limits> {
+        Ok(Limits {
+            allow: allow_list(&self.allow_nets)?,
+            deadline: self.deadline.map(|d| Instant::now() + d),
+        })
+    }
+}
+
 /// The executor for this run: none with `dry_run`, canned with `--replay`, else SSH to `hosts`.
 pub fn executor(
     d: &Deployment,
     hosts: &[String],
     flags: &SshSettings,
     exec: &ExecArgs,
+    limits: &Limits,
     dry_run: bool,
     printer: &Printer,
 ) -> anyhow::Result<Box<dyn Executor>> {
@@ -117,14 +135,14 @@ pub fn executor(
     let config = SshConfig {
         connect_timeout: s.connect_timeout.unwrap_or(remote::DEFAULT_CONNECT_TIMEOUT),
         command_timeout: s.command_timeout.unwrap_or(remote::DEFAULT_COMMAND_TIMEOUT),
-        deadline: exec.deadline.map(|d| Instant::now() + d),
+        deadline: limits.deadline,
         retries: exec.retries,
         forks: exec.forks,
         max_output: exec.max_output,
         host_key_checking: policy,
         known_hosts: s.known_hosts.clone(),
         identities: s.identities.clone(),
-        allow: allow_list(&exec.allow_nets)?,
+        allow: limits.allow.clone(),
         password: std::env::var(remote::PASSWORD_ENV).ok().filter(|p| !p.is_empty()),
         prompt,
     };

@@ -41,7 +41,7 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let d = deployment::load(&config, profile.map(Into::into))?;
     let hosts = rolecall::run::select(&d, &select.roles, &select.limit).map_err(anyhow::Error::msg)?;
     let flags = connect.into_settings();
-    let executor = super::remote::executor(&d, &hosts, &flags, &exec, false, printer)?;
+    let executor = super::remote::executor(&d, &hosts, &flags, &exec, &exec.limits()?, false, printer)?;
     let progress = printer.progress(Some(hosts.len() as u64), "run");
     let results = executor.run_each(&command, &hosts, &mut |_| progress.inc(1));
     progress.finish();

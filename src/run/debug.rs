@@ -149,12 +149,7 @@ pub fn debug(
         let handles: Vec<_> = plugins
             .iter()
             .map(|plugin| {
-                let config = d
-                    .plugins
-                    .get(&plugin.name)
-                    .cloned()
-                    .unwrap_or(serde_json::Value::Null);
-                let input = super::input_json(&plugin.name, &fleet, &config, &options);
+                let input = super::input_json(d, &plugin.name, &fleet, &options);
                 let (selected, unreached) = (&selected, &unreached);
                 scope.spawn(move || {
                     let mut remote = Remote {

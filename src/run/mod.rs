@@ -58,13 +58,15 @@ pub fn fleet(d: &Deployment, flags: &SshSettings) -> Fleet {
     }
 }
 
-/// The run's input for one plugin. The fleet is serialized once per run and spliced in, so a
-/// 10,000-host deployment is not re-serialized for every plugin.
-pub fn input_json(plugin: &str, fleet_json: &str, config: &serde_json::Value, options: &Options) -> String {
-    let plugin = serde_json::to_string(plugin).unwrap_or_else(|_| "\"\"".into());
+/// The run's input for `plugin`: its own `plugins.<name>` section of `d` as its config. The fleet
+/// is serialized once per run and spliced in, so a 10,000-host deployment is not re-serialized
+/// for every plugin.
+pub fn input_json(d: &Deployment, plugin: &str, fleet_json: &str, options: &Options) -> String {
+    let config = d.plugins.get(plugin).unwrap_or(&serde_json::Value::Null);
     let config = serde_json::to_string(config).unwrap_or_else(|_| "null".into());
+    let name = serde_json::to_string(plugin).unwrap_or_else(|_| "\"\"".into());
     let options = serde_json::to_string(options).unwrap_or_else(|_| "{}".into());
-    format!(r#"{{"plugin":{plugin},"config":{config},"options":{options},"deployment":{fleet_json}}}"#)
+    format!(r#"{{"plugin":{name},"config":{config},"options":{options},"deployment":{fleet_json}}}"#)
 }
 
 /// The hosts a remote run works on: those of `roles` (all when empty), narrowed to the names

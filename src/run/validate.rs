@@ -39,12 +39,7 @@ pub fn validate(d: &Deployment, registry: &Registry, opts: &ValidateOptions) -> 
     };
     let text = std::fs::read_to_string(&d.source).ok();
     for plugin in plugins {
-        let config = d
-            .plugins
-            .get(&plugin.name)
-            .cloned()
-            .unwrap_or(serde_json::Value::Null);
-        let input = super::input_json(&plugin.name, &fleet, &config, &options);
+        let input = super::input_json(d, &plugin.name, &fleet, &options);
         let start = Instant::now();
         let outcome = call::call(plugin, &input, &mut Offline);
         results.ran.push((plugin.name.clone(), start.elapsed()));
