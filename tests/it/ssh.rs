@@ -572,3 +572,28 @@ fn generic_debuggers_run_real_commands_on_the_fleet() {
         assert_eq!(status("connectivity", h, "reaches h02"), ["pass"]);
     }
 }
+
+#[test]
+fn malformed_execution_flags_are_usage_errors() {
+    let yaml = "hosts:\n  a: 127.0.0.2\n";
+    Test::new()
+        .yaml(yaml)
+        .args(["run", "--max-output", "lots", "--", "true"])
+        .run()
+        .code(2)
+        .stdout_empty()
+        .stderr_has("`lots` is not a size in bytes (such as 65536, 64K or 1M)");
+    Test::new()
+        .yaml(yaml)
+        .args(["debug", "--forks", "0"])
+        .run()
+        .code(2)
+        .stdout_empty()
+        .stderr_has("--forks");
+    Test::new()
+        .yaml(yaml)
+        .args(["run", "--command-timeout", "0", "--", "true"])
+        .run()
+        .code(2)
+        .stderr_has("`0` is not a positive number of seconds");
+}
