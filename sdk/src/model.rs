@@ -172,6 +172,14 @@ pub struct CommandResult {
     /// Why the command did not run, when it did not.
     #[serde(default)]
     pub error: Option<String>,
+    /// When the command was sent to the host (Unix time in microseconds), where the executor
+    /// knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_us: Option<u64>,
+    /// When its first output came back (Unix time in microseconds): with `sent_us`, one round
+    /// trip that no other host's slowness is part of (clock checks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_us: Option<u64>,
 }
 
 impl CommandResult {

@@ -8,7 +8,7 @@ use rolecall::report::{debug as render, Printer};
 use rolecall::run::debug::{debug, DebugOptions};
 
 use super::connect::ConnectArgs;
-use super::remote::{ExecArgs, SelectArgs};
+use super::remote::{ExecArgs, SelectArgs, Sending};
 use super::validate::{unknown_plugin_errors, ReportFormat};
 use super::{DeploymentArgs, PluginSettings};
 
@@ -56,7 +56,12 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
     let flags = connect.into_settings();
     let limits = exec.limits()?;
     let registry = plugins.load(printer);
-    let executor = super::remote::executor(&d, &hosts, &flags, &exec, &limits, dry_run, printer)?;
+    let sending = if dry_run {
+        Sending::DryRun
+    } else {
+        Sending::Live { stdin: None }
+    };
+    let executor = super::remote::executor(&d, &hosts, &flags, &exec, &limits, sending, printer)?;
     let opts = DebugOptions {
         only,
         skip,

@@ -100,19 +100,29 @@ impl ExecArgs {
     }
 }
 
-/// The executor for this run: none with `dry_run`, canned with `--replay`, else SSH to `hosts`.
+/// Whether commands are sent at all, and with what on their stdin.
+#[derive(Debug, Clone)]
+pub enum Sending {
+    /// `--dry-run`: nothing leaves this machine.
+    DryRun,
+    /// Commands are sent; each gets these bytes on stdin (`None`: empty stdin).
+    Live { stdin: Option<Arc<[u8]>> },
+}
+
+/// The executor for this run: none for a dry run, canned with `--replay`, else SSH to `hosts`.
 pub fn executor(
     d: &Deployment,
     hosts: &[String],
     flags: &SshSettings,
     exec: &ExecArgs,
     limits: &Limits,
-    dry_run: bool,
+    sending: Sending,
     printer: &Printer,
 ) -> anyhow::Result<Box<dyn Executor>> {
-    if dry_run {
-        return Ok(Box::new(ScriptedExecutor::dry_run()));
-    }
+    let stdin = match sending {
+        Sending::DryRun => return Ok(Box::new(ScriptedExecutor::dry_run())),
+        Sending::Live { stdin } => stdin,
+    };
     if let Some(path) = &exec.replay {
         let canned = ScriptedExecutor::from_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
         return Ok(Box::new(canned));
@@ -145,6 +155,7 @@ pub fn executor(
         allow: limits.allow.clone(),
         password: std::env::var(remote::PASSWORD_ENV).ok().filter(|p| !p.is_empty()),
         prompt,
+        stdin,
     };
     let endpoints = rolecall::run::endpoints(d, flags, hosts);
     let ex = SshExecutor::new(endpoints, config).context("cannot set up SSH")?;

@@ -1,5 +1,9 @@
 //! `rolecall run -- COMMAND...`: one command on many hosts, answers grouped.
 
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
 use anyhow::Context;
 use clap::Args;
 use rolecall::deployment;
@@ -7,7 +11,7 @@ use rolecall::exit::Exit;
 use rolecall::report::{fanout, Printer};
 
 use super::connect::ConnectArgs;
-use super::remote::{ExecArgs, SelectArgs};
+use super::remote::{ExecArgs, SelectArgs, Sending};
 use super::{DeploymentArgs, ListFormat};
 
 #[derive(Debug, Args)]
@@ -23,6 +27,10 @@ pub struct RunArgs {
     pub exec: ExecArgs,
     #[command(flatten)]
     pub connect: ConnectArgs,
+    /// Send this file (`-` = rolecall's own stdin) to the command's stdin on every host; without
+    /// it, the command's stdin is empty
+    #[arg(long, value_name = "FILE|-")]
+    pub stdin: Option<PathBuf>,
     /// The command, after `--`; its words are joined with spaces and run by the remote shell
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -35,13 +43,24 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
         format,
         exec,
         connect,
+        stdin,
         command,
     } = args;
     let command = command.join(" ");
     let d = deployment::load(&config, profile.map(Into::into))?;
     let hosts = rolecall::run::select(&d, &select.roles, &select.limit).map_err(anyhow::Error::msg)?;
     let flags = connect.into_settings();
-    let executor = super::remote::executor(&d, &hosts, &flags, &exec, &exec.limits()?, false, printer)?;
+    let stdin = stdin.as_deref().map(read_stdin).transpose()?;
+    let limits = exec.limits()?;
+    let executor = super::remote::executor(
+        &d,
+        &hosts,
+        &flags,
+        &exec,
+        &limits,
+        Sending::Live { stdin },
+        printer,
+    )?;
     let progress = printer.progress(Some(hosts.len() as u64), "run");
     let results = executor.run_each(&command, &hosts, &mut |_| progress.inc(1));
     progress.finish();
@@ -51,4 +70,17 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
     };
     printer.out(&text).context("writing to stdout")?;
     Ok(fanout::exit(&results))
+}
+
+/// The bytes `--stdin` names: a file, or all of rolecall's stdin for `-`.
+fn read_stdin(path: &Path) -> anyhow::Result<Arc<[u8]>> {
+    if path == Path::new("-") {
+        let mut data = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut data)
+            .context("reading rolecall's stdin for `--stdin -`")?;
+        return Ok(data.into());
+    }
+    let data = std::fs::read(path).with_context(|| format!("reading `--stdin` file `{}`", path.display()))?;
+    Ok(data.into())
 }

@@ -12,7 +12,7 @@ pub mod ssh;
 mod wait;
 
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rolecall_plugin::CommandResult;
 
@@ -114,8 +114,10 @@ pub enum Outcome {
     Exited(i32),
     /// The command was killed by this signal (`KILL`, `TERM`, ...).
     Signal(String),
-    /// The command ran past the command timeout; its channel was closed.
+    /// The command ran past the command timeout; it was stopped on the host.
     Timeout(Duration),
+    /// The connection failed while the command ran (its output until then is kept).
+    Lost(String),
     /// The target is outside the allowed networks: never contacted.
     Refused(String),
     /// No TCP connection (refused, no route, timed out, name not resolved).
@@ -136,12 +138,25 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The outcome's name in JSON and for plugins.
+    /// The outcome's name in rolecall's own output: `ok` (exit 0), `failed` (another exit
+    /// code), `killed` (a signal), `timeout`, `connection-lost`, or why it did not run.
     pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Exited(0) => "ok",
+            Outcome::Exited(_) => "failed",
+            Outcome::Signal(_) => "killed",
+            other => other.abi_name(),
+        }
+    }
+
+    /// The outcome's name for plugins (`CommandResult::outcome`, plugin ABI v1): `ok` for any
+    /// exit code, `signal` for a signal.
+    pub fn abi_name(&self) -> &'static str {
         match self {
             Outcome::Exited(_) => "ok",
             Outcome::Signal(_) => "signal",
             Outcome::Timeout(_) => "timeout",
+            Outcome::Lost(_) => "connection-lost",
             Outcome::Refused(_) => "refused",
             Outcome::Unreachable(_) => "unreachable",
             Outcome::HandshakeTimeout(_) => "handshake-timeout",
@@ -164,6 +179,11 @@ impl Outcome {
         !self.finished() && !matches!(self, Outcome::DryRun)
     }
 
+    /// The command started on the host (whether or not it finished).
+    pub fn started(&self) -> bool {
+        self.finished() || matches!(self, Outcome::Timeout(_) | Outcome::Lost(_))
+    }
+
     /// Why, without the outcome's name (empty for a finished command).
     pub fn detail(&self) -> String {
         match self {
@@ -172,6 +192,7 @@ impl Outcome {
             | Outcome::AuthFailed(why)
             | Outcome::HostKeyUnknown(why)
             | Outcome::HostKeyChanged(why)
+            | Outcome::Lost(why)
             | Outcome::Error(why) => why.clone(),
             other => other.describe(),
         }
@@ -184,6 +205,7 @@ impl Outcome {
             Outcome::Signal(s) => format!("killed by signal {s}"),
             Outcome::Timeout(d) => format!("timed out after {}", secs(*d)),
             Outcome::HandshakeTimeout(d) => format!("SSH handshake timed out after {}", secs(*d)),
+            Outcome::Lost(why) => format!("connection lost: {why}"),
             Outcome::Refused(why)
             | Outcome::Unreachable(why)
             | Outcome::AuthFailed(why)
@@ -209,6 +231,20 @@ pub struct HostResult {
     pub stdout: String,
     pub stderr: String,
     pub duration: Duration,
+    /// When the command went out and when its first output came back, where known.
+    pub round_trip: Option<RoundTrip>,
+}
+
+/// One command's own round trip on the wall clock: sent, first output back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoundTrip {
+    pub sent: SystemTime,
+    pub answered: SystemTime,
+}
+
+fn unix_us(t: SystemTime) -> Option<u64> {
+    let d = t.duration_since(UNIX_EPOCH).ok()?;
+    u64::try_from(d.as_micros()).ok()
 }
 
 impl HostResult {
@@ -220,6 +256,7 @@ impl HostResult {
             stdout: String::new(),
             stderr: String::new(),
             duration: Duration::ZERO,
+            round_trip: None,
         }
     }
 
@@ -237,13 +274,15 @@ impl HostResult {
         };
         CommandResult {
             host: self.host.clone(),
-            outcome: self.outcome.name().to_string(),
+            outcome: self.outcome.abi_name().to_string(),
             exit_code,
             signal,
             stdout: self.stdout.clone(),
             stderr: self.stderr.clone(),
             duration_ms: u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX),
             error,
+            sent_us: self.round_trip.and_then(|r| unix_us(r.sent)),
+            answered_us: self.round_trip.and_then(|r| unix_us(r.answered)),
         }
     }
 }

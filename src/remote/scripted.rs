@@ -154,6 +154,7 @@ impl ScriptedExecutor {
             stdout: r.stdout.clone(),
             stderr: r.stderr.clone(),
             duration,
+            round_trip: None,
         }
     }
 }

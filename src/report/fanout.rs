@@ -87,38 +87,88 @@ pub fn table(command: &str, results: &[HostResult]) -> String {
             }
         }
     }
-    let ok = results.iter().filter(|r| r.success()).count();
-    let failed = results
-        .iter()
-        .filter(|r| r.outcome.finished() && !r.success())
-        .count();
-    let missed = results.iter().filter(|r| r.outcome.incomplete()).count();
-    let slowest = results.iter().map(|r| r.duration).max().unwrap_or_default();
     let _ = writeln!(
         out,
-        "`{command}` on {}: {ok} ok, {failed} failed, {missed} not run; slowest {:.2}s",
+        "`{command}` on {}: {}",
         plural(results.len(), "host"),
-        slowest.as_secs_f64()
+        Tally::of(results)
     );
     out
+}
+
+/// How many hosts ended which way, for the closing line and the JSON summary.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Tally {
+    ok: usize,
+    /// Exited non-zero or killed by a signal.
+    failed: usize,
+    timed_out: usize,
+    lost: usize,
+    /// Never started: unreachable, refused, authentication or host key, cancelled.
+    not_run: usize,
+    /// Longest run among the hosts where the command started.
+    slowest: Option<Duration>,
+}
+
+impl Tally {
+    fn of(results: &[HostResult]) -> Self {
+        let mut t = Tally::default();
+        for r in results {
+            match &r.outcome {
+                Outcome::Exited(0) => t.ok += 1,
+                o if o.finished() => t.failed += 1,
+                Outcome::Timeout(_) => t.timed_out += 1,
+                Outcome::Lost(_) => t.lost += 1,
+                Outcome::DryRun => {}
+                _ => t.not_run += 1,
+            }
+            if r.outcome.started() {
+                t.slowest = Some(t.slowest.unwrap_or_default().max(r.duration));
+            }
+        }
+        t
+    }
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ok, {} failed", self.ok, self.failed)?;
+        if self.timed_out > 0 {
+            write!(f, ", {} timed out", self.timed_out)?;
+        }
+        if self.lost > 0 {
+            write!(f, ", {} lost the connection", self.lost)?;
+        }
+        write!(f, ", {} not run", self.not_run)?;
+        if let Some(d) = self.slowest {
+            write!(f, "; slowest {:.2}s", d.as_secs_f64())?;
+        }
+        Ok(())
+    }
 }
 
 /// `{"command", "results": [one object per host], "summary"}`.
 pub fn json(command: &str, results: &[HostResult]) -> String {
     let items: Vec<Value> = results
         .iter()
-        .map(|r| serde_json::to_value(r.to_command_result()).unwrap_or(Value::Null))
+        .map(|r| {
+            let mut v = serde_json::to_value(r.to_command_result()).unwrap_or(Value::Null);
+            // rolecall's own names (`failed`, `killed`), not the plugin ABI's.
+            v["outcome"] = json!(r.outcome.name());
+            v
+        })
         .collect();
-    let ok = results.iter().filter(|r| r.success()).count();
-    let missed = results.iter().filter(|r| r.outcome.incomplete()).count();
+    let t = Tally::of(results);
     pretty(&json!({
         "command": command,
         "results": items,
         "summary": {
             "hosts": results.len(),
-            "ok": ok,
-            "failed": results.len() - ok - missed,
-            "not_run": missed,
+            "ok": t.ok,
+            "failed": t.failed,
+            "timed_out": t.timed_out,
+            "connection_lost": t.lost,
+            "not_run": t.not_run,
             "exit_code": exit(results).code(),
         },
     }))
@@ -135,6 +185,7 @@ mod tests {
             stdout: stdout.into(),
             stderr: String::new(),
             duration: Duration::from_millis(5),
+            round_trip: None,
         }
     }
 
@@ -167,6 +218,39 @@ mod tests {
         assert_eq!(exit(&res[3..]), Exit::Ok);
     }
 
+    /// Timeouts and lost connections ran: they are named, not counted "not run"; nothing that
+    /// did not start sets "slowest".
+    #[test]
+    fn summary_names_what_ran_and_what_did_not() {
+        colored::control::set_override(false);
+        let mut lost = r("b", Outcome::Lost("reset".into()), "partial\n");
+        lost.duration = Duration::from_millis(1500);
+        let res = vec![
+            r("a", Outcome::Timeout(Duration::from_secs(3)), ""),
+            lost,
+            r("c", Outcome::Unreachable("refused".into()), ""),
+        ];
+        let t = table("x", &res);
+        assert!(
+            t.ends_with("`x` on 3 hosts: 0 ok, 0 failed, 1 timed out, 1 lost the connection, 1 not run; slowest 1.50s\n"),
+            "{t}"
+        );
+        let mut unreachable = r("c", Outcome::Unreachable("refused".into()), "");
+        unreachable.duration = Duration::ZERO;
+        let t = table("x", &[unreachable]);
+        assert!(t.ends_with("`x` on 1 host: 0 ok, 0 failed, 1 not run\n"), "{t}");
+        let v: Value = serde_json::from_str(&json("x", &res)).unwrap();
+        assert_eq!(v["results"][0]["outcome"], "timeout");
+        assert_eq!(v["results"][1]["outcome"], "connection-lost");
+        assert_eq!(v["results"][1]["stdout"], "partial\n");
+        assert_eq!(v["results"][1]["duration_ms"], 1500);
+        assert_eq!(v["summary"]["timed_out"], 1);
+        assert_eq!(v["summary"]["exit_code"], 3);
+        let v: Value = serde_json::from_str(&json("x", &[r("d", Outcome::Exited(2), "")])).unwrap();
+        assert_eq!(v["results"][0]["outcome"], "failed");
+        assert_eq!(v["results"][0]["exit_code"], 2);
+    }
+
     #[test]
     fn json_has_one_object_per_host() {
         let res = vec![
@@ -175,7 +259,7 @@ mod tests {
         ];
         let v: Value = serde_json::from_str(&json("true", &res)).unwrap();
         assert_eq!(v["results"].as_array().unwrap().len(), 2);
-        assert_eq!(v["results"][1]["outcome"], "signal");
+        assert_eq!(v["results"][1]["outcome"], "killed");
         assert_eq!(v["results"][1]["signal"], "KILL");
         assert_eq!(v["summary"]["exit_code"], 1);
     }

@@ -22,6 +22,7 @@ pub struct Test {
     args: Vec<String>,
     env: Vec<(String, String)>,
     deadline: Duration,
+    stdin: Option<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -39,6 +40,7 @@ impl Test {
             args: Vec::new(),
             env: Vec::new(),
             deadline: Duration::from_secs(30),
+            stdin: None,
         }
     }
 
@@ -80,6 +82,12 @@ impl Test {
         self
     }
 
+    /// Feed `bytes` to rolecall's stdin (default: none, stdin is `/dev/null`).
+    pub fn stdin(mut self, bytes: &[u8]) -> Self {
+        self.stdin = Some(bytes.to_vec());
+        self
+    }
+
     pub fn deadline(mut self, d: Duration) -> Self {
         self.deadline = d;
         self
@@ -93,13 +101,23 @@ impl Test {
             .env("NO_COLOR", "1")
             .env_remove("ROLECALL_PLUGIN_PATH")
             .env_remove("SSH_AUTH_SOCK")
-            .stdin(Stdio::null())
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn rolecall");
+        if let (Some(mut input), Some(bytes)) = (child.stdin.take(), self.stdin.clone()) {
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let _ = input.write_all(&bytes);
+            });
+        }
         let mut out = child.stdout.take().expect("stdout");
         let mut err = child.stderr.take().expect("stderr");
         let t_out = std::thread::spawn(move || {

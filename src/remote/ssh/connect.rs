@@ -106,6 +106,7 @@ fn connect_once(shared: &Shared, ep: &Endpoint) -> Result<Connection, Attempt> {
     let fd = stream.as_raw_fd();
     let mut session =
         Session::new().map_err(|e| Attempt::Final(Outcome::Error(format!("cannot start a session: {e}"))))?;
+    super::recv::install(&session);
     session.set_tcp_stream(stream);
     session.set_timeout(ms(config.connect_timeout));
     let name = known_hosts::host_name(&ep.address, ep.port);

@@ -16,6 +16,7 @@
 
 mod channel;
 mod connect;
+mod recv;
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::{self, AssertUnwindSafe};
@@ -67,6 +68,8 @@ pub struct SshConfig {
     /// Password from the environment, tried when the server accepts passwords.
     pub password: Option<String>,
     pub prompt: Option<PasswordPrompt>,
+    /// Bytes every command gets on its stdin (`run --stdin`); `None` = stdin is empty.
+    pub stdin: Option<Arc<[u8]>>,
 }
 
 impl std::fmt::Debug for SshConfig {
@@ -83,6 +86,7 @@ impl std::fmt::Debug for SshConfig {
             .field("identities", &self.identities)
             .field("allow", &self.allow)
             .field("password", &self.password.as_ref().map(|_| "<set>"))
+            .field("stdin", &self.stdin.as_ref().map(|s| s.len()))
             .finish_non_exhaustive()
     }
 }
@@ -102,6 +106,7 @@ impl Default for SshConfig {
             allow: AllowList::default(),
             password: None,
             prompt: None,
+            stdin: None,
         }
     }
 }
@@ -432,12 +437,14 @@ fn work(shared: &Shared, host: &str, ep: &Endpoint, conn: Conn, works: &[&Work])
                 timeout,
                 out_cap: config.max_output,
                 err_cap: config.max_output,
+                stdin: config.stdin.clone(),
             },
             Work::Fetch(path) => Spec {
                 command: format!("cat -- {}", shell_quote(path)),
                 timeout,
                 out_cap: FETCH_CAP,
                 err_cap: 64 << 10,
+                stdin: None,
             },
         })
         .collect();
@@ -448,18 +455,29 @@ fn work(shared: &Shared, host: &str, ep: &Endpoint, conn: Conn, works: &[&Work])
         .zip(ran)
         .map(|(w, r)| match r {
             Ran::Later => Step::Later,
-            Ran::Lost(why) => {
+            Ran::Lost(why, out, err) => {
                 lost = true;
-                Step::Done(failed(w, host, Outcome::Error(format!("connection lost: {why}"))))
+                Step::Done(match w {
+                    Work::Run(_) => Reply::Run(HostResult {
+                        host: host.to_string(),
+                        outcome: Outcome::Lost(why),
+                        stdout: out.into_text(),
+                        stderr: err.into_text(),
+                        duration: start.elapsed(),
+                        round_trip: None,
+                    }),
+                    Work::Fetch(_) => failed(w, host, Outcome::Lost(why)),
+                })
             }
             Ran::Failed(why) => Step::Done(failed(w, host, Outcome::Error(why))),
-            Ran::Finished(outcome, out, err) => Step::Done(match w {
+            Ran::Finished(outcome, out, err, round_trip) => Step::Done(match w {
                 Work::Run(_) => Reply::Run(HostResult {
                     host: host.to_string(),
                     outcome,
                     stdout: out.into_text(),
                     stderr: err.into_text(),
                     duration: start.elapsed(),
+                    round_trip,
                 }),
                 Work::Fetch(path) => Reply::Fetch(match outcome {
                     Outcome::Exited(0) if out.total <= FETCH_CAP as u64 => Ok(out.into_bytes()),

@@ -51,6 +51,8 @@ pub struct SshHost {
     /// sshd's `ForceCommand`: a script that sees the client's command in
     /// `$SSH_ORIGINAL_COMMAND` (canned answers for a role's commands).
     force_command: Option<PathBuf>,
+    /// sshd's `MaxSessions` (channels open at once on one connection).
+    max_sessions: u32,
     child: Option<Child>,
 }
 
@@ -175,6 +177,7 @@ impl Fleet {
                 port,
                 dir,
                 force_command: None,
+                max_sessions: 100,
                 child: None,
             });
         }
@@ -206,7 +209,8 @@ impl Fleet {
             "ListenAddress {addr}:{port}\nHostKey {dir}/host_key\nPidFile {dir}/sshd.pid\n\
              AuthorizedKeysFile {auth}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nLogLevel ERROR\n\
-             MaxStartups 1000\nMaxSessions 100\nUseDNS no\nSetEnv SHLVL=1\n",
+             MaxStartups 1000\nMaxSessions {max_sessions}\nUseDNS no\nSetEnv SHLVL=1\n",
+            max_sessions = h.max_sessions,
             addr = h.address,
             port = h.port,
             dir = h.dir.display(),
@@ -259,6 +263,14 @@ impl Fleet {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         self.hosts[i].stop();
         self.hosts[i].force_command = Some(path);
+        self.spawn(i);
+        self.hosts[i].wait_ready();
+    }
+
+    /// Give host `i` sshd's `MaxSessions n` (the fleet default is 100), and restart it.
+    pub fn max_sessions(&mut self, i: usize, n: u32) {
+        self.hosts[i].stop();
+        self.hosts[i].max_sessions = n;
         self.spawn(i);
         self.hosts[i].wait_ready();
     }
