@@ -154,6 +154,9 @@ pub fn executor(
         identities: s.identities.clone(),
         allow: limits.allow.clone(),
         password: std::env::var(remote::PASSWORD_ENV).ok().filter(|p| !p.is_empty()),
+        passphrase: std::env::var(remote::PASSPHRASE_ENV)
+            .ok()
+            .filter(|p| !p.is_empty()),
         prompt,
         stdin,
     };

@@ -32,6 +32,8 @@ pub const DEFAULT_FORKS: usize = 32;
 pub const DEFAULT_RETRIES: u32 = 2;
 /// Environment variable holding the SSH password (never a flag: argv is visible to every user).
 pub const PASSWORD_ENV: &str = "ROLECALL_SSH_PASSWORD";
+/// Environment variable holding the passphrase of passphrase-protected identity files.
+pub const PASSPHRASE_ENV: &str = "ROLECALL_SSH_PASSPHRASE";
 /// Environment variable with the networks rolecall may connect to (comma-separated CIDRs).
 pub const ALLOW_NETS_ENV: &str = "ROLECALL_ALLOW_NETS";
 

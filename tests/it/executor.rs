@@ -181,3 +181,41 @@ fn timed_out_commands_free_their_sessions_under_max_sessions_10() {
     assert_eq!(r.outcome, Outcome::Exited(0), "{r:?}");
     assert_eq!(r.stdout, "still-fine\n");
 }
+
+/// A passphrase-protected identity says so (not "Unsupported private key format"), and is used
+/// with the passphrase from the environment.
+#[test]
+fn passphrase_protected_key_says_so_and_works_with_the_passphrase() {
+    let fleet = Fleet::start(1);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = dir.path().join("locked");
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "open sesame", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(st.success());
+    let public = std::fs::read_to_string(key.with_extension("pub")).expect("public key");
+    let auth = fleet.dir().join("authorized_keys");
+    let mut keys = std::fs::read_to_string(&auth).expect("authorized_keys");
+    keys.push_str(&public);
+    std::fs::write(&auth, keys).expect("authorized_keys");
+    let key = key.to_str().expect("utf-8 path");
+    let base = |t: Test| {
+        t.yaml(&fleet.yaml(""))
+            .args(["run", "-i", key, "--known-hosts"])
+            .args([fleet.known_hosts.to_str().expect("utf-8 path")])
+            .args(["--user", &whoami(), "--connect-timeout", "30", "--", "echo in"])
+            .deadline(DEADLINE)
+    };
+    base(Test::new())
+        .run()
+        .code(3)
+        .stdout_has("auth-failed")
+        .stdout_has("(protected by a passphrase: add it to ssh-agent with `ssh-add");
+    base(Test::new())
+        .env("ROLECALL_SSH_PASSPHRASE", "open sesame")
+        .run()
+        .code(0)
+        .stdout_has("exit 0\nin\n");
+}

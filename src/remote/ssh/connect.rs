@@ -214,6 +214,33 @@ fn check_host_key(shared: &Shared, session: &Session, name: &str) -> Result<(), 
     }
 }
 
+/// Whether a private key file needs a passphrase: PEM with `ENCRYPTED` in its header, or an
+/// OpenSSH key whose cipher is not `none`.
+fn key_is_encrypted(pem: &[u8]) -> bool {
+    use base64::Engine as _;
+    let text = String::from_utf8_lossy(pem);
+    if !text.contains("BEGIN OPENSSH PRIVATE KEY") {
+        return text.lines().take(3).any(|l| l.contains("ENCRYPTED"));
+    }
+    let body: String = text
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .map(str::trim)
+        .collect();
+    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(body) else {
+        return false;
+    };
+    // "openssh-key-v1\0", then the cipher name as an SSH string (u32 length, bytes).
+    let Some(rest) = raw.strip_prefix(b"openssh-key-v1\0".as_slice()) else {
+        return false;
+    };
+    let Some((len, rest)) = rest.split_first_chunk::<4>() else {
+        return false;
+    };
+    let len = u32::from_be_bytes(*len) as usize;
+    rest.get(..len).is_some_and(|cipher| cipher != b"none")
+}
+
 fn auth_error(e: &ssh2::Error, timeout: Duration) -> Option<Outcome> {
     (code(e) == LIBSSH2_ERROR_TIMEOUT).then_some(Outcome::HandshakeTimeout(timeout))
 }
@@ -247,14 +274,38 @@ fn authenticate(shared: &Shared, session: &Session, ep: &Endpoint) -> Result<(),
                 tried.push(format!("{} (no such file)", path.display()));
                 continue;
             }
-            match session.userauth_pubkey_file(user, None, &path, None) {
+            let encrypted = key_is_encrypted(&std::fs::read(&path).unwrap_or_default());
+            let passphrase = if encrypted {
+                let asked = config.passphrase.clone().or_else(|| {
+                    let prompt = config.prompt.as_ref()?;
+                    prompt(&format!("Passphrase for key {}: ", path.display()))
+                });
+                let Some(p) = asked else {
+                    tried.push(format!(
+                        "{} (protected by a passphrase: add it to ssh-agent with `ssh-add {}`, or set {})",
+                        path.display(),
+                        path.display(),
+                        crate::remote::PASSPHRASE_ENV
+                    ));
+                    continue;
+                };
+                Some(p)
+            } else {
+                None
+            };
+            match session.userauth_pubkey_file(user, None, &path, passphrase.as_deref()) {
                 Ok(()) if session.authenticated() => return Ok(()),
                 Ok(()) => tried.push(format!("{} (not accepted)", path.display())),
                 Err(e) => {
                     if let Some(o) = auth_error(&e, config.connect_timeout) {
                         return Err(o);
                     }
-                    tried.push(format!("{} ({})", path.display(), e.message()));
+                    let why = if encrypted {
+                        format!("protected by a passphrase; wrong passphrase? {}", e.message())
+                    } else {
+                        e.message().to_string()
+                    };
+                    tried.push(format!("{} ({why})", path.display()));
                 }
             }
         }
@@ -316,5 +367,31 @@ mod tests {
         assert_eq!(key_type_of_alg("rsa-sha2-512"), Some("ssh-rsa"));
         assert_eq!(key_type_of_alg("ssh-ed25519"), Some("ssh-ed25519"));
         assert_eq!(key_type_of_alg("ssh-ed25519-cert-v01@openssh.com"), None);
+    }
+
+    use std::process::{Command, Stdio};
+
+    fn keygen(dir: &std::path::Path, name: &str, passphrase: &str) -> Vec<u8> {
+        let path = dir.join(name);
+        let st = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", passphrase, "-f"])
+            .arg(&path)
+            .stdin(Stdio::null())
+            .status()
+            .expect("ssh-keygen (install openssh-client)");
+        assert!(st.success());
+        std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn protected_keys_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(key_is_encrypted(&keygen(dir.path(), "locked", "s3cret phrase")));
+        assert!(!key_is_encrypted(&keygen(dir.path(), "open", "")));
+        assert!(key_is_encrypted(
+            b"-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n"
+        ));
+        assert!(!key_is_encrypted(b"-----BEGIN RSA PRIVATE KEY-----\nMIIE\n"));
+        assert!(!key_is_encrypted(b"not a key"));
     }
 }

@@ -67,6 +67,8 @@ pub struct SshConfig {
     pub allow: AllowList,
     /// Password from the environment, tried when the server accepts passwords.
     pub password: Option<String>,
+    /// Passphrase for protected identity files (from the environment; else the prompt asks).
+    pub passphrase: Option<String>,
     pub prompt: Option<PasswordPrompt>,
     /// Bytes every command gets on its stdin (`run --stdin`); `None` = stdin is empty.
     pub stdin: Option<Arc<[u8]>>,
@@ -86,6 +88,7 @@ impl std::fmt::Debug for SshConfig {
             .field("identities", &self.identities)
             .field("allow", &self.allow)
             .field("password", &self.password.as_ref().map(|_| "<set>"))
+            .field("passphrase", &self.passphrase.as_ref().map(|_| "<set>"))
             .field("stdin", &self.stdin.as_ref().map(|s| s.len()))
             .finish_non_exhaustive()
     }
@@ -105,6 +108,7 @@ impl Default for SshConfig {
             identities: Vec::new(),
             allow: AllowList::default(),
             password: None,
+            passphrase: None,
             prompt: None,
             stdin: None,
         }
