@@ -9,6 +9,13 @@ use rolecall::exit::Exit;
 use rolecall::report::{ColorChoice, Printer};
 
 fn main() -> ExitCode {
+    // Re-executed to host one plugin library (see rolecall::plugin::host): no CLI at all.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == rolecall::plugin::wire::PLUGIN_HOST_ARG)
+    {
+        return rolecall::plugin::host::serve();
+    }
     let cli = cli::Cli::parse();
     match cli::run(cli) {
         Ok(exit) => ExitCode::from(exit.code()),

@@ -37,6 +37,9 @@ pub struct ValidateArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
+    /// Seconds the whole run may take; a plugin still running then is stopped (an error result)
+    #[arg(long, value_name = "SECS", value_parser = super::connect::parse_secs)]
+    pub deadline: Option<std::time::Duration>,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
@@ -49,8 +52,10 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
         online,
         allow_nets,
         format,
+        deadline,
         connect,
     } = args;
+    let deadline = deadline.map(|d| std::time::Instant::now() + d);
     let d = deployment::load(&config, profile.map(Into::into))?;
     let allow = super::remote::allow_list(&allow_nets)?;
     let registry = plugins.load(printer);
@@ -60,6 +65,7 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
         online,
         allow_nets: allow.nets().to_vec(),
         flags: connect.into_settings(),
+        deadline,
     };
     let results = validate(&d, &registry, &opts);
     unknown_plugin_errors("validator", &results, &registry, printer);

@@ -1,15 +1,23 @@
-//! Calling a plugin: the host's callback table, and the run itself. Every callback body runs
-//! inside `catch_unwind`; nothing crosses but C data, and what the plugin passes is copied.
-#![allow(unsafe_code)] // the boundary: callbacks called from plugin code
+//! Calling a plugin: in a plugin-host process of its own ([`super::host`]), whose callbacks
+//! arrive here as messages. Reports and logs are kept as they come, so whatever a plugin said
+//! before it crashed, hung or called `exit()` is kept too; how it ended becomes an error result
+//! that names it.
 
-use std::ffi::c_void;
-use std::panic::{self, AssertUnwindSafe};
+use std::io;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rolecall_plugin::abi::{self, Code, DeliverFn, HostApi, Report, Str};
+use rolecall_plugin::abi::Code;
 use rolecall_plugin::{Finding, Status};
 
+use super::process::HostProcess;
+use super::wire::{self, Described, Event, Request, MAX_FROM_HOST};
 use super::Plugin;
+
+/// A plugin reporting more results than this in one run is stopped.
+pub const MAX_FINDINGS: usize = 100_000;
+/// Loading a library and reading its descriptors must not take longer (constructors that spin).
+pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the host can do for a running plugin beyond reporting: run commands and fetch files.
 /// `validate` offers neither (the callbacks answer "unavailable").
@@ -42,198 +50,185 @@ impl Services for Offline {
 pub struct Outcome {
     /// Findings with the time since the previous one (or the start).
     pub findings: Vec<(Finding, Duration)>,
+    /// Log lines: level (`abi::level`), text.
     pub logs: Vec<(u32, String)>,
     pub code: Code,
     pub elapsed: Duration,
 }
 
-struct State<'s> {
-    findings: Vec<(Finding, Duration)>,
-    logs: Vec<(u32, String)>,
-    services: &'s mut dyn Services,
-    last: Instant,
+/// A library's module name, version and plugins, as its plugin host read them.
+#[derive(Debug, Clone)]
+pub struct Description {
+    pub module: String,
+    pub version: String,
+    pub plugins: Vec<Described>,
 }
 
-/// Run `plugin` with `input` (the run's JSON).
-pub fn call(plugin: &Plugin, input: &str, services: &mut dyn Services) -> Outcome {
-    let start = Instant::now();
-    let mut state = State {
-        findings: Vec::new(),
-        logs: Vec::new(),
-        services,
-        last: start,
+/// Load `library` in a plugin host and read its descriptors; `Err` is one line.
+pub fn describe(library: &Path) -> Result<Description, String> {
+    let deadline = Instant::now() + DESCRIBE_TIMEOUT;
+    let mut host =
+        HostProcess::spawn(Some(deadline)).map_err(|e| format!("cannot start a plugin host: {e}"))?;
+    let sent = host.stdin.as_mut().map(|w| {
+        wire::write_json(
+            w,
+            &Request::Describe {
+                library: library.to_path_buf(),
+            },
+        )
+    });
+    let answer = match sent {
+        Some(Ok(())) => wire::read_frame(&mut host.stdout, MAX_FROM_HOST),
+        _ => Ok(None),
     };
-    let api = HostApi {
-        struct_size: size_of::<HostApi>() as u32,
-        abi_version: abi::ABI_VERSION,
-        ctx: (&mut state as *mut State<'_>).cast(),
-        report: cb_report,
-        log: cb_log,
-        run_command: cb_run,
-        fetch_file: cb_fetch,
-        is_cancelled: cb_cancelled,
-    };
-    // SAFETY: `run` comes from a checked v1 descriptor of a never-unloaded library; `api` and
-    // `input` outlive the call. The plugin's own shims catch its panics (an SDK guarantee); a
-    // plugin not built with the SDK that unwinds out of `extern "C"` aborts, which Rust forbids
-    // us from catching here.
-    let code = unsafe { (plugin.run)(&api, Str::new(input)) };
-    Outcome {
-        findings: state.findings,
-        logs: state.logs,
-        code,
-        elapsed: start.elapsed(),
+    let event = answer.ok().flatten().map(wire::decode::<Event>);
+    let ended = host.finish();
+    match event {
+        Some(Ok(Event::Described {
+            module,
+            version,
+            plugins,
+        })) => Ok(Description {
+            module,
+            version,
+            plugins,
+        }),
+        Some(Ok(Event::LoadFailed { reason })) => Err(reason),
+        Some(Ok(other)) => Err(format!("the plugin host answered {other:?}")),
+        Some(Err(e)) => Err(format!("unreadable answer from the plugin host: {e}")),
+        None => Err(format!("loading it {}", ended.describe())),
     }
 }
 
-/// # Safety
-/// `ctx` must be the `State` passed in `call`, alive for the call.
-unsafe fn state<'a>(ctx: *mut c_void) -> Option<&'a mut State<'a>> {
-    // SAFETY: per this function's contract; NULL is refused.
-    unsafe { ctx.cast::<State<'a>>().as_mut() }
-}
-
-fn guard(f: impl FnOnce() -> Code) -> Code {
-    panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or(Code::FAILED)
-}
-
-fn copy(s: &Str<'_>, what: &str) -> Result<String, String> {
-    // SAFETY: a `Str` handed to a callback is valid for that call (ABI rule).
-    unsafe { s.to_str() }
-        .map(str::to_string)
-        .map_err(|e| format!("{what} is not UTF-8 ({e})"))
-}
-
-unsafe extern "C" fn cb_report(ctx: *mut c_void, report: *const Report<'_>) -> Code {
-    guard(|| {
-        // SAFETY: `ctx` is ours (see `call`).
-        let Some(st) = (unsafe { state(ctx) }) else {
-            return Code::INVALID;
+/// Run `plugin` with `input` (the run's JSON) in a plugin host, answering its requests from
+/// `services`; at `deadline` the host is killed.
+pub fn call(plugin: &Plugin, input: &str, services: &mut dyn Services, deadline: Option<Instant>) -> Outcome {
+    let start = Instant::now();
+    let mut out = Outcome {
+        findings: Vec::new(),
+        logs: Vec::new(),
+        code: Code::FAILED,
+        elapsed: Duration::ZERO,
+    };
+    let mut last = start;
+    let error = |out: &mut Outcome, message: String| {
+        let f = Finding {
+            status: Status::Error,
+            check: "plugin".into(),
+            host: None,
+            message,
+            path: None,
         };
-        // SAFETY: NULL is refused; otherwise valid for this call (ABI rule).
-        let Some(r) = (unsafe { report.as_ref() }) else {
-            return Code::INVALID;
-        };
-        let now = Instant::now();
-        let took = now - st.last;
-        st.last = now;
-        let fields = (|| -> Result<Finding, String> {
-            if (r.struct_size as usize) < size_of::<Report<'_>>() {
-                return Err(format!("report struct is {} bytes", r.struct_size));
-            }
-            let status =
-                Status::from_abi(r.status).ok_or_else(|| format!("unknown status {}", r.status.0))?;
-            let host = copy(&r.host, "host")?;
-            let path = copy(&r.yaml_path, "YAML path")?;
-            Ok(Finding {
-                status,
-                check: copy(&r.check, "check id")?,
-                host: (!host.is_empty()).then_some(host),
-                message: copy(&r.message, "message")?,
-                path: (!path.is_empty()).then_some(path),
-            })
-        })();
-        match fields {
-            Ok(f) => {
-                st.findings.push((f, took));
-                Code::OK
-            }
-            Err(why) => {
-                let f = Finding {
-                    status: Status::Error,
-                    check: "plugin-report".into(),
-                    host: None,
-                    message: format!("the plugin reported a malformed result: {why}"),
-                    path: None,
-                };
-                st.findings.push((f, took));
-                Code::INVALID
-            }
+        out.findings.push((f, Duration::ZERO));
+    };
+    let mut host = match HostProcess::spawn(deadline) {
+        Ok(h) => h,
+        Err(e) => {
+            error(&mut out, format!("cannot start a plugin host: {e}"));
+            out.elapsed = start.elapsed();
+            return out;
         }
-    })
-}
-
-unsafe extern "C" fn cb_log(ctx: *mut c_void, level: u32, message: Str<'_>) -> Code {
-    guard(|| {
-        // SAFETY: `ctx` is ours (see `call`).
-        let Some(st) = (unsafe { state(ctx) }) else {
-            return Code::INVALID;
+    };
+    let request = Request::Call {
+        library: plugin.library.clone(),
+        plugin: plugin.name.clone(),
+        input: input.to_string(),
+    };
+    let mut done = None;
+    let mut problem: Option<String> = None;
+    if let Some(w) = host.stdin.as_mut() {
+        // A host that died before reading shows as an early end below.
+        let _ = wire::write_json(w, &request);
+    }
+    loop {
+        let frame = match wire::read_frame(&mut host.stdout, MAX_FROM_HOST) {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                problem = Some(format!("sent {e}; stopped"));
+                host.kill();
+                break;
+            }
+            Err(_) => break,
         };
-        // SAFETY: valid for this call (ABI rule).
-        let text = String::from_utf8_lossy(unsafe { message.as_bytes() }).into_owned();
-        st.logs.push((level, text));
-        Code::OK
-    })
-}
-
-unsafe extern "C" fn cb_run(
-    ctx: *mut c_void,
-    command: Str<'_>,
-    hosts: Str<'_>,
-    deliver: DeliverFn,
-    user: *mut c_void,
-) -> Code {
-    guard(|| {
-        // SAFETY: `ctx` is ours (see `call`).
-        let Some(st) = (unsafe { state(ctx) }) else {
-            return Code::INVALID;
+        let event = match wire::decode::<Event>(frame) {
+            Ok(e) => e,
+            Err(e) => {
+                problem = Some(format!("sent an unreadable message ({e}); stopped"));
+                host.kill();
+                break;
+            }
         };
-        let (Ok(command), Ok(hosts)) = (copy(&command, "command"), copy(&hosts, "hosts")) else {
-            return Code::INVALID;
-        };
-        let Ok(hosts) = serde_json::from_str::<Vec<String>>(&hosts) else {
-            return Code::INVALID;
-        };
-        if st.services.cancelled() {
-            return Code::CANCELLED;
-        }
-        match st.services.run(&command, &hosts) {
-            None => Code::UNAVAILABLE,
-            Some(results) => {
-                for json in &results {
-                    // SAFETY: `deliver`/`user` are the plugin's pair for this call; the bytes
-                    // live until it returns, and the plugin copies them.
-                    unsafe { deliver(user, Str::new(json)) };
+        let reply = match event {
+            Event::Finding(f) => {
+                if out.findings.len() >= MAX_FINDINGS {
+                    problem = Some(format!("reported more than {MAX_FINDINGS} results; stopped"));
+                    host.kill();
+                    break;
                 }
-                Code::OK
+                let now = Instant::now();
+                out.findings.push((f, now - last));
+                last = now;
+                None
             }
-        }
-    })
-}
-
-unsafe extern "C" fn cb_fetch(
-    ctx: *mut c_void,
-    host: Str<'_>,
-    path: Str<'_>,
-    deliver: DeliverFn,
-    user: *mut c_void,
-) -> Code {
-    guard(|| {
-        // SAFETY: `ctx` is ours (see `call`).
-        let Some(st) = (unsafe { state(ctx) }) else {
-            return Code::INVALID;
-        };
-        let (Ok(host), Ok(path)) = (copy(&host, "host"), copy(&path, "path")) else {
-            return Code::INVALID;
-        };
-        match st.services.fetch(&host, &path) {
-            Ok(bytes) => {
-                for chunk in bytes.chunks(1 << 20) {
-                    // SAFETY: as in `cb_run`.
-                    unsafe { deliver(user, Str::bytes(chunk)) };
+            Event::Log { level, message } => {
+                if out.logs.len() < MAX_FINDINGS {
+                    out.logs.push((level, message));
                 }
-                Code::OK
+                None
             }
-            Err(None) => Code::UNAVAILABLE,
-            Err(Some(_)) => Code::FAILED,
+            Event::Run { command, hosts } => Some(if services.cancelled() {
+                Reply::Json(Request::Cancelled)
+            } else {
+                match services.run(&command, &hosts) {
+                    Some(results) => Reply::Json(Request::RunResults { results }),
+                    None => Reply::Json(Request::Unavailable),
+                }
+            }),
+            Event::Fetch { host, path } => Some(match services.fetch(&host, &path) {
+                Ok(bytes) => Reply::Bytes(bytes),
+                Err(None) => Reply::Json(Request::Unavailable),
+                Err(Some(reason)) => Reply::Json(Request::FetchFailed { reason }),
+            }),
+            Event::IsCancelled => Some(Reply::Json(Request::CancelledIs {
+                cancelled: services.cancelled(),
+            })),
+            Event::Done { code } => {
+                done = Some(Code(code));
+                break;
+            }
+            Event::LoadFailed { reason } => {
+                problem = Some(format!("could not be loaded: {reason}"));
+                break;
+            }
+            Event::Described { .. } => {
+                problem = Some("answered out of turn; stopped".into());
+                host.kill();
+                break;
+            }
+        };
+        if let (Some(reply), Some(w)) = (reply, host.stdin.as_mut()) {
+            let sent = match &reply {
+                Reply::Json(r) => wire::write_json(w, r),
+                Reply::Bytes(b) => wire::write_bytes(w, b),
+            };
+            // The host died meanwhile: its end shows when its pipe closes.
+            if sent.is_err() {
+                host.stdin = None;
+            }
         }
-    })
+    }
+    let ended = host.finish();
+    match (done, problem) {
+        (Some(code), None) => out.code = code,
+        (_, Some(p)) => error(&mut out, format!("plugin `{}` {p}", plugin.name)),
+        (None, None) => error(&mut out, format!("plugin `{}` {}", plugin.name, ended.describe())),
+    }
+    out.elapsed = start.elapsed();
+    out
 }
 
-unsafe extern "C" fn cb_cancelled(ctx: *mut c_void) -> u32 {
-    let r = panic::catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: `ctx` is ours (see `call`).
-        unsafe { state(ctx) }.is_some_and(|st| st.services.cancelled())
-    }));
-    u32::from(r.unwrap_or(true))
+enum Reply {
+    Json(Request),
+    Bytes(Vec<u8>),
 }

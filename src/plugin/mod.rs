@@ -1,5 +1,7 @@
-//! The host side of the plugin boundary: where plugins are looked for ([`dirs`]), how libraries
-//! are loaded and checked ([`loader`]), and how a plugin is called ([`call`]).
+//! The host side of the plugin boundary: where plugins are looked for ([`dirs`]), which
+//! libraries are trusted ([`loader`]), and how a plugin is called ([`call`]): always in a
+//! plugin-host process of its own ([`host`], [`process`], [`wire`]), so no plugin can take the
+//! run down.
 //!
 //! Load order, which is also the order validators run in: plugin directories in order
 //! (`--plugin-dir` flags, then `ROLECALL_PLUGIN_PATH`, then the defaults), files by name within
@@ -9,12 +11,14 @@
 pub mod call;
 pub mod dirs;
 mod elf;
+pub mod host;
+mod library;
 pub mod loader;
+pub mod process;
+pub mod wire;
 
 use std::fmt;
 use std::path::PathBuf;
-
-use rolecall_plugin::abi::RunFn;
 
 /// Colon-separated plugin directories, searched after `--plugin-dir`.
 pub const PLUGIN_PATH_ENV: &str = "ROLECALL_PLUGIN_PATH";
@@ -36,7 +40,7 @@ impl fmt::Display for PluginKind {
     }
 }
 
-/// A plugin ready to run. Its library stays loaded for the life of the process.
+/// A plugin ready to run: its library is loaded by a plugin host for each call.
 #[derive(Debug, Clone)]
 pub struct Plugin {
     pub name: String,
@@ -45,7 +49,6 @@ pub struct Plugin {
     pub module: String,
     pub version: String,
     pub library: PathBuf,
-    pub(crate) run: RunFn,
 }
 
 /// A library that could not be loaded, and why (one line).

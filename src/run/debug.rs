@@ -160,7 +160,7 @@ pub fn debug(
                         deadline,
                         sent: Vec::new(),
                     };
-                    let outcome = call::call(plugin, &input, &mut remote);
+                    let outcome = call::call(plugin, &input, &mut remote, deadline);
                     (outcome, remote.sent)
                 })
             })

@@ -19,6 +19,8 @@ pub struct ValidateOptions {
     pub online: bool,
     pub allow_nets: Vec<String>,
     pub flags: SshSettings,
+    /// Plugins still running then are stopped (an error result each).
+    pub deadline: Option<Instant>,
 }
 
 /// Run the validators of `registry` over `d`.
@@ -41,7 +43,7 @@ pub fn validate(d: &Deployment, registry: &Registry, opts: &ValidateOptions) -> 
     for plugin in plugins {
         let input = super::input_json(d, &plugin.name, &fleet, &options);
         let start = Instant::now();
-        let outcome = call::call(plugin, &input, &mut Offline);
+        let outcome = call::call(plugin, &input, &mut Offline, opts.deadline);
         results.ran.push((plugin.name.clone(), start.elapsed()));
         let findings = super::debug::with_plugin_error(outcome.findings, outcome.code);
         for (f, took) in findings {

@@ -1,0 +1,168 @@
+//! Loading one plugin library, inside a plugin-host process: `RTLD_NOW | RTLD_LOCAL` by absolute
+//! path, never unloaded, the ABI version and every `struct_size` read through raw pointers
+//! before any reference into a descriptor is formed, NULL function pointers refused.
+#![allow(unsafe_code)] // the boundary: dlopen and reading C descriptors
+
+use std::ffi::c_void;
+use std::path::Path;
+
+use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+use rolecall_plugin::abi::{self, EntryFn, Kind, ModuleDescriptor, PluginDescriptor, RunFn, Str};
+
+use super::wire::Described;
+
+/// A library declaring more plugins than this is treated as corrupt.
+const MAX_PLUGINS_PER_LIBRARY: usize = 1024;
+
+/// One plugin of a loaded library.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub described: Described,
+    pub run: RunFn,
+}
+
+/// A loaded library's module name, version and plugins.
+#[derive(Debug)]
+pub struct Module {
+    pub name: String,
+    pub version: String,
+    pub plugins: Vec<Loaded>,
+}
+
+/// `PluginDescriptor` with its function pointer as a plain pointer, to read a C library's
+/// descriptor (where `run` may be NULL) without forming an invalid `fn` value.
+#[repr(C)]
+struct RawPluginDescriptor {
+    struct_size: u32,
+    kind: Kind,
+    name: Str<'static>,
+    description: Str<'static>,
+    run: *const c_void,
+}
+
+// The mirror must stay the ABI struct's twin.
+const _: () = assert!(size_of::<RawPluginDescriptor>() == size_of::<PluginDescriptor>());
+
+/// Load `path` and read its descriptors. The library stays loaded for the life of the process,
+/// on error paths too: its initialisers have run, and nothing of it may be unmapped under them.
+pub fn load(path: &Path) -> Result<Module, String> {
+    let abs = std::fs::canonicalize(path).map_err(|e| format!("cannot resolve path: {e}"))?;
+    // SAFETY: loading a library runs its initialisers; this is what a plugin host is for, and it
+    // runs in its own process. Only configured, permission-checked files are loaded, by
+    // absolute path so the dynamic linker does no search of its own.
+    let lib = unsafe { Library::open(Some(&abs), RTLD_NOW | RTLD_LOCAL) }
+        .map_err(|e| format!("cannot load: {}", one_line(&e.to_string(), &abs)))?;
+    let lib: &'static Library = Box::leak(Box::new(lib));
+    let symbol = format!("{}\0", abi::ENTRY_SYMBOL);
+    // SAFETY: the symbol, if present, has the type the ABI defines for it.
+    let entry: EntryFn = match unsafe { lib.get::<EntryFn>(symbol.as_bytes()) } {
+        Ok(f) => *f,
+        Err(_) => return Err(wrong_or_no_abi(lib)),
+    };
+    // SAFETY: `entry` is the library's entry point, taking no arguments. (A panic cannot cross
+    // an `extern "C"` function: it aborts this process, which rolecall reports.)
+    let descriptor = unsafe { entry() };
+    if descriptor.is_null() {
+        return Err("the entry point returned NULL".into());
+    }
+    // Every version's descriptor starts with `abi_version: u32, struct_size: u32`.
+    // SAFETY: non-NULL, and these two fields are part of every version's layout.
+    let (version, size) = unsafe {
+        let p = descriptor.cast::<u32>();
+        (p.read_unaligned(), p.add(1).read_unaligned())
+    };
+    if version != abi::ABI_VERSION {
+        return Err(mismatch(version));
+    }
+    if (size as usize) < size_of::<ModuleDescriptor>() {
+        return Err(format!(
+            "module descriptor is {size} bytes, expected at least {}",
+            size_of::<ModuleDescriptor>()
+        ));
+    }
+    // SAFETY: version and size checked: the whole struct is there, a static of a library that
+    // is never unloaded.
+    let module: &'static ModuleDescriptor = unsafe { &*descriptor };
+    let name = text(&module.name, "module name")?;
+    let version = text(&module.version, "module version")?;
+    if module.plugin_count > MAX_PLUGINS_PER_LIBRARY || (module.plugin_count > 0 && module.plugins.is_null())
+    {
+        return Err(format!(
+            "corrupt descriptor: {} plugins at {:p}",
+            module.plugin_count, module.plugins
+        ));
+    }
+    let mut plugins = Vec::with_capacity(module.plugin_count);
+    for i in 0..module.plugin_count {
+        // SAFETY: `i` is within the declared, bounded count of a non-NULL array.
+        let at = unsafe { module.plugins.add(i) }.cast::<RawPluginDescriptor>();
+        // SAFETY: `struct_size` is the first field of every element; read it alone first.
+        let size = unsafe { at.cast::<u32>().read_unaligned() };
+        if (size as usize) < size_of::<PluginDescriptor>() {
+            return Err(format!("plugin #{i}: descriptor is too small ({size} bytes)"));
+        }
+        // SAFETY: the element is at least as large as the struct read, and a static.
+        let d = unsafe { at.read_unaligned() };
+        let name = text(&d.name, &format!("plugin #{i} name"))?;
+        if name.is_empty() || name.contains(char::is_whitespace) || name.contains(',') {
+            return Err(format!("plugin #{i}: invalid name `{name}`"));
+        }
+        let kind = match d.kind {
+            Kind::VALIDATOR => "validator",
+            Kind::DEBUGGER => "debugger",
+            Kind(other) => return Err(format!("plugin `{name}`: unknown kind {other}")),
+        };
+        if d.run.is_null() {
+            return Err(format!("plugin `{name}`: its run function is NULL"));
+        }
+        // SAFETY: non-NULL, and the ABI gives this field the `RunFn` type.
+        let run = unsafe { std::mem::transmute::<*const c_void, RunFn>(d.run) };
+        plugins.push(Loaded {
+            described: Described {
+                name,
+                kind: kind.to_string(),
+                description: text(&d.description, &format!("plugin #{i} description"))?,
+            },
+            run,
+        });
+    }
+    Ok(Module {
+        name,
+        version,
+        plugins,
+    })
+}
+
+fn text(s: &Str<'static>, what: &str) -> Result<String, String> {
+    // SAFETY: descriptor strings are statics of the (never unloaded) library.
+    unsafe { s.to_str() }
+        .map(str::to_string)
+        .map_err(|e| format!("{what} is not UTF-8 ({e})"))
+}
+
+fn mismatch(version: u32) -> String {
+    format!(
+        "built against plugin ABI v{version}; this rolecall speaks v{}: rebuild the plugin against \
+         rolecall-plugin {}",
+        abi::ABI_VERSION,
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// No v1 entry point: another version's, or not a plugin at all.
+fn wrong_or_no_abi(lib: &Library) -> String {
+    for v in (0..=16u32).filter(|v| *v != abi::ABI_VERSION) {
+        let symbol = format!("{}{v}\0", abi::ENTRY_SYMBOL_PREFIX);
+        // SAFETY: only checking for presence; the symbol is never called.
+        if unsafe { lib.get::<*const ()>(symbol.as_bytes()) }.is_ok() {
+            return mismatch(v);
+        }
+    }
+    format!("not a rolecall plugin: no `{}` symbol", abi::ENTRY_SYMBOL)
+}
+
+/// dlerror messages repeat the path; keep the reason.
+fn one_line(msg: &str, path: &Path) -> String {
+    let p = path.display().to_string();
+    msg.replace(&format!("{p}: "), "").replace('\n', " ")
+}

@@ -1,0 +1,168 @@
+//! The pipe between rolecall and a plugin-host process (rolecall re-executed to load one plugin
+//! library): length-prefixed frames, each one JSON message or one block of raw bytes (a fetched
+//! file). Both ends are rolecall's own code; the plugin only ever sees the C ABI.
+//!
+//! A plugin host's stdout is this pipe (the plugin's own writes to fd 1 are sent to stderr
+//! before the library is loaded), its stdin carries rolecall's requests and answers.
+
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+use rolecall_plugin::Finding;
+use serde::{Deserialize, Serialize};
+
+/// The argument that makes the rolecall binary a plugin host instead of the CLI.
+pub const PLUGIN_HOST_ARG: &str = "__plugin-host";
+
+/// The largest frame a plugin host may send: a plugin that floods is stopped, not buffered.
+pub const MAX_FROM_HOST: usize = 64 << 20;
+
+/// rolecall -> plugin host.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "kebab-case")]
+pub enum Request {
+    /// Load the library and describe its plugins.
+    Describe { library: PathBuf },
+    /// Load the library and run one of its plugins with `input` (the run's JSON).
+    Call {
+        library: PathBuf,
+        plugin: String,
+        input: String,
+    },
+    /// The answer to [`Event::Run`]: one JSON command result per host.
+    RunResults { results: Vec<String> },
+    /// The answer to [`Event::Fetch`] when it failed (the bytes come as a raw frame).
+    FetchFailed { reason: String },
+    /// The answer to [`Event::Run`] or [`Event::Fetch`] in a run that cannot do it (validate).
+    Unavailable,
+    /// The answer to [`Event::Run`] once the run is past its deadline.
+    Cancelled,
+    /// The answer to [`Event::IsCancelled`].
+    CancelledIs { cancelled: bool },
+}
+
+/// One plugin as its library describes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Described {
+    pub name: String,
+    /// `validator` or `debugger`.
+    pub kind: String,
+    pub description: String,
+}
+
+/// Plugin host -> rolecall.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "kebab-case")]
+pub enum Event {
+    Described {
+        module: String,
+        version: String,
+        plugins: Vec<Described>,
+    },
+    /// The library (or the plugin in it) could not be used; one line.
+    LoadFailed { reason: String },
+    /// `host->report`, already checked (a malformed report arrives as an `error` finding).
+    Finding(Finding),
+    /// `host->log`.
+    Log { level: u32, message: String },
+    /// `host->run_command`; answered by `RunResults`, `Unavailable` or `Cancelled`.
+    Run { command: String, hosts: Vec<String> },
+    /// `host->fetch_file`; answered by a raw frame, `FetchFailed` or `Unavailable`.
+    Fetch { host: String, path: String },
+    /// `host->is_cancelled`; answered by `CancelledIs`.
+    IsCancelled,
+    /// The plugin's run function returned this code.
+    Done { code: u32 },
+}
+
+/// One frame: a message, or raw bytes.
+#[derive(Debug)]
+pub enum Frame {
+    Json(Vec<u8>),
+    Bytes(Vec<u8>),
+}
+
+const JSON: u8 = b'J';
+const BYTES: u8 = b'B';
+
+pub fn write_json<T: Serialize>(w: &mut impl Write, msg: &T) -> io::Result<()> {
+    let body = serde_json::to_vec(msg).map_err(io::Error::other)?;
+    write_frame(w, JSON, &body)
+}
+
+pub fn write_bytes(w: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
+    write_frame(w, BYTES, bytes)
+}
+
+fn write_frame(w: &mut impl Write, kind: u8, body: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(body.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame over 4 GiB"))?;
+    w.write_all(&len.to_le_bytes())?;
+    w.write_all(&[kind])?;
+    w.write_all(body)?;
+    w.flush()
+}
+
+/// The next frame; `Ok(None)` at a clean end of stream (between frames).
+pub fn read_frame(r: &mut impl Read, max: usize) -> io::Result<Option<Frame>> {
+    let mut head = [0u8; 5];
+    let mut got = 0;
+    while got < head.len() {
+        match r.read(&mut head[got..])? {
+            0 if got == 0 => return Ok(None),
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => got += n,
+        }
+    }
+    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    if len > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a {len}-byte message, over the {max}-byte limit"),
+        ));
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body)?;
+    match head[4] {
+        JSON => Ok(Some(Frame::Json(body))),
+        BYTES => Ok(Some(Frame::Bytes(body))),
+        other => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unknown frame kind {other}"),
+        )),
+    }
+}
+
+/// Decode a JSON frame as `T`.
+pub fn decode<T: for<'de> Deserialize<'de>>(frame: Frame) -> io::Result<T> {
+    match frame {
+        Frame::Json(body) => serde_json::from_slice(&body).map_err(io::Error::other),
+        Frame::Bytes(_) => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "raw bytes where a message was expected",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_are_bounded() {
+        let mut buf = Vec::new();
+        write_json(&mut buf, &Event::Done { code: 3 }).unwrap();
+        write_bytes(&mut buf, b"\x00raw").unwrap();
+        let mut r = buf.as_slice();
+        let e: Event = decode(read_frame(&mut r, 1024).unwrap().unwrap()).unwrap();
+        assert!(matches!(e, Event::Done { code: 3 }));
+        assert!(matches!(read_frame(&mut r, 1024).unwrap(), Some(Frame::Bytes(b)) if b == b"\x00raw"));
+        assert!(read_frame(&mut r, 1024).unwrap().is_none());
+        let mut big = Vec::new();
+        write_bytes(&mut big, &[0u8; 100]).unwrap();
+        let e = read_frame(&mut big.as_slice(), 10).unwrap_err();
+        assert!(e.to_string().contains("over the 10-byte limit"), "{e}");
+        // Cut in the middle of a frame: an error, not a clean end.
+        assert!(read_frame(&mut &big[..3], 1024).is_err());
+    }
+}
