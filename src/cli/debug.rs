@@ -88,5 +88,15 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         ReportFormat::Junit => rolecall::report::checks::junit(&report.results, &d.source),
     };
     printer.out(&text).context("writing to stdout")?;
+    if report.dry_run {
+        // Nothing is sent, so nothing is checked: the commands listed are the answer.
+        return Ok(if report.results.ran.is_empty() {
+            super::nothing_checked("debugger", &report.results, &registry, printer);
+            Exit::Error
+        } else {
+            Exit::Ok
+        });
+    }
+    super::nothing_checked("debugger", &report.results, &registry, printer);
     Ok(report.results.exit())
 }

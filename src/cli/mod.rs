@@ -55,6 +55,34 @@ pub struct PluginSettings {
     pub allow_insecure: bool,
 }
 
+/// Where rolecall looked for plugins and found none of what it needed, and how to fix it.
+pub fn no_plugins_message(reg: &rolecall::plugin::Registry, what: &str) -> String {
+    let dirs: Vec<String> = reg.searched.iter().map(|p| p.display().to_string()).collect();
+    format!(
+        "no {what} found; searched: {}\nhint: install the plugin libraries in one of these directories, \
+         or point `--plugin-dir` or {} at them",
+        dirs.join(", "),
+        rolecall::plugin::PLUGIN_PATH_ENV
+    )
+}
+
+/// Say so on stderr when a run checked nothing (its exit code is then 2, never 0).
+pub fn nothing_checked(
+    kind: &str,
+    results: &rolecall::report::checks::Results,
+    reg: &rolecall::plugin::Registry,
+    printer: &Printer,
+) {
+    let Some(why) = results.nothing_checked() else {
+        return;
+    };
+    if results.ran.is_empty() && !reg.plugins.iter().any(|p| p.kind.to_string() == kind) {
+        printer.error(&no_plugins_message(reg, &format!("{kind} plugin")));
+    } else if results.unknown_plugins.is_empty() {
+        printer.error(&format!("nothing was checked: {why}"));
+    }
+}
+
 impl PluginSettings {
     /// Load every plugin, printing the loader's warnings.
     pub fn load(&self, printer: &Printer) -> rolecall::plugin::Registry {

@@ -63,14 +63,14 @@ pub fn run(args: PluginsArgs, settings: &PluginSettings, printer: &Printer) -> a
             for p in &reg.problems {
                 s.push_str(&format!("failed to load {p}\n"));
             }
-            if reg.plugins.is_empty() {
-                let dirs: Vec<String> = reg.searched.iter().map(|p| p.display().to_string()).collect();
-                printer.note(&format!("no plugins found; searched: {}", dirs.join(", ")));
-            }
             s
         }
     };
     printer.out(&text).context("writing to stdout")?;
+    if reg.plugins.is_empty() {
+        printer.error(&super::no_plugins_message(&reg, "plugins"));
+        return Ok(Exit::Error);
+    }
     Ok(if reg.problems.is_empty() {
         Exit::Ok
     } else {

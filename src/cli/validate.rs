@@ -75,6 +75,7 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
         ReportFormat::Junit => checks::junit(&results, &d.source),
     };
     printer.out(&text).context("writing to stdout")?;
+    super::nothing_checked("validator", &results, &registry, printer);
     Ok(results.exit())
 }
 

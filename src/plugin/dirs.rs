@@ -16,8 +16,9 @@ pub struct PluginDir {
 /// Plugin directories in search order: `flags`, then `env_path` (colon-separated), then the
 /// defaults: `plugins/` beside the executable, the executable's own directory when it is a
 /// cargo build output (`target/debug`, `target/release`), and the user data directory
-/// (`$XDG_DATA_HOME/rolecall/plugins`, or `~/.local/share/rolecall/plugins`). Paths are made
-/// absolute; duplicates are dropped.
+/// (`$XDG_DATA_HOME/rolecall/plugins`, or `~/.local/share/rolecall/plugins`), and
+/// `<prefix>/lib/rolecall/plugins` for an executable in `<prefix>/bin`. Paths are made absolute;
+/// duplicates are dropped.
 pub fn search_path(flags: &[PathBuf], env_path: Option<&str>, exe: Option<&Path>) -> Vec<PluginDir> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let mut out: Vec<PluginDir> = Vec::new();
@@ -55,6 +56,14 @@ pub fn search_path(flags: &[PathBuf], env_path: Option<&str>, exe: Option<&Path>
     if let Some(data) = data {
         push(data.join("rolecall/plugins"), false, false);
     }
+    // An installed rolecall (`<prefix>/bin/rolecall`) finds `<prefix>/lib/rolecall/plugins`.
+    if let Some(prefix) = exe
+        .and_then(Path::parent)
+        .filter(|d| d.file_name().is_some_and(|n| n == "bin"))
+        .and_then(Path::parent)
+    {
+        push(prefix.join("lib/rolecall/plugins"), false, false);
+    }
     out
 }
 
@@ -78,5 +87,10 @@ mod tests {
             ["/a", "/b", "/w/target/debug/plugins", "/w/target/debug"]
         );
         assert!(dirs[3].shipped_only && !dirs[0].shipped_only);
+        let dirs = search_path(&[], None, Some(Path::new("/usr/local/bin/rolecall")));
+        assert_eq!(
+            dirs.last().map(|d| d.path.clone()),
+            Some(PathBuf::from("/usr/local/lib/rolecall/plugins"))
+        );
     }
 }

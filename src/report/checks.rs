@@ -112,8 +112,22 @@ impl Results {
 
     /// The exit code: 2 for load problems or plugin errors, else 3 when hosts were not
     /// reached (their own errors are that, not plugin errors), else 1 for failures, else 0.
+    /// Why nothing was checked, when nothing was: never a pass.
+    pub fn nothing_checked(&self) -> Option<&'static str> {
+        if self.ran.is_empty() {
+            Some("no plugin ran")
+        } else if self.items.is_empty() {
+            Some("the plugins ran but reported no check")
+        } else {
+            None
+        }
+    }
+
     pub fn exit(&self) -> Exit {
         let (_, all) = self.counts();
+        if self.nothing_checked().is_some() {
+            return Exit::Error;
+        }
         let errors = self
             .items
             .iter()
@@ -465,6 +479,10 @@ mod tests {
             ran: vec![("p".into(), Duration::ZERO)],
             ..Results::default()
         };
+        // Regression: a run that checked nothing exited 0. No plugin, or no check: never a pass.
+        assert_eq!(Results::default().exit(), Exit::Error);
+        assert_eq!(res.exit(), Exit::Error);
+        res.items.push(r(Status::Pass, None));
         assert_eq!(res.exit(), Exit::Ok);
         res.items.push(r(Status::Fail, None));
         assert_eq!(res.exit(), Exit::ChecksFailed);

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod calyptos;
+mod crash;
 mod executor;
 mod plugins;
 mod roles;

@@ -23,6 +23,7 @@ pub struct Test {
     env: Vec<(String, String)>,
     deadline: Duration,
     stdin: Option<Vec<u8>>,
+    program: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -41,6 +42,7 @@ impl Test {
             env: Vec::new(),
             deadline: Duration::from_secs(30),
             stdin: None,
+            program: None,
         }
     }
 
@@ -82,6 +84,12 @@ impl Test {
         self
     }
 
+    /// Run this copy of the binary instead of the build's own.
+    pub fn program(mut self, path: &Path) -> Self {
+        self.program = Some(path.to_path_buf());
+        self
+    }
+
     /// Feed `bytes` to rolecall's stdin (default: none, stdin is `/dev/null`).
     pub fn stdin(mut self, bytes: &[u8]) -> Self {
         self.stdin = Some(bytes.to_vec());
@@ -95,7 +103,7 @@ impl Test {
 
     pub fn run(&self) -> Output {
         let start = Instant::now();
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(self.program.as_deref().unwrap_or(Path::new(BIN)));
         cmd.args(&self.args)
             .current_dir(self.dir.path())
             .env("NO_COLOR", "1")

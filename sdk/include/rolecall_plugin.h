@@ -1,0 +1,100 @@
+/* rolecall plugin ABI, version 1: the C view of sdk/src/abi.rs (see sdk/ABI.md for the rules).
+ *
+ * A plugin library exports one symbol, `rolecall_plugin_v1`, returning a pointer to a static
+ * module descriptor. Everything here is plain data, borrowed (ptr, len) byte strings valid for
+ * the call that carries them, and function pointers. Nothing is freed across the boundary.
+ * rolecall runs each plugin in a process of its own: a crash ends that process, not the run. */
+#ifndef ROLECALL_PLUGIN_H
+#define ROLECALL_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RC_ABI_VERSION 1u
+
+/* A borrowed byte string (UTF-8 where text is expected); NULL/0 is the empty string. */
+typedef struct RcStr {
+    const uint8_t *ptr;
+    size_t len;
+} RcStr;
+
+/* An RcStr of a string literal. */
+#define RC_STR(lit) ((RcStr){(const uint8_t *)(lit), sizeof(lit) - 1})
+
+typedef uint32_t RcCode;
+#define RC_OK 0u
+#define RC_PANICKED 1u
+#define RC_INVALID 2u
+#define RC_UNAVAILABLE 3u
+#define RC_CANCELLED 4u
+#define RC_FAILED 5u
+
+typedef uint32_t RcKind;
+#define RC_KIND_VALIDATOR 1u
+#define RC_KIND_DEBUGGER 2u
+
+typedef uint32_t RcStatus;
+#define RC_STATUS_PASS 0u
+#define RC_STATUS_FAIL 1u
+#define RC_STATUS_WARN 2u
+#define RC_STATUS_SKIP 3u
+#define RC_STATUS_ERROR 4u
+
+#define RC_LOG_ERROR 1u
+#define RC_LOG_WARN 2u
+#define RC_LOG_INFO 3u
+#define RC_LOG_DEBUG 4u
+
+typedef struct RcReport {
+    uint32_t struct_size; /* sizeof(RcReport) */
+    RcStatus status;
+    RcStr check;     /* check id, e.g. "role-cardinality" */
+    RcStr host;      /* empty when not about one host */
+    RcStr message;
+    RcStr yaml_path; /* e.g. "roles.node-controller.min", or empty */
+} RcReport;
+
+typedef void (*RcDeliverFn)(void *user, RcStr data);
+
+typedef struct RcHostApi {
+    uint32_t struct_size;
+    uint32_t abi_version; /* 1 */
+    void *ctx;            /* pass back on every call */
+    RcCode (*report)(void *ctx, const RcReport *report);
+    RcCode (*log)(void *ctx, uint32_t level, RcStr message);
+    RcCode (*run_command)(void *ctx, RcStr command, RcStr hosts_json_array, RcDeliverFn deliver, void *user);
+    RcCode (*fetch_file)(void *ctx, RcStr host, RcStr path, RcDeliverFn deliver, void *user);
+    uint32_t (*is_cancelled)(void *ctx);
+} RcHostApi;
+
+typedef RcCode (*RcRunFn)(const RcHostApi *host, RcStr input);
+
+typedef struct RcPluginDescriptor {
+    uint32_t struct_size; /* sizeof(RcPluginDescriptor) */
+    RcKind kind;
+    RcStr name;        /* unique; no spaces or commas */
+    RcStr description; /* one line */
+    RcRunFn run;       /* never NULL */
+} RcPluginDescriptor;
+
+typedef struct RcModuleDescriptor {
+    uint32_t abi_version; /* RC_ABI_VERSION, read first */
+    uint32_t struct_size; /* sizeof(RcModuleDescriptor) */
+    RcStr name;           /* library (module) name */
+    RcStr version;        /* library version */
+    const RcPluginDescriptor *plugins;
+    size_t plugin_count; /* at most 1024 */
+} RcModuleDescriptor;
+
+/* The one symbol a plugin library exports. */
+const RcModuleDescriptor *rolecall_plugin_v1(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ROLECALL_PLUGIN_H */

@@ -1,0 +1,265 @@
+//! Plugins that end their process every way a library can (tests/fixtures/plugins/dies.c, built
+//! here with the system C compiler against sdk/include/rolecall_plugin.h): each is an error
+//! result naming the plugin and how it ended, what it reported before is kept, the shipped
+//! validators still run, and the exit code is 2.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::{fixture, repo, Output, Test};
+
+const FLEET: &str = "hosts:\n  web01: 127.0.0.2\nroles:\n  web: [web01]\n";
+
+/// `dies.c` built with `-DDIE_<how>` into the test's own plugin directory.
+fn dies(t: &Test, how: &str) -> PathBuf {
+    dies_as(t, how, &[])
+}
+
+fn dies_as(t: &Test, how: &str, defines: &[&str]) -> PathBuf {
+    let dir = t.dir().join("plugins");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let lib = dir.join(format!("libdies_{}.so", how.to_lowercase()));
+    let st = Command::new("cc")
+        .args(["-shared", "-fPIC", "-Wall", "-Wextra", "-Werror", "-I"])
+        .arg(repo().join("sdk/include"))
+        .arg(format!("-DDIE_{how}"))
+        .arg(format!("-DNAME=\"dies-{}\"", how.to_lowercase()))
+        .args(defines)
+        .arg("-o")
+        .arg(&lib)
+        .arg(fixture("plugins/dies.c"))
+        .status()
+        .expect("cc (install gcc)");
+    assert!(st.success(), "building the {how} fixture failed");
+    std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    dir
+}
+
+fn validate(how: &str, extra: &[&str]) -> Output {
+    let t = Test::new().yaml(FLEET);
+    let dir = dies(&t, how);
+    t.args(["validate", "--format", "json", "--plugin-dir"])
+        .args([dir.to_str().expect("utf-8 path")])
+        .args(extra)
+        .deadline(Duration::from_secs(60))
+        .run()
+}
+
+/// The dying plugin's rows, and whether the shipped validators' rows are there too.
+fn rows(out: &Output, plugin: &str) -> (Vec<(String, String)>, bool) {
+    let j = out.json();
+    let results = j["results"].as_array().expect("results");
+    let mine = results
+        .iter()
+        .filter(|r| r["plugin"] == plugin)
+        .map(|r| {
+            (
+                r["status"].as_str().unwrap_or_default().to_string(),
+                r["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let others = results.iter().any(|r| r["plugin"] == "cardinality");
+    (mine, others)
+}
+
+#[track_caller]
+fn ended_as(how: &str, extra: &[&str], message: &str) {
+    let out = validate(how, extra);
+    out.code(2);
+    let plugin = format!("dies-{}", how.to_lowercase());
+    let (mine, others) = rows(&out, &plugin);
+    assert!(others, "the other plugins ran:\n{}", out.stdout);
+    assert_eq!(
+        mine.first().map(|(s, m)| (s.as_str(), m.as_str())),
+        Some(("pass", "reported before the end")),
+        "what it reported before is kept: {mine:?}"
+    );
+    let last = mine.last().expect("an error row");
+    assert_eq!(last.0, "error", "{mine:?}");
+    assert!(
+        last.1.starts_with(&format!("plugin `{plugin}` {message}")),
+        "{:?}",
+        last.1
+    );
+}
+
+#[test]
+fn abort_is_an_error_naming_the_signal() {
+    ended_as("ABORT", &[], "crashed: killed by signal SIGABRT (abort)");
+}
+
+#[test]
+fn segfault_is_an_error_naming_the_signal() {
+    ended_as(
+        "SEGV",
+        &[],
+        "crashed: killed by signal SIGSEGV (segmentation fault)",
+    );
+}
+
+/// Regression: `exit(0)` in a plugin made `validate` exit 0 with no output.
+#[test]
+fn exit_in_the_run_function_is_an_error() {
+    ended_as(
+        "EXIT",
+        &[],
+        "ended its process with exit status 0 before finishing",
+    );
+}
+
+#[test]
+fn spin_loop_is_stopped_at_the_deadline() {
+    let start = std::time::Instant::now();
+    ended_as("SPIN", &["--deadline", "2"], "stopped at the deadline after ");
+    assert!(start.elapsed() < Duration::from_secs(30), "{:?}", start.elapsed());
+}
+
+#[test]
+fn flood_of_reports_is_stopped() {
+    ended_as("FLOOD", &[], "reported more than 100000 results; stopped");
+}
+
+/// Regression: `exit(0)` in a library constructor made `plugins` and `validate` exit 0 silently.
+#[test]
+fn exit_in_a_constructor_is_a_load_error() {
+    let out = validate("CTOR_EXIT", &[]);
+    out.code(2)
+        .stderr_has("libdies_ctor_exit.so: loading it ended its process with exit status 0 before finishing");
+    let (_, others) = rows(&out, "dies-ctor_exit");
+    assert!(others, "the other plugins ran");
+    let t = Test::new();
+    let dir = dies(&t, "CTOR_EXIT");
+    t.args(["plugins", "--plugin-dir", dir.to_str().expect("utf-8 path")])
+        .run()
+        .code(2)
+        .stdout_has("loading it ended its process with exit status 0");
+}
+
+/// Regression: a constructor's `printf` landed in the middle of `--format json`.
+#[test]
+fn constructor_output_never_reaches_stdout() {
+    let out = validate("CTOR_PRINTF", &[]);
+    out.code(0);
+    let (mine, _) = rows(&out, "dies-ctor_printf");
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert!(!out.stdout.contains("rolecall's output"), "{}", out.stdout);
+}
+
+/// Regression: a descriptor with a NULL `run` loaded, then segfaulted when called.
+#[test]
+fn null_run_function_is_refused_at_load() {
+    let out = validate("NULL_RUN", &[]);
+    out.code(2)
+        .stderr_has("plugin `dies-null_run`: its run function is NULL");
+}
+
+#[test]
+fn malformed_report_is_an_error_row() {
+    let out = validate("BAD_REPORT", &[]);
+    out.code(2);
+    let (mine, _) = rows(&out, "dies-bad_report");
+    assert!(
+        mine.iter()
+            .any(|(s, m)| s == "error"
+                && m == "the plugin reported a malformed result: report struct is 8 bytes"),
+        "{mine:?}"
+    );
+}
+
+/// Regression: with no plugin found (a wrong `--plugin-dir`, say), `validate` said "0 checks"
+/// and exited 0.
+#[test]
+fn no_plugin_found_is_an_error_saying_where_rolecall_looked() {
+    let t = Test::new().yaml(FLEET);
+    let empty = t.dir().join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    // Without the build directory's shipped plugins: run a copy of the binary from elsewhere.
+    let bin = t.dir().join("bin/rolecall");
+    std::fs::create_dir_all(bin.parent().expect("parent")).expect("mkdir");
+    std::fs::copy(crate::support::BIN, &bin).expect("copy binary");
+    let out = t
+        .args(["validate", "--plugin-dir", empty.to_str().expect("utf-8 path")])
+        .env("XDG_DATA_HOME", empty.to_str().expect("utf-8 path"))
+        .program(&bin)
+        .run();
+    out.code(2)
+        .stderr_has("no validator plugin found; searched: ")
+        .stderr_has(empty.to_str().expect("utf-8 path"))
+        .stderr_has("hint: install the plugin libraries");
+}
+
+/// A plugin file owned by another user is refused even with safe permissions (rolecall as root
+/// would otherwise run that user's code).
+#[test]
+fn plugin_owned_by_another_user_is_refused() {
+    if rolecall_fleet::whoami() != "root" {
+        eprintln!("skipped: needs root to chown");
+        return;
+    }
+    let t = Test::new().yaml(FLEET);
+    let dir = dies(&t, "ABORT");
+    let lib = dir.join("libdies_abort.so");
+    let st = Command::new("chown")
+        .arg("nobody")
+        .arg(&lib)
+        .status()
+        .expect("chown");
+    assert!(st.success());
+    let out = t
+        .args(["validate", "--plugin-dir", dir.to_str().expect("utf-8 path")])
+        .run();
+    out.code(2)
+        .stderr_has("libdies_abort.so: refused: it is owned by uid ")
+        .stderr_has("neither root nor you");
+}
+
+/// A debugger that ran a command through rolecall and then segfaulted: its result before the
+/// crash is kept, the other debuggers finish, exit 2.
+#[test]
+fn crashing_debugger_keeps_what_it_reported_and_the_others_finish() {
+    let t = Test::new()
+        .yaml(FLEET)
+        .file("canned.yaml", b"- stdout: \"hi\\n\"\n");
+    let dir = dies_as(&t, "SEGV", &["-DDEBUGGER"]);
+    let out = t
+        .args([
+            "debug",
+            "--replay",
+            "canned.yaml",
+            "--format",
+            "json",
+            "--plugin-dir",
+        ])
+        .args([dir.to_str().expect("utf-8 path")])
+        .args(["--only", "dies-segv,memory"])
+        .run();
+    out.code(2);
+    let j = out.json();
+    let results = j["results"].as_array().expect("results");
+    let mine: Vec<(&str, &str)> = results
+        .iter()
+        .filter(|r| r["plugin"] == "dies-segv")
+        .map(|r| {
+            (
+                r["status"].as_str().unwrap_or(""),
+                r["message"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(mine.contains(&("pass", "echo answered")), "{mine:?}");
+    assert!(
+        mine.iter()
+            .any(|(s, m)| *s == "error"
+                && m.starts_with("plugin `dies-segv` crashed: killed by signal SIGSEGV")),
+        "{mine:?}"
+    );
+    assert!(
+        results.iter().any(|r| r["plugin"] == "memory"),
+        "the other debugger finished: {}",
+        out.stdout
+    );
+}
