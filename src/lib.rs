@@ -18,3 +18,4 @@ pub mod plugin;
 pub mod remote;
 pub mod report;
 pub mod run;
+pub mod text;

@@ -52,6 +52,8 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         connect,
     } = args;
     let d = deployment::load(&config, profile.map(Into::into))?;
+    printer.hide(&d.from_env);
+    d.warnings.iter().for_each(|w| printer.warn(w));
     let hosts = rolecall::run::select(&d, &select.roles, &select.limit).map_err(anyhow::Error::msg)?;
     let flags = connect.into_settings();
     let limits = exec.limits()?;
@@ -88,6 +90,7 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         ReportFormat::Junit => rolecall::report::checks::junit(&report.results, &d.source),
     };
     printer.out(&text).context("writing to stdout")?;
+    super::show_logs(&report.results, printer);
     if report.dry_run {
         // Nothing is sent, so nothing is checked: the commands listed are the answer.
         return Ok(if report.results.ran.is_empty() {

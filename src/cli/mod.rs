@@ -43,9 +43,14 @@ pub struct GlobalArgs {
     /// Directory to load plugins from (repeatable; searched before ROLECALL_PLUGIN_PATH and the defaults)
     #[arg(long = "plugin-dir", value_name = "DIR", global = true)]
     pub plugin_dirs: Vec<PathBuf>,
-    /// Load plugins even from files or directories other users can write (a warning is printed)
+    /// Load plugins even from files or directories other users own or can write (a warning is
+    /// printed)
     #[arg(long, global = true)]
     pub allow_insecure_plugins: bool,
+    /// Most hosts a deployment may define, all ranges together
+    #[arg(long, global = true, value_name = "N", env = rolecall::deployment::MAX_HOSTS_ENV,
+          default_value_t = rolecall::deployment::DEFAULT_MAX_HOSTS)]
+    pub max_hosts: usize,
 }
 
 /// Where plugins come from, resolved from the global flags.
@@ -64,6 +69,17 @@ pub fn no_plugins_message(reg: &rolecall::plugin::Registry, what: &str) -> Strin
         dirs.join(", "),
         rolecall::plugin::PLUGIN_PATH_ENV
     )
+}
+
+/// Plugin log lines on stderr with `-v` (`-vv` adds debug lines); never with `-q`.
+pub fn show_logs(results: &rolecall::report::checks::Results, printer: &Printer) {
+    let verbose = printer.verbose();
+    for (plugin, level, text) in &results.logs {
+        if verbose >= 2 || (verbose == 1 && *level != "debug") {
+            let text = rolecall::report::safe::escape(text);
+            printer.note(&format!("[{plugin}] {level}: {text}"));
+        }
+    }
 }
 
 /// Say so on stderr when a run checked nothing (its exit code is then 2, never 0).
@@ -170,7 +186,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         quiet,
         plugin_dirs,
         allow_insecure_plugins,
+        max_hosts,
     } = global;
+    rolecall::deployment::set_max_hosts(max_hosts);
     let plugin_settings = PluginSettings {
         dirs: plugin_dirs,
         allow_insecure: allow_insecure_plugins,

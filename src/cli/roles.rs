@@ -27,6 +27,8 @@ pub fn run(args: RolesArgs, printer: &Printer) -> anyhow::Result<Exit> {
         connect,
     } = args;
     let d = deployment::load(&config, profile.map(Into::into))?;
+    printer.hide(&d.from_env);
+    d.warnings.iter().for_each(|w| printer.warn(w));
     let flags = connect.into_settings();
     let text = match format {
         ListFormat::Table => roles::table(&d, printer),

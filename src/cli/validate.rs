@@ -57,6 +57,8 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
     } = args;
     let deadline = deadline.map(|d| std::time::Instant::now() + d);
     let d = deployment::load(&config, profile.map(Into::into))?;
+    printer.hide(&d.from_env);
+    d.warnings.iter().for_each(|w| printer.warn(w));
     let allow = super::remote::allow_list(&allow_nets)?;
     let registry = plugins.load(printer);
     let opts = ValidateOptions {
@@ -75,6 +77,7 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
         ReportFormat::Junit => checks::junit(&results, &d.source),
     };
     printer.out(&text).context("writing to stdout")?;
+    super::show_logs(&results, printer);
     super::nothing_checked("validator", &results, &registry, printer);
     Ok(results.exit())
 }

@@ -462,6 +462,8 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
         clusters,
         plugins: IndexMap::new(),
         document,
+        from_env: Vec::new(),
+        warnings: Vec::new(),
     })
 }
 

@@ -139,3 +139,43 @@ mod tests {
         assert_eq!(did_you_mean("zzz", ["address", "port"]), None);
     }
 }
+
+/// How a value from the input is quoted in a message: at most a short excerpt, and never
+/// anything that looks like key material (a private key given as `-c`, say).
+pub fn excerpt(value: &str) -> String {
+    const KEEP: usize = 40;
+    let looks_secret = value.contains("PRIVATE KEY")
+        || value.contains("BEGIN ") && value.contains("-----")
+        || value
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '='))
+            .any(|run| run.len() >= 40);
+    if looks_secret {
+        return format!(
+            "<{} characters that look like key material, not shown>",
+            value.chars().count()
+        );
+    }
+    let n = value.chars().count();
+    if n <= KEEP {
+        return value.to_string();
+    }
+    let head: String = value.chars().take(KEEP).collect();
+    format!("{head}... ({n} characters)")
+}
+
+#[cfg(test)]
+mod excerpt_tests {
+    use super::excerpt;
+
+    #[test]
+    fn short_values_whole_long_ones_cut_keys_never() {
+        assert_eq!(excerpt("nc01"), "nc01");
+        let long = "a ".repeat(50);
+        assert_eq!(excerpt(&long), format!("{}... (100 characters)", &long[..40]));
+        let key = "-----BEGIN OPENSSH PRIVATE KEY----- b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ -----END";
+        let e = excerpt(key);
+        assert!(e.contains("look like key material") && !e.contains("b3Bl"), "{e}");
+        let token = "ghp_0123456789abcdefghijklmnopqrstuvwxyzABCDEF";
+        assert!(!excerpt(token).contains("0123"), "{}", excerpt(token));
+    }
+}

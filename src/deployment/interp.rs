@@ -29,6 +29,25 @@ impl fmt::Display for InterpError {
     }
 }
 
+/// `(NAME, value)` of each `${NAME}` / `${NAME:-default}` in `text` that the environment
+/// answers (non-empty), once each, in order of appearance.
+pub fn from_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut rest = text;
+    while let Some(pos) = rest.find("${") {
+        let body = &rest[pos + 2..];
+        let Some(close) = body.find('}') else { break };
+        let name = body[..close].split(":-").next().unwrap_or_default();
+        if !out.iter().any(|(n, _)| n == name) {
+            if let Some(value) = lookup(name).filter(|v| !v.is_empty()) {
+                out.push((name.to_string(), value));
+            }
+        }
+        rest = &body[close + 1..];
+    }
+    out
+}
+
 /// Interpolate `input` using the process environment.
 pub fn interpolate(input: &str) -> Result<String, InterpError> {
     interpolate_with(input, |name| std::env::var(name).ok())

@@ -158,6 +158,28 @@ pub struct Deployment {
     /// The whole document as JSON, for plugins that read profile-specific sections (a Calyptos
     /// environment's `default_attributes`, say).
     pub document: serde_json::Value,
+    /// `(NAME, value)` of every `${NAME}` the file took from the environment: output shows
+    /// `${NAME}` instead (see [`crate::report::Printer::hide`]).
+    pub from_env: Vec<(String, String)>,
+    /// Things worth a warning that do not stop the load (look-alike names, say).
+    pub warnings: Vec<String>,
+}
+
+/// Hosts a deployment may define, all ranges together, unless raised ([`set_max_hosts`]).
+pub const DEFAULT_MAX_HOSTS: usize = 100_000;
+/// Environment variable raising [`DEFAULT_MAX_HOSTS`] (also `--max-hosts`).
+pub const MAX_HOSTS_ENV: &str = "ROLECALL_MAX_HOSTS";
+
+static MAX_HOSTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(DEFAULT_MAX_HOSTS);
+
+/// Raise (or lower) the host limit for every later load.
+pub fn set_max_hosts(n: usize) {
+    MAX_HOSTS.store(n, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The host limit in force.
+pub fn max_hosts() -> usize {
+    MAX_HOSTS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 impl Deployment {
@@ -180,6 +202,7 @@ pub fn load_str(
 ) -> Result<Deployment, LoadError> {
     let src = Source::from_text(name, text);
     src.check_not_blank()?;
+    src.check_bounds()?;
     Ok(build(&src, profile)?)
 }
 
@@ -190,10 +213,24 @@ fn build(src: &Source, profile: Option<Profile>) -> Result<Deployment, Diagnosti
         Some(p) => p,
         None => detect(src)?,
     };
-    match profile {
+    let mut d = match profile {
         Profile::Native => native::build(src),
         Profile::Eucalyptus => calyptos::build(src),
+    }?;
+    d.from_env = interp::from_env(&src.text, |name| std::env::var(name).ok());
+    let names = d
+        .hosts
+        .keys()
+        .map(|h| ("host", h))
+        .chain(d.roles.keys().map(|r| ("role", r)))
+        .chain(d.clusters.keys().map(|c| ("cluster", c)));
+    for (kind, name) in names {
+        if let Some(why) = crate::text::suspicious_name(name) {
+            let shown = crate::report::safe::escape(name);
+            d.warnings.push(format!("{kind} name `{shown}` {why}"));
+        }
     }
+    Ok(d)
 }
 
 /// A `.json` file must be JSON: YAML would accept a template's bare placeholders as strings

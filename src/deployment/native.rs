@@ -230,6 +230,8 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
         clusters,
         plugins,
         document: serde_json::Value::Null,
+        from_env: Vec::new(),
+        warnings: Vec::new(),
     })
 }
 
@@ -259,6 +261,21 @@ fn build_hosts(src: &Source, raw: UniqueMap<RawHost>) -> Result<IndexMap<String,
         let path = base.key(&pattern);
         let names = range::expand(&pattern)
             .map_err(|e| src.error_at(&path, format!("invalid host range `{pattern}`: {e}")))?;
+        let limit = super::max_hosts();
+        if hosts.len() + names.len() > limit {
+            return Err(src
+                .error_at(
+                    &path,
+                    format!(
+                        "the hosts defined so far and `{pattern}` make {}, more than the limit of {limit}",
+                        hosts.len() + names.len()
+                    ),
+                )
+                .hint(format!(
+                    "raise the limit with `--max-hosts N` or {}, if the fleet is really that big",
+                    super::MAX_HOSTS_ENV
+                )));
+        }
         for name in &names {
             check_name(src, &path, "host", name)?;
         }

@@ -7,9 +7,12 @@
 
 use std::fmt;
 
-/// Expanding more names than this from one pattern is refused: a typo such as `nc[0:99999999]`
-/// must be an error, not an out-of-memory kill.
-pub const MAX_EXPANSION: usize = 100_000;
+/// Expanding more names than the deployment's host limit ([`super::max_hosts`], 100,000 unless
+/// raised) from one pattern is refused: a typo such as `nc[0:99999999]` must be an error, not an
+/// out-of-memory kill.
+fn max_expansion() -> usize {
+    super::max_hosts()
+}
 
 /// Why a host pattern could not be expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +21,7 @@ pub enum RangeError {
     Empty,
     BadBound(String),
     Reversed { start: u64, end: u64 },
-    TooMany { count: u128 },
+    TooMany { count: u128, limit: usize },
 }
 
 impl fmt::Display for RangeError {
@@ -30,9 +33,9 @@ impl fmt::Display for RangeError {
             Self::Reversed { start, end } => {
                 write!(f, "range `{start}:{end}` runs backwards")
             }
-            Self::TooMany { count } => write!(
+            Self::TooMany { count, limit } => write!(
                 f,
-                "host range expands to {count} names, more than the limit of {MAX_EXPANSION}"
+                "host range expands to {count} names, more than the limit of {limit} (see `--max-hosts`)"
             ),
         }
     }
@@ -59,8 +62,11 @@ pub fn expand(pattern: &str) -> Result<Vec<String>, RangeError> {
     parts.push(vec![rest.to_string()]);
 
     let total: u128 = parts.iter().map(|p| p.len() as u128).product();
-    if total > MAX_EXPANSION as u128 {
-        return Err(RangeError::TooMany { count: total });
+    if total > max_expansion() as u128 {
+        return Err(RangeError::TooMany {
+            count: total,
+            limit: max_expansion(),
+        });
     }
     let mut out = vec![String::new()];
     for part in parts {
@@ -95,8 +101,11 @@ fn expand_group(group: &str) -> Result<Vec<String>, RangeError> {
                     return Err(RangeError::Reversed { start, end });
                 }
                 let count = u128::from(end - start) + 1;
-                if count + out.len() as u128 > MAX_EXPANSION as u128 {
-                    return Err(RangeError::TooMany { count });
+                if count + out.len() as u128 > max_expansion() as u128 {
+                    return Err(RangeError::TooMany {
+                        count,
+                        limit: max_expansion(),
+                    });
                 }
                 let width = if a.len() > 1 && a.starts_with('0') {
                     a.len()
@@ -252,7 +261,10 @@ mod tests {
         ));
         assert!(matches!(
             expand("a[1:1000]b[1:1000]"),
-            Err(RangeError::TooMany { count: 1_000_000 })
+            Err(RangeError::TooMany {
+                count: 1_000_000,
+                limit: 100_000
+            })
         ));
     }
 

@@ -19,6 +19,12 @@ pub struct Source {
     pub text: String,
 }
 
+/// Largest deployment file rolecall reads.
+pub const MAX_SOURCE_BYTES: usize = 64 << 20;
+/// Deepest nesting of flow collections accepted (YAML parsers give up at 128 anyway, after
+/// spending time quadratic in the depth).
+pub const MAX_FLOW_DEPTH: usize = 1000;
+
 impl Source {
     /// Read `path`, refusing directories, invalid UTF-8 and files with no content.
     pub fn read(path: &Path) -> Result<Self, LoadError> {
@@ -63,6 +69,7 @@ impl Source {
             text,
         };
         source.check_not_blank()?;
+        source.check_bounds()?;
         Ok(source)
     }
 
@@ -75,6 +82,42 @@ impl Source {
     }
 
     /// Refuse a file with no content: serde_yaml's "EOF while parsing" would not say that.
+    /// Refuse, before any parser sees it, a file too large or nested too deeply to be a
+    /// deployment: hostile input fails in milliseconds, not in minutes of parsing.
+    pub fn check_bounds(&self) -> Result<(), Diagnostic> {
+        if self.text.len() > MAX_SOURCE_BYTES {
+            return Err(Diagnostic::new(
+                &self.path,
+                format!(
+                    "the file is {} bytes, over the {MAX_SOURCE_BYTES}-byte limit for a deployment",
+                    self.text.len()
+                ),
+            ));
+        }
+        // Net open `[`/`{` (quotes are not tracked: brackets inside strings only make this
+        // stricter, and no real file comes near the limit).
+        let mut depth = 0usize;
+        for (i, b) in self.text.bytes().enumerate() {
+            match b {
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => continue,
+            }
+            if depth > MAX_FLOW_DEPTH {
+                let prefix = &self.text[..i];
+                let line = prefix.matches('\n').count() + 1;
+                let column = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                return Err(Diagnostic::new(
+                    &self.path,
+                    format!("flow collections (`[`, `{{`) nest more than {MAX_FLOW_DEPTH} levels deep"),
+                )
+                .at(Some(Position { line, column }))
+                .hint("a deployment never nests this deep; is this the right file?"));
+            }
+        }
+        Ok(())
+    }
+
     pub fn check_not_blank(&self) -> Result<(), Diagnostic> {
         if self.is_blank() {
             return Err(
@@ -187,6 +230,14 @@ impl Source {
         let structure = STRUCT.get_or_init(|| Regex::new(r"struct \w+|a map\b").expect("static regex"));
         let message = structure.replace_all(raw, "a mapping").into_owned();
         let message = message.replace("invalid type: ", "wrong type: found ");
+        // serde quotes the offending value whole: keep an excerpt, never key material.
+        static QUOTED: OnceLock<Regex> = OnceLock::new();
+        let quoted = QUOTED.get_or_init(|| Regex::new(r#""((?:[^"\\]|\\.)*)""#).expect("static regex"));
+        let message = quoted
+            .replace_all(&message, |c: &regex::Captures<'_>| {
+                format!("\"{}\"", super::error::excerpt(&c[1]))
+            })
+            .into_owned();
         (message, None)
     }
 

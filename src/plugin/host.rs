@@ -214,6 +214,9 @@ unsafe extern "C" fn cb_report(ctx: *mut c_void, report: *const Report<'_>) -> C
 
 unsafe extern "C" fn cb_log(ctx: *mut c_void, level: u32, message: Str<'_>) -> Code {
     guard(|| {
+        if !(abi::level::ERROR..=abi::level::DEBUG).contains(&level) {
+            return Code::INVALID;
+        }
         let event = Event::Log {
             level,
             message: text(&message),

@@ -15,6 +15,7 @@ use crate::exit::Exit;
 use crate::plugin::LoadProblem;
 
 use super::printer::Printer;
+use super::safe;
 
 /// One reported check.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +63,18 @@ pub struct Results {
     pub ran: Vec<(String, Duration)>,
     /// Hosts that could not be worked on (unreachable, refused, timed out...), with why.
     pub unreached: IndexMap<String, String>,
+    /// What plugins logged, in order: plugin, level (`error`, `warn`, `info`, `debug`), text.
+    pub logs: Vec<(String, &'static str, String)>,
+}
+
+/// The name of a plugin log level (`rolecall_plugin::abi::level`).
+pub fn level_name(level: u32) -> &'static str {
+    match level {
+        1 => "error",
+        2 => "warn",
+        3 => "info",
+        _ => "debug",
+    }
 }
 
 /// Counts per status.
@@ -110,8 +123,14 @@ impl Results {
         (per, all)
     }
 
-    /// The exit code: 2 for load problems or plugin errors, else 3 when hosts were not
-    /// reached (their own errors are that, not plugin errors), else 1 for failures, else 0.
+    /// Keep `plugin`'s log lines.
+    pub fn add_logs(&mut self, plugin: &str, logs: Vec<(u32, String)>) {
+        self.logs.extend(
+            logs.into_iter()
+                .map(|(level, text)| (plugin.to_string(), level_name(level), text)),
+        );
+    }
+
     /// Why nothing was checked, when nothing was: never a pass.
     pub fn nothing_checked(&self) -> Option<&'static str> {
         if self.ran.is_empty() {
@@ -123,6 +142,9 @@ impl Results {
         }
     }
 
+    /// The exit code: 2 for load problems, plugin errors or nothing checked, else 3 when hosts
+    /// were not reached (their own errors are that, not plugin errors), else 1 for failures,
+    /// else 0.
     pub fn exit(&self) -> Exit {
         let (_, all) = self.counts();
         if self.nothing_checked().is_some() {
@@ -184,10 +206,10 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer) -> Stri
         let mut t = new_table(printer, &["Check", "Host", "Status", "Message", "Where"]);
         for r in items {
             t.add_row(vec![
-                Cell::new(&r.check),
-                Cell::new(r.host.as_deref().unwrap_or("")),
+                Cell::new(safe::cell(&r.check, safe::MAX_CELL)),
+                Cell::new(safe::cell(r.host.as_deref().unwrap_or(""), safe::MAX_CELL)),
                 status_cell(r.status),
-                Cell::new(&r.message),
+                Cell::new(safe::cell(&r.message, safe::MAX_CELL)),
                 Cell::new(where_(r, source)),
             ]);
         }
@@ -199,7 +221,7 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer) -> Stri
         for p in &results.load_problems {
             t.add_row(vec![
                 Cell::new(p.file.display()),
-                Cell::new(&p.reason).fg(Color::Magenta),
+                Cell::new(safe::cell(&p.reason, safe::MAX_CELL)).fg(Color::Magenta),
             ]);
         }
         let _ = writeln!(out, "{t}\n");
@@ -208,7 +230,10 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer) -> Stri
         let _ = writeln!(out, "{}", "hosts not reached".bold());
         let mut t = new_table(printer, &["Host", "Why"]);
         for (host, why) in &results.unreached {
-            t.add_row(vec![Cell::new(host), Cell::new(why).fg(Color::Magenta)]);
+            t.add_row(vec![
+                Cell::new(safe::escape(host)),
+                Cell::new(safe::cell(why, safe::MAX_CELL)).fg(Color::Magenta),
+            ]);
         }
         let _ = writeln!(out, "{t}\n");
     }
@@ -304,6 +329,7 @@ pub fn json_value(results: &Results, source: &Path) -> Value {
         "summary": {"plugins": plugins, "total": all.json(), "exit_code": results.exit().code()},
         "load_errors": results.load_problems.iter().map(|p| json!({"file": p.file.display().to_string(), "reason": p.reason})).collect::<Vec<_>>(),
         "unreached": results.unreached.iter().map(|(h, why)| json!({"host": h, "reason": why})).collect::<Vec<_>>(),
+        "logs": results.logs.iter().map(|(p, level, text)| json!({"plugin": p, "level": level, "message": text})).collect::<Vec<_>>(),
     })
 }
 

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::checks::{self, new_table, status_cell};
 use super::printer::Printer;
+use super::safe;
 use crate::deployment::range::fold;
 use crate::run::debug::DebugReport;
 
@@ -97,7 +98,7 @@ fn status_or_dash(s: Option<Status>) -> Cell {
 
 fn connection_cell(conn: &Option<String>) -> Cell {
     match conn {
-        Some(c) => Cell::new(c).fg(Color::Magenta),
+        Some(c) => Cell::new(safe::cell(c, safe::MAX_CELL)).fg(Color::Magenta),
         None => Cell::new("ok").fg(Color::Green),
     }
 }
@@ -151,7 +152,7 @@ fn dry_run(report: &DebugReport, printer: &Printer) -> String {
         for s in sent {
             commands += 1;
             t.add_row(vec![
-                Cell::new(&s.command),
+                Cell::new(safe::cell(&s.command, safe::MAX_CELL)),
                 Cell::new(fold(s.hosts.iter().map(String::as_str)).join(",")),
             ]);
         }

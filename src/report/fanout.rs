@@ -9,6 +9,7 @@ use indexmap::IndexMap;
 use serde_json::{json, Value};
 
 use super::checks::pretty;
+use super::safe::escape;
 use crate::deployment::range::fold;
 use crate::exit::Exit;
 use crate::remote::{HostResult, Outcome};
@@ -68,6 +69,7 @@ pub fn table(command: &str, results: &[HostResult]) -> String {
     for g in groups(results) {
         let hosts = fold(g.hosts.iter().copied()).join(",");
         let status = g.outcome.describe();
+        let status = escape(&status);
         let head = format!("==> {hosts} ({}): {status}", plural(g.hosts.len(), "host"));
         let head = match g.outcome {
             Outcome::Exited(0) => head.green().bold(),
@@ -75,13 +77,14 @@ pub fn table(command: &str, results: &[HostResult]) -> String {
             _ => head.magenta().bold(),
         };
         let _ = writeln!(out, "{head}");
-        out.push_str(g.stdout);
+        // What hosts print is shown escaped: no escape sequence of theirs reaches the terminal.
+        out.push_str(&escape(g.stdout));
         if !g.stdout.is_empty() && !g.stdout.ends_with('\n') {
             out.push('\n');
         }
         if !g.stderr.is_empty() {
             let _ = writeln!(out, "{}", "--- stderr".dimmed());
-            out.push_str(g.stderr);
+            out.push_str(&escape(g.stderr));
             if !g.stderr.ends_with('\n') {
                 out.push('\n');
             }
@@ -249,6 +252,19 @@ mod tests {
         let v: Value = serde_json::from_str(&json("x", &[r("d", Outcome::Exited(2), "")])).unwrap();
         assert_eq!(v["results"][0]["outcome"], "failed");
         assert_eq!(v["results"][0]["exit_code"], 2);
+    }
+
+    /// Regression: host output reached the terminal raw (title changes, screen clears) even
+    /// with `--color never`; JSON keeps the exact bytes.
+    #[test]
+    fn host_output_is_escaped_in_text_and_exact_in_json() {
+        colored::control::set_override(false);
+        let res = vec![r("a", Outcome::Exited(0), "\x1b]0;owned\x07\x1b[2J\u{202e}txt\n")];
+        let t = table("x", &res);
+        assert!(t.contains("\\x1b]0;owned\\x07\\x1b[2J\\u{202e}txt\n"), "{t}");
+        assert!(!t.contains('\x1b'), "{t:?}");
+        let v: Value = serde_json::from_str(&json("x", &res)).unwrap();
+        assert_eq!(v["results"][0]["stdout"], "\x1b]0;owned\x07\x1b[2J\u{202e}txt\n");
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod fanout;
 pub mod printer;
 pub mod progress;
 pub mod roles;
+pub mod safe;
 
 pub use printer::{ColorChoice, Printer};
 

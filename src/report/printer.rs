@@ -1,6 +1,7 @@
 //! The one printer: data to stdout, diagnostics to stderr, colour decided once.
 
 use std::io::{self, IsTerminal, Write};
+use std::sync::{Arc, Mutex};
 
 /// When to colour output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -22,9 +23,43 @@ pub struct Printer {
     err_color: bool,
     quiet: bool,
     verbose: u8,
+    /// Text never printed as is: (what, shown instead), see [`Printer::hide`].
+    hidden: Arc<Mutex<Vec<(String, String)>>>,
 }
 
+/// Values shorter than this are not hidden (a `${PORT}` of `22` would mangle every number).
+const MIN_HIDDEN: usize = 4;
+
 impl Printer {
+    /// From now on, print `${NAME}` wherever one of these `(NAME, value)` pairs' value would
+    /// appear, in data and diagnostics alike (values the deployment took from the environment:
+    /// passwords, tokens). JSON output is covered in its escaped form too.
+    pub fn hide(&self, from_env: &[(String, String)]) {
+        let mut hidden = self.hidden.lock().unwrap_or_else(|p| p.into_inner());
+        for (name, value) in from_env.iter().filter(|(_, v)| v.len() >= MIN_HIDDEN) {
+            let shown = format!("${{{name}}}");
+            let escaped = serde_json::to_string(value).unwrap_or_default();
+            let escaped = escaped.trim_matches('"');
+            if escaped != value {
+                hidden.push((escaped.to_string(), shown.clone()));
+            }
+            hidden.push((value.clone(), shown));
+        }
+        // Longest first, so a value containing another is replaced whole.
+        hidden.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+    }
+
+    fn redact<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        let hidden = self.hidden.lock().unwrap_or_else(|p| p.into_inner());
+        let mut text = std::borrow::Cow::Borrowed(text);
+        for (value, shown) in hidden.iter() {
+            if text.contains(value.as_str()) {
+                text = std::borrow::Cow::Owned(text.replace(value.as_str(), shown));
+            }
+        }
+        text
+    }
+
     pub fn new(choice: ColorChoice, quiet: bool, verbose: u8) -> Self {
         let no_color = std::env::var_os(NO_COLOR_ENV).is_some_and(|v| !v.is_empty());
         let decide = |tty: bool| match choice {
@@ -40,6 +75,7 @@ impl Printer {
             err_color,
             quiet,
             verbose,
+            hidden: Arc::default(),
         }
     }
 
@@ -50,6 +86,7 @@ impl Printer {
             err_color: false,
             quiet: false,
             verbose: 0,
+            hidden: Arc::default(),
         }
     }
 
@@ -69,6 +106,7 @@ impl Printer {
 
     /// Write data to stdout, whole. A closed pipe (`rolecall roles | head`) is not an error.
     pub fn out(&self, text: &str) -> io::Result<()> {
+        let text = self.redact(text);
         let mut out = io::stdout().lock();
         let r = out.write_all(text.as_bytes()).and_then(|()| {
             if !text.ends_with('\n') && !text.is_empty() {
@@ -96,7 +134,7 @@ impl Printer {
     /// A progress or summary note on stderr; silenced by `-q`.
     pub fn note(&self, message: &str) {
         if !self.quiet {
-            let _ = writeln!(io::stderr().lock(), "{message}");
+            let _ = writeln!(io::stderr().lock(), "{}", self.redact(message));
         }
     }
 
@@ -106,6 +144,6 @@ impl Printer {
         } else {
             label.to_string()
         };
-        let _ = writeln!(io::stderr().lock(), "{label}: {message}");
+        let _ = writeln!(io::stderr().lock(), "{label}: {}", self.redact(message));
     }
 }

@@ -182,6 +182,7 @@ pub fn debug(
     });
     for (plugin, (outcome, sent)) in plugins.iter().zip(outcomes) {
         results.ran.push((plugin.name.clone(), outcome.elapsed));
+        results.add_logs(&plugin.name, outcome.logs);
         report.sent.insert(plugin.name.clone(), sent);
         if opts.dry_run {
             // Findings on answers that were never sent mean nothing; the commands are the report.

@@ -45,6 +45,7 @@ pub fn validate(d: &Deployment, registry: &Registry, opts: &ValidateOptions) -> 
         let start = Instant::now();
         let outcome = call::call(plugin, &input, &mut Offline, opts.deadline);
         results.ran.push((plugin.name.clone(), start.elapsed()));
+        results.add_logs(&plugin.name, outcome.logs);
         let findings = super::debug::with_plugin_error(outcome.findings, outcome.code);
         for (f, took) in findings {
             let position = match (&f.path, &text) {

@@ -263,3 +263,58 @@ fn crashing_debugger_keeps_what_it_reported_and_the_others_finish() {
         out.stdout
     );
 }
+
+/// Plugin log lines reach stderr with `-v` (never stdout), JSON carries them, an invalid level
+/// is refused.
+#[test]
+fn plugin_logs_show_with_verbose_and_in_json() {
+    let quiet = validate("BAD_REPORT", &[]);
+    assert!(!quiet.stderr.contains("about to end"), "{}", quiet.stderr);
+    let logs = quiet.json()["logs"].clone();
+    assert_eq!(logs[0]["plugin"], "dies-bad_report", "{logs}");
+    assert_eq!(logs[0]["level"], "info");
+    assert_eq!(logs[0]["message"], "about to end");
+    assert!(!quiet.stdout.contains("level 9"), "{}", quiet.stdout);
+    let t = Test::new().yaml(FLEET);
+    let dir = dies(&t, "BAD_REPORT");
+    let out = t
+        .args([
+            "validate",
+            "-v",
+            "--plugin-dir",
+            dir.to_str().expect("utf-8 path"),
+        ])
+        .run();
+    out.stderr_has("[dies-bad_report] info: about to end");
+    assert!(!out.stdout.contains("about to end"), "{}", out.stdout);
+}
+
+/// Regression: a plugin's escape sequences reached the terminal, and a huge message took
+/// minutes to render as a table. Tables escape and cut; JSON keeps every byte.
+#[test]
+fn plugin_text_is_escaped_and_cut_in_tables_exact_in_json() {
+    let t = Test::new().yaml(FLEET);
+    let dir = dies(&t, "NOISY");
+    let dir = dir.to_str().expect("utf-8 path").to_string();
+    let out = t
+        .args(["validate", "--color", "never", "--plugin-dir", &dir])
+        .deadline(Duration::from_secs(30))
+        .run();
+    out.code(1)
+        .stdout_has("\\x1b]0;owned\\x07\\x1b[2J")
+        .stdout_has("more bytes; --format json has it all]");
+    assert!(!out.stdout.contains('\x1b'), "raw escape on stdout");
+    assert!(out.elapsed < Duration::from_secs(10), "{:?}", out.elapsed);
+    let json = validate("NOISY", &[]);
+    let j = json.json();
+    let msg = j["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["check"] == "noisy")
+        .and_then(|r| r["message"].as_str())
+        .expect("the noisy message")
+        .to_string();
+    assert_eq!(msg.len(), 5 << 20);
+    assert!(msg.starts_with("\x1b]0;owned\x07\x1b[2J"));
+}

@@ -4,6 +4,7 @@ mod bad_input;
 mod calyptos;
 mod crash;
 mod executor;
+mod hostile;
 mod plugins;
 mod roles;
 mod ssh;
