@@ -111,16 +111,8 @@ pub fn call(plugin: &Plugin, input: &str, services: &mut dyn Services, deadline:
         elapsed: Duration::ZERO,
     };
     let mut last = start;
-    let error = |out: &mut Outcome, message: String| {
-        let f = Finding {
-            status: Status::Error,
-            check: "plugin".into(),
-            host: None,
-            message,
-            path: None,
-        };
-        out.findings.push((f, Duration::ZERO));
-    };
+    let error =
+        |out: &mut Outcome, message: String| out.findings.push((plugin_error(message), Duration::ZERO));
     let mut host = match HostProcess::spawn(deadline) {
         Ok(h) => h,
         Err(e) => {
@@ -226,6 +218,30 @@ pub fn call(plugin: &Plugin, input: &str, services: &mut dyn Services, deadline:
     }
     out.elapsed = start.elapsed();
     out
+}
+
+/// An `error` result of the plugin itself, not of one of its checks.
+fn plugin_error(message: String) -> Finding {
+    Finding {
+        status: Status::Error,
+        check: "plugin".into(),
+        host: None,
+        message,
+        path: None,
+    }
+}
+
+/// The plugin's findings, plus an error result when it ended badly without saying why.
+pub fn with_plugin_error(mut findings: Vec<(Finding, Duration)>, code: Code) -> Vec<(Finding, Duration)> {
+    if code != Code::OK && !findings.iter().any(|(f, _)| f.status == Status::Error) {
+        let message = if code == Code::PANICKED {
+            "plugin panicked".to_string()
+        } else {
+            format!("plugin ended with code {}", code.0)
+        };
+        findings.push((plugin_error(message), Duration::ZERO));
+    }
+    findings
 }
 
 enum Reply {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
 use rolecall_plugin::abi::Code;
-use rolecall_plugin::{Finding, Options, Status};
+use rolecall_plugin::Options;
 
 use crate::deployment::{Deployment, SshSettings};
 use crate::plugin::call::{self, Services};
@@ -188,7 +188,7 @@ pub fn debug(
             // Findings on answers that were never sent mean nothing; the commands are the report.
             continue;
         }
-        for (f, took) in with_plugin_error(outcome.findings, outcome.code) {
+        for (f, took) in call::with_plugin_error(outcome.findings, outcome.code) {
             results
                 .items
                 .push(CheckResult::from_finding(&plugin.name, f, None, took));
@@ -199,27 +199,4 @@ pub fn debug(
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     report
-}
-
-/// The plugin's findings, plus an error result when it ended badly without saying why.
-pub(crate) fn with_plugin_error(
-    mut findings: Vec<(Finding, Duration)>,
-    code: Code,
-) -> Vec<(Finding, Duration)> {
-    if code != Code::OK && !findings.iter().any(|(f, _)| f.status == Status::Error) {
-        let message = if code == Code::PANICKED {
-            "plugin panicked".to_string()
-        } else {
-            format!("plugin ended with code {}", code.0)
-        };
-        let f = Finding {
-            status: Status::Error,
-            check: "plugin".into(),
-            host: None,
-            message,
-            path: None,
-        };
-        findings.push((f, Duration::ZERO));
-    }
-    findings
 }

@@ -42,11 +42,10 @@ pub fn validate(d: &Deployment, registry: &Registry, opts: &ValidateOptions) -> 
     let text = std::fs::read_to_string(&d.source).ok();
     for plugin in plugins {
         let input = super::input_json(d, &plugin.name, &fleet, &options);
-        let start = Instant::now();
         let outcome = call::call(plugin, &input, &mut Offline, opts.deadline);
-        results.ran.push((plugin.name.clone(), start.elapsed()));
+        results.ran.push((plugin.name.clone(), outcome.elapsed));
         results.add_logs(&plugin.name, outcome.logs);
-        let findings = super::debug::with_plugin_error(outcome.findings, outcome.code);
+        let findings = call::with_plugin_error(outcome.findings, outcome.code);
         for (f, took) in findings {
             let position = match (&f.path, &text) {
                 (Some(p), Some(t)) => locate_in_file(t, &YamlPath::parse(p)),

@@ -8,10 +8,11 @@
 //!   a pass that moved nothing *and* received nothing ([`super::recv`]); then everything that
 //!   arrived has been looked at, and what comes next makes the socket readable. The wait is
 //!   also short ([`SAFETY_NET`]), so even a libssh2 surprise costs milliseconds, not a timeout.
-//! - **A timed-out command is stopped on the host.** Every command is sent behind a small
-//!   POSIX-sh prelude ([`remote_script`]); on timeout the client tells it to end the session's
-//!   process group (TERM, then KILL), and waits for the channel's close so that the server
-//!   frees the session (`MaxSessions`) before the next command.
+//! - **A timed-out command is stopped on the host.** Every command is sent behind a one-line
+//!   prelude that tells its process id ([`remote_script`]); on timeout a second channel of the
+//!   same session ends that process group (TERM, then KILL), and the loop waits for the
+//!   command's channel to close, so the server frees the session (`MaxSessions`) before the
+//!   next command. Nothing extra runs on the host otherwise.
 
 use std::io::{ErrorKind, Read, Write};
 use std::sync::Arc;
@@ -26,12 +27,12 @@ use crate::remote::{wait, Capture, Outcome, RoundTrip};
 
 /// The longest single wait on the socket.
 const SAFETY_NET: Duration = Duration::from_millis(50);
-/// After a timeout: how long the host gets to end the command (TERM, 2 s, KILL) and close the
-/// channel.
-const STOP_GRACE: Duration = Duration::from_secs(4);
-/// With `--stdin` the channel's stdin carries data, so the prelude's own timer stops the
-/// command; it fires this long after the client's deadline at the latest.
-const STDIN_TIMER_SLACK: Duration = Duration::from_secs(1);
+/// After a timeout: how long the host gets to end the command and close its channel.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// The line the prelude writes first on stderr (then the shell's pid); removed from the output.
+const PID_TAG: &[u8] = b"rolecall:pid=";
+/// Stderr bytes looked through for the tag (a shell may warn about locales first).
+const PID_TAG_WINDOW: usize = 4096;
 
 /// One command to run on a channel.
 pub(super) struct Spec {
@@ -39,7 +40,7 @@ pub(super) struct Spec {
     pub(super) timeout: Duration,
     pub(super) out_cap: usize,
     pub(super) err_cap: usize,
-    /// Bytes for the command's stdin (then EOF); `None` = stdin is empty.
+    /// Bytes for the command's stdin, then EOF; `None` = EOF at once.
     pub(super) stdin: Option<Arc<[u8]>>,
 }
 
@@ -54,30 +55,19 @@ pub(super) enum Ran {
     Lost(String, Capture, Capture),
 }
 
-/// The text sent to the host's login shell for `spec`: a one-line prelude, then the command as
-/// given, so its exit status (or signal) is reported as if it were sent alone.
-///
-/// The command's stdin is `/dev/null` (or the `--stdin` bytes). Without `--stdin`, the channel's
-/// stdin is kept by a watcher that ends the session's process group (sshd makes one per
-/// session) when the client sends a line: the stop order on timeout. When the command ends,
-/// sshd closes that pipe and the watcher leaves quietly. With `--stdin`, a timer does it
-/// instead, and only if the command is still running. Either is started from a subshell, so it
-/// is no job of the command's shell: a `wait` in the command does not wait for it, and `$!` is
-/// the command's own.
+/// The text sent to the host's login shell for `spec`: a prelude line that writes the shell's
+/// pid to stderr (a builtin: no process is started), then the command as given, so its exit
+/// status (or signal) is reported as if it were sent alone. sshd makes every session a process
+/// group led by that shell, which is what a timeout ends.
 pub(super) fn remote_script(spec: &Spec) -> String {
-    const STOP: &str = "kill -TERM 0; sleep 2; kill -KILL 0";
-    let prelude = match spec.stdin {
-        None => format!(
-            "exec 3<&0 </dev/null; ({{ trap '' TERM; read -r _ <&3 && {{ {STOP}; }}; }} >/dev/null 2>&1 &); exec 3<&-"
-        ),
-        Some(_) => {
-            let secs = (spec.timeout + STDIN_TIMER_SLACK).as_secs().max(1);
-            format!(
-                "p=$$; ({{ trap '' TERM; sleep {secs}; kill -0 $p && {{ {STOP}; }}; }} </dev/null >/dev/null 2>&1 &); unset p"
-            )
-        }
-    };
-    format!("{prelude}\n{}", spec.command)
+    format!("echo rolecall:pid=$$ >&2\n{}", spec.command)
+}
+
+/// What a timeout sends on a second channel: TERM to each process group, KILL a second later.
+fn stop_script(pids: &[u32]) -> String {
+    let groups: Vec<String> = pids.iter().map(|p| format!("-{p}")).collect();
+    let groups = groups.join(" ");
+    format!("kill -TERM -- {groups} 2>/dev/null; sleep 1; kill -KILL -- {groups} 2>/dev/null; true")
 }
 
 /// Why a non-blocking call gave up.
@@ -121,14 +111,13 @@ fn nb<T>(c: &Connection, deadline: Instant, mut f: impl FnMut() -> Result<T, ssh
     }
 }
 
-/// Where a running command's stdin stands.
-enum Stdin {
-    /// Bytes still to send from this offset, then EOF.
-    Feeding(Arc<[u8]>, usize),
-    /// Nothing more to send (EOF sent, or the prelude's watcher holds it).
-    Done,
-    /// The stop line is due (timeout without `--stdin`).
-    Stop,
+/// Stderr until the prelude's pid line has been seen (and taken out).
+enum PidScan {
+    Looking(Vec<u8>),
+    Found(u32),
+    /// Not there (a `ForceCommand` host that runs something else): the command cannot be
+    /// stopped on the host, only its channel closed.
+    Absent,
 }
 
 /// A command running on its channel.
@@ -139,14 +128,14 @@ struct Running {
     err: Capture,
     out_eof: bool,
     err_eof: bool,
-    stdin: Stdin,
-    /// The prelude's watcher holds the channel's stdin (no `--stdin`): a line stops the command.
-    watcher: bool,
+    /// Bytes still to send from this offset, then EOF; `None` once EOF is sent.
+    stdin: Option<(Arc<[u8]>, usize)>,
+    pid: PidScan,
     deadline: Instant,
     timeout: Duration,
-    /// Past its deadline: the stop order went out; the channel's close is awaited until then.
+    /// Past its deadline: the channel's close is awaited until then.
     stopping: Option<Instant>,
-    /// When the command went out; when its first output came back.
+    /// When the command went out; when its first stdout came back.
     sent: SystemTime,
     answered: Option<SystemTime>,
 }
@@ -166,7 +155,7 @@ impl Running {
         let mut moved = match self.feed() {
             Ok(m) => m,
             Err(_) => {
-                self.stdin = Stdin::Done;
+                self.stdin = None;
                 true
             }
         };
@@ -187,13 +176,19 @@ impl Running {
                         } else {
                             &mut self.out_eof
                         }) = true;
+                        if is_err {
+                            self.end_pid_scan();
+                        }
                         moved = true;
                     }
                     Ok(0) => break,
+                    Ok(n) if is_err => {
+                        self.push_stderr(&buf[..n]);
+                        moved = true;
+                    }
                     Ok(n) => {
                         self.answered.get_or_insert_with(SystemTime::now);
-                        let sink = if is_err { &mut self.err } else { &mut self.out };
-                        sink.push(&buf[..n]);
+                        self.out.push(&buf[..n]);
                         moved = true;
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
@@ -224,22 +219,47 @@ impl Running {
         Progress::Done(self.finish(outcome))
     }
 
-    /// Push pending stdin bytes (or the stop line); true when something was sent.
+    /// Stderr bytes: until the prelude's pid line is found, held back and searched.
+    fn push_stderr(&mut self, bytes: &[u8]) {
+        let PidScan::Looking(head) = &mut self.pid else {
+            self.err.push(bytes);
+            return;
+        };
+        head.extend_from_slice(bytes);
+        let mut at = 0;
+        while let Some(nl) = head[at..].iter().position(|&b| b == b'\n') {
+            let line = &head[at..at + nl];
+            if let Some(pid) = line
+                .strip_prefix(PID_TAG)
+                .and_then(|p| std::str::from_utf8(p).ok())
+                .and_then(|p| p.trim().parse::<u32>().ok())
+            {
+                let head = std::mem::take(head);
+                self.err.push(&head[..at]);
+                self.err.push(&head[at + nl + 1..]);
+                self.pid = PidScan::Found(pid);
+                return;
+            }
+            at += nl + 1;
+        }
+        if head.len() > PID_TAG_WINDOW {
+            self.end_pid_scan();
+        }
+    }
+
+    /// No pid line (yet) and no more looking: what was held back is output.
+    fn end_pid_scan(&mut self) {
+        if let PidScan::Looking(head) = std::mem::replace(&mut self.pid, PidScan::Absent) {
+            self.err.push(&head);
+        }
+    }
+
+    /// Push pending stdin bytes, then EOF; true when something was sent.
     fn feed(&mut self) -> std::io::Result<bool> {
         let mut moved = false;
-        loop {
-            match &mut self.stdin {
-                Stdin::Done => return Ok(moved),
-                Stdin::Stop => match self.channel.write(b"\n") {
-                    Ok(0) => return Ok(moved),
-                    Ok(_) => {
-                        self.stdin = Stdin::Done;
-                        return Ok(true);
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(moved),
-                    Err(e) => return Err(e),
-                },
-                Stdin::Feeding(data, at) if *at < data.len() => match self.channel.write(&data[*at..]) {
+        while let Some((data, at)) = &mut self.stdin {
+            if *at < data.len() {
+                match self.channel.write(&data[*at..]) {
                     Ok(0) => return Ok(moved),
                     Ok(n) => {
                         *at += n;
@@ -247,34 +267,23 @@ impl Running {
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(moved),
                     Err(e) => return Err(e),
-                },
-                Stdin::Feeding(..) => match self.channel.send_eof() {
+                }
+            } else {
+                match self.channel.send_eof() {
                     Ok(()) => {
-                        self.stdin = Stdin::Done;
+                        self.stdin = None;
                         return Ok(true);
                     }
                     Err(e) if code(&e) == LIBSSH2_ERROR_EAGAIN => return Ok(moved),
                     Err(e) => return Err(std::io::Error::other(e)),
-                },
+                }
             }
         }
-    }
-
-    /// The deadline passed: order the command to stop (or, with `--stdin`, rely on the
-    /// prelude's timer and close our side), then wait for the channel's close.
-    fn stop(&mut self, now: Instant) {
-        let grace = if self.watcher {
-            self.stdin = Stdin::Stop;
-            STOP_GRACE
-        } else {
-            let _ = self.channel.close();
-            self.stdin = Stdin::Done;
-            STOP_GRACE + STDIN_TIMER_SLACK
-        };
-        self.stopping = Some(now + grace);
+        Ok(moved)
     }
 
     fn finish(&mut self, outcome: Outcome) -> Ran {
+        self.end_pid_scan();
         let (out, err) = self.take();
         let round_trip = self.answered.map(|answered| RoundTrip {
             sent: self.sent,
@@ -284,6 +293,7 @@ impl Running {
     }
 
     fn lost(&mut self, why: String) -> Ran {
+        self.end_pid_scan();
         let (out, err) = self.take();
         Ran::Lost(why, out, err)
     }
@@ -293,6 +303,100 @@ impl Running {
             std::mem::replace(&mut self.out, Capture::new(0)),
             std::mem::replace(&mut self.err, Capture::new(0)),
         )
+    }
+}
+
+/// Where the channel that stops timed-out commands stands.
+#[derive(Default)]
+enum StopState {
+    #[default]
+    None,
+    Opening(Vec<u32>),
+    Starting(ssh2::Channel, Vec<u32>),
+    Running(ssh2::Channel),
+}
+
+/// The second channel that ends timed-out commands' process groups: one at a time, taking
+/// every pid queued meanwhile (a batch's commands usually time out together).
+#[derive(Default)]
+struct Stopper {
+    queued: Vec<u32>,
+    state: StopState,
+    /// Past this, an unfinished stopper is abandoned (the server would not open a channel).
+    give_up: Option<Instant>,
+}
+
+impl Stopper {
+    fn stop(&mut self, pid: u32, now: Instant) {
+        self.queued.push(pid);
+        self.give_up = Some(now + STOP_GRACE);
+    }
+
+    fn busy(&self) -> bool {
+        !self.queued.is_empty() || !matches!(self.state, StopState::None)
+    }
+
+    /// Advance without blocking; true when something moved. A server that will not open
+    /// another channel now (`MaxSessions`) is asked again on the next pass.
+    fn step(&mut self, session: &ssh2::Session, buf: &mut [u8], now: Instant) -> bool {
+        if self.give_up.is_some_and(|t| now >= t) && self.busy() {
+            *self = Stopper::default();
+            return true;
+        }
+        let eagain = |e: &ssh2::Error| code(e) == LIBSSH2_ERROR_EAGAIN;
+        match std::mem::take(&mut self.state) {
+            StopState::None if self.queued.is_empty() => false,
+            StopState::None => {
+                self.state = StopState::Opening(std::mem::take(&mut self.queued));
+                true
+            }
+            StopState::Opening(pids) => match session.channel_session() {
+                Ok(ch) => {
+                    self.state = StopState::Starting(ch, pids);
+                    true
+                }
+                Err(_) => {
+                    self.state = StopState::Opening(pids);
+                    false
+                }
+            },
+            StopState::Starting(mut ch, pids) => match ch.exec(&stop_script(&pids)) {
+                Ok(()) => {
+                    let _ = ch.send_eof();
+                    self.state = StopState::Running(ch);
+                    true
+                }
+                Err(e) if eagain(&e) => {
+                    self.state = StopState::Starting(ch, pids);
+                    false
+                }
+                Err(_) => true,
+            },
+            StopState::Running(mut ch) => {
+                let mut moved = false;
+                for stream in [0, 1] {
+                    loop {
+                        let r = if stream == 0 {
+                            ch.read(buf)
+                        } else {
+                            ch.stderr().read(buf)
+                        };
+                        match r {
+                            Ok(n) if n > 0 => moved = true,
+                            _ => break,
+                        }
+                    }
+                }
+                match ch.wait_close() {
+                    Err(e) if eagain(&e) => {
+                        self.state = StopState::Running(ch);
+                        moved
+                    }
+                    // Closed (or failed): done with this one.
+                    _ => true,
+                }
+            }
+        }
     }
 }
 
@@ -319,11 +423,8 @@ pub(super) fn exec_batch(c: &Connection, specs: &[Spec]) -> Vec<Ran> {
                     err: Capture::new(spec.err_cap),
                     out_eof: false,
                     err_eof: false,
-                    stdin: match &spec.stdin {
-                        Some(data) => Stdin::Feeding(Arc::clone(data), 0),
-                        None => Stdin::Done,
-                    },
-                    watcher: spec.stdin.is_none(),
+                    stdin: Some((spec.stdin.clone().unwrap_or_else(|| Arc::from([])), 0)),
+                    pid: PidScan::Looking(Vec::new()),
                     deadline,
                     timeout: spec.timeout,
                     stopping: None,
@@ -352,6 +453,7 @@ pub(super) fn exec_batch(c: &Connection, specs: &[Spec]) -> Vec<Ran> {
         }
     }
     let mut buf = vec![0u8; 32 << 10];
+    let mut stopper = Stopper::default();
     loop {
         let received = recv::received();
         let mut moved = false;
@@ -380,13 +482,21 @@ pub(super) fn exec_batch(c: &Connection, specs: &[Spec]) -> Vec<Ran> {
                 }
                 Some(until) => next_deadline = Some(next_deadline.map_or(until, |d| d.min(until))),
                 None if now >= r.deadline => {
-                    r.stop(now);
+                    r.stopping = Some(now + STOP_GRACE);
+                    match r.pid {
+                        PidScan::Found(pid) => stopper.stop(pid, now),
+                        // Nothing to signal: closing our side is all there is.
+                        _ => {
+                            let _ = r.channel.close();
+                        }
+                    }
                     moved = true;
                 }
                 None => next_deadline = Some(next_deadline.map_or(r.deadline, |d| d.min(r.deadline))),
             }
         }
-        if running.iter().all(Option::is_none) {
+        moved |= stopper.step(session, &mut buf, Instant::now());
+        if running.iter().all(Option::is_none) && !stopper.busy() {
             break;
         }
         // Block only when this pass neither moved anything nor pulled anything into libssh2's
@@ -394,9 +504,8 @@ pub(super) fn exec_batch(c: &Connection, specs: &[Spec]) -> Vec<Ran> {
         if moved || recv::received() != received {
             continue;
         }
-        if let Some(deadline) = next_deadline {
-            wait_socket(c, deadline);
-        }
+        let soon = Instant::now() + SAFETY_NET;
+        wait_socket(c, next_deadline.map_or(soon, |d| d.min(soon)));
     }
     ran.into_iter()
         .map(|r| r.unwrap_or_else(|| Ran::Failed("internal error: no result".into())))
@@ -407,63 +516,50 @@ pub(super) fn exec_batch(c: &Connection, specs: &[Spec]) -> Vec<Ran> {
 mod tests {
     use super::*;
 
-    fn spec(command: &str, stdin: Option<&[u8]>) -> Spec {
-        Spec {
+    /// The prelude is one line; the command follows untouched.
+    #[test]
+    fn prelude_then_command_untouched() {
+        let spec = Spec {
+            command: "echo 'a\nb'; exit 3".into(),
+            timeout: Duration::from_secs(5),
+            out_cap: 1,
+            err_cap: 1,
+            stdin: None,
+        };
+        let s = remote_script(&spec);
+        let (prelude, command) = s.split_once('\n').unwrap();
+        assert_eq!(command, "echo 'a\nb'; exit 3");
+        assert_eq!(prelude, "echo rolecall:pid=$$ >&2");
+        assert_eq!(
+            stop_script(&[12, 34]),
+            "kill -TERM -- -12 -34 2>/dev/null; sleep 1; kill -KILL -- -12 -34 2>/dev/null; true"
+        );
+    }
+
+    /// The prelude in a real POSIX shell: its pid line comes first on stderr, the exit status is
+    /// the command's, and a signal kills the command as if it were sent alone.
+    #[test]
+    fn prelude_in_a_real_shell() {
+        use std::process::{Command, Stdio};
+        let spec = |command: &str| Spec {
             command: command.into(),
             timeout: Duration::from_secs(5),
             out_cap: 1,
             err_cap: 1,
-            stdin: stdin.map(Arc::from),
-        }
-    }
-
-    /// The prelude is one line; the command follows untouched.
-    #[test]
-    fn prelude_then_command_untouched() {
-        let s = remote_script(&spec("echo 'a\nb'; exit 3", None));
-        let (prelude, command) = s.split_once('\n').unwrap();
-        assert_eq!(command, "echo 'a\nb'; exit 3");
-        assert!(prelude.contains("</dev/null"), "{prelude}");
-        assert!(prelude.contains("read -r _ <&3"), "{prelude}");
-        let s = remote_script(&spec("cat", Some(b"x")));
-        let (prelude, command) = s.split_once('\n').unwrap();
-        assert_eq!(command, "cat");
-        assert!(prelude.contains("sleep 6;"), "{prelude}");
-        assert!(!prelude.contains("/dev/null &"), "{prelude}");
-    }
-
-    /// Regression: the watcher was a job of the command's shell, so a command ending in `wait`
-    /// waited for it, i.e. for its own timeout.
-    #[test]
-    fn a_waiting_command_does_not_wait_for_the_watcher() {
-        use std::process::{Command, Stdio};
-        let start = std::time::Instant::now();
-        let mut child = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(remote_script(&spec("sleep 0.1 & wait; echo done", None)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Keep the watcher's stdin open, as sshd does while the command runs.
-        let _stdin = child.stdin.take();
-        let status = child.wait().unwrap();
-        assert!(status.success());
-        assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
-    }
-
-    /// The prelude runs in a real POSIX shell: stdin is empty, the exit status is the command's,
-    /// and a stop line ends a command that would otherwise run on.
-    #[test]
-    fn prelude_in_a_real_shell() {
-        use std::process::{Command, Stdio};
+            stdin: None,
+        };
         let out = Command::new("/bin/sh")
             .arg("-c")
-            .arg(remote_script(&spec("read x || echo empty; exit 7", None)))
-            .stdin(Stdio::piped())
+            .arg(remote_script(&spec("echo out; echo err >&2; exit 7")))
+            .stdin(Stdio::null())
             .output()
             .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "empty\n");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with("rolecall:pid=") && err.ends_with("\nerr\n"),
+            "{err}"
+        );
         assert_eq!(out.status.code(), Some(7));
     }
 }
