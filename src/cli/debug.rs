@@ -52,7 +52,7 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         connect,
     } = args;
     let d = deployment::load(&config, profile.map(Into::into))?;
-    printer.hide(&d.from_env);
+    printer.hide(&super::secret_values(&d.from_env));
     d.warnings.iter().for_each(|w| printer.warn(w));
     let hosts = rolecall::run::select(&d, &select.roles, &select.limit).map_err(anyhow::Error::msg)?;
     let flags = connect.into_settings();

@@ -71,6 +71,21 @@ pub fn no_plugins_message(reg: &rolecall::plugin::Registry, what: &str) -> Strin
     )
 }
 
+/// The environment values worth hiding from everything rolecall prints: those of variables
+/// whose names say they hold a secret. (`roles`, which shows the deployment itself, hides every
+/// value taken from the environment.)
+pub fn secret_values(from_env: &[(String, String)]) -> Vec<(String, String)> {
+    const SECRET: [&str; 7] = ["PASS", "SECRET", "TOKEN", "KEY", "CRED", "AUTH", "PRIVATE"];
+    from_env
+        .iter()
+        .filter(|(name, _)| {
+            let upper = name.to_ascii_uppercase();
+            SECRET.iter().any(|s| upper.contains(s))
+        })
+        .cloned()
+        .collect()
+}
+
 /// Plugin log lines on stderr with `-v` (`-vv` adds debug lines); never with `-q`.
 pub fn show_logs(results: &rolecall::report::checks::Results, printer: &Printer) {
     let verbose = printer.verbose();

@@ -67,6 +67,10 @@ pub fn run(args: PluginsArgs, settings: &PluginSettings, printer: &Printer) -> a
         }
     };
     printer.out(&text).context("writing to stdout")?;
+    if printer.verbose() > 0 {
+        let dirs: Vec<String> = reg.searched.iter().map(|p| p.display().to_string()).collect();
+        printer.note(&format!("searched: {}", dirs.join(", ")));
+    }
     if reg.plugins.is_empty() {
         printer.error(&super::no_plugins_message(&reg, "plugins"));
         return Ok(Exit::Error);

@@ -57,7 +57,7 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
     } = args;
     let deadline = deadline.map(|d| std::time::Instant::now() + d);
     let d = deployment::load(&config, profile.map(Into::into))?;
-    printer.hide(&d.from_env);
+    printer.hide(&super::secret_values(&d.from_env));
     d.warnings.iter().for_each(|w| printer.warn(w));
     let allow = super::remote::allow_list(&allow_nets)?;
     let registry = plugins.load(printer);

@@ -1,6 +1,6 @@
 //! Finding plugin libraries: every library of the configured directories, refused when someone
 //! other than root or the invoking user owns it or could have written it (loading a library runs
-//! its code), then described by a plugin host (see [`super::library`] for the loading itself).
+//! its code), then described by a plugin host (`library.rs` does the loading itself).
 //! Libraries are described in parallel, one plugin host each.
 #![allow(unsafe_code)] // one geteuid(2)
 

@@ -318,3 +318,11 @@ fn plugin_text_is_escaped_and_cut_in_tables_exact_in_json() {
     assert_eq!(msg.len(), 5 << 20);
     assert!(msg.starts_with("\x1b]0;owned\x07\x1b[2J"));
 }
+
+/// Regression: a run whose plugins reported nothing said "0 checks" and exited 0.
+#[test]
+fn a_run_that_checked_nothing_is_an_error() {
+    let out = validate("SILENT", &["--only", "dies-silent"]);
+    out.code(2)
+        .stderr_has("nothing was checked: the plugins ran but reported no check");
+}

@@ -93,3 +93,19 @@ fn look_alike_and_invisible_names_are_warned_about() {
         .stderr_has("warning: host name `n\u{0441}01` mixes ASCII letters with letters of another script")
         .stderr_has("warning: host name `nc\\u{200b}02` contains invisible or control characters");
 }
+
+/// Secret-looking variables are hidden from every command's output, others only from `roles`
+/// (a host that prints the login name is not rewritten).
+#[test]
+fn secret_named_values_are_hidden_everywhere_others_only_in_roles() {
+    let yaml = "hosts:\n  a:\n    address: 127.0.0.2\n    vars: {who: \"${TEST_WHO}\", pw: \"${TEST_DB_PASSWORD}\"}\nroles:\n  r: [a]\n";
+    let canned = "- stdout: \"operator hunter22\\n\"\n";
+    let out = Test::new()
+        .yaml(yaml)
+        .file("canned.yaml", canned.as_bytes())
+        .env("TEST_WHO", "operator")
+        .env("TEST_DB_PASSWORD", "hunter22")
+        .args(["run", "--replay", "canned.yaml", "--", "true"])
+        .run();
+    out.code(0).stdout_has("operator ${TEST_DB_PASSWORD}\n");
+}
