@@ -59,8 +59,11 @@ impl Debugger for Facts {
                     facts.insert(r.host.clone(), f);
                 }
                 None => {
-                    ctx.fail("facts", format!("unexpected output: {}", r.stdout.trim()))
-                        .host(&r.host);
+                    ctx.warn(
+                        "facts",
+                        format!("cannot decide: unexpected output: {}", r.stdout.trim()),
+                    )
+                    .host(&r.host);
                 }
             }
         }

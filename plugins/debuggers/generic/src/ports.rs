@@ -119,6 +119,14 @@ impl Debugger for Ports {
                     continue;
                 }
                 let listening = parse(&r.stdout);
+                if listening.is_empty() && r.exit_code != Some(0) {
+                    // Neither ss nor netstat answered: nothing is known about the ports.
+                    let why = r.stderr.lines().next().unwrap_or("no output").to_string();
+                    ctx.warn("port", format!("cannot decide: no listener list ({why})"))
+                        .host(&r.host)
+                        .path(&path);
+                    continue;
+                }
                 for (spec, port, proto) in &wanted {
                     match find(&listening, *port, proto) {
                         Some(l) => ctx.pass("port", format!("{spec} listening{}", l.by())),
@@ -190,6 +198,28 @@ mod tests {
         );
         assert!(f.iter().any(|f| f.message == "53/udp listening by dnsmasq"));
         assert!(f.iter().any(|f| f.message == "22/tcp listening by sshd"));
+    }
+
+    /// A host with neither `ss` nor `netstat` cannot say what listens: a warning with the
+    /// reason, never a pass (and not a "nothing listening" failure).
+    #[test]
+    fn no_listener_tool_is_undecided() {
+        let mut kit = Kit::from_yaml(
+            "hosts: {clc: 127.0.0.2}\nroles:\n  clc:\n    hosts: [clc]\n    expect: {ports: [22/tcp]}\n",
+        );
+        kit.canned(
+            "*",
+            "ss",
+            CommandResult::exited("clc", 127, "tool: netstat\n", "sh: 1: netstat: not found\n"),
+        );
+        let r = kit.debug(&Ports);
+        let f = r.find("port", Some("clc"));
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].status, Status::Warn);
+        assert_eq!(
+            f[0].message,
+            "cannot decide: no listener list (sh: 1: netstat: not found)"
+        );
     }
 
     #[test]
