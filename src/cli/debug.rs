@@ -2,7 +2,6 @@
 
 use anyhow::Context;
 use clap::Args;
-use rolecall::deployment;
 use rolecall::exit::Exit;
 use rolecall::report::{debug as render, Printer};
 use rolecall::run::debug::{debug, DebugOptions};
@@ -51,9 +50,7 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         exec,
         connect,
     } = args;
-    let d = deployment::load(&config, profile.map(Into::into))?;
-    printer.hide(&super::secret_values(&d.from_env));
-    d.warnings.iter().for_each(|w| printer.warn(w));
+    let d = super::load_deployment(&config, profile, printer)?;
     let hosts = rolecall::run::select(&d, &select.roles, &select.limit).map_err(anyhow::Error::msg)?;
     let flags = connect.into_settings();
     let limits = exec.limits()?;
@@ -94,12 +91,22 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
     if report.dry_run {
         // Nothing is sent, so nothing is checked: the commands listed are the answer.
         return Ok(if report.results.ran.is_empty() {
-            super::nothing_checked("debugger", &report.results, &registry, printer);
+            super::nothing_checked(
+                rolecall::plugin::PluginKind::Debugger,
+                &report.results,
+                &registry,
+                printer,
+            );
             Exit::Error
         } else {
             Exit::Ok
         });
     }
-    super::nothing_checked("debugger", &report.results, &registry, printer);
+    super::nothing_checked(
+        rolecall::plugin::PluginKind::Debugger,
+        &report.results,
+        &registry,
+        printer,
+    );
     Ok(report.results.exit())
 }

@@ -60,6 +60,21 @@ pub struct PluginSettings {
     pub allow_insecure: bool,
 }
 
+/// Load the deployment `-c` names; hide its secret-named environment values from all output
+/// and print its warnings.
+pub fn load_deployment(
+    config: &std::path::Path,
+    profile: Option<ProfileArg>,
+    printer: &Printer,
+) -> anyhow::Result<rolecall::deployment::Deployment> {
+    let d = rolecall::deployment::load(config, profile.map(Into::into))?;
+    printer.hide(&secret_values(&d.from_env));
+    for w in &d.warnings {
+        printer.warn(w);
+    }
+    Ok(d)
+}
+
 /// Where rolecall looked for plugins and found none of what it needed, and how to fix it.
 pub fn no_plugins_message(reg: &rolecall::plugin::Registry, what: &str) -> String {
     let dirs: Vec<String> = reg.searched.iter().map(|p| p.display().to_string()).collect();
@@ -74,7 +89,7 @@ pub fn no_plugins_message(reg: &rolecall::plugin::Registry, what: &str) -> Strin
 /// The environment values worth hiding from everything rolecall prints: those of variables
 /// whose names say they hold a secret. (`roles`, which shows the deployment itself, hides every
 /// value taken from the environment.)
-pub fn secret_values(from_env: &[(String, String)]) -> Vec<(String, String)> {
+fn secret_values(from_env: &[(String, String)]) -> Vec<(String, String)> {
     const SECRET: [&str; 7] = ["PASS", "SECRET", "TOKEN", "KEY", "CRED", "AUTH", "PRIVATE"];
     from_env
         .iter()
@@ -99,7 +114,7 @@ pub fn show_logs(results: &rolecall::report::checks::Results, printer: &Printer)
 
 /// Say so on stderr when a run checked nothing (its exit code is then 2, never 0).
 pub fn nothing_checked(
-    kind: &str,
+    kind: rolecall::plugin::PluginKind,
     results: &rolecall::report::checks::Results,
     reg: &rolecall::plugin::Registry,
     printer: &Printer,
@@ -107,7 +122,7 @@ pub fn nothing_checked(
     let Some(why) = results.nothing_checked() else {
         return;
     };
-    if results.ran.is_empty() && !reg.plugins.iter().any(|p| p.kind.to_string() == kind) {
+    if results.ran.is_empty() && reg.of_kind(kind).next().is_none() {
         printer.error(&no_plugins_message(reg, &format!("{kind} plugin")));
     } else if results.unknown_plugins.is_empty() {
         printer.error(&format!("nothing was checked: {why}"));

@@ -2,7 +2,6 @@
 
 use anyhow::Context;
 use clap::Args;
-use rolecall::deployment;
 use rolecall::exit::Exit;
 use rolecall::report::{roles, Printer};
 
@@ -26,9 +25,9 @@ pub fn run(args: RolesArgs, printer: &Printer) -> anyhow::Result<Exit> {
         format,
         connect,
     } = args;
-    let d = deployment::load(&config, profile.map(Into::into))?;
+    let d = super::load_deployment(&config, profile, printer)?;
+    // The deployment itself is shown: every value taken from the environment by name.
     printer.hide(&d.from_env);
-    d.warnings.iter().for_each(|w| printer.warn(w));
     let flags = connect.into_settings();
     let text = match format {
         ListFormat::Table => roles::table(&d, printer),

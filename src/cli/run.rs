@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use rolecall::deployment;
 use rolecall::exit::Exit;
 use rolecall::report::{fanout, Printer};
 
@@ -47,9 +46,7 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
         command,
     } = args;
     let command = command.join(" ");
-    let d = deployment::load(&config, profile.map(Into::into))?;
-    printer.hide(&super::secret_values(&d.from_env));
-    d.warnings.iter().for_each(|w| printer.warn(w));
+    let d = super::load_deployment(&config, profile, printer)?;
     let hosts = rolecall::run::select(&d, &select.roles, &select.limit).map_err(anyhow::Error::msg)?;
     let flags = connect.into_settings();
     let stdin = stdin.as_deref().map(read_stdin).transpose()?;

@@ -2,7 +2,6 @@
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use rolecall::deployment;
 use rolecall::exit::Exit;
 use rolecall::report::{checks, Printer};
 use rolecall::run::validate::{validate, ValidateOptions};
@@ -56,9 +55,7 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
         connect,
     } = args;
     let deadline = deadline.map(|d| std::time::Instant::now() + d);
-    let d = deployment::load(&config, profile.map(Into::into))?;
-    printer.hide(&super::secret_values(&d.from_env));
-    d.warnings.iter().for_each(|w| printer.warn(w));
+    let d = super::load_deployment(&config, profile, printer)?;
     let allow = super::remote::allow_list(&allow_nets)?;
     let registry = plugins.load(printer);
     let opts = ValidateOptions {
@@ -78,7 +75,12 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
     };
     printer.out(&text).context("writing to stdout")?;
     super::show_logs(&results, printer);
-    super::nothing_checked("validator", &results, &registry, printer);
+    super::nothing_checked(
+        rolecall::plugin::PluginKind::Validator,
+        &results,
+        &registry,
+        printer,
+    );
     Ok(results.exit())
 }
 
