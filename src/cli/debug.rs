@@ -88,25 +88,14 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
     };
     printer.out(&text).context("writing to stdout")?;
     super::show_logs(&report.results, printer);
-    if report.dry_run {
-        // Nothing is sent, so nothing is checked: the commands listed are the answer.
-        return Ok(if report.results.ran.is_empty() {
-            super::nothing_checked(
-                rolecall::plugin::PluginKind::Debugger,
-                &report.results,
-                &registry,
-                printer,
-            );
-            Exit::Error
-        } else {
-            Exit::Ok
-        });
+    let exit = report.exit();
+    if exit == Exit::Error {
+        super::nothing_checked(
+            rolecall::plugin::PluginKind::Debugger,
+            &report.results,
+            &registry,
+            printer,
+        );
     }
-    super::nothing_checked(
-        rolecall::plugin::PluginKind::Debugger,
-        &report.results,
-        &registry,
-        printer,
-    );
-    Ok(report.results.exit())
+    Ok(exit)
 }

@@ -69,10 +69,11 @@ pub struct Results {
 
 /// The name of a plugin log level (`rolecall_plugin::abi::level`).
 pub fn level_name(level: u32) -> &'static str {
+    use rolecall_plugin::abi::level;
     match level {
-        1 => "error",
-        2 => "warn",
-        3 => "info",
+        level::ERROR => "error",
+        level::WARN => "warn",
+        level::INFO => "info",
         _ => "debug",
     }
 }

@@ -174,6 +174,9 @@ pub fn json(report: &DebugReport, source: &Path) -> String {
     let mut doc = checks::json_value(&report.results, source);
     if let Value::Object(map) = &mut doc {
         map.insert("dry_run".into(), json!(report.dry_run));
+        if let Some(summary) = map.get_mut("summary").and_then(Value::as_object_mut) {
+            summary.insert("exit_code".into(), json!(report.exit().code()));
+        }
         map.insert("hosts".into(), json!(report.hosts));
         let commands: serde_json::Map<String, Value> = report
             .sent

@@ -48,6 +48,17 @@ pub struct DebugReport {
     pub dry_run: bool,
 }
 
+impl DebugReport {
+    /// The run's exit code. A dry run sends nothing, so it checks nothing: the commands listed
+    /// are its answer, and it passes when a plugin ran at all.
+    pub fn exit(&self) -> crate::exit::Exit {
+        match (self.dry_run, self.results.ran.is_empty()) {
+            (true, false) => crate::exit::Exit::Ok,
+            _ => self.results.exit(),
+        }
+    }
+}
+
 /// Hosts that could not be worked on, first reason kept.
 #[derive(Debug, Default)]
 struct Unreached(Mutex<IndexMap<String, String>>);

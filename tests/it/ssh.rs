@@ -362,6 +362,15 @@ fn debug_dry_run_lists_commands_and_connects_to_nothing() {
         .stdout_has("echo hello")
         .stdout_has("nc[01-02,04]")
         .stdout_has("dry run: 1 command from 1 plugin for 3 hosts; nothing was sent");
+    // The JSON summary's exit code is the process's: a dry run checks nothing, by design.
+    let t = Test::new().yaml("hosts:\n  nc01: 127.0.0.11\nroles:\n  node-controller: [nc01]\n");
+    let dir = plugin_dir(&t, &[("libfixture_ok.so", &lib("fixture_ok"))]);
+    let out = t
+        .args(["debug", "--dry-run", "--format", "json", "--only", "fixture-echo"])
+        .args(["--plugin-dir", &dir.display().to_string()])
+        .run();
+    out.code(0);
+    assert_eq!(out.json()["summary"]["exit_code"], 0);
 }
 
 #[test]
