@@ -1,6 +1,7 @@
 //! Command-line definitions (clap derive). Nothing here leaves this module: each subcommand
 //! file turns its args into options for one library call.
 
+mod completions;
 mod connect;
 mod debug;
 mod plugins;
@@ -155,6 +156,10 @@ pub enum Command {
     Run(Box<run::RunArgs>),
     /// List the plugins found in the plugin directories, and any that failed to load
     Plugins(plugins::PluginsArgs),
+    /// Print a shell completion script (bash, zsh, fish)
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff)
+    Man,
 }
 
 /// Where the deployment comes from; shared by every command that reads one.
@@ -235,5 +240,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Debug(args) => debug::run(*args, &plugin_settings, &printer),
         Command::Run(args) => run::run(*args, &printer),
         Command::Plugins(args) => plugins::run(args, &plugin_settings, &printer),
+        Command::Completions(args) => completions::run(args, &printer),
+        Command::Man => completions::man(&printer),
     }
 }

@@ -5,6 +5,7 @@ mod calyptos;
 mod crash;
 mod executor;
 mod hostile;
+mod install;
 mod plugins;
 mod roles;
 mod ssh;

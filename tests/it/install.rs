@@ -1,0 +1,107 @@
+//! An installed rolecall (`scripts/install`'s layout): the binary in PREFIX/bin finds the
+//! shipped plugins in PREFIX/lib/rolecall/plugins with no flag or variable; completions parse;
+//! the man page renders.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::support::{Test, BIN};
+
+#[test]
+fn installed_binary_finds_its_plugins() {
+    let t = Test::new();
+    let prefix = t.dir().join("prefix");
+    let plugins = prefix.join("lib/rolecall/plugins");
+    std::fs::create_dir_all(prefix.join("bin")).expect("mkdir");
+    std::fs::create_dir_all(&plugins).expect("mkdir");
+    for d in [
+        &prefix,
+        &prefix.join("lib"),
+        &prefix.join("lib/rolecall"),
+        &plugins,
+    ] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let bin = prefix.join("bin/rolecall");
+    std::fs::copy(BIN, &bin).expect("copy binary");
+    let build = Path::new(BIN).parent().expect("build dir");
+    let mut copied = 0;
+    for entry in std::fs::read_dir(build).expect("build dir") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if name.starts_with("librolecall_") && name.ends_with(".so") {
+            std::fs::copy(&path, plugins.join(&name)).expect("copy plugin");
+            std::fs::set_permissions(plugins.join(&name), std::fs::Permissions::from_mode(0o644))
+                .expect("chmod");
+            copied += 1;
+        }
+    }
+    assert!(copied >= 5, "the shipped packs are built");
+    let empty = t.dir().join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let out = t
+        .args(["plugins", "--format", "json"])
+        .env("XDG_DATA_HOME", empty.to_str().expect("utf-8 path"))
+        .program(&bin)
+        .run();
+    out.code(0);
+    let j = out.json();
+    let names: Vec<&str> = j["plugins"]
+        .as_array()
+        .expect("plugins")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"cardinality") && names.contains(&"services"),
+        "{names:?}"
+    );
+    let searched = j["searched"].to_string();
+    assert!(searched.contains("prefix/lib/rolecall/plugins"), "{searched}");
+}
+
+#[test]
+fn completions_parse_and_the_man_page_renders() {
+    let out = Test::new().args(["completions", "bash"]).run();
+    out.code(0).stdout_has("_rolecall()");
+    let mut bash = Command::new("bash")
+        .arg("-n")
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("bash");
+    {
+        use std::io::Write;
+        let mut stdin = bash.stdin.take().expect("stdin");
+        stdin.write_all(out.stdout.as_bytes()).expect("write");
+    }
+    assert!(
+        bash.wait().expect("bash -n").success(),
+        "bash -n rejects the script"
+    );
+    Test::new()
+        .args(["completions", "zsh"])
+        .run()
+        .code(0)
+        .stdout_has("#compdef rolecall");
+    Test::new()
+        .args(["completions", "fish"])
+        .run()
+        .code(0)
+        .stdout_has("complete -c rolecall");
+    Test::new()
+        .args(["man"])
+        .run()
+        .code(0)
+        .stdout_has(".TH rolecall 1")
+        .stdout_has("validate");
+    Test::new()
+        .args(["completions", "tcsh"])
+        .run()
+        .code(2)
+        .stderr_has("invalid value 'tcsh'");
+}
