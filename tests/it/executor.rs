@@ -115,6 +115,8 @@ fn timed_out_commands_are_stopped_on_the_host() {
         .stdout
     };
     let none = "==> h01 (1 host): exit 1\n0\n";
+    // The check must be able to see something: ps lists the host's own sshd.
+    run(&fleet, &[], "ps -eo args | grep -c '^[s]shd'").run().code(0);
     let out = run(
         &fleet,
         &["--command-timeout", "2"],
