@@ -76,13 +76,17 @@ pub fn load_deployment(
     Ok(d)
 }
 
+/// The plugin directories searched, in order, for people.
+pub fn searched(reg: &rolecall::plugin::Registry) -> Vec<String> {
+    reg.searched.iter().map(|p| p.display().to_string()).collect()
+}
+
 /// Where rolecall looked for plugins and found none of what it needed, and how to fix it.
 pub fn no_plugins_message(reg: &rolecall::plugin::Registry, what: &str) -> String {
-    let dirs: Vec<String> = reg.searched.iter().map(|p| p.display().to_string()).collect();
     format!(
         "no {what} found; searched: {}\nhint: install the plugin libraries in one of these directories, \
          or point `--plugin-dir` or {} at them",
-        dirs.join(", "),
+        searched(reg).join(", "),
         rolecall::plugin::PLUGIN_PATH_ENV
     )
 }

@@ -34,7 +34,7 @@ pub fn run(args: PluginsArgs, settings: &PluginSettings, printer: &Printer) -> a
                 .iter()
                 .map(|p| json!({"file": p.file.display().to_string(), "reason": p.reason}))
                 .collect();
-            let searched: Vec<_> = reg.searched.iter().map(|p| p.display().to_string()).collect();
+            let searched = super::searched(&reg);
             let mut s = serde_json::to_string_pretty(
                 &json!({"plugins": plugins, "load_errors": problems, "searched": searched}),
             )?;
@@ -68,8 +68,7 @@ pub fn run(args: PluginsArgs, settings: &PluginSettings, printer: &Printer) -> a
     };
     printer.out(&text).context("writing to stdout")?;
     if printer.verbose() > 0 {
-        let dirs: Vec<String> = reg.searched.iter().map(|p| p.display().to_string()).collect();
-        printer.note(&format!("searched: {}", dirs.join(", ")));
+        printer.note(&format!("searched: {}", super::searched(&reg).join(", ")));
     }
     if reg.plugins.is_empty() {
         printer.error(&super::no_plugins_message(&reg, "plugins"));

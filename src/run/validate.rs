@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use rayon::prelude::*;
 use rolecall_plugin::Options;
 
 use crate::deployment::locate::{locate_in_file, YamlPath};
@@ -41,25 +42,16 @@ pub fn validate(d: &Deployment, registry: &Registry, opts: &ValidateOptions) -> 
         ..Options::default()
     };
     let text = std::fs::read_to_string(&d.source).ok();
-    // Each validator runs in a plugin host of its own, so they can run at once (as many as
-    // there are cores); results are kept in load order.
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut outcomes: Vec<Option<call::Outcome>> = plugins.iter().map(|_| None).collect();
-    let done = std::sync::Mutex::new(&mut outcomes);
-    std::thread::scope(|scope| {
-        for _ in 0..workers.min(plugins.len()) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(plugin) = plugins.get(i) else { break };
-                let input = super::input_json(d, &plugin.name, &fleet, &options);
-                let outcome = call::call(plugin, &input, &mut Offline, opts.deadline);
-                done.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(outcome);
-            });
-        }
-    });
+    // Each validator runs in a plugin host of its own, so they can run at once (rayon's pool:
+    // as many as there are cores); `collect` keeps load order.
+    let outcomes: Vec<call::Outcome> = plugins
+        .par_iter()
+        .map(|plugin| {
+            let input = super::input_json(d, &plugin.name, &fleet, &options);
+            call::call(plugin, &input, &mut Offline, opts.deadline)
+        })
+        .collect();
     for (plugin, outcome) in plugins.into_iter().zip(outcomes) {
-        let Some(outcome) = outcome else { continue };
         results.ran.push((plugin.name.clone(), outcome.elapsed));
         results.add_logs(&plugin.name, outcome.logs);
         let findings = call::with_plugin_error(outcome.findings, outcome.code);

@@ -85,13 +85,14 @@ impl Debugger for Clock {
         run(ctx, "true", &hosts)?;
         // Per host: the best (skew, uncertainty) so far, or the first unparsable answer.
         let mut best: HashMap<String, std::result::Result<(f64, f64), String>> = HashMap::new();
-        let mut failed: Vec<CommandResult> = Vec::new();
-        for sample in 0..SAMPLES {
+        // Hosts whose `date` did not run or failed: reported once, not asked again.
+        let mut failed: HashMap<String, CommandResult> = HashMap::new();
+        for _ in 0..SAMPLES {
             // Ask again only where the best reading so far cannot decide: on a healthy fleet the
             // first reading settles every host, and a 500-host run costs one fan-out.
             let asked: Vec<String> = hosts
                 .iter()
-                .filter(|h| !failed.iter().any(|f| &f.host == *h))
+                .filter(|h| !failed.contains_key(*h))
                 .filter(|h| match best.get(*h) {
                     Some(Ok((s, u))) => verdict(*s, *u, max) == Verdict::Undecided,
                     Some(Err(_)) => false,
@@ -107,9 +108,9 @@ impl Debugger for Clock {
             let t1 = now();
             for r in results {
                 if !r.success() {
-                    // Reported once, below; not asked again.
-                    if sample == 0 || !best.contains_key(&r.host) {
-                        failed.push(r);
+                    // A host re-asked after a usable reading keeps that reading.
+                    if !best.contains_key(&r.host) {
+                        failed.insert(r.host.clone(), r);
                     }
                     continue;
                 }
@@ -128,7 +129,7 @@ impl Debugger for Clock {
                 }
             }
         }
-        for r in &failed {
+        for r in hosts.iter().filter_map(|h| failed.get(h)) {
             if !not_run(ctx, "clock-skew", r) {
                 ctx.error(
                     "clock-skew",
