@@ -25,6 +25,8 @@ pub trait Backend {
     fn report(&mut self, finding: &Finding);
     fn log(&mut self, level: Level, message: &str);
     fn run(&mut self, command: &str, hosts: &[&str]) -> Result<Vec<CommandResult>>;
+    /// [`Backend::run`] through sudo as `user`.
+    fn run_as(&mut self, user: &str, command: &str, hosts: &[&str]) -> Result<Vec<CommandResult>>;
     fn fetch(&mut self, host: &str, path: &str) -> Result<Vec<u8>>;
     fn cancelled(&self) -> bool;
 }
@@ -149,6 +151,14 @@ impl<'a> Context<'a> {
     /// one result per host, in the order given. A non-zero exit is a result, not an error.
     pub fn run(&mut self, command: &str, hosts: &[&str]) -> Result<Vec<CommandResult>> {
         self.backend.run(command, hosts)
+    }
+
+    /// [`Context::run`] through `sudo` as `user` (`"root"` to read what only root may), whatever
+    /// the deployment says for these hosts. When sudo itself refuses (it needs a password, the
+    /// login user is not in sudoers, sudo is missing), the host's result has the outcome
+    /// `become-failed` and says why in `error`.
+    pub fn run_as(&mut self, user: &str, command: &str, hosts: &[&str]) -> Result<Vec<CommandResult>> {
+        self.backend.run_as(user, command, hosts)
     }
 
     /// Fetch a file's contents from a host.

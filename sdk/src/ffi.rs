@@ -73,24 +73,9 @@ unsafe extern "C" fn collect(user: *mut c_void, data: Str<'_>) {
     }));
 }
 
-impl Backend for FfiBackend<'_> {
-    fn report(&mut self, finding: &Finding) {
-        self.send(finding);
-    }
+impl FfiBackend<'_> {
+    fn run_command(&mut self, command: &str, hosts_json: String) -> Result<Vec<CommandResult>> {
 
-    fn log(&mut self, level: Level, message: &str) {
-        let level = match level {
-            Level::Error => abi::level::ERROR,
-            Level::Warn => abi::level::WARN,
-            Level::Info => abi::level::INFO,
-            Level::Debug => abi::level::DEBUG,
-        };
-        // SAFETY: see `send`.
-        let _ = unsafe { (self.api.log)(self.api.ctx, level, Str::new(message)) };
-    }
-
-    fn run(&mut self, command: &str, hosts: &[&str]) -> Result<Vec<CommandResult>> {
-        let hosts_json = serde_json::to_string(hosts)?;
         let mut sink: Vec<Vec<u8>> = Vec::new();
         // SAFETY: see `send`; `sink` outlives the call and matches what `collect` expects.
         let code = unsafe {
@@ -109,7 +94,33 @@ impl Backend for FfiBackend<'_> {
             other => Err(format!("the host could not run the command (code {})", other.0).into()),
         }
     }
+}
 
+impl Backend for FfiBackend<'_> {
+    fn report(&mut self, finding: &Finding) {
+        self.send(finding);
+    }
+
+    fn log(&mut self, level: Level, message: &str) {
+        let level = match level {
+            Level::Error => abi::level::ERROR,
+            Level::Warn => abi::level::WARN,
+            Level::Info => abi::level::INFO,
+            Level::Debug => abi::level::DEBUG,
+        };
+        // SAFETY: see `send`.
+        let _ = unsafe { (self.api.log)(self.api.ctx, level, Str::new(message)) };
+    }
+
+    fn run(&mut self, command: &str, hosts: &[&str]) -> Result<Vec<CommandResult>> {
+        self.run_command(command, serde_json::to_string(hosts)?)
+    }
+
+    fn run_as(&mut self, user: &str, command: &str, hosts: &[&str]) -> Result<Vec<CommandResult>> {
+        // The hosts argument as an object asks for sudo (ABI v1, rolecall 0.2 and later).
+        let hosts_json = serde_json::to_string(&serde_json::json!({"hosts": hosts, "become": user}))?;
+        self.run_command(command, hosts_json)
+    }
     fn fetch(&mut self, host: &str, path: &str) -> Result<Vec<u8>> {
         let mut sink: Vec<Vec<u8>> = Vec::new();
         // SAFETY: as in `run`.

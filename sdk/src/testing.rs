@@ -90,6 +90,13 @@ impl Backend for MockBackend<'_> {
             })
             .collect())
     }
+    fn run_as(&mut self, user: &str, command: &str, hosts: &[&str]) -> Result<Vec<CommandResult>> {
+        let results = self.run(command, hosts)?;
+        if let Some(last) = self.out.commands.last_mut() {
+            last.0 = format!("sudo -u {user} {}", last.0);
+        }
+        Ok(results)
+    }
     fn fetch(&mut self, host: &str, path: &str) -> Result<Vec<u8>> {
         self.kit
             .files

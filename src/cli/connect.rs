@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use rolecall::deployment::{HostKeyChecking, SshSettings};
+use rolecall::remote::settings::Reach;
+use rolecall::remote::ssh_config::{Files, SshConfig};
 
 #[derive(Debug, Args, Default)]
 #[command(next_help_heading = "Connection")]
@@ -31,6 +33,25 @@ pub struct ConnectArgs {
     /// Seconds a remote command may run before it is closed and reported as timed out
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub command_timeout: Option<Duration>,
+    /// Jump hosts, comma-separated, first hop first (`[user@]host[:port]`, or `none`); over
+    /// ProxyJump and the deployment's `jump:`
+    #[arg(short = 'J', long = "jump", value_name = "HOP,..")]
+    pub jump: Option<String>,
+    /// Run every command through `sudo -n` (as root unless --become-user)
+    #[arg(long = "become", short = 'b')]
+    pub sudo: bool,
+    /// The user sudo runs commands as (implies --become)
+    #[arg(long = "become-user", value_name = "USER")]
+    pub sudo_user: Option<String>,
+    /// Ask for the sudo password once, before connecting (or set ROLECALL_BECOME_PASSWORD)
+    #[arg(long = "ask-become-pass", short = 'K')]
+    pub ask_become_pass: bool,
+    /// OpenSSH client configuration to read instead of ~/.ssh/config and /etc/ssh/ssh_config
+    #[arg(short = 'F', long = "ssh-config", value_name = "FILE", conflicts_with = "no_ssh_config")]
+    pub ssh_config: Option<PathBuf>,
+    /// Read no OpenSSH client configuration at all
+    #[arg(long)]
+    pub no_ssh_config: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -51,6 +72,25 @@ pub fn parse_secs(s: &str) -> Result<Duration, String> {
 }
 
 impl ConnectArgs {
+    /// The command line's layer of SSH settings, and the ssh_config files it names (read now:
+    /// a `-F` file that cannot be read is an error).
+    pub fn into_reach(self) -> anyhow::Result<(Reach, bool)> {
+        let files = match (&self.ssh_config, self.no_ssh_config) {
+            (_, true) => Files::None,
+            (Some(f), false) => Files::Only(f.clone()),
+            (None, false) => Files::Default,
+        };
+        let ssh_config = SshConfig::load(&files).map_err(anyhow::Error::msg)?;
+        let ask = self.ask_become_pass;
+        Ok((
+            Reach {
+                flags: self.into_settings(),
+                ssh_config,
+            },
+            ask,
+        ))
+    }
+
     /// The command line's layer of SSH settings.
     pub fn into_settings(self) -> SshSettings {
         let ConnectArgs {
@@ -61,8 +101,30 @@ impl ConnectArgs {
             host_key_checking,
             connect_timeout,
             command_timeout,
+            jump,
+            sudo,
+            sudo_user,
+            ask_become_pass: _,
+            ssh_config: _,
+            no_ssh_config: _,
         } = self;
+        let jump = jump.map(|j| {
+            let hops: Vec<String> = j
+                .split(',')
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .collect();
+            if hops.len() == 1 && hops[0].eq_ignore_ascii_case("none") {
+                Vec::new()
+            } else {
+                hops
+            }
+        });
+        let sudo = (sudo || sudo_user.is_some()).then_some(true);
         SshSettings {
+            jump,
+            sudo,
+            sudo_user,
             user,
             port,
             identities: identity,

@@ -52,7 +52,7 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
     } = args;
     let d = super::load_deployment(&config, profile, printer)?;
     let hosts = rolecall::run::select(&d, &select.roles, &select.limit).map_err(anyhow::Error::msg)?;
-    let flags = connect.into_settings();
+    let (reach, ask_become_pass) = connect.into_reach()?;
     let limits = exec.limits()?;
     let registry = plugins.load(printer);
     let sending = if dry_run {
@@ -60,15 +60,24 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
     } else {
         Sending::Live { stdin: None }
     };
-    let executor = super::remote::executor(&d, &hosts, &flags, &exec, &limits, sending, printer)?;
+    let executor = super::remote::executor(
+        &d,
+        &hosts,
+        &reach,
+        ask_become_pass,
+        &exec,
+        &limits,
+        sending,
+        printer,
+    )?;
     let opts = DebugOptions {
         only,
         skip,
         hosts,
         dry_run,
         allow_changes,
-        allow_nets: limits.allow.nets().to_vec(),
-        flags,
+        allow_nets: limits.allow.nets(),
+        reach,
     };
     let progress = printer.progress(Some(0), "debug");
     let report = debug(

@@ -2,13 +2,14 @@
 //! once, limits, and which executor: SSH, canned answers (`--replay`) or none (`--dry-run`).
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use rolecall::deployment::{Deployment, HostKeyChecking, SshSettings};
+use rolecall::deployment::{Deployment, HostKeyChecking};
+use rolecall::remote::settings::Reach;
 use rolecall::remote::scripted::ScriptedExecutor;
 use rolecall::remote::ssh::{SshConfig, SshExecutor};
 use rolecall::remote::{self, AllowList, Executor};
@@ -68,21 +69,6 @@ fn parse_bytes(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("`{s}` is not a size in bytes (such as 65536, 64K or 1M)"))
 }
 
-/// A path from the deployment file: `~/` is the home directory, relative paths are relative to
-/// the file's directory.
-fn file_path(p: &Path, base: &Path) -> PathBuf {
-    if let Ok(rest) = p.strip_prefix("~") {
-        if let Some(home) = std::env::var_os("HOME") {
-            return PathBuf::from(home).join(rest);
-        }
-    }
-    if p.is_relative() {
-        base.join(p)
-    } else {
-        p.to_path_buf()
-    }
-}
-
 /// What the execution flags resolve to, once per run: the executor and the plugins see the same.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -109,11 +95,14 @@ pub enum Sending {
     Live { stdin: Option<Arc<[u8]>> },
 }
 
-/// The executor for this run: none for a dry run, canned with `--replay`, else SSH to `hosts`.
+/// The executor for this run: none for a dry run, canned with `--replay`, else SSH to `hosts`
+/// with each host's resolved settings ([`rolecall::remote::settings`]).
+#[allow(clippy::too_many_arguments)]
 pub fn executor(
     d: &Deployment,
     hosts: &[String],
-    flags: &SshSettings,
+    reach: &Reach,
+    ask_become_pass: bool,
     exec: &ExecArgs,
     limits: &Limits,
     sending: Sending,
@@ -127,31 +116,44 @@ pub fn executor(
         let canned = ScriptedExecutor::from_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
         return Ok(Box::new(canned));
     }
-    let base = d.source.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let mut file = d.ssh.clone();
-    file.identities = file.identities.iter().map(|p| file_path(p, &base)).collect();
-    file.known_hosts = file.known_hosts.as_deref().map(|p| file_path(p, &base));
-    let s = file.overlay(flags);
-    let policy = s.host_key_checking.unwrap_or_default();
-    if policy == HostKeyChecking::Off {
-        printer.warn(
-            "host key checking is off: hosts are not authenticated, so anyone on the path can \
-             impersonate them and read what is sent",
-        );
+    let (targets, warnings) = reach.resolve(d, hosts);
+    for w in &warnings {
+        printer.warn(w);
     }
-    let prompt: Option<remote::ssh::PasswordPrompt> = std::io::stdin()
-        .is_terminal()
+    let off: Vec<&str> = targets
+        .iter()
+        .flat_map(|t| std::iter::once(t).chain(&t.jump.value))
+        .filter(|t| t.host_key_checking.value == HostKeyChecking::Off)
+        .map(|t| t.name.as_str())
+        .collect();
+    if !off.is_empty() {
+        printer.warn(&format!(
+            "host key checking is off for {}: these hosts are not authenticated, so anyone on the              path can impersonate them and read what is sent",
+            rolecall::deployment::range::fold(off.iter().copied()).join(", ")
+        ));
+    }
+    let interactive = std::io::stdin().is_terminal();
+    let prompt: Option<remote::ssh::PasswordPrompt> = interactive
         .then(|| Arc::new(|p: &str| rpassword::prompt_password(p).ok()) as remote::ssh::PasswordPrompt);
+    let mut become_password = std::env::var(remote::sudo::PASSWORD_ENV)
+        .ok()
+        .filter(|p| !p.is_empty());
+    if ask_become_pass && become_password.is_none() {
+        if !interactive {
+            anyhow::bail!(
+                "--ask-become-pass needs a terminal to ask on; set {} instead",
+                remote::sudo::PASSWORD_ENV
+            );
+        }
+        become_password = Some(rpassword::prompt_password("BECOME password: ").context("reading the sudo password")?);
+    }
+    let s = d.ssh.clone().overlay(&reach.flags);
     let config = SshConfig {
-        connect_timeout: s.connect_timeout.unwrap_or(remote::DEFAULT_CONNECT_TIMEOUT),
         command_timeout: s.command_timeout.unwrap_or(remote::DEFAULT_COMMAND_TIMEOUT),
         deadline: limits.deadline,
         retries: exec.retries,
         forks: exec.forks,
         max_output: exec.max_output,
-        host_key_checking: policy,
-        known_hosts: s.known_hosts.clone(),
-        identities: s.identities.clone(),
         allow: limits.allow.clone(),
         password: std::env::var(remote::PASSWORD_ENV).ok().filter(|p| !p.is_empty()),
         passphrase: std::env::var(remote::PASSPHRASE_ENV)
@@ -159,9 +161,9 @@ pub fn executor(
             .filter(|p| !p.is_empty()),
         prompt,
         stdin,
+        become_password,
     };
-    let endpoints = rolecall::run::endpoints(d, flags, hosts);
-    let ex = SshExecutor::new(endpoints, config).context("cannot set up SSH")?;
+    let ex = SshExecutor::new(targets, config).context("cannot set up SSH")?;
     Ok(Box::new(ex))
 }
 

@@ -28,10 +28,10 @@ pub fn run(args: RolesArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let d = super::load_deployment(&config, profile, printer)?;
     // The deployment itself is shown: every value taken from the environment by name.
     printer.hide(&d.from_env);
-    let flags = connect.into_settings();
+    let (reach, _) = connect.into_reach()?;
     let text = match format {
         ListFormat::Table => roles::table(&d, printer),
-        ListFormat::Json => roles::json(&d, &flags),
+        ListFormat::Json => roles::json(&d, &reach),
     };
     printer.out(&text).context("writing to stdout")?;
     if matches!(format, ListFormat::Table) {

@@ -48,13 +48,14 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let command = command.join(" ");
     let d = super::load_deployment(&config, profile, printer)?;
     let hosts = rolecall::run::select(&d, &select.roles, &select.limit).map_err(anyhow::Error::msg)?;
-    let flags = connect.into_settings();
+    let (reach, ask_become_pass) = connect.into_reach()?;
     let stdin = stdin.as_deref().map(read_stdin).transpose()?;
     let limits = exec.limits()?;
     let executor = super::remote::executor(
         &d,
         &hosts,
-        &flags,
+        &reach,
+        ask_become_pass,
         &exec,
         &limits,
         Sending::Live { stdin },

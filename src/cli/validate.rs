@@ -62,8 +62,8 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
         only,
         skip,
         online,
-        allow_nets: allow.nets().to_vec(),
-        flags: connect.into_settings(),
+        allow_nets: allow.nets(),
+        reach: connect.into_reach()?.0,
         deadline,
     };
     let results = validate(&d, &registry, &opts);

@@ -213,6 +213,7 @@ impl Builder<'_> {
             address: host.to_string(),
             port: None,
             user: None,
+            jump: None,
             vars: serde_json::Map::new(),
         });
         let r = self.roles.entry(role.to_string()).or_insert_with(|| Role {

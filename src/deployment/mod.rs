@@ -91,6 +91,13 @@ pub struct SshSettings {
     pub host_key_checking: Option<HostKeyChecking>,
     pub connect_timeout: Option<Duration>,
     pub command_timeout: Option<Duration>,
+    /// Jump hosts, in order (`[user@]host[:port]` each); `Some(empty)` means "no jump host"
+    /// (`none`), overriding lower layers.
+    pub jump: Option<Vec<String>>,
+    /// Run commands through `sudo` (`become:`).
+    pub sudo: Option<bool>,
+    /// The user `sudo` runs commands as (`become_user:`, default root).
+    pub sudo_user: Option<String>,
 }
 
 impl SshSettings {
@@ -109,6 +116,13 @@ impl SshSettings {
         self.host_key_checking = over.host_key_checking.or(self.host_key_checking);
         self.connect_timeout = over.connect_timeout.or(self.connect_timeout);
         self.command_timeout = over.command_timeout.or(self.command_timeout);
+        if over.jump.is_some() {
+            self.jump.clone_from(&over.jump);
+        }
+        self.sudo = over.sudo.or(self.sudo);
+        if over.sudo_user.is_some() {
+            self.sudo_user.clone_from(&over.sudo_user);
+        }
         self
     }
 }
@@ -121,6 +135,8 @@ pub struct Host {
     pub address: String,
     pub port: Option<u16>,
     pub user: Option<String>,
+    /// The host's own jump hosts (see [`SshSettings::jump`]).
+    pub jump: Option<Vec<String>>,
     pub vars: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -139,6 +155,11 @@ pub struct Role {
     /// Where the file gave `host:port` for this role: the service port, kept apart from the SSH
     /// port so that connecting still uses SSH.
     pub service_ports: IndexMap<String, u16>,
+    /// Jump hosts for the role's hosts (see [`SshSettings::jump`]).
+    pub jump: Option<Vec<String>>,
+    /// Run the role's commands through `sudo` (`become:`), as `sudo_user` (default root).
+    pub sudo: Option<bool>,
+    pub sudo_user: Option<String>,
 }
 
 /// A validated deployment: what every command and plugin works from.

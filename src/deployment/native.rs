@@ -43,6 +43,11 @@ struct RawSsh {
     host_key_checking: Option<HostKeyChecking>,
     connect_timeout: Option<Seconds>,
     command_timeout: Option<Seconds>,
+    jump: Option<OneOrMany<Str>>,
+    #[serde(rename = "become")]
+    sudo: Option<bool>,
+    #[serde(rename = "become_user")]
+    sudo_user: Option<Str>,
 }
 
 /// A duration written in seconds (`5`, `2.5`).
@@ -66,6 +71,7 @@ struct RawHostSpec {
     address: Option<Str>,
     port: Option<u16>,
     user: Option<Str>,
+    jump: Option<OneOrMany<Str>>,
     #[serde(default)]
     vars: UniqueMap<serde_yaml::Value>,
 }
@@ -80,7 +86,7 @@ impl<'de> Deserialize<'de> for RawHost {
         impl<'de> Visitor<'de> for V {
             type Value = RawHost;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an address or a mapping with `address`, `port`, `user`, `vars`")
+                f.write_str("an address or a mapping with `address`, `port`, `user`, `jump`, `vars`")
             }
             fn visit_unit<E: de::Error>(self) -> Result<RawHost, E> {
                 Ok(RawHost::default())
@@ -109,6 +115,11 @@ struct RawRoleSpec {
     min: Option<usize>,
     max: Option<usize>,
     expect: Option<serde_yaml::Value>,
+    jump: Option<OneOrMany<Str>>,
+    #[serde(rename = "become")]
+    sudo: Option<bool>,
+    #[serde(rename = "become_user")]
+    sudo_user: Option<Str>,
 }
 
 /// `role: [hosts..]`, `role: host`, or `role: {hosts: [..], min: .., max: .., expect: ..}`.
@@ -190,6 +201,9 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
                     max: spec.max,
                     expect,
                     service_ports: IndexMap::new(),
+                    jump: spec.jump.map(jump_list),
+                    sudo: spec.sudo,
+                    sudo_user: spec.sudo_user.map(|s| s.0),
                 }
             }
         };
@@ -244,7 +258,24 @@ fn build_ssh(raw: RawSsh) -> SshSettings {
         host_key_checking: raw.host_key_checking,
         connect_timeout: raw.connect_timeout.map(|s| s.0),
         command_timeout: raw.command_timeout.map(|s| s.0),
+        jump: raw.jump.map(jump_list),
+        sudo: raw.sudo,
+        sudo_user: raw.sudo_user.map(|s| s.0),
     }
+}
+
+/// `jump: a`, `jump: [a, b]` or `jump: "a,b"`: the hops in order; `none` is no jump host.
+fn jump_list(raw: OneOrMany<Str>) -> Vec<String> {
+    let hops: Vec<String> = raw
+        .0
+        .into_iter()
+        .flat_map(|s| s.0.split(',').map(|h| h.trim().to_string()).collect::<Vec<_>>())
+        .filter(|h| !h.is_empty())
+        .collect();
+    if hops.len() == 1 && hops[0].eq_ignore_ascii_case("none") {
+        return Vec::new();
+    }
+    hops
 }
 
 fn build_hosts(src: &Source, raw: UniqueMap<RawHost>) -> Result<IndexMap<String, Host>, Diagnostic> {
@@ -343,6 +374,7 @@ fn build_hosts(src: &Source, raw: UniqueMap<RawHost>) -> Result<IndexMap<String,
                     address,
                     port: spec.port,
                     user: spec.user.clone().map(|s| s.0),
+                    jump: spec.jump.clone().map(jump_list),
                     vars: vars.clone(),
                 },
             );

@@ -23,7 +23,8 @@ pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// `validate` offers neither (the callbacks answer "unavailable").
 pub trait Services {
     /// One JSON result per host, in order; `None` when running commands is unavailable.
-    fn run(&mut self, command: &str, hosts: &[String]) -> Option<Vec<String>>;
+    /// `sudo_user`: through sudo as this user (the plugin asked), else as the hosts' settings say.
+    fn run(&mut self, command: &str, hosts: &[String], sudo_user: Option<&str>) -> Option<Vec<String>>;
     /// The file's bytes; `Err(None)` when unavailable, `Err(Some(why))` when it failed.
     fn fetch(&mut self, host: &str, path: &str) -> Result<Vec<u8>, Option<String>>;
     fn cancelled(&self) -> bool;
@@ -34,7 +35,7 @@ pub trait Services {
 pub struct Offline;
 
 impl Services for Offline {
-    fn run(&mut self, _: &str, _: &[String]) -> Option<Vec<String>> {
+    fn run(&mut self, _: &str, _: &[String], _: Option<&str>) -> Option<Vec<String>> {
         None
     }
     fn fetch(&mut self, _: &str, _: &str) -> Result<Vec<u8>, Option<String>> {
@@ -169,10 +170,10 @@ pub fn call(plugin: &Plugin, input: &str, services: &mut dyn Services, deadline:
                 }
                 None
             }
-            Event::Run { command, hosts } => Some(if services.cancelled() {
+            Event::Run { command, hosts, sudo } => Some(if services.cancelled() {
                 Reply::Json(Request::Cancelled)
             } else {
-                match services.run(&command, &hosts) {
+                match services.run(&command, &hosts, sudo.as_deref()) {
                     Some(results) => Reply::Json(Request::RunResults { results }),
                     None => Reply::Json(Request::Unavailable),
                 }

@@ -236,10 +236,23 @@ unsafe extern "C" fn cb_run(
         let (Ok(command), Ok(hosts)) = (strict(&command, "command"), strict(&hosts, "hosts")) else {
             return Code::INVALID;
         };
-        let Ok(hosts) = serde_json::from_str::<Vec<String>>(&hosts) else {
-            return Code::INVALID;
+        // A list of hosts, or `{"hosts": [..], "become": "USER"}` to run through sudo.
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Hosts {
+            List(Vec<String>),
+            As {
+                hosts: Vec<String>,
+                #[serde(rename = "become")]
+                sudo: String,
+            },
+        }
+        let (hosts, sudo) = match serde_json::from_str::<Hosts>(&hosts) {
+            Ok(Hosts::List(h)) => (h, None),
+            Ok(Hosts::As { hosts, sudo }) if !sudo.is_empty() => (hosts, Some(sudo)),
+            _ => return Code::INVALID,
         };
-        let answer = with_pipe(ctx, |p| p.ask(&Event::Run { command, hosts }));
+        let answer = with_pipe(ctx, |p| p.ask(&Event::Run { command, hosts, sudo }));
         match answer.map(wire::decode::<Request>) {
             Some(Ok(Request::RunResults { results })) => {
                 for json in &results {

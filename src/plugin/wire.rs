@@ -66,7 +66,13 @@ pub enum Event {
     /// `host->log`.
     Log { level: u32, message: String },
     /// `host->run_command`; answered by `RunResults`, `Unavailable` or `Cancelled`.
-    Run { command: String, hosts: Vec<String> },
+    Run {
+        command: String,
+        hosts: Vec<String>,
+        /// Through sudo as this user (the plugin asked with `run_as`).
+        #[serde(default, rename = "become", skip_serializing_if = "Option::is_none")]
+        sudo: Option<String>,
+    },
     /// `host->fetch_file`; answered by a raw frame, `FetchFailed` or `Unavailable`.
     Fetch { host: String, path: String },
     /// `host->is_cancelled`; answered by `CancelledIs`.

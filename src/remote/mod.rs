@@ -8,7 +8,10 @@
 
 pub mod known_hosts;
 pub mod scripted;
+pub mod settings;
+pub mod sudo;
 pub mod ssh;
+pub mod ssh_config;
 mod wait;
 
 use std::net::IpAddr;
@@ -16,7 +19,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rolecall_plugin::CommandResult;
 
-use crate::deployment::{Host, SshSettings};
 
 /// The SSH port when neither flags, host nor file say otherwise.
 pub const DEFAULT_SSH_PORT: u16 = 22;
@@ -52,26 +54,11 @@ pub struct Endpoint {
     pub user: String,
 }
 
-/// Resolve a host's endpoint. Precedence: command-line flags, then the host's own entry, then
-/// the file's `ssh` section, then built-in defaults.
-pub fn endpoint(host: &Host, file: &SshSettings, flags: &SshSettings) -> Endpoint {
-    Endpoint {
-        address: host.address.clone(),
-        port: flags.port.or(host.port).or(file.port).unwrap_or(DEFAULT_SSH_PORT),
-        user: flags
-            .user
-            .clone()
-            .or_else(|| host.user.clone())
-            .or_else(|| file.user.clone())
-            .unwrap_or_else(default_user),
-    }
-}
-
 /// Networks rolecall may connect to. Empty means no restriction; tests and CI set loopback so
 /// that a mistake is refused, not sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowList {
-    nets: Vec<String>,
+    nets: Vec<ipnet::IpNet>,
 }
 
 impl AllowList {
@@ -83,29 +70,41 @@ impl AllowList {
             if item.is_empty() {
                 continue;
             }
-            let (addr, bits) = item.split_once('/').unwrap_or((item, ""));
-            let ip: IpAddr = addr
-                .parse()
-                .map_err(|_| format!("`{item}` is not a network (expected CIDR such as 127.0.0.0/8)"))?;
-            let max = if ip.is_ipv4() { 32 } else { 128 };
-            if !bits.is_empty() && bits.parse::<u8>().ok().is_none_or(|b| b > max) {
-                return Err(format!("`{item}`: the prefix length must be 0 to {max}"));
-            }
-            nets.push(item.to_string());
+            let net = match item.parse::<ipnet::IpNet>() {
+                Ok(n) => n.trunc(),
+                Err(_) => match item.parse::<IpAddr>() {
+                    Ok(ip) => ipnet::IpNet::from(ip),
+                    Err(_) if item.contains('/') && item.split('/').next().is_some_and(|a| a.parse::<IpAddr>().is_ok()) => {
+                        let max = if item.contains(':') { 128 } else { 32 };
+                        return Err(format!("`{item}`: the prefix length must be 0 to {max}"));
+                    }
+                    Err(_) => {
+                        return Err(format!(
+                            "`{item}` is not a network (expected CIDR such as 127.0.0.0/8)"
+                        ))
+                    }
+                },
+            };
+            nets.push(net);
         }
         Ok(Self { nets })
     }
 
     pub fn permits(&self, ip: IpAddr) -> bool {
-        rolecall_plugin::allowed(&self.nets, ip)
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.nets.is_empty() || self.nets.iter().any(|n| n.contains(&ip))
     }
 
     pub fn is_empty(&self) -> bool {
         self.nets.is_empty()
     }
 
-    pub fn nets(&self) -> &[String] {
-        &self.nets
+    /// The networks as text (`127.0.0.0/8`), as plugins receive them.
+    pub fn nets(&self) -> Vec<String> {
+        self.nets.iter().map(ToString::to_string).collect()
     }
 }
 
@@ -127,6 +126,8 @@ pub enum Outcome {
     /// TCP connected but the SSH handshake did not finish in time.
     HandshakeTimeout(Duration),
     AuthFailed(String),
+    /// `sudo` did not run the command (needs a password, not in sudoers, not installed...).
+    BecomeFailed(String),
     /// The host's key is not in known_hosts (strict policy).
     HostKeyUnknown(String),
     /// The host's key differs from the one known_hosts records.
@@ -163,6 +164,7 @@ impl Outcome {
             Outcome::Unreachable(_) => "unreachable",
             Outcome::HandshakeTimeout(_) => "handshake-timeout",
             Outcome::AuthFailed(_) => "auth-failed",
+            Outcome::BecomeFailed(_) => "become-failed",
             Outcome::HostKeyUnknown(_) => "host-key-unknown",
             Outcome::HostKeyChanged(_) => "host-key-changed",
             Outcome::Cancelled => "cancelled",
@@ -192,6 +194,7 @@ impl Outcome {
             Outcome::Refused(why)
             | Outcome::Unreachable(why)
             | Outcome::AuthFailed(why)
+            | Outcome::BecomeFailed(why)
             | Outcome::HostKeyUnknown(why)
             | Outcome::HostKeyChanged(why)
             | Outcome::Lost(why)
@@ -211,6 +214,7 @@ impl Outcome {
             Outcome::Refused(why)
             | Outcome::Unreachable(why)
             | Outcome::AuthFailed(why)
+            | Outcome::BecomeFailed(why)
             | Outcome::HostKeyUnknown(why)
             | Outcome::HostKeyChanged(why)
             | Outcome::Error(why) => format!("{}: {why}", self.name()),
@@ -305,6 +309,19 @@ pub trait Executor: Sync {
         let results = self.run(command, hosts);
         results.iter().for_each(&mut *each);
         results
+    }
+    /// [`Executor::run_each`], through `sudo` as `sudo_user` on every host (a plugin asked for
+    /// it); `None` is each host's own setting. Executors without hosts of their own (canned
+    /// answers) ignore it.
+    fn run_each_as(
+        &self,
+        command: &str,
+        hosts: &[String],
+        sudo_user: Option<&str>,
+        each: &mut dyn FnMut(&HostResult),
+    ) -> Vec<HostResult> {
+        let _ = sudo_user;
+        self.run_each(command, hosts, each)
     }
     /// The bytes of `path` on `host`; `Err` says why not.
     fn fetch(&self, host: &str, path: &str) -> Result<Vec<u8>, String>;
@@ -440,32 +457,6 @@ fn glob(pattern: &str, text: &str, classes: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flags_beat_host_beat_file() {
-        let host = Host {
-            name: "a".into(),
-            address: "127.0.0.2".into(),
-            port: Some(2222),
-            user: None,
-            vars: Default::default(),
-        };
-        let file = SshSettings {
-            user: Some("deploy".into()),
-            port: Some(22),
-            ..Default::default()
-        };
-        let none = SshSettings::default();
-        let e = endpoint(&host, &file, &none);
-        assert_eq!((e.port, e.user.as_str()), (2222, "deploy"));
-        let flags = SshSettings {
-            user: Some("ops".into()),
-            port: Some(2200),
-            ..Default::default()
-        };
-        let e = endpoint(&host, &file, &flags);
-        assert_eq!((e.port, e.user.as_str()), (2200, "ops"));
-    }
 
     #[test]
     fn allow_list_parses_and_refuses() {

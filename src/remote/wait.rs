@@ -22,3 +22,29 @@ pub(crate) fn socket(fd: RawFd, write: bool, timeout: Duration) -> bool {
     let n = unsafe { libc::poll(&mut pfd, 1, ms) };
     n != 0
 }
+
+/// What to wait for on one descriptor of [`any`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Interest {
+    pub fd: RawFd,
+    pub read: bool,
+    pub write: bool,
+}
+
+/// Wait until any of `interests` is ready as asked (or has hung up), or `timeout` passes.
+pub(crate) fn any(interests: &[Interest], timeout: Duration) {
+    let mut fds: Vec<libc::pollfd> = interests
+        .iter()
+        .map(|i| libc::pollfd {
+            fd: i.fd,
+            events: (if i.read { libc::POLLIN } else { 0 }) | (if i.write { libc::POLLOUT } else { 0 }),
+            revents: 0,
+        })
+        .collect();
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    let n = libc::nfds_t::try_from(fds.len()).unwrap_or(libc::nfds_t::MAX);
+    // SAFETY: `fds` is a valid, initialised array of `n` pollfds that lives across the call.
+    unsafe {
+        libc::poll(fds.as_mut_ptr(), n, ms);
+    }
+}

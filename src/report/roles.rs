@@ -4,8 +4,7 @@ use super::safe::escape;
 use comfy_table::{Cell, CellAlignment, Color};
 use serde_json::{json, Map, Value};
 
-use crate::deployment::{Deployment, SshSettings, ALL_ROLE};
-use crate::remote::endpoint;
+use crate::deployment::{Deployment, ALL_ROLE};
 
 use super::checks::new_table;
 use super::printer::Printer;
@@ -62,7 +61,9 @@ pub fn summary(d: &Deployment) -> String {
 }
 
 /// `{"roles": {..}, "clusters": {..}, "hosts": {..}, ...}` with effective SSH endpoints.
-pub fn json(d: &Deployment, flags: &SshSettings) -> String {
+pub fn json(d: &Deployment, reach: &crate::remote::settings::Reach) -> String {
+    let names: Vec<String> = d.hosts.keys().cloned().collect();
+    let (settings, _) = reach.resolve(d, &names);
     let roles: Map<String, Value> = d
         .roles
         .values()
@@ -72,9 +73,12 @@ pub fn json(d: &Deployment, flags: &SshSettings) -> String {
     let hosts: Map<String, Value> = d
         .hosts
         .values()
-        .map(|h| {
-            let e = endpoint(h, &d.ssh, flags);
-            let mut o = json!({"address": e.address, "port": e.port, "user": e.user});
+        .zip(&settings)
+        .map(|(h, s)| {
+            let mut o = json!({"address": s.address.value, "port": s.port.value, "user": s.user.value});
+            if !s.jump.value.is_empty() {
+                o["jump"] = json!(s.jump.value.iter().map(|j| j.describe()).collect::<Vec<_>>());
+            }
             if !h.vars.is_empty() {
                 o["vars"] = Value::Object(h.vars.clone());
             }

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use rolecall_plugin::abi::Code;
 use rolecall_plugin::Options;
 
-use crate::deployment::{Deployment, SshSettings};
+use crate::deployment::Deployment;
 use crate::plugin::call::{self, Services};
 use crate::plugin::{PluginKind, Registry};
 use crate::remote::{Executor, HostResult, Outcome};
@@ -27,7 +27,7 @@ pub struct DebugOptions {
     pub dry_run: bool,
     pub allow_changes: bool,
     pub allow_nets: Vec<String>,
-    pub flags: SshSettings,
+    pub reach: crate::remote::settings::Reach,
 }
 
 /// One command a plugin sent, and to which hosts.
@@ -84,7 +84,7 @@ struct Remote<'a> {
 }
 
 impl Services for Remote<'_> {
-    fn run(&mut self, command: &str, hosts: &[String]) -> Option<Vec<String>> {
+    fn run(&mut self, command: &str, hosts: &[String], sudo_user: Option<&str>) -> Option<Vec<String>> {
         self.sent.push(Sent {
             command: command.to_string(),
             hosts: hosts.to_vec(),
@@ -95,7 +95,10 @@ impl Services for Remote<'_> {
             .cloned()
             .collect();
         self.progress.inc_length(inside.len() as u64);
-        let mut answers = self.executor.run(command, &inside).into_iter();
+        let mut answers = self
+            .executor
+            .run_each_as(command, &inside, sudo_user, &mut |_| {})
+            .into_iter();
         let results = hosts.iter().map(|h| {
             let r = if self.selected.contains(h) {
                 answers
@@ -146,7 +149,7 @@ pub fn debug(
     };
     let results = &mut report.results;
     let plugins = super::select_plugins(registry, PluginKind::Debugger, &opts.only, &opts.skip, results);
-    let fleet = serde_json::to_string(&super::fleet_of(d, &opts.flags, &opts.hosts)).unwrap_or_default();
+    let fleet = serde_json::to_string(&super::fleet_of(d, &opts.reach, &opts.hosts)).unwrap_or_default();
     let options = Options {
         online: true,
         allow_changes: opts.allow_changes,

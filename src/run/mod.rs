@@ -3,19 +3,23 @@
 pub mod debug;
 pub mod validate;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use rolecall_plugin::{ClusterInfo, Fleet, HostInfo, Options, RoleInfo};
 
 use crate::deployment::error::did_you_mean;
 use crate::deployment::range;
-use crate::deployment::{Deployment, SshSettings};
+use crate::deployment::Deployment;
 use crate::plugin::{Plugin, PluginKind, Registry};
-use crate::remote::{endpoint, glob_match, Endpoint};
+use crate::remote::settings::Reach;
+use crate::remote::{glob_match, Endpoint};
 use crate::report::checks::Results;
 
 /// The deployment as plugins see it (effective SSH endpoints included).
-pub fn fleet(d: &Deployment, flags: &SshSettings) -> Fleet {
+pub fn fleet(d: &Deployment, reach: &Reach) -> Fleet {
+    let names: Vec<String> = d.hosts.keys().cloned().collect();
+    let (settings, _) = reach.resolve(d, &names);
+    let endpoints: HashMap<&str, Endpoint> = settings.iter().map(|s| (s.name.as_str(), s.endpoint())).collect();
     Fleet {
         name: d.name.clone(),
         profile: d.profile.name().to_string(),
@@ -24,7 +28,11 @@ pub fn fleet(d: &Deployment, flags: &SshSettings) -> Fleet {
             .hosts
             .values()
             .map(|h| {
-                let e = endpoint(h, &d.ssh, flags);
+                let e = endpoints.get(h.name.as_str()).cloned().unwrap_or_else(|| Endpoint {
+                    address: h.address.clone(),
+                    port: crate::remote::DEFAULT_SSH_PORT,
+                    user: crate::remote::default_user(),
+                });
                 HostInfo {
                     name: h.name.clone(),
                     address: e.address,
@@ -119,9 +127,9 @@ pub fn select(d: &Deployment, roles: &[String], limit: &[String]) -> Result<Vec<
 
 /// `fleet` narrowed to `hosts`: other hosts disappear from hosts, roles and clusters, so
 /// plugins only ever address the selection.
-pub fn fleet_of(d: &Deployment, flags: &SshSettings, hosts: &[String]) -> Fleet {
+pub fn fleet_of(d: &Deployment, reach: &Reach, hosts: &[String]) -> Fleet {
     let keep: HashSet<&str> = hosts.iter().map(String::as_str).collect();
-    let mut f = fleet(d, flags);
+    let mut f = fleet(d, reach);
     f.hosts.retain(|h| keep.contains(h.name.as_str()));
     for r in &mut f.roles {
         r.hosts.retain(|h| keep.contains(h.as_str()));
@@ -130,15 +138,6 @@ pub fn fleet_of(d: &Deployment, flags: &SshSettings, hosts: &[String]) -> Fleet 
         c.hosts.retain(|h| keep.contains(h.as_str()));
     }
     f
-}
-
-/// Name and endpoint of each of `hosts`, for an executor.
-pub fn endpoints(d: &Deployment, flags: &SshSettings, hosts: &[String]) -> Vec<(String, Endpoint)> {
-    hosts
-        .iter()
-        .filter_map(|h| d.hosts.get(h))
-        .map(|h| (h.name.clone(), endpoint(h, &d.ssh, flags)))
-        .collect()
 }
 
 /// The plugins of `kind` a run selects with `only` (empty = all) and `skip`, in load order. Load

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use rolecall_plugin::Options;
 
 use crate::deployment::locate::{locate_in_file, YamlPath};
-use crate::deployment::{Deployment, SshSettings};
+use crate::deployment::Deployment;
 use crate::plugin::call::{self, Offline};
 use crate::plugin::{PluginKind, Registry};
 use crate::report::checks::{CheckResult, Results};
@@ -20,7 +20,7 @@ pub struct ValidateOptions {
     pub skip: Vec<String>,
     pub online: bool,
     pub allow_nets: Vec<String>,
-    pub flags: SshSettings,
+    pub reach: crate::remote::settings::Reach,
     /// Plugins still running then are stopped (an error result each).
     pub deadline: Option<Instant>,
 }
@@ -35,7 +35,7 @@ pub fn validate(d: &Deployment, registry: &Registry, opts: &ValidateOptions) -> 
         &opts.skip,
         &mut results,
     );
-    let fleet = serde_json::to_string(&super::fleet(d, &opts.flags)).unwrap_or_default();
+    let fleet = serde_json::to_string(&super::fleet(d, &opts.reach)).unwrap_or_default();
     let options = Options {
         online: opts.online,
         allow_nets: opts.allow_nets.clone(),

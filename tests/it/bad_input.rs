@@ -72,7 +72,7 @@ fn alias_bomb_is_refused_quickly() {
 #[test]
 fn unknown_key_suggests_the_nearest() {
     roles(Test::new().yaml("hosts:\n  nc03:\n    adress: 127.0.0.2\n"))
-        .stderr_has("deploy.yaml:3:5: hosts.nc03.adress: unknown key `adress`, expected `address`, `port`, `user` or `vars`")
+        .stderr_has("deploy.yaml:3:5: hosts.nc03.adress: unknown key `adress`, expected `address`, `port`, `user`, `jump` or `vars`")
         .stderr_has("hint: did you mean `address`?");
     roles(Test::new().yaml("hosts: {a: }\nrole: {}\n")).stderr_has("hint: did you mean `roles`?");
 }

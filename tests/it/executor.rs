@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use rolecall::remote::settings::HostSettings;
 use rolecall::remote::ssh::{SshConfig, SshExecutor};
 use rolecall::remote::{AllowList, Endpoint, Executor, Outcome};
 use rolecall_fleet::{whoami, Fleet};
@@ -154,10 +155,7 @@ fn timed_out_commands_free_their_sessions_under_max_sessions_10() {
     fleet.max_sessions(0, 10);
     let h = &fleet.hosts[0];
     let config = SshConfig {
-        connect_timeout: Duration::from_secs(30),
         command_timeout: Duration::from_secs(1),
-        known_hosts: Some(fleet.known_hosts.clone()),
-        identities: vec![fleet.user_key.clone()],
         allow: AllowList::parse(&["127.0.0.0/8"]).expect("allow-list"),
         ..SshConfig::default()
     };
@@ -166,7 +164,11 @@ fn timed_out_commands_free_their_sessions_under_max_sessions_10() {
         port: h.port,
         user: whoami(),
     };
-    let ex = SshExecutor::new(vec![(h.name.clone(), ep)], config).expect("executor");
+    let mut target = HostSettings::direct(&h.name, ep);
+    target.connect_timeout.value = Duration::from_secs(30);
+    target.known_hosts.value = vec![fleet.known_hosts.clone()];
+    target.identities.value = vec![fleet.user_key.clone()];
+    let ex = SshExecutor::new(vec![target], config).expect("executor");
     let hosts = vec![h.name.clone()];
     // 12 at once: batches of 8 channels, each command timing out.
     let outcomes: Vec<Outcome> = std::thread::scope(|s| {

@@ -5,6 +5,9 @@
 use std::io::ErrorKind;
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ssh2::{HashType, HostKeyType, MethodType, Session};
@@ -14,8 +17,10 @@ use super::{
     LIBSSH2_ERROR_SOCKET_SEND, LIBSSH2_ERROR_TIMEOUT,
 };
 use crate::deployment::HostKeyChecking;
+use super::jump::{Hub, TUNNELS_PER_SESSION};
 use crate::remote::known_hosts::{self, Check};
-use crate::remote::{Endpoint, Outcome};
+use crate::remote::settings::HostSettings;
+use crate::remote::Outcome;
 
 /// Why a connection attempt failed, and whether trying again may help.
 enum Attempt {
@@ -29,12 +34,19 @@ pub(super) struct Connection {
     pub(super) fd: RawFd,
 }
 
-pub(super) fn connect(shared: &Shared, ep: &Endpoint) -> Result<Connection, Outcome> {
+/// Open an authenticated session to `target`, through its jump hosts if it has any; retried
+/// with backoff for connection-level failures.
+pub(super) fn connect(shared: &Shared, target: &HostSettings) -> Result<Connection, Outcome> {
+    connect_via(shared, target, &target.jump.value)
+}
+
+/// [`connect`] to `target` through `via` (jump hosts, first hop first; empty = directly).
+fn connect_via(shared: &Shared, target: &HostSettings, via: &[HostSettings]) -> Result<Connection, Outcome> {
     let config = &shared.config;
     let mut backoff = Duration::from_millis(200);
     let mut attempt = 0;
     loop {
-        match connect_once(shared, ep) {
+        match connect_once(shared, target, via) {
             Ok(c) => return Ok(c),
             Err(Attempt::Retry(_)) if attempt < config.retries && !cancelled(config) => {
                 attempt += 1;
@@ -46,18 +58,63 @@ pub(super) fn connect(shared: &Shared, ep: &Endpoint) -> Result<Connection, Outc
     }
 }
 
-fn connect_once(shared: &Shared, ep: &Endpoint) -> Result<Connection, Attempt> {
+/// The hub that forwards through the last of `hops` (reached through the ones before it):
+/// shared by every target behind that chain, a new session every [`TUNNELS_PER_SESSION`]
+/// targets. A jump host that cannot be reached fails every target behind it with its reason.
+fn hub(shared: &Shared, hops: &[HostSettings]) -> Result<Arc<Hub>, Outcome> {
+    let chain: Vec<String> = hops.iter().map(HostSettings::describe).collect();
+    let chain = chain.join(",");
+    let cell = {
+        let mut hubs = lock(&shared.hubs);
+        let ticket = hubs.tickets.entry(chain.clone()).or_insert(0);
+        let index = *ticket / TUNNELS_PER_SESSION;
+        *ticket += 1;
+        Arc::clone(hubs.cells.entry((chain, index)).or_default())
+    };
+    cell.get_or_init(|| {
+        let (last, before) = hops.split_last().expect("a chain has a hop");
+        let name = last.describe();
+        let conn = connect_via(shared, last, before).map_err(|o| {
+            let detail = match &o {
+                // Already says which jump host failed.
+                Outcome::Unreachable(why) if why.starts_with("jump host ") => why.clone(),
+                o => format!("jump host {name}: {}", o.describe()),
+            };
+            Outcome::Unreachable(detail)
+        })?;
+        Hub::start(conn, name.clone())
+            .map(Arc::new)
+            .map_err(|e| Outcome::Error(format!("jump host {name}: cannot start forwarding: {e}")))
+    })
+    .clone()
+}
+
+/// The socket to run a session over: TCP, or one end of a jump host tunnel.
+enum Stream {
+    Tcp(TcpStream),
+    Tunnel(UnixStream),
+}
+
+fn connect_once(shared: &Shared, target: &HostSettings, via: &[HostSettings]) -> Result<Connection, Attempt> {
     let config = &shared.config;
-    let addrs = rolecall_plugin::resolve(config.allow.nets(), &ep.address, ep.port).map_err(|why| {
+    let ep = target.endpoint();
+    let timeout = target.connect_timeout.value;
+    let addrs = rolecall_plugin::resolve(&config.allow.nets(), &ep.address, ep.port).map_err(|why| {
         let refused = why.contains("allow-list");
         Attempt::Final(if refused {
             Outcome::Refused(why)
         } else {
             Outcome::Unreachable(why)
         })
-    })?;
+    });
+    // Through a jump host a name need not resolve here (it may only resolve there), unless an
+    // allow-list must be checked: then the checked address is what the jump host connects to.
+    let addrs = match addrs {
+        Err(_) if !via.is_empty() && config.allow.is_empty() => Vec::new(),
+        other => other?,
+    };
     let (allowed, refused): (Vec<_>, Vec<_>) = addrs.into_iter().partition(|a| config.allow.permits(a.ip()));
-    if allowed.is_empty() {
+    if allowed.is_empty() && (via.is_empty() || !config.allow.is_empty()) {
         let ips: Vec<String> = refused.iter().map(|a| a.ip().to_string()).collect();
         return Err(Attempt::Final(Outcome::Refused(format!(
             "{} is outside the allowed networks ({}); not contacted",
@@ -69,15 +126,53 @@ fn connect_once(shared: &Shared, ep: &Endpoint) -> Result<Connection, Attempt> {
             config.allow.nets().join(",")
         ))));
     }
+    let stream = if via.is_empty() {
+        Stream::Tcp(tcp(allowed, timeout)?)
+    } else {
+        let hub = hub(shared, via).map_err(Attempt::Final)?;
+        let dest = if config.allow.is_empty() {
+            ep.address.clone()
+        } else {
+            allowed.first().map(|a| a.ip().to_string()).unwrap_or_default()
+        };
+        let sock = hub
+            .open(&dest, ep.port, timeout)
+            .map_err(|why| Attempt::Final(Outcome::Unreachable(format!("through jump host {}: {why}", hub.name))))?;
+        Stream::Tunnel(sock)
+    };
+    let mut session =
+        Session::new().map_err(|e| Attempt::Final(Outcome::Error(format!("cannot start a session: {e}"))))?;
+    super::recv::install(&session);
+    let fd = match stream {
+        Stream::Tcp(s) => {
+            let _ = s.set_nodelay(true);
+            let fd = s.as_raw_fd();
+            session.set_tcp_stream(s);
+            fd
+        }
+        Stream::Tunnel(s) => {
+            let fd = s.as_raw_fd();
+            session.set_tcp_stream(s);
+            fd
+        }
+    };
+    session.set_timeout(ms(timeout));
+    let name = known_hosts::host_name(&ep.address, ep.port);
+    let known = shared.known_hosts(target);
+    prefer_known_key_types(&session, &lock(known).key_types(&name));
+    session.handshake().map_err(|e| handshake_error(&e, timeout))?;
+    check_host_key(shared, target, &session, &name)?;
+    authenticate(shared, &session, target).map_err(Attempt::Final)?;
+    Ok(Connection { session, fd })
+}
+
+/// A TCP connection to the first of `allowed` that answers within `timeout`.
+fn tcp(allowed: Vec<std::net::SocketAddr>, timeout: Duration) -> Result<TcpStream, Attempt> {
     let mut last = String::new();
     let mut transient = false;
-    let mut stream = None;
     for addr in allowed {
-        match TcpStream::connect_timeout(&addr, config.connect_timeout) {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(s) => return Ok(s),
             Err(e) => {
                 transient |= matches!(
                     e.kind(),
@@ -86,7 +181,7 @@ fn connect_once(shared: &Shared, ep: &Endpoint) -> Result<Connection, Attempt> {
                 last = if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::WouldBlock {
                     format!(
                         "{addr}: no answer within {:.1}s (connect timeout)",
-                        config.connect_timeout.as_secs_f64()
+                        timeout.as_secs_f64()
                     )
                 } else {
                     format!("{addr}: {e}")
@@ -94,29 +189,12 @@ fn connect_once(shared: &Shared, ep: &Endpoint) -> Result<Connection, Attempt> {
             }
         }
     }
-    let Some(stream) = stream else {
-        let o = Outcome::Unreachable(last);
-        return Err(if transient {
-            Attempt::Retry(o)
-        } else {
-            Attempt::Final(o)
-        });
-    };
-    let _ = stream.set_nodelay(true);
-    let fd = stream.as_raw_fd();
-    let mut session =
-        Session::new().map_err(|e| Attempt::Final(Outcome::Error(format!("cannot start a session: {e}"))))?;
-    super::recv::install(&session);
-    session.set_tcp_stream(stream);
-    session.set_timeout(ms(config.connect_timeout));
-    let name = known_hosts::host_name(&ep.address, ep.port);
-    prefer_known_key_types(&session, &lock(&shared.known).key_types(&name));
-    session
-        .handshake()
-        .map_err(|e| handshake_error(&e, config.connect_timeout))?;
-    check_host_key(shared, &session, &name)?;
-    authenticate(shared, &session, ep).map_err(Attempt::Final)?;
-    Ok(Connection { session, fd })
+    let o = Outcome::Unreachable(last);
+    Err(if transient {
+        Attempt::Retry(o)
+    } else {
+        Attempt::Final(o)
+    })
 }
 
 fn handshake_error(e: &ssh2::Error, timeout: Duration) -> Attempt {
@@ -169,9 +247,9 @@ fn key_type_name(kind: HostKeyType) -> &'static str {
     }
 }
 
-fn check_host_key(shared: &Shared, session: &Session, name: &str) -> Result<(), Attempt> {
-    let config = &shared.config;
-    if config.host_key_checking == HostKeyChecking::Off {
+fn check_host_key(shared: &Shared, target: &HostSettings, session: &Session, name: &str) -> Result<(), Attempt> {
+    let policy = target.host_key_checking.value;
+    if policy == HostKeyChecking::Off {
         return Ok(());
     }
     let Some((key, kind)) = session.host_key() else {
@@ -184,11 +262,16 @@ fn check_host_key(shared: &Shared, session: &Session, name: &str) -> Result<(), 
         .host_key_hash(HashType::Sha256)
         .map(known_hosts::fingerprint)
         .unwrap_or_default();
-    let file = config.known_hosts_file();
-    let mut known = lock(&shared.known);
+    let file = target
+        .known_hosts
+        .value
+        .first()
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from(".ssh/known_hosts"));
+    let mut known = lock(shared.known_hosts(target));
     match known.check(name, key_type, key) {
         Check::Match => Ok(()),
-        Check::Unknown if config.host_key_checking == HostKeyChecking::AcceptNew => {
+        Check::Unknown if policy == HostKeyChecking::AcceptNew => {
             known_hosts::append(&file, name, key_type, key).map_err(|e| {
                 Attempt::Final(Outcome::Error(format!(
                     "cannot record the host key in {}: {e}",
@@ -247,29 +330,30 @@ fn auth_error(e: &ssh2::Error, timeout: Duration) -> Option<Outcome> {
 
 /// Every agent identity, then identity files, then a password; `AuthFailed` lists what was
 /// tried.
-fn authenticate(shared: &Shared, session: &Session, ep: &Endpoint) -> Result<(), Outcome> {
+fn authenticate(shared: &Shared, session: &Session, target: &HostSettings) -> Result<(), Outcome> {
     let config = &shared.config;
-    let user = ep.user.as_str();
+    let timeout = target.connect_timeout.value;
+    let user = target.user.value.as_str();
     let methods = match session.auth_methods(user) {
         Ok(m) => m.to_string(),
         Err(e) => {
             if session.authenticated() {
                 return Ok(());
             }
-            return Err(auth_error(&e, config.connect_timeout)
+            return Err(auth_error(&e, timeout)
                 .unwrap_or_else(|| Outcome::AuthFailed(format!("as {user}: {}", e.message()))));
         }
     };
     let mut tried: Vec<String> = Vec::new();
     if methods.split(',').any(|m| m == "publickey") {
-        if std::env::var_os("SSH_AUTH_SOCK").is_some() {
+        if std::env::var_os("SSH_AUTH_SOCK").is_some() && !target.identities_only.value {
             match agent_auth(session, user) {
                 Ok(true) => return Ok(()),
                 Ok(false) => tried.push("ssh-agent (no key accepted)".into()),
                 Err(why) => tried.push(format!("ssh-agent ({why})")),
             }
         }
-        for path in config.identity_files() {
+        for path in target.identities.value.iter().cloned() {
             if !path.is_file() {
                 tried.push(format!("{} (no such file)", path.display()));
                 continue;
@@ -297,7 +381,7 @@ fn authenticate(shared: &Shared, session: &Session, ep: &Endpoint) -> Result<(),
                 Ok(()) if session.authenticated() => return Ok(()),
                 Ok(()) => tried.push(format!("{} (not accepted)", path.display())),
                 Err(e) => {
-                    if let Some(o) = auth_error(&e, config.connect_timeout) {
+                    if let Some(o) = auth_error(&e, timeout) {
                         return Err(o);
                     }
                     let why = if encrypted {
@@ -322,7 +406,7 @@ fn authenticate(shared: &Shared, session: &Session, ep: &Endpoint) -> Result<(),
                 Ok(()) if session.authenticated() => return Ok(()),
                 Ok(()) => tried.push("password (not accepted)".into()),
                 Err(e) => {
-                    if let Some(o) = auth_error(&e, config.connect_timeout) {
+                    if let Some(o) = auth_error(&e, timeout) {
                         return Err(o);
                     }
                     tried.push("password (not accepted)".into());

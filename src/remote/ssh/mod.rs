@@ -16,6 +16,7 @@
 
 mod channel;
 mod connect;
+mod jump;
 mod recv;
 
 use std::collections::{HashMap, VecDeque};
@@ -29,7 +30,8 @@ use ssh2::ErrorCode;
 use self::channel::{exec_batch, Ran, Spec};
 use self::connect::{connect, Connection};
 use super::known_hosts::KnownHosts;
-use super::{AllowList, Endpoint, Executor, HostResult, Outcome};
+use super::settings::HostSettings;
+use super::{AllowList, Executor, HostResult, Outcome};
 use crate::deployment::HostKeyChecking;
 
 /// libssh2 error codes we branch on.
@@ -49,21 +51,16 @@ const FETCH_CAP: usize = 256 << 20;
 /// Asks the user for a password; `None` when they cannot be asked.
 pub type PasswordPrompt = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
-/// Everything the SSH executor needs besides the hosts.
+/// Everything the SSH executor needs besides the hosts' own settings
+/// ([`HostSettings`]: endpoint, identities, host keys, jump hosts, sudo).
 #[derive(Clone)]
 pub struct SshConfig {
-    pub connect_timeout: Duration,
     pub command_timeout: Duration,
     /// The whole run ends by then: queued commands are cancelled, running ones time out.
     pub deadline: Option<Instant>,
     pub retries: u32,
     pub forks: usize,
     pub max_output: usize,
-    pub host_key_checking: HostKeyChecking,
-    /// known_hosts file; `None` = `~/.ssh/known_hosts`, also reading `/etc/ssh/ssh_known_hosts`.
-    pub known_hosts: Option<PathBuf>,
-    /// Identity files tried after the agent; empty = `~/.ssh/id_{ed25519,ecdsa,rsa}` that exist.
-    pub identities: Vec<PathBuf>,
     pub allow: AllowList,
     /// Password from the environment, tried when the server accepts passwords.
     pub password: Option<String>,
@@ -72,24 +69,24 @@ pub struct SshConfig {
     pub prompt: Option<PasswordPrompt>,
     /// Bytes every command gets on its stdin (`run --stdin`); `None` = stdin is empty.
     pub stdin: Option<Arc<[u8]>>,
+    /// The sudo password (`ROLECALL_BECOME_PASSWORD`, `--ask-become-pass`), for hosts where
+    /// sudo asks for one.
+    pub become_password: Option<String>,
 }
 
 impl std::fmt::Debug for SshConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SshConfig")
-            .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
             .field("deadline", &self.deadline)
             .field("retries", &self.retries)
             .field("forks", &self.forks)
             .field("max_output", &self.max_output)
-            .field("host_key_checking", &self.host_key_checking)
-            .field("known_hosts", &self.known_hosts)
-            .field("identities", &self.identities)
             .field("allow", &self.allow)
             .field("password", &self.password.as_ref().map(|_| "<set>"))
             .field("passphrase", &self.passphrase.as_ref().map(|_| "<set>"))
             .field("stdin", &self.stdin.as_ref().map(|s| s.len()))
+            .field("become_password", &self.become_password.as_ref().map(|_| "<set>"))
             .finish_non_exhaustive()
     }
 }
@@ -97,51 +94,18 @@ impl std::fmt::Debug for SshConfig {
 impl Default for SshConfig {
     fn default() -> Self {
         Self {
-            connect_timeout: super::DEFAULT_CONNECT_TIMEOUT,
             command_timeout: super::DEFAULT_COMMAND_TIMEOUT,
             deadline: None,
             retries: super::DEFAULT_RETRIES,
             forks: super::DEFAULT_FORKS,
             max_output: super::DEFAULT_OUTPUT_CAP,
-            host_key_checking: HostKeyChecking::Strict,
-            known_hosts: None,
-            identities: Vec::new(),
             allow: AllowList::default(),
             password: None,
             passphrase: None,
             prompt: None,
             stdin: None,
+            become_password: None,
         }
-    }
-}
-
-fn home() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
-}
-
-impl SshConfig {
-    /// The known_hosts file keys are checked against and recorded in.
-    pub fn known_hosts_file(&self) -> PathBuf {
-        self.known_hosts
-            .clone()
-            .or_else(|| home().map(|h| h.join(".ssh/known_hosts")))
-            .unwrap_or_else(|| PathBuf::from(".ssh/known_hosts"))
-    }
-
-    fn identity_files(&self) -> Vec<PathBuf> {
-        if !self.identities.is_empty() {
-            return self.identities.clone();
-        }
-        let Some(home) = home() else {
-            return Vec::new();
-        };
-        ["id_ed25519", "id_ecdsa", "id_rsa"]
-            .iter()
-            .map(|f| home.join(".ssh").join(f))
-            .filter(|p| p.is_file())
-            .collect()
     }
 }
 
@@ -152,7 +116,8 @@ enum Conn {
 }
 
 enum Work {
-    Run(Arc<str>),
+    /// A command, through sudo as this user if given (else as the host's settings say).
+    Run(Arc<str>, Option<Arc<str>>),
     Fetch(String),
 }
 
@@ -168,7 +133,7 @@ struct Job {
 }
 
 struct Slot {
-    endpoint: Endpoint,
+    target: Arc<HostSettings>,
     conn: Conn,
     queue: VecDeque<Job>,
     busy: bool,
@@ -177,8 +142,28 @@ struct Slot {
 struct Shared {
     config: SshConfig,
     slots: HashMap<String, Mutex<Slot>>,
-    known: Mutex<KnownHosts>,
+    /// known_hosts, read once per distinct list of files.
+    known: HashMap<Vec<PathBuf>, Mutex<KnownHosts>>,
     password: OnceLock<Option<String>>,
+    hubs: Mutex<Hubs>,
+}
+
+/// Jump host sessions, by chain (`user@host:port,...`) and session number.
+#[derive(Default)]
+struct Hubs {
+    cells: HashMap<(String, usize), Arc<OnceLock<Result<Arc<jump::Hub>, Outcome>>>>,
+    /// Tunnels handed out per chain so far.
+    tickets: HashMap<String, usize>,
+}
+
+impl Shared {
+    /// The known_hosts of `target` (read when the executor was made).
+    fn known_hosts(&self, target: &HostSettings) -> &Mutex<KnownHosts> {
+        static EMPTY: OnceLock<Mutex<KnownHosts>> = OnceLock::new();
+        self.known
+            .get(&target.known_hosts_files())
+            .unwrap_or_else(|| EMPTY.get_or_init(|| Mutex::new(KnownHosts::default())))
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -201,21 +186,20 @@ impl std::fmt::Debug for SshExecutor {
 }
 
 impl SshExecutor {
-    /// An executor for `hosts` (name, endpoint). Reads known_hosts now, so a bad file is an
-    /// error before anything connects.
-    pub fn new(hosts: Vec<(String, Endpoint)>, config: SshConfig) -> anyhow::Result<Self> {
-        let files = match &config.known_hosts {
-            Some(f) => vec![f.clone()],
-            None => vec![
-                config.known_hosts_file(),
-                PathBuf::from("/etc/ssh/ssh_known_hosts"),
-            ],
-        };
-        let known = if config.host_key_checking == HostKeyChecking::Off {
-            KnownHosts::default()
-        } else {
-            KnownHosts::load(&files)?
-        };
+    /// An executor for `hosts` (each host's settings, jump hosts included). Reads the
+    /// known_hosts files now, so a bad file is an error before anything connects.
+    pub fn new(hosts: Vec<HostSettings>, config: SshConfig) -> anyhow::Result<Self> {
+        let mut known = HashMap::new();
+        for h in hosts.iter().flat_map(|h| std::iter::once(h).chain(&h.jump.value)) {
+            if h.host_key_checking.value == HostKeyChecking::Off {
+                continue;
+            }
+            let files = h.known_hosts_files();
+            if !known.contains_key(&files) {
+                let k = KnownHosts::load(&files)?;
+                known.insert(files, Mutex::new(k));
+            }
+        }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(config.forks.max(1))
             .thread_name(|i| format!("rolecall-ssh-{i}"))
@@ -224,9 +208,10 @@ impl SshExecutor {
             .build()?;
         let slots = hosts
             .into_iter()
-            .map(|(name, endpoint)| {
+            .map(|target| {
+                let name = target.name.clone();
                 let slot = Slot {
-                    endpoint,
+                    target: Arc::new(target),
                     conn: Conn::New,
                     queue: VecDeque::new(),
                     busy: false,
@@ -238,8 +223,9 @@ impl SshExecutor {
             shared: Arc::new(Shared {
                 config,
                 slots,
-                known: Mutex::new(known),
+                known,
                 password: OnceLock::new(),
+                hubs: Mutex::new(Hubs::default()),
             }),
             pool,
         })
@@ -299,9 +285,21 @@ impl Executor for SshExecutor {
         hosts: &[String],
         each: &mut dyn FnMut(&HostResult),
     ) -> Vec<HostResult> {
+        self.run_each_as(command, hosts, None, each)
+    }
+
+    fn run_each_as(
+        &self,
+        command: &str,
+        hosts: &[String],
+        sudo_user: Option<&str>,
+        each: &mut dyn FnMut(&HostResult),
+    ) -> Vec<HostResult> {
         let command: Arc<str> = command.into();
+        let sudo_user: Option<Arc<str>> = sudo_user.map(Into::into);
         let mut out: Vec<Option<HostResult>> = vec![None; hosts.len()];
-        self.dispatch(|| Work::Run(Arc::clone(&command)), hosts, &mut |index, reply| {
+        let work = || Work::Run(Arc::clone(&command), sudo_user.clone());
+        self.dispatch(work, hosts, &mut |index, reply| {
             if let Reply::Run(r) = reply {
                 each(&r);
                 out[index] = Some(r);
@@ -337,13 +335,13 @@ fn drive(shared: Arc<Shared>, host: String) {
     let Some(slot) = shared.slots.get(&host) else {
         return;
     };
-    let (mut conn, endpoint) = {
+    let (mut conn, target) = {
         let mut s = lock(slot);
-        (std::mem::replace(&mut s.conn, Conn::New), s.endpoint.clone())
+        (std::mem::replace(&mut s.conn, Conn::New), Arc::clone(&s.target))
     };
     if matches!(conn, Conn::New) && !cancelled(&shared.config) {
         // Connect before taking jobs: what other plugins queue meanwhile joins this batch.
-        conn = panic::catch_unwind(AssertUnwindSafe(|| connect(&shared, &endpoint)))
+        conn = panic::catch_unwind(AssertUnwindSafe(|| connect(&shared, &target)))
             .unwrap_or_else(|_| Err(Outcome::Error("internal error (panic) while connecting".into())))
             .map_or_else(Conn::Failed, Conn::Open);
     }
@@ -358,7 +356,7 @@ fn drive(shared: Arc<Shared>, host: String) {
         s.queue.drain(..n).collect()
     };
     let works: Vec<&Work> = jobs.iter().map(|j| &j.work).collect();
-    let done = panic::catch_unwind(AssertUnwindSafe(|| work(&shared, &host, &endpoint, conn, &works)));
+    let done = panic::catch_unwind(AssertUnwindSafe(|| work(&shared, &host, &target, conn, &works)));
     let (steps, conn) = done.unwrap_or_else(|_| {
         let why = Outcome::Error("internal error (panic) while working on this host".into());
         let steps = works
@@ -403,12 +401,12 @@ enum Step {
 
 fn failed(what: &Work, host: &str, o: Outcome) -> Reply {
     match what {
-        Work::Run(_) => Reply::Run(HostResult::failed(host, o)),
+        Work::Run(..) => Reply::Run(HostResult::failed(host, o)),
         Work::Fetch(_) => Reply::Fetch(Err(o.describe())),
     }
 }
 
-fn work(shared: &Shared, host: &str, ep: &Endpoint, conn: Conn, works: &[&Work]) -> (Vec<Step>, Conn) {
+fn work(shared: &Shared, host: &str, target: &HostSettings, conn: Conn, works: &[&Work]) -> (Vec<Step>, Conn) {
     let start = Instant::now();
     let all = |o: Outcome| {
         works
@@ -423,7 +421,7 @@ fn work(shared: &Shared, host: &str, ep: &Endpoint, conn: Conn, works: &[&Work])
         Conn::Open(c) => c,
         Conn::Failed(o) => return (all(o.clone()), Conn::Failed(o)),
         // A connection lost by the previous batch: reconnect once for this one.
-        Conn::New => match connect(shared, ep) {
+        Conn::New => match connect(shared, target) {
             Ok(c) => c,
             Err(o) => return (all(o.clone()), Conn::Failed(o)),
         },
@@ -433,15 +431,43 @@ fn work(shared: &Shared, host: &str, ep: &Endpoint, conn: Conn, works: &[&Work])
     if let Some(d) = config.deadline {
         timeout = timeout.min(d.saturating_duration_since(Instant::now()));
     }
-    let specs: Vec<Spec> = works
+    // Through sudo as this user, per work.
+    let sudo: Vec<Option<&str>> = works
         .iter()
         .map(|w| match w {
-            Work::Run(command) => Spec {
-                command: command.to_string(),
-                timeout,
-                out_cap: config.max_output,
-                err_cap: config.max_output,
-                stdin: config.stdin.clone(),
+            Work::Run(_, Some(user)) => Some(&**user),
+            Work::Run(_, None) => target.sudo.value.as_ref().map(|b| b.user.as_str()),
+            Work::Fetch(_) => None,
+        })
+        .collect();
+    let specs: Vec<Spec> = works
+        .iter()
+        .zip(&sudo)
+        .map(|(w, sudo)| match w {
+            Work::Run(command, _) => match (sudo, &config.become_password) {
+                (None, _) => Spec {
+                    command: command.to_string(),
+                    timeout,
+                    out_cap: config.max_output,
+                    err_cap: config.max_output,
+                    stdin: config.stdin.clone(),
+                },
+                (Some(user), password) => Spec {
+                    command: super::sudo::wrap(command, user, password.is_some()),
+                    timeout,
+                    out_cap: config.max_output,
+                    err_cap: config.max_output,
+                    stdin: match password {
+                        None => config.stdin.clone(),
+                        Some(pw) => {
+                            let mut bytes = Vec::with_capacity(pw.len() + 1);
+                            bytes.extend_from_slice(pw.as_bytes());
+                            bytes.push(b'\n');
+                            bytes.extend_from_slice(config.stdin.as_deref().unwrap_or_default());
+                            Some(bytes.into())
+                        }
+                    },
+                },
             },
             Work::Fetch(path) => Spec {
                 command: format!("cat -- {}", shell_quote(path)),
@@ -457,12 +483,13 @@ fn work(shared: &Shared, host: &str, ep: &Endpoint, conn: Conn, works: &[&Work])
     let steps = works
         .iter()
         .zip(ran)
-        .map(|(w, r)| match r {
+        .zip(&sudo)
+        .map(|((w, r), sudo)| match r {
             Ran::Later => Step::Later,
             Ran::Lost(why, out, err) => {
                 lost = true;
                 Step::Done(match w {
-                    Work::Run(_) => Reply::Run(HostResult {
+                    Work::Run(..) => Reply::Run(HostResult {
                         host: host.to_string(),
                         outcome: Outcome::Lost(why),
                         stdout: out.into_text(),
@@ -475,14 +502,24 @@ fn work(shared: &Shared, host: &str, ep: &Endpoint, conn: Conn, works: &[&Work])
             }
             Ran::Failed(why) => Step::Done(failed(w, host, Outcome::Error(why))),
             Ran::Finished(outcome, out, err, round_trip) => Step::Done(match w {
-                Work::Run(_) => Reply::Run(HostResult {
-                    host: host.to_string(),
-                    outcome,
-                    stdout: out.into_text(),
-                    stderr: err.into_text(),
-                    duration: start.elapsed(),
-                    round_trip,
-                }),
+                Work::Run(..) => {
+                    let mut result = HostResult {
+                        host: host.to_string(),
+                        outcome,
+                        stdout: out.into_text(),
+                        stderr: err.into_text(),
+                        duration: start.elapsed(),
+                        round_trip,
+                    };
+                    if let Some(user) = sudo {
+                        let login = &target.user.value;
+                        match super::sudo::settle(&result.outcome, &result.stderr, login, user) {
+                            Ok(stderr) => result.stderr = stderr,
+                            Err(o) => result.outcome = o,
+                        }
+                    }
+                    Reply::Run(result)
+                }
                 Work::Fetch(path) => Reply::Fetch(match outcome {
                     Outcome::Exited(0) if out.total <= FETCH_CAP as u64 => Ok(out.into_bytes()),
                     Outcome::Exited(0) => Err(format!(
@@ -534,15 +571,16 @@ mod tests {
     fn refused_targets_are_never_contacted() {
         let config = SshConfig {
             allow: AllowList::parse(&["127.0.0.0/8"]).unwrap(),
-            host_key_checking: HostKeyChecking::Off,
             ..SshConfig::default()
         };
-        let ep = Endpoint {
+        let ep = crate::remote::Endpoint {
             address: "10.1.2.3".into(),
             port: 22,
             user: "u".into(),
         };
-        let ex = SshExecutor::new(vec![("far".into(), ep)], config).unwrap();
+        let mut target = HostSettings::direct("far", ep);
+        target.host_key_checking.value = HostKeyChecking::Off;
+        let ex = SshExecutor::new(vec![target], config).unwrap();
         let start = Instant::now();
         let r = ex.run("true", &["far".into(), "nope".into()]);
         assert!(start.elapsed() < Duration::from_secs(1));

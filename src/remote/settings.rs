@@ -1,0 +1,659 @@
+//! One typed settings value per host, resolved in one place, each value with where it came
+//! from. Precedence, highest first:
+//!
+//! 1. the command line (`--user`, `-J`, `--become`, ...);
+//! 2. the deployment's host entry (`hosts.NAME`), then its roles (`roles.NAME.jump`, `become`);
+//! 3. the deployment's `ssh:` defaults;
+//! 4. the OpenSSH client configuration ([`super::ssh_config`]);
+//! 5. built-in defaults.
+//!
+//! `HostName` from ssh_config is not a competing value but a mapping, as in `ssh`: the address
+//! the deployment gives (the host's name when it gives none) is looked up in ssh_config, and a
+//! `HostName` there says what that name really is.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::ssh_config::{self, HostConfig, Origin, Query, SshConfig, Tokens};
+use super::{default_user, Endpoint, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SSH_PORT};
+use crate::deployment::{Deployment, HostKeyChecking, SshSettings};
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A command-line flag (its name).
+    Flag(&'static str),
+    /// The deployment's entry for this host.
+    HostEntry,
+    /// The deployment's entry for this role.
+    Role(String),
+    /// The deployment's `ssh:` section.
+    Defaults,
+    /// A line of an ssh_config file.
+    SshConfig(Origin),
+    /// The jump host specification (`user@host:port`) itself.
+    JumpSpec,
+    /// Built in.
+    Builtin,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Flag(flag) => write!(f, "{flag}"),
+            Self::HostEntry => f.write_str("host entry"),
+            Self::Role(r) => write!(f, "role {r}"),
+            Self::Defaults => f.write_str("ssh: defaults"),
+            Self::SshConfig(o) => write!(f, "{o}"),
+            Self::JumpSpec => f.write_str("jump spec"),
+            Self::Builtin => f.write_str("default"),
+        }
+    }
+}
+
+/// A value and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sourced<T> {
+    pub value: T,
+    pub from: Source,
+}
+
+fn sourced<T>(value: T, from: Source) -> Sourced<T> {
+    Sourced { value, from }
+}
+
+/// How `sudo` is used for a host's commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Become {
+    /// The user commands run as (`root` unless told).
+    pub user: String,
+}
+
+/// Everything about reaching one host (or one jump host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSettings {
+    /// The deployment's name for the host (a jump host's specification, for hops).
+    pub name: String,
+    /// What is connected to: an address or a DNS name (after ssh_config's `HostName`).
+    pub address: Sourced<String>,
+    pub port: Sourced<u16>,
+    pub user: Sourced<String>,
+    /// Identity files, tried in order after the agent (unless `identities_only`).
+    pub identities: Sourced<Vec<PathBuf>>,
+    /// `IdentitiesOnly yes`: the agent is not asked.
+    pub identities_only: Sourced<bool>,
+    /// known_hosts files checked, the first one written to (accept-new).
+    pub known_hosts: Sourced<Vec<PathBuf>>,
+    /// System-wide known_hosts files, only read.
+    pub global_known_hosts: Sourced<Vec<PathBuf>>,
+    pub host_key_checking: Sourced<HostKeyChecking>,
+    pub connect_timeout: Sourced<Duration>,
+    /// Jump hosts, first hop first; empty = direct.
+    pub jump: Sourced<Vec<HostSettings>>,
+    /// `sudo` for every command on this host (`None`: commands run as the login user).
+    pub sudo: Sourced<Option<Become>>,
+}
+
+impl HostSettings {
+    /// Settings for `name` at `ep` with every other value built in (no ssh_config, no
+    /// deployment): for tests and tools that know only an endpoint.
+    pub fn direct(name: &str, ep: Endpoint) -> Self {
+        let b = |v| sourced(v, Source::Builtin);
+        Self {
+            name: name.to_string(),
+            address: sourced(ep.address, Source::HostEntry),
+            port: sourced(ep.port, Source::HostEntry),
+            user: sourced(ep.user, Source::HostEntry),
+            identities: sourced(default_identities(), Source::Builtin),
+            identities_only: b(false),
+            known_hosts: sourced(vec![user_known_hosts()], Source::Builtin),
+            global_known_hosts: sourced(vec![PathBuf::from("/etc/ssh/ssh_known_hosts")], Source::Builtin),
+            host_key_checking: sourced(HostKeyChecking::Strict, Source::Builtin),
+            connect_timeout: sourced(DEFAULT_CONNECT_TIMEOUT, Source::Builtin),
+            jump: sourced(Vec::new(), Source::Builtin),
+            sudo: sourced(None, Source::Builtin),
+        }
+    }
+
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            address: self.address.value.clone(),
+            port: self.port.value,
+            user: self.user.value.clone(),
+        }
+    }
+
+    /// Every known_hosts file read for this host, the one written to first.
+    pub fn known_hosts_files(&self) -> Vec<PathBuf> {
+        let mut v = self.known_hosts.value.clone();
+        v.extend(self.global_known_hosts.value.iter().cloned());
+        v
+    }
+
+    /// `user@address:port`, for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}@{}",
+            self.user.value,
+            super::known_hosts::host_name(&self.address.value, self.port.value)
+                .trim_start_matches('[')
+                .replace("]:", ":")
+        )
+    }
+}
+
+/// What resolving host settings needs besides the deployment: the command line's connection
+/// layer and the ssh_config files.
+#[derive(Debug, Clone, Default)]
+pub struct Reach {
+    pub flags: SshSettings,
+    pub ssh_config: SshConfig,
+}
+
+impl Reach {
+    /// The settings of `hosts`, and the warnings met on the way.
+    pub fn resolve(&self, d: &Deployment, hosts: &[String]) -> (Vec<HostSettings>, Vec<String>) {
+        resolve_all(d, &self.flags, &self.ssh_config, hosts)
+    }
+}
+
+/// Resolves [`HostSettings`] for the hosts of one deployment.
+#[derive(Debug)]
+pub struct Resolver<'a> {
+    d: &'a Deployment,
+    flags: &'a SshSettings,
+    config: &'a SshConfig,
+    /// The deployment file's directory (relative paths in it).
+    base: PathBuf,
+    /// Host -> the roles it is in, in file order.
+    roles_of: HashMap<&'a str, Vec<&'a str>>,
+    /// Warnings, each once: (text, where) sorted by where.
+    warnings: BTreeMap<String, String>,
+}
+
+impl<'a> Resolver<'a> {
+    pub fn new(d: &'a Deployment, flags: &'a SshSettings, config: &'a SshConfig) -> Self {
+        let mut roles_of: HashMap<&str, Vec<&str>> = HashMap::new();
+        for role in d.roles.values().filter(|r| r.name != crate::deployment::ALL_ROLE) {
+            for h in &role.hosts {
+                roles_of.entry(h.as_str()).or_default().push(role.name.as_str());
+            }
+        }
+        let mut warnings = BTreeMap::new();
+        for p in &config.problems {
+            warnings.insert(p.clone(), String::new());
+        }
+        Self {
+            d,
+            flags,
+            config,
+            base: d.source.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            roles_of,
+            warnings,
+        }
+    }
+
+    /// Warnings gathered so far (unsupported ssh_config directives that applied, conflicting
+    /// role settings), each once.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.keys().cloned().collect()
+    }
+
+    /// The settings of deployment host `name`; `None` when there is no such host.
+    pub fn host(&mut self, name: &str) -> Option<HostSettings> {
+        let h = self.d.hosts.get(name)?;
+        let file = &self.d.ssh;
+        let flags = self.flags;
+        let roles: Vec<&crate::deployment::Role> = self
+            .roles_of
+            .get(name)
+            .map(|rs| rs.iter().filter_map(|r| self.d.roles.get(*r)).collect())
+            .unwrap_or_default();
+
+        let jump = if let Some(j) = &flags.jump {
+            Some(sourced(j.clone(), Source::Flag("--jump")))
+        } else if let Some(j) = &h.jump {
+            Some(sourced(j.clone(), Source::HostEntry))
+        } else {
+            self.role_jump(name, &roles)
+        };
+        let sudo = self.sudo(&roles);
+        let mut s = self.resolve(
+            name,
+            &h.address,
+            Layer {
+                flag_user: flags.user.clone(),
+                entry_user: h.user.clone(),
+                flag_port: flags.port,
+                entry_port: h.port,
+            },
+        );
+        let jump = match jump.or_else(|| file.jump.clone().map(|j| sourced(j, Source::Defaults))) {
+            Some(j) => j,
+            None => match s.1.first("proxyjump") {
+                Some((args, origin)) => {
+                    let list: Vec<String> = args
+                        .join(",")
+                        .split(',')
+                        .map(|x| x.trim().to_string())
+                        .filter(|x| !x.is_empty())
+                        .collect();
+                    let list = if list.len() == 1 && list[0].eq_ignore_ascii_case("none") {
+                        Vec::new()
+                    } else {
+                        list
+                    };
+                    sourced(list, Source::SshConfig(origin.clone()))
+                }
+                None => sourced(Vec::new(), Source::Builtin),
+            },
+        };
+        let hops = jump.value.iter().map(|spec| self.hop(spec)).collect();
+        s.0.jump = sourced(hops, jump.from);
+        s.0.sudo = sudo;
+        Some(s.0)
+    }
+
+    fn role_jump(&mut self, host: &str, roles: &[&crate::deployment::Role]) -> Option<Sourced<Vec<String>>> {
+        let mut with: Vec<&crate::deployment::Role> = roles.iter().copied().filter(|r| r.jump.is_some()).collect();
+        let first = with.first()?;
+        if let Some(other) = with.iter().find(|r| r.jump != first.jump) {
+            self.warnings.insert(
+                format!(
+                    "host `{host}` is in roles `{}` and `{}`, which name different jump hosts; \
+                     `{}` (first in the file) is used",
+                    first.name, other.name, first.name
+                ),
+                String::new(),
+            );
+        }
+        let first = with.remove(0);
+        Some(sourced(first.jump.clone().unwrap_or_default(), Source::Role(first.name.clone())))
+    }
+
+    fn sudo(&self, roles: &[&crate::deployment::Role]) -> Sourced<Option<Become>> {
+        let flags = self.flags;
+        let file = &self.d.ssh;
+        let user_for = |role_user: Option<&String>| {
+            flags
+                .sudo_user
+                .clone()
+                .or_else(|| role_user.cloned())
+                .or_else(|| file.sudo_user.clone())
+                .unwrap_or_else(|| "root".to_string())
+        };
+        if let Some(on) = flags.sudo {
+            let v = on.then(|| Become { user: user_for(None) });
+            return sourced(v, Source::Flag("--become"));
+        }
+        if let Some(r) = roles.iter().find(|r| r.sudo == Some(true)) {
+            let v = Become {
+                user: user_for(r.sudo_user.as_ref()),
+            };
+            return sourced(Some(v), Source::Role(r.name.clone()));
+        }
+        if let Some(on) = file.sudo {
+            let v = on.then(|| Become { user: user_for(None) });
+            return sourced(v, Source::Defaults);
+        }
+        sourced(None, Source::Builtin)
+    }
+
+    /// A jump host from its specification: `[user@]host[:port]` or `ssh://[user@]host[:port]`,
+    /// where host may name a deployment host.
+    fn hop(&mut self, spec: &str) -> HostSettings {
+        let (user, host, port) = parse_hop(spec);
+        let entry = self.d.hosts.get(&host);
+        let address = entry.map_or_else(|| host.clone(), |h| h.address.clone());
+        let layer = Layer {
+            flag_user: None,
+            entry_user: user.or_else(|| entry.and_then(|h| h.user.clone())),
+            flag_port: None,
+            entry_port: port.or_else(|| entry.and_then(|h| h.port)),
+        };
+        let (mut s, _) = self.resolve(spec, &address, layer);
+        for v in [&mut s.address.from, &mut s.user.from, &mut s.port.from] {
+            if *v == Source::HostEntry && entry.is_none() {
+                *v = Source::JumpSpec;
+            }
+        }
+        s
+    }
+
+    fn resolve(&mut self, name: &str, address: &str, layer: Layer) -> (HostSettings, HostConfig) {
+        let file = &self.d.ssh;
+        let flags = self.flags;
+        let pre_user = layer
+            .flag_user
+            .clone()
+            .or_else(|| layer.entry_user.clone())
+            .or_else(|| file.user.clone());
+        let pre_port = layer.flag_port.or(layer.entry_port).or(file.port);
+        let cfg = self.config.query(&Query {
+            host: address,
+            user: pre_user.as_deref(),
+            port: pre_port,
+        });
+        for (what, why, origin) in &cfg.unsupported {
+            self.warnings.insert(
+                format!("{origin}: `{what}` in the ssh configuration is not supported and was ignored ({why})"),
+                origin.to_string(),
+            );
+        }
+        let from_cfg = |key: &str| cfg.first(key).map(|(a, o)| (a.to_vec(), Source::SshConfig(o.clone())));
+        let one = |key: &str| from_cfg(key).and_then(|(a, o)| a.first().cloned().map(|v| (v, o)));
+
+        let address = match one("hostname") {
+            Some((h, from)) => sourced(ssh_config::expand_hostname(&h, address), from),
+            None => sourced(address.to_string(), Source::HostEntry),
+        };
+        let port = if let Some(p) = layer.flag_port {
+            sourced(p, Source::Flag("--port"))
+        } else if let Some(p) = layer.entry_port {
+            sourced(p, Source::HostEntry)
+        } else if let Some(p) = file.port {
+            sourced(p, Source::Defaults)
+        } else {
+            match one("port") {
+                Some((p, from)) => match p.parse() {
+                    Ok(p) => sourced(p, from),
+                    Err(_) => {
+                        self.bad_value("Port", &p, &from);
+                        sourced(DEFAULT_SSH_PORT, Source::Builtin)
+                    }
+                },
+                None => sourced(DEFAULT_SSH_PORT, Source::Builtin),
+            }
+        };
+        let user = if let Some(u) = layer.flag_user {
+            sourced(u, Source::Flag("--user"))
+        } else if let Some(u) = layer.entry_user {
+            sourced(u, Source::HostEntry)
+        } else if let Some(u) = file.user.clone() {
+            sourced(u, Source::Defaults)
+        } else {
+            match one("user") {
+                Some((u, from)) => sourced(u, from),
+                None => sourced(default_user(), Source::Builtin),
+            }
+        };
+        let tokens = Tokens {
+            host: &address.value,
+            original: name,
+            port: port.value,
+            user: &user.value,
+        };
+        let identities = if !flags.identities.is_empty() {
+            sourced(flags.identities.clone(), Source::Flag("--identity"))
+        } else if !file.identities.is_empty() {
+            let v = file.identities.iter().map(|p| self.file_path(p)).collect();
+            sourced(v, Source::Defaults)
+        } else {
+            let mut from = None;
+            let mut v = Vec::new();
+            for (args, origin) in cfg.all("identityfile") {
+                from.get_or_insert_with(|| Source::SshConfig(origin.clone()));
+                v.extend(
+                    args.iter()
+                        .filter(|a| !a.eq_ignore_ascii_case("none"))
+                        .map(|a| ssh_config::expand_home(&ssh_config::expand_tokens(a, &tokens))),
+                );
+            }
+            match from {
+                Some(from) => sourced(v, from),
+                None => sourced(default_identities(), Source::Builtin),
+            }
+        };
+        let identities_only = match one("identitiesonly") {
+            Some((v, from)) => sourced(v.eq_ignore_ascii_case("yes"), from),
+            None => sourced(false, Source::Builtin),
+        };
+        let paths = |args: Vec<String>| -> Vec<PathBuf> {
+            args.iter()
+                .filter(|a| !a.eq_ignore_ascii_case("none"))
+                .map(|a| ssh_config::expand_home(&ssh_config::expand_tokens(a, &tokens)))
+                .collect()
+        };
+        let known_hosts = if let Some(k) = &flags.known_hosts {
+            sourced(vec![k.clone()], Source::Flag("--known-hosts"))
+        } else if let Some(k) = &file.known_hosts {
+            sourced(vec![self.file_path(k)], Source::Defaults)
+        } else {
+            match from_cfg("userknownhostsfile") {
+                Some((args, from)) => sourced(paths(args), from),
+                None => sourced(vec![user_known_hosts()], Source::Builtin),
+            }
+        };
+        let global_known_hosts = match from_cfg("globalknownhostsfile") {
+            Some((args, from)) => sourced(paths(args), from),
+            None => sourced(vec![PathBuf::from("/etc/ssh/ssh_known_hosts")], Source::Builtin),
+        };
+        let host_key_checking = if let Some(p) = flags.host_key_checking {
+            sourced(p, Source::Flag("--host-key-checking"))
+        } else if let Some(p) = file.host_key_checking {
+            sourced(p, Source::Defaults)
+        } else {
+            match one("stricthostkeychecking") {
+                Some((v, from)) => match v.to_ascii_lowercase().as_str() {
+                    // `ask` cannot ask here: unknown keys are refused, as with `yes`.
+                    "yes" | "ask" => sourced(HostKeyChecking::Strict, from),
+                    "accept-new" => sourced(HostKeyChecking::AcceptNew, from),
+                    "no" | "off" => sourced(HostKeyChecking::Off, from),
+                    _ => {
+                        self.bad_value("StrictHostKeyChecking", &v, &from);
+                        sourced(HostKeyChecking::Strict, Source::Builtin)
+                    }
+                },
+                None => sourced(HostKeyChecking::Strict, Source::Builtin),
+            }
+        };
+        let connect_timeout = if let Some(t) = flags.connect_timeout {
+            sourced(t, Source::Flag("--connect-timeout"))
+        } else if let Some(t) = file.connect_timeout {
+            sourced(t, Source::Defaults)
+        } else {
+            match one("connecttimeout") {
+                Some((v, from)) => match v.parse::<u64>() {
+                    Ok(secs) if secs > 0 => sourced(Duration::from_secs(secs), from),
+                    _ => {
+                        self.bad_value("ConnectTimeout", &v, &from);
+                        sourced(DEFAULT_CONNECT_TIMEOUT, Source::Builtin)
+                    }
+                },
+                None => sourced(DEFAULT_CONNECT_TIMEOUT, Source::Builtin),
+            }
+        };
+        let s = HostSettings {
+            name: name.to_string(),
+            address,
+            port,
+            user,
+            identities,
+            identities_only,
+            known_hosts,
+            global_known_hosts,
+            host_key_checking,
+            connect_timeout,
+            jump: sourced(Vec::new(), Source::Builtin),
+            sudo: sourced(None, Source::Builtin),
+        };
+        (s, cfg)
+    }
+
+    fn bad_value(&mut self, key: &str, value: &str, from: &Source) {
+        self.warnings.insert(
+            format!("{from}: `{key} {value}` is not a valid value; the default is used"),
+            from.to_string(),
+        );
+    }
+
+    /// A path from the deployment file: `~/` is the home directory, relative paths are relative
+    /// to the file's directory.
+    fn file_path(&self, p: &Path) -> PathBuf {
+        let expanded = ssh_config::expand_home(&p.to_string_lossy());
+        if expanded.is_relative() {
+            self.base.join(expanded)
+        } else {
+            expanded
+        }
+    }
+}
+
+/// The host-specific layer of a resolution.
+struct Layer {
+    flag_user: Option<String>,
+    entry_user: Option<String>,
+    flag_port: Option<u16>,
+    entry_port: Option<u16>,
+}
+
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+fn user_known_hosts() -> PathBuf {
+    home().map_or_else(|| PathBuf::from(".ssh/known_hosts"), |h| h.join(".ssh/known_hosts"))
+}
+
+/// `~/.ssh/id_{ed25519,ecdsa,rsa}`, those that exist.
+fn default_identities() -> Vec<PathBuf> {
+    let Some(home) = home() else {
+        return Vec::new();
+    };
+    ["id_ed25519", "id_ecdsa", "id_rsa"]
+        .iter()
+        .map(|f| home.join(".ssh").join(f))
+        .filter(|p| p.is_file())
+        .collect()
+}
+
+/// `[user@]host[:port]`, `ssh://[user@]host[:port]`, `[v6addr]:port`.
+pub fn parse_hop(spec: &str) -> (Option<String>, String, Option<u16>) {
+    let s = spec.trim();
+    let s = s.strip_prefix("ssh://").unwrap_or(s);
+    let (user, rest) = match s.rsplit_once('@') {
+        Some((u, r)) => (Some(u.to_string()), r),
+        None => (None, s),
+    };
+    if let Some(inner) = rest.strip_prefix('[') {
+        if let Some((addr, tail)) = inner.split_once(']') {
+            let port = tail.strip_prefix(':').and_then(|p| p.parse().ok());
+            return (user, addr.to_string(), port);
+        }
+    }
+    // More than one `:` is a bare IPv6 address, without a port.
+    match rest.split_once(':') {
+        Some((h, p)) if !p.contains(':') => match p.parse() {
+            Ok(port) => (user, h.to_string(), Some(port)),
+            Err(_) => (user, rest.to_string(), None),
+        },
+        _ => (user, rest.to_string(), None),
+    }
+}
+
+/// Settings of `hosts` (deployment names, in order), and the warnings met on the way.
+pub fn resolve_all(
+    d: &Deployment,
+    flags: &SshSettings,
+    config: &SshConfig,
+    hosts: &[String],
+) -> (Vec<HostSettings>, Vec<String>) {
+    let mut r = Resolver::new(d, flags, config);
+    let v = hosts.iter().filter_map(|h| r.host(h)).collect();
+    (v, r.warnings())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment(yaml: &str) -> Deployment {
+        crate::deployment::load_str("/etc/rc/deploy.yaml", yaml, None).unwrap()
+    }
+
+    #[test]
+    fn hop_specs() {
+        assert_eq!(parse_hop("bastion"), (None, "bastion".into(), None));
+        assert_eq!(
+            parse_hop("ops@10.0.0.1:2222"),
+            (Some("ops".into()), "10.0.0.1".into(), Some(2222))
+        );
+        assert_eq!(parse_hop("ssh://b:22"), (None, "b".into(), Some(22)));
+        assert_eq!(parse_hop("[::1]:2200"), (None, "::1".into(), Some(2200)));
+        assert_eq!(parse_hop("::1"), (None, "::1".into(), None));
+    }
+
+    #[test]
+    fn precedence_and_sources() {
+        let d = deployment(
+            "ssh:\n  user: deploy\n  identity: keys/id\nhosts:\n  web01:\n    port: 2201\n  db01:\n    address: 127.0.0.9\n    user: pg\n\
+             roles:\n  web:\n    hosts: [web01]\n    jump: ops@bastion:2222\n    become: true\n",
+        );
+        let cfg = SshConfig::from_text(
+            "/home/u/.ssh/config",
+            "Host web*\n  HostName 127.0.0.5\n  Port 9\n  User nobody\nHost bastion\n  HostName 127.0.0.100\n\
+             Host *\n  IdentitiesOnly yes\n  ConnectTimeout 3\n  ControlMaster auto\n",
+            Path::new("/nonexistent"),
+        );
+        let flags = SshSettings::default();
+        let (s, warnings) = resolve_all(&d, &flags, &cfg, &["web01".into(), "db01".into()]);
+        let web = &s[0];
+        assert_eq!(web.address.value, "127.0.0.5");
+        assert_eq!(web.address.from.to_string(), "/home/u/.ssh/config:2");
+        assert_eq!((web.port.value, &web.port.from), (2201, &Source::HostEntry));
+        assert_eq!((web.user.value.as_str(), &web.user.from), ("deploy", &Source::Defaults));
+        assert_eq!(web.identities.value, [PathBuf::from("/etc/rc/keys/id")]);
+        assert!(web.identities_only.value);
+        assert_eq!(web.connect_timeout.value, Duration::from_secs(3));
+        assert_eq!(web.jump.from, Source::Role("web".into()));
+        let hop = &web.jump.value[0];
+        assert_eq!(
+            (hop.address.value.as_str(), hop.port.value, hop.user.value.as_str()),
+            ("127.0.0.100", 2222, "ops")
+        );
+        assert_eq!(hop.user.from, Source::JumpSpec);
+        assert_eq!(web.sudo.value, Some(Become { user: "root".into() }));
+        let db = &s[1];
+        assert_eq!(db.address.value, "127.0.0.9");
+        assert_eq!(db.user.value, "pg");
+        assert_eq!(db.port.value, 22);
+        assert!(db.jump.value.is_empty());
+        assert_eq!(db.sudo.value, None);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("ControlMaster"), "{warnings:?}");
+        assert!(warnings[0].starts_with("/home/u/.ssh/config:10"), "{warnings:?}");
+
+        let flags = SshSettings {
+            user: Some("cli".into()),
+            port: Some(3000),
+            jump: Some(Vec::new()),
+            sudo: Some(false),
+            ..SshSettings::default()
+        };
+        let (s, _) = resolve_all(&d, &flags, &cfg, &["web01".into()]);
+        assert_eq!((s[0].user.value.as_str(), s[0].port.value), ("cli", 3000));
+        assert_eq!(s[0].user.from, Source::Flag("--user"));
+        assert!(s[0].jump.value.is_empty());
+        assert_eq!(s[0].sudo.value, None);
+    }
+
+    #[test]
+    fn proxyjump_none_and_chains() {
+        let d = deployment("hosts:\n  a:\n  b:\n  bastion:\n    address: 127.0.0.50\n    port: 2250\n");
+        let cfg = SshConfig::from_text(
+            "cfg",
+            "Host a\n  ProxyJump bastion,u@127.0.0.51:2251\nHost b\n  ProxyJump none\nHost *\n  ProxyJump x\n",
+            Path::new("/x"),
+        );
+        let (s, _) = resolve_all(&d, &SshSettings::default(), &cfg, &["a".into(), "b".into()]);
+        let hops: Vec<String> = s[0].jump.value.iter().map(HostSettings::describe).collect();
+        let me = default_user();
+        assert_eq!(hops, [format!("{me}@127.0.0.50:2250"), "u@127.0.0.51:2251".to_string()]);
+        assert!(s[1].jump.value.is_empty());
+        assert_eq!(s[1].jump.from.to_string(), "cfg:4");
+    }
+}

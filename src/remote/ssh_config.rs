@@ -1,0 +1,731 @@
+//! OpenSSH client configuration (`~/.ssh/config`, `/etc/ssh/ssh_config`, or `-F FILE`), read
+//! the way `ssh` reads it: `Host` and `Match` blocks, `Include` (globs, relative to `~/.ssh` or
+//! `/etc/ssh`, conditional inside a block), first value wins, `IdentityFile` accumulates.
+//!
+//! Only what decides where and how rolecall connects is used (see [`SUPPORTED`]). A directive
+//! that would change that but is not supported (`ProxyCommand`, `ControlMaster`, ...) is
+//! reported once, with its file and line, by the caller; harmless ones (`SendEnv`, ciphers,
+//! keep-alives...) are ignored quietly.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Deepest `Include` nesting, as in OpenSSH.
+const MAX_DEPTH: usize = 16;
+
+/// Directives rolecall applies.
+pub const SUPPORTED: &[&str] = &[
+    "hostname",
+    "user",
+    "port",
+    "identityfile",
+    "identitiesonly",
+    "proxyjump",
+    "userknownhostsfile",
+    "globalknownhostsfile",
+    "stricthostkeychecking",
+    "connecttimeout",
+];
+
+/// Directives that change where or how `ssh` connects, which rolecall does not do: using the
+/// file as if they were not there could connect somewhere else, or differently, than `ssh`.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("proxycommand", "use ProxyJump (or `jump:` in the deployment) instead"),
+    ("controlmaster", "every run opens its own connections"),
+    ("controlpath", "every run opens its own connections"),
+    ("controlpersist", "every run opens its own connections"),
+    ("hostkeyalias", "host keys are looked up under the host's own name"),
+    ("canonicalizehostname", "names are used as written"),
+    ("certificatefile", "certificates are not supported"),
+    ("pkcs11provider", "hardware tokens are not supported"),
+    ("securitykeyprovider", "security keys are not supported"),
+    ("knownhostscommand", "only known_hosts files are read"),
+    ("bindaddress", "connections use the default source address"),
+    ("bindinterface", "connections use the default interface"),
+    ("addressfamily", "every resolved address is tried"),
+    ("identityagent", "the agent at SSH_AUTH_SOCK is used"),
+    ("remotecommand", "rolecall sends its own commands"),
+    ("localcommand", "nothing runs locally"),
+];
+
+/// Directives that do not change where or how rolecall connects (or that only concern
+/// interactive sessions): ignored without a word.
+const HARMLESS: &[&str] = &[
+    "addkeystoagent",
+    "batchmode",
+    "casignaturealgorithms",
+    "challengeresponseauthentication",
+    "channeltimeout",
+    "checkhostip",
+    "ciphers",
+    "clearallforwardings",
+    "compression",
+    "connectionattempts",
+    "dynamicforward",
+    "enableescapecommandline",
+    "enablesshkeysign",
+    "escapechar",
+    "exitonforwardfailure",
+    "fingerprinthash",
+    "forkafterauthentication",
+    "forwardagent",
+    "forwardx11",
+    "forwardx11timeout",
+    "forwardx11trusted",
+    "gatewayports",
+    "gssapiauthentication",
+    "gssapidelegatecredentials",
+    "gssapikeyexchange",
+    "gssapitrustdns",
+    "hashknownhosts",
+    "hostbasedauthentication",
+    "hostkeyalgorithms",
+    "ignoreunknown",
+    "ipqos",
+    "kbdinteractiveauthentication",
+    "kbdinteractivedevices",
+    "kexalgorithms",
+    "localforward",
+    "loglevel",
+    "logverbose",
+    "macs",
+    "nohostauthenticationforlocalhost",
+    "numberofpasswordprompts",
+    "passwordauthentication",
+    "obscurekeystroketiming",
+    "permitlocalcommand",
+    "permitremoteopen",
+    "preferredauthentications",
+    "protocol",
+    "pubkeyauthentication",
+    "pubkeyacceptedalgorithms",
+    "pubkeyacceptedkeytypes",
+    "rekeylimit",
+    "remoteforward",
+    "requestty",
+    "requiredrsasize",
+    "revokedhostkeys",
+    "sendenv",
+    "serveralivecountmax",
+    "serveraliveinterval",
+    "sessiontype",
+    "setenv",
+    "stdinnull",
+    "streamlocalbindmask",
+    "streamlocalbindunlink",
+    "tag",
+    "tcpkeepalive",
+    "tunnel",
+    "tunneldevice",
+    "updatehostkeys",
+    "usekeychain",
+    "useprivilegedport",
+    "useroaming",
+    "verifyhostkeydns",
+    "visualhostkey",
+    "xauthlocation",
+];
+
+/// Where a value was written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Line {
+    Host(Vec<String>),
+    Match(Vec<String>),
+    /// The files one `Include` names, globs expanded, in order.
+    Include(Vec<PathBuf>),
+    Set {
+        key: String,
+        /// The directive as written.
+        name: String,
+        args: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+struct File {
+    lines: Vec<(usize, Line)>,
+}
+
+/// One or more configuration files, read once; [`SshConfig::query`] per host.
+#[derive(Debug, Clone, Default)]
+pub struct SshConfig {
+    /// The top-level files in the order `ssh` reads them (user, then system).
+    roots: Vec<PathBuf>,
+    files: HashMap<PathBuf, File>,
+    /// Problems found while reading (unreadable included files, bad lines).
+    pub problems: Vec<String>,
+}
+
+/// Which files to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Files {
+    /// `~/.ssh/config`, then `/etc/ssh/ssh_config` (those that exist).
+    Default,
+    /// `-F FILE`: only this one (it must exist).
+    Only(PathBuf),
+    /// `--no-ssh-config`.
+    None,
+}
+
+/// What a query knows about the host and the user so far (for tokens and `Match`).
+#[derive(Debug, Clone)]
+pub struct Query<'a> {
+    /// The name the host is reached by, before `HostName` (`%n`, `Host` patterns).
+    pub host: &'a str,
+    /// The user set outside ssh_config (flags, deployment), if any.
+    pub user: Option<&'a str>,
+    /// The port set outside ssh_config, if any.
+    pub port: Option<u16>,
+}
+
+/// The values that apply to one host: for each directive, its arguments where first written.
+#[derive(Debug, Clone, Default)]
+pub struct HostConfig {
+    values: Vec<(String, Vec<String>, Origin)>,
+    /// Directives that applied but are not supported: (directive as written, why, where).
+    pub unsupported: Vec<(String, &'static str, Origin)>,
+}
+
+impl HostConfig {
+    /// The first value of `key` (lower case) and where it was written.
+    pub fn first(&self, key: &str) -> Option<(&[String], &Origin)> {
+        self.values
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, a, o)| (a.as_slice(), o))
+    }
+
+    /// Every value of `key` in order (for `IdentityFile`, which accumulates).
+    pub fn all<'s>(&'s self, key: &'s str) -> impl Iterator<Item = (&'s [String], &'s Origin)> + 's {
+        self.values
+            .iter()
+            .filter(move |(k, _, _)| k == key)
+            .map(|(_, a, o)| (a.as_slice(), o))
+    }
+}
+
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+impl SshConfig {
+    /// Read `files` (and everything they include). A file given with `-F` that cannot be read
+    /// is an error; the default files are skipped when absent.
+    pub fn load(files: &Files) -> Result<Self, String> {
+        let mut me = Self::default();
+        match files {
+            Files::None => {}
+            Files::Only(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read the ssh configuration `{}`: {e}", path.display()))?;
+                me.add(path.clone(), &text, &user_dir(), 0);
+                me.roots.push(path.clone());
+            }
+            Files::Default => {
+                let mut defaults = Vec::new();
+                if let Some(h) = home() {
+                    defaults.push((h.join(".ssh/config"), user_dir()));
+                }
+                defaults.push((
+                    PathBuf::from("/etc/ssh/ssh_config"),
+                    PathBuf::from("/etc/ssh"),
+                ));
+                for (path, base) in defaults {
+                    if let Ok(text) = std::fs::read_to_string(&path) {
+                        me.add(path.clone(), &text, &base, 0);
+                        me.roots.push(path);
+                    }
+                }
+            }
+        }
+        Ok(me)
+    }
+
+    /// A configuration from text (tests); `Include`s resolve against `base`.
+    pub fn from_text(name: &str, text: &str, base: &Path) -> Self {
+        let mut me = Self::default();
+        me.add(PathBuf::from(name), text, base, 0);
+        me.roots.push(PathBuf::from(name));
+        me
+    }
+
+    /// The files read, top-level ones first.
+    pub fn files(&self) -> Vec<&Path> {
+        let mut v: Vec<&Path> = self.files.keys().map(PathBuf::as_path).collect();
+        v.sort();
+        v
+    }
+
+    fn add(&mut self, path: PathBuf, text: &str, base: &Path, depth: usize) {
+        if self.files.contains_key(&path) {
+            return;
+        }
+        let mut file = File::default();
+        let mut includes = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            let Some((key, name, args)) = split_line_named(raw) else {
+                continue;
+            };
+            let at = || format!("{}:{line}", path.display());
+            let parsed = match key.as_str() {
+                "host" => Line::Host(args),
+                "match" => Line::Match(args),
+                "include" => {
+                    if depth >= MAX_DEPTH {
+                        self.problems
+                            .push(format!("{}: `Include` nested more than {MAX_DEPTH} deep; ignored", at()));
+                        continue;
+                    }
+                    let mut found = Vec::new();
+                    for pattern in &args {
+                        found.extend(glob_files(&include_path(pattern, base)));
+                    }
+                    includes.extend(found.iter().cloned());
+                    Line::Include(found)
+                }
+                _ if args.is_empty() => {
+                    self.problems
+                        .push(format!("{}: `{}` has no value; ignored", at(), raw.trim()));
+                    continue;
+                }
+                _ => Line::Set { key, name, args },
+            };
+            file.lines.push((line, parsed));
+        }
+        self.files.insert(path, file);
+        for inc in includes {
+            match std::fs::read_to_string(&inc) {
+                Ok(text) => self.add(inc, &text, base, depth + 1),
+                Err(e) => self
+                    .problems
+                    .push(format!("cannot read included ssh configuration `{}`: {e}", inc.display())),
+            }
+        }
+    }
+
+    /// The values that apply to the host `q` names.
+    pub fn query(&self, q: &Query<'_>) -> HostConfig {
+        let mut out = HostConfig::default();
+        for root in &self.roots {
+            self.walk(root, q, true, &mut out, 0);
+        }
+        out
+    }
+
+    fn walk(&self, path: &Path, q: &Query<'_>, start_active: bool, out: &mut HostConfig, depth: usize) {
+        let Some(file) = self.files.get(path) else {
+            return;
+        };
+        let mut active = start_active;
+        for (line, item) in &file.lines {
+            let origin = || Origin {
+                file: path.to_path_buf(),
+                line: *line,
+            };
+            match item {
+                Line::Host(patterns) => active = start_active && host_matches(patterns, q.host),
+                Line::Match(criteria) => active = start_active && self.match_matches(criteria, q, out, origin()),
+                Line::Include(files) => {
+                    if active && depth < MAX_DEPTH {
+                        for f in files {
+                            self.walk(f, q, active, out, depth + 1);
+                        }
+                    }
+                }
+                Line::Set { key, name, args } if active => {
+                    if SUPPORTED.contains(&key.as_str()) {
+                        // First value wins, except IdentityFile, which accumulates.
+                        if key == "identityfile" || out.first(key).is_none() {
+                            out.values.push((key.clone(), args.clone(), origin()));
+                        }
+                    } else if let Some((_, why)) = UNSUPPORTED.iter().find(|(k, _)| k == key) {
+                        let off = args.first().is_some_and(|a| {
+                            matches!(a.to_ascii_lowercase().as_str(), "no" | "none" | "false")
+                        });
+                        if !off {
+                            out.unsupported.push((name.clone(), why, origin()));
+                        }
+                    } else if !HARMLESS.contains(&key.as_str()) {
+                        out.unsupported
+                            .push((name.clone(), "not an ssh_config directive rolecall knows", origin()));
+                    }
+                }
+                Line::Set { .. } => {}
+            }
+        }
+    }
+
+    fn match_matches(&self, criteria: &[String], q: &Query<'_>, sofar: &mut HostConfig, origin: Origin) -> bool {
+        let target = sofar
+            .first("hostname")
+            .and_then(|(a, _)| a.first())
+            .map(|h| expand_hostname(h, q.host))
+            .unwrap_or_else(|| q.host.to_string());
+        let user = q
+            .user
+            .map(str::to_string)
+            .or_else(|| sofar.first("user").and_then(|(a, _)| a.first().cloned()))
+            .unwrap_or_else(super::default_user);
+        let mut it = criteria.iter();
+        let mut all = true;
+        while let Some(word) = it.next() {
+            let (negate, word) = match word.strip_prefix('!') {
+                Some(w) => (true, w),
+                None => (false, word.as_str()),
+            };
+            let lower = word.to_ascii_lowercase();
+            let result = match lower.as_str() {
+                "all" => true,
+                // One pass, which is the final one; names are never canonicalized.
+                "final" => true,
+                "canonical" => false,
+                "host" | "originalhost" | "user" | "localuser" => {
+                    let Some(arg) = it.next() else {
+                        sofar.unsupported.push((format!("Match {word}"), "has no argument", origin.clone()));
+                        return false;
+                    };
+                    let patterns: Vec<String> = arg.split(',').map(str::to_string).collect();
+                    let subject = match lower.as_str() {
+                        "host" => target.clone(),
+                        "originalhost" => q.host.to_string(),
+                        "user" => user.clone(),
+                        _ => super::default_user(),
+                    };
+                    host_matches(&patterns, &subject)
+                }
+                _ => {
+                    sofar.unsupported.push((
+                        format!("Match {word}"),
+                        "this Match criterion is not supported; the block is skipped",
+                        origin.clone(),
+                    ));
+                    // `exec`, `localnetwork`, `tagged`... take an argument.
+                    it.next();
+                    false
+                }
+            };
+            all &= result != negate;
+        }
+        all
+    }
+}
+
+fn user_dir() -> PathBuf {
+    home().map_or_else(|| PathBuf::from(".ssh"), |h| h.join(".ssh"))
+}
+
+/// An `Include` argument: `~` expanded; relative to `base` (`~/.ssh` or `/etc/ssh`).
+fn include_path(pattern: &str, base: &Path) -> PathBuf {
+    let p = expand_home(pattern);
+    if p.is_absolute() {
+        p
+    } else {
+        base.join(p)
+    }
+}
+
+/// `~` and `~/...` as the home directory.
+pub fn expand_home(s: &str) -> PathBuf {
+    if s == "~" {
+        return home().unwrap_or_else(|| PathBuf::from("~"));
+    }
+    match (s.strip_prefix("~/"), home()) {
+        (Some(rest), Some(h)) => h.join(rest),
+        _ => PathBuf::from(s),
+    }
+}
+
+/// The files a path with `*`/`?` in its last component names, sorted; a plain path as is.
+fn glob_files(path: &Path) -> Vec<PathBuf> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let Some(name) = name.filter(|n| n.contains(['*', '?'])) else {
+        return vec![path.to_path_buf()];
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| super::wildcard_match(&name, &e.file_name().to_string_lossy()))
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    found
+}
+
+/// A line's keyword (lower case) and arguments; `None` for blank lines and comments.
+/// `Key value`, `Key=value` and `Key = value` are the same; `"..."` groups words.
+fn split_line(raw: &str) -> Option<(String, Vec<String>)> {
+    split_line_named(raw).map(|(k, _, a)| (k, a))
+}
+
+/// [`split_line`], with the keyword as written too.
+fn split_line_named(raw: &str) -> Option<(String, String, Vec<String>)> {
+    let line = raw.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let end = line
+        .find(|c: char| c.is_whitespace() || c == '=')
+        .unwrap_or(line.len());
+    let name = line[..end].to_string();
+    let key = name.to_ascii_lowercase();
+    let mut rest = line[end..].trim_start();
+    if let Some(r) = rest.strip_prefix('=') {
+        rest = r.trim_start();
+    }
+    let mut args = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut any = false;
+    for c in rest.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    args.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            '#' if !quoted && !any => break,
+            c => {
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        args.push(cur);
+    }
+    Some((key, name, args))
+}
+
+/// OpenSSH's pattern lists: a match of any plain pattern, and no match of a `!` pattern.
+/// Host names compare case-insensitively.
+fn host_matches(patterns: &[String], host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    let mut matched = false;
+    for p in patterns.iter().flat_map(|p| p.split(',')) {
+        let (neg, p) = match p.strip_prefix('!') {
+            Some(p) => (true, p),
+            None => (false, p),
+        };
+        if super::wildcard_match(&p.to_ascii_lowercase(), &host) {
+            if neg {
+                return false;
+            }
+            matched = true;
+        }
+    }
+    matched
+}
+
+/// `HostName` may hold `%h` (the name given) and `%%`.
+pub fn expand_hostname(value: &str, host: &str) -> String {
+    expand_tokens(value, &Tokens {
+        host,
+        original: host,
+        port: 0,
+        user: "",
+    })
+}
+
+/// What `%` tokens stand for in paths (`IdentityFile`, `UserKnownHostsFile`).
+#[derive(Debug, Clone, Copy)]
+pub struct Tokens<'a> {
+    /// `%h`: the host name connected to (after `HostName`).
+    pub host: &'a str,
+    /// `%n`: the name as given.
+    pub original: &'a str,
+    /// `%p`.
+    pub port: u16,
+    /// `%r`: the remote user.
+    pub user: &'a str,
+}
+
+/// Expand `%h %n %p %r %u %d %l %L %i %%` (and `~`) in `s`. Unknown tokens stay as written.
+pub fn expand_tokens(s: &str, t: &Tokens<'_>) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('%') => out.push('%'),
+            Some('h') => out.push_str(t.host),
+            Some('n') => out.push_str(t.original),
+            Some('p') => out.push_str(&t.port.to_string()),
+            Some('r') => out.push_str(t.user),
+            Some('u') => out.push_str(&super::default_user()),
+            Some('d') => out.push_str(&home().unwrap_or_default().to_string_lossy()),
+            Some('i') => out.push_str(&current_uid().to_string()),
+            Some('l') | Some('L') => out.push_str(&local_host_name()),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
+fn current_uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::getuid()
+    }
+}
+
+fn local_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(host: &str) -> Query<'_> {
+        Query {
+            host,
+            user: None,
+            port: None,
+        }
+    }
+
+    fn first(c: &HostConfig, key: &str) -> Option<String> {
+        c.first(key).map(|(a, _)| a.join(" "))
+    }
+
+    #[test]
+    fn lines_split_like_ssh() {
+        assert_eq!(split_line("  Port 22"), Some(("port".into(), vec!["22".into()])));
+        assert_eq!(split_line("Port=22"), Some(("port".into(), vec!["22".into()])));
+        assert_eq!(split_line("Port = 22"), Some(("port".into(), vec!["22".into()])));
+        assert_eq!(
+            split_line(r#"IdentityFile "~/my keys/id" # note"#),
+            Some(("identityfile".into(), vec!["~/my keys/id".into()]))
+        );
+        assert_eq!(split_line("# comment"), None);
+        assert_eq!(split_line("   "), None);
+    }
+
+    #[test]
+    fn first_value_wins_and_blocks_apply_by_pattern() {
+        let c = SshConfig::from_text(
+            "cfg",
+            "Host web*\n  HostName 127.0.0.5\n  Port 2201\n  User web\nHost !web03 web?? db\n  Port 2202\n\
+             IdentityFile ~/.ssh/a\nHost *\n  User fallback\n  Port 22\n  IdentityFile ~/.ssh/b\n",
+            Path::new("/nonexistent"),
+        );
+        let w = c.query(&q("web01"));
+        assert_eq!(first(&w, "hostname").as_deref(), Some("127.0.0.5"));
+        assert_eq!(first(&w, "port").as_deref(), Some("2201"));
+        assert_eq!(first(&w, "user").as_deref(), Some("web"));
+        assert_eq!(w.first("port").unwrap().1.line, 3);
+        let ids: Vec<String> = w.all("identityfile").map(|(a, _)| a.join("")).collect();
+        assert_eq!(ids, ["~/.ssh/a", "~/.ssh/b"]);
+        let d = c.query(&q("DB"));
+        assert_eq!(first(&d, "port").as_deref(), Some("2202"));
+        assert_eq!(first(&d, "user").as_deref(), Some("fallback"));
+        // Negation wins over a match.
+        let w3 = c.query(&q("web03"));
+        assert_eq!(first(&w3, "port").as_deref(), Some("2201"));
+        let ids: Vec<String> = w3.all("identityfile").map(|(a, _)| a.join("")).collect();
+        assert_eq!(ids, ["~/.ssh/b"], "the `!web03` block does not apply");
+    }
+
+    #[test]
+    fn match_host_sees_hostname_and_unsupported_criteria_skip() {
+        let c = SshConfig::from_text(
+            "cfg",
+            "Host alias\n  HostName real.example\nMatch host real.example\n  Port 2300\n\
+             Match originalhost alias user bob\n  User x\nMatch exec \"true\"\n  Port 1\nMatch all\n  ProxyCommand nc %h %p\n",
+            Path::new("/nonexistent"),
+        );
+        let a = c.query(&Query {
+            host: "alias",
+            user: Some("bob"),
+            port: None,
+        });
+        assert_eq!(first(&a, "port").as_deref(), Some("2300"));
+        assert_eq!(first(&a, "user").as_deref(), Some("x"));
+        let what: Vec<&str> = a.unsupported.iter().map(|(k, _, _)| k.as_str()).collect();
+        assert_eq!(what, ["Match exec", "ProxyCommand"]);
+        assert_eq!(a.unsupported[1].2.line, 10);
+    }
+
+    #[test]
+    fn include_is_conditional_and_relative() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("conf.d")).unwrap();
+        std::fs::write(dir.path().join("conf.d/10-web"), "Host web*\n  Port 2400\n").unwrap();
+        std::fs::write(dir.path().join("conf.d/20-all"), "User inc\n").unwrap();
+        std::fs::write(dir.path().join("only-db"), "Port 2500\n").unwrap();
+        let c = SshConfig::from_text(
+            "cfg",
+            "Host db\n  Include only-db\nHost *\n  Include conf.d/*\n",
+            dir.path(),
+        );
+        let w = c.query(&q("web1"));
+        assert_eq!(first(&w, "port").as_deref(), Some("2400"));
+        // Each included file starts in the including block's state (OpenSSH restores it).
+        assert_eq!(first(&w, "user").as_deref(), Some("inc"));
+        let d = c.query(&q("db"));
+        assert_eq!(first(&d, "port").as_deref(), Some("2500"));
+        assert!(d.first("port").unwrap().1.file.ends_with("only-db"));
+        let other = c.query(&q("x"));
+        assert_eq!(first(&other, "port"), None);
+        assert_eq!(first(&other, "user").as_deref(), Some("inc"));
+    }
+
+    #[test]
+    fn tokens_expand() {
+        let t = Tokens {
+            host: "10.0.0.1",
+            original: "web01",
+            port: 2222,
+            user: "ops",
+        };
+        assert_eq!(expand_tokens("/k/%n-%h-%p-%r-%%", &t), "/k/web01-10.0.0.1-2222-ops-%");
+        assert_eq!(expand_hostname("%h.lab", "web01"), "web01.lab");
+    }
+
+    #[test]
+    fn harmless_directives_are_quiet_and_off_values_too() {
+        let c = SshConfig::from_text(
+            "cfg",
+            "Host *\n  SendEnv LANG\n  HashKnownHosts yes\n  ControlMaster no\n  Frobnicate 1\n",
+            Path::new("/x"),
+        );
+        let h = c.query(&q("a"));
+        let what: Vec<&str> = h.unsupported.iter().map(|(k, _, _)| k.as_str()).collect();
+        assert_eq!(what, ["Frobnicate"]);
+    }
+}
