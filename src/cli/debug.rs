@@ -51,7 +51,10 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         connect,
     } = args;
     let d = super::load_deployment(&config, profile, printer)?;
-    let hosts = rolecall::run::select(&d, &select.roles, &select.limit).map_err(anyhow::Error::msg)?;
+    let hosts = select.hosts(&d, false)?;
+    if select.listed(&hosts, printer)? {
+        return Ok(Exit::Ok);
+    }
     let (reach, ask_become_pass) = connect.into_reach()?;
     let limits = exec.limits()?;
     let registry = plugins.load(printer);

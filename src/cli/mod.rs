@@ -4,6 +4,7 @@
 mod completions;
 mod connect;
 mod debug;
+mod hosts;
 mod plugins;
 mod remote;
 mod roles;
@@ -156,6 +157,9 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Run the debugger plugins on the deployment's hosts over SSH
     Debug(Box<debug::DebugArgs>),
+    /// Show how each host is reached (address, user, keys, jump hosts, sudo) and where each
+    /// value comes from
+    Hosts(hosts::HostsArgs),
     /// Run one command on the deployment's hosts; identical answers are grouped
     Run(Box<run::RunArgs>),
     /// List the plugins found in the plugin directories, and any that failed to load
@@ -243,6 +247,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Validate(args) => validate::run(args, &plugin_settings, &printer),
         Command::Debug(args) => debug::run(*args, &plugin_settings, &printer),
         Command::Run(args) => run::run(*args, &printer),
+        Command::Hosts(args) => hosts::run(args, &printer),
         Command::Plugins(args) => plugins::run(args, &plugin_settings, &printer),
         Command::Completions(args) => completions::run(args, &printer),
         Command::Man => completions::man(&printer),

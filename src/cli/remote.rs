@@ -22,9 +22,42 @@ pub struct SelectArgs {
     /// Only hosts of these roles (comma-separated)
     #[arg(long, value_delimiter = ',', value_name = "ROLE,..")]
     pub roles: Vec<String>,
-    /// Only these hosts: names or globs (`nc0*`), comma-separated or repeated
-    #[arg(long, value_delimiter = ',', value_name = "PATTERN,..")]
+    /// Only the hosts this pattern selects (Ansible-style): names, globs (`nc0*`), `~regex`,
+    /// ranges (`nc[01-04,07]`), roles, clusters; `a:b` or `a,b` (union), `&x` (and), `!x`
+    /// (not), `@FILE` (a pattern per line). Repeated: union
+    #[arg(long, short = 'l', value_name = "PATTERN")]
     pub limit: Vec<String>,
+    /// Every host of the deployment (`run` needs this, --roles or --limit)
+    #[arg(long)]
+    pub all: bool,
+    /// Print the selected hosts, one per line, and exit without connecting
+    #[arg(long)]
+    pub list_hosts: bool,
+}
+
+impl SelectArgs {
+    /// The hosts selected, in file order. `explicit`: no selector at all is a usage error
+    /// (as Ansible requires a pattern), so a forgotten `--limit` never means every host.
+    pub fn hosts(&self, d: &Deployment, explicit: bool) -> anyhow::Result<Vec<String>> {
+        if explicit && self.roles.is_empty() && self.limit.is_empty() && !self.all {
+            anyhow::bail!(
+                "say which hosts: --limit PATTERN, --roles ROLE,.. or --all (every host of {})",
+                d.source.display()
+            );
+        }
+        rolecall::run::select(d, &self.roles, &self.limit).map_err(anyhow::Error::msg)
+    }
+
+    /// With `--list-hosts`, print `hosts` and say the command is done.
+    pub fn listed(&self, hosts: &[String], printer: &Printer) -> anyhow::Result<bool> {
+        if !self.list_hosts {
+            return Ok(false);
+        }
+        let mut text = hosts.join("\n");
+        text.push('\n');
+        printer.out(&text).context("writing to stdout")?;
+        Ok(true)
+    }
 }
 
 #[derive(Debug, Args)]

@@ -47,7 +47,10 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
     } = args;
     let command = command.join(" ");
     let d = super::load_deployment(&config, profile, printer)?;
-    let hosts = rolecall::run::select(&d, &select.roles, &select.limit).map_err(anyhow::Error::msg)?;
+    let hosts = select.hosts(&d, true)?;
+    if select.listed(&hosts, printer)? {
+        return Ok(Exit::Ok);
+    }
     let (reach, ask_become_pass) = connect.into_reach()?;
     let stdin = stdin.as_deref().map(read_stdin).transpose()?;
     let limits = exec.limits()?;

@@ -473,6 +473,7 @@ fn glob_files(path: &Path) -> Vec<PathBuf> {
 
 /// A line's keyword (lower case) and arguments; `None` for blank lines and comments.
 /// `Key value`, `Key=value` and `Key = value` are the same; `"..."` groups words.
+#[cfg(test)]
 fn split_line(raw: &str) -> Option<(String, Vec<String>)> {
     split_line_named(raw).map(|(k, _, a)| (k, a))
 }

@@ -1,6 +1,7 @@
 //! Orchestration: plugins x deployment -> results.
 
 pub mod debug;
+pub mod pattern;
 pub mod validate;
 
 use std::collections::{HashMap, HashSet};
@@ -8,11 +9,10 @@ use std::collections::{HashMap, HashSet};
 use rolecall_plugin::{ClusterInfo, Fleet, HostInfo, Options, RoleInfo};
 
 use crate::deployment::error::did_you_mean;
-use crate::deployment::range;
 use crate::deployment::Deployment;
 use crate::plugin::{Plugin, PluginKind, Registry};
 use crate::remote::settings::Reach;
-use crate::remote::{glob_match, Endpoint};
+use crate::remote::Endpoint;
 use crate::report::checks::Results;
 
 /// The deployment as plugins see it (effective SSH endpoints included).
@@ -77,9 +77,9 @@ pub fn input_json(d: &Deployment, plugin: &str, fleet_json: &str, options: &Opti
     format!(r#"{{"plugin":{name},"config":{config},"options":{options},"deployment":{fleet_json}}}"#)
 }
 
-/// The hosts a remote run works on: those of `roles` (all when empty), narrowed to the names
-/// or globs of `limit` (none when empty), in file order. Unknown roles and patterns that match
-/// no host are errors, so a typo never silently means "nothing" or "everything".
+/// The hosts a remote run works on: those of `roles` (all when empty), narrowed to the host
+/// patterns of `limit` ([`pattern`]; none when empty), in file order. Unknown roles and patterns
+/// that match nothing are errors, so a typo never silently means "nothing" or "everything".
 pub fn select(d: &Deployment, roles: &[String], limit: &[String]) -> Result<Vec<String>, String> {
     let mut wanted: HashSet<&str> = HashSet::new();
     for role in roles {
@@ -91,32 +91,16 @@ pub fn select(d: &Deployment, roles: &[String], limit: &[String]) -> Result<Vec<
         };
         wanted.extend(hosts.iter().map(String::as_str));
     }
-    // `nc[01:04]` ranges expand to names, as in the deployment file; the rest are globs.
-    let mut patterns: Vec<String> = Vec::new();
-    for p in limit {
-        if range::is_pattern(p) && p.contains(':') {
-            patterns.extend(range::expand(p).map_err(|e| format!("--limit `{p}`: {e}"))?);
-        } else {
-            patterns.push(p.clone());
-        }
-    }
-    let limit = &patterns;
-    for pattern in limit {
-        if !d.hosts.keys().any(|h| glob_match(pattern, h)) {
-            let hint = did_you_mean(pattern, d.hosts.keys().map(String::as_str))
-                .map(|h| format!("\nhint: {h}"))
-                .unwrap_or_default();
-            return Err(format!(
-                "--limit `{pattern}` matches no host in {}{hint}",
-                d.source.display()
-            ));
-        }
-    }
+    let limited: Option<HashSet<String>> = if limit.is_empty() {
+        None
+    } else {
+        Some(pattern::select_pattern(d, limit)?.into_iter().collect())
+    };
     let selected: Vec<String> = d
         .hosts
         .keys()
         .filter(|h| roles.is_empty() || wanted.contains(h.as_str()))
-        .filter(|h| limit.is_empty() || limit.iter().any(|p| glob_match(p, h)))
+        .filter(|h| limited.as_ref().is_none_or(|l| l.contains(*h)))
         .cloned()
         .collect();
     if selected.is_empty() {

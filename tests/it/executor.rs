@@ -17,7 +17,7 @@ const DEADLINE: Duration = Duration::from_secs(90);
 fn run(fleet: &Fleet, extra: &[&str], command: &str) -> Test {
     Test::new()
         .yaml(&fleet.yaml(""))
-        .args(["run"])
+        .args(["run", "--all"])
         .args(fleet.args())
         .args(["--connect-timeout", "30"])
         .args(extra)
@@ -207,7 +207,7 @@ fn passphrase_protected_key_says_so_and_works_with_the_passphrase() {
     let key = key.to_str().expect("utf-8 path");
     let base = |t: Test| {
         t.yaml(&fleet.yaml(""))
-            .args(["run", "-i", key, "--known-hosts"])
+            .args(["run", "--all", "-i", key, "--known-hosts"])
             .args([fleet.known_hosts.to_str().expect("utf-8 path")])
             .args(["--user", &whoami(), "--connect-timeout", "30", "--", "echo in"])
             .deadline(DEADLINE)

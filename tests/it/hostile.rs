@@ -105,7 +105,7 @@ fn secret_named_values_are_hidden_everywhere_others_only_in_roles() {
         .file("canned.yaml", canned.as_bytes())
         .env("TEST_WHO", "operator")
         .env("TEST_DB_PASSWORD", "hunter22")
-        .args(["run", "--replay", "canned.yaml", "--", "true"])
+        .args(["run", "--all", "--replay", "canned.yaml", "--", "true"])
         .run();
     out.code(0).stdout_has("operator ${TEST_DB_PASSWORD}\n");
 }

@@ -21,7 +21,7 @@ fn run(fleet: &Fleet, yaml: &str, extra: &[&str], command: &str) -> Output {
     };
     Test::new()
         .yaml(yaml)
-        .args(["run"])
+        .args(["run", "--all"])
         .args(fleet.args())
         .args(patient)
         .args(extra)
@@ -133,7 +133,7 @@ fn wrong_user_key_is_auth_failed() {
     assert!(st.success());
     let mut args = fleet.args();
     args[1] = other.display().to_string();
-    let out = t.args(["run"]).args(args).args(["--", "true"]).run();
+    let out = t.args(["run", "--all"]).args(args).args(["--", "true"]).run();
     out.code(3)
         .stdout_has("auth-failed: as ")
         .stdout_has("other_key (")
@@ -181,7 +181,7 @@ fn command_timeout_closes_the_command() {
     let yaml = fleet.yaml("");
     let out = Test::new()
         .yaml(&yaml)
-        .args(["run", "--limit", "h01"])
+        .args(["run", "--all", "--limit", "h01"])
         .args(fleet.args())
         .args(["--command-timeout", "2", "--", "echo started; sleep 600"])
         .deadline(DEADLINE)
@@ -251,7 +251,7 @@ fn target_outside_the_allow_list_is_never_contacted() {
     let allow = format!("{}/32", fleet.hosts[0].address);
     let out = Test::new()
         .yaml(&yaml)
-        .args(["run"])
+        .args(["run", "--all"])
         .args(fleet.args())
         .env("ROLECALL_ALLOW_NETS", &allow)
         .args(["--", "true"])
@@ -273,7 +273,7 @@ fn target_outside_the_allow_list_is_never_contacted() {
 fn malformed_allow_list_is_a_usage_error() {
     let out = Test::new()
         .yaml("hosts:\n  a: 127.0.0.2\n")
-        .args(["run", "--allow-nets", "127.0.0.0/40", "--", "true"])
+        .args(["run", "--all", "--allow-nets", "127.0.0.0/40", "--", "true"])
         .run();
     out.code(2)
         .stdout_empty()
@@ -378,7 +378,7 @@ fn unknown_role_and_empty_limit_are_usage_errors() {
     let yaml = "hosts:\n  nc01: 127.0.0.11\nroles:\n  node-controller: [nc01]\n";
     Test::new()
         .yaml(yaml)
-        .args(["run", "--roles", "node-controler", "--", "true"])
+        .args(["run", "--all", "--roles", "node-controler", "--", "true"])
         .run()
         .code(2)
         .stdout_empty()
@@ -390,7 +390,7 @@ fn unknown_role_and_empty_limit_are_usage_errors() {
         .run()
         .code(2)
         .stdout_empty()
-        .stderr_has("--limit `web*` matches no host in deploy.yaml");
+        .stderr_has("pattern `web*` matches no host, role or cluster in deploy.yaml");
 }
 
 #[test]
@@ -427,7 +427,7 @@ fn agent_identities_are_tried() {
     // No -i: only the agent holds the key (HOME points at an empty directory).
     let home = t.dir().display().to_string();
     let out = t
-        .args(["run", "--known-hosts", &fleet.known_hosts.display().to_string()])
+        .args(["run", "--all", "--known-hosts", &fleet.known_hosts.display().to_string()])
         .args(["--user", &rolecall_fleet::whoami(), "--", "echo via-agent"])
         .env("SSH_AUTH_SOCK", &sock.display().to_string())
         .env("HOME", &home)
@@ -468,7 +468,7 @@ fn replayed_outputs_drive_the_shipped_debuggers() {
     Test::new()
         .yaml("hosts:\n  a: 127.0.0.2\n")
         .file("canned.yaml", b"- host: a\n  outcom: ok\n")
-        .args(["run", "--replay", "canned.yaml", "--", "true"])
+        .args(["run", "--all", "--replay", "canned.yaml", "--", "true"])
         .run()
         .code(2)
         .stderr_has("canned.yaml:2:")
@@ -587,7 +587,7 @@ fn malformed_execution_flags_are_usage_errors() {
     let yaml = "hosts:\n  a: 127.0.0.2\n";
     Test::new()
         .yaml(yaml)
-        .args(["run", "--max-output", "lots", "--", "true"])
+        .args(["run", "--all", "--max-output", "lots", "--", "true"])
         .run()
         .code(2)
         .stdout_empty()
@@ -601,7 +601,7 @@ fn malformed_execution_flags_are_usage_errors() {
         .stderr_has("--forks");
     Test::new()
         .yaml(yaml)
-        .args(["run", "--command-timeout", "0", "--", "true"])
+        .args(["run", "--all", "--command-timeout", "0", "--", "true"])
         .run()
         .code(2)
         .stderr_has("`0` is not a positive number of seconds");
