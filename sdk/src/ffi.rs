@@ -75,7 +75,6 @@ unsafe extern "C" fn collect(user: *mut c_void, data: Str<'_>) {
 
 impl FfiBackend<'_> {
     fn run_command(&mut self, command: &str, hosts_json: String) -> Result<Vec<CommandResult>> {
-
         let mut sink: Vec<Vec<u8>> = Vec::new();
         // SAFETY: see `send`; `sink` outlives the call and matches what `collect` expects.
         let code = unsafe {

@@ -47,7 +47,12 @@ pub struct ConnectArgs {
     #[arg(long = "ask-become-pass", short = 'K')]
     pub ask_become_pass: bool,
     /// OpenSSH client configuration to read instead of ~/.ssh/config and /etc/ssh/ssh_config
-    #[arg(short = 'F', long = "ssh-config", value_name = "FILE", conflicts_with = "no_ssh_config")]
+    #[arg(
+        short = 'F',
+        long = "ssh-config",
+        value_name = "FILE",
+        conflicts_with = "no_ssh_config"
+    )]
     pub ssh_config: Option<PathBuf>,
     /// Read no OpenSSH client configuration at all
     #[arg(long)]

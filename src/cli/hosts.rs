@@ -60,7 +60,10 @@ fn paths(v: &[std::path::PathBuf]) -> String {
     if v.is_empty() {
         return "(none)".into();
     }
-    v.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// (label, value, source) rows for one host.
@@ -97,9 +100,17 @@ fn rows(s: &HostSettings) -> Vec<(&'static str, String, String)> {
             },
         ),
         row("jump", &s.jump, jump),
-        row("host keys", &s.host_key_checking, s.host_key_checking.value.name().into()),
+        row(
+            "host keys",
+            &s.host_key_checking,
+            s.host_key_checking.value.name().into(),
+        ),
         row("known_hosts", &s.known_hosts, paths(&s.known_hosts.value)),
-        row("global known", &s.global_known_hosts, paths(&s.global_known_hosts.value)),
+        row(
+            "global known",
+            &s.global_known_hosts,
+            paths(&s.global_known_hosts.value),
+        ),
         row(
             "timeout",
             &s.connect_timeout,
@@ -115,14 +126,27 @@ fn table(settings: &[HostSettings]) -> String {
         out.push_str(&escape(&s.name));
         out.push('\n');
         let rows = rows(s);
-        let w = rows.iter().map(|(_, v, _)| v.chars().count()).max().unwrap_or(0).min(48);
+        let w = rows
+            .iter()
+            .map(|(_, v, _)| v.chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(48);
         for (label, value, from) in rows {
-            out.push_str(&format!("  {label:<13} {:<w$}  {}\n", escape(&value), escape(&from)));
+            out.push_str(&format!(
+                "  {label:<13} {:<w$}  {}\n",
+                escape(&value),
+                escape(&from)
+            ));
         }
         for hop in &s.jump.value {
             out.push_str(&format!("  via {}\n", escape(&hop.name)));
             for (label, value, from) in rows_of_hop(hop) {
-                out.push_str(&format!("    {label:<11} {:<w$}  {}\n", escape(&value), escape(&from)));
+                out.push_str(&format!(
+                    "    {label:<11} {:<w$}  {}\n",
+                    escape(&value),
+                    escape(&from)
+                ));
             }
         }
     }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use rolecall::deployment::{Deployment, HostKeyChecking};
-use rolecall::remote::settings::Reach;
 use rolecall::remote::scripted::ScriptedExecutor;
+use rolecall::remote::settings::Reach;
 use rolecall::remote::ssh::{SshConfig, SshExecutor};
 use rolecall::remote::{self, AllowList, Executor};
 use rolecall::report::Printer;
@@ -178,7 +178,8 @@ pub fn executor(
                 remote::sudo::PASSWORD_ENV
             );
         }
-        become_password = Some(rpassword::prompt_password("BECOME password: ").context("reading the sudo password")?);
+        become_password =
+            Some(rpassword::prompt_password("BECOME password: ").context("reading the sudo password")?);
     }
     let s = d.ssh.clone().overlay(&reach.flags);
     let config = SshConfig {

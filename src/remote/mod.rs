@@ -9,16 +9,15 @@
 pub mod known_hosts;
 pub mod scripted;
 pub mod settings;
-pub mod sudo;
 pub mod ssh;
 pub mod ssh_config;
+pub mod sudo;
 mod wait;
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rolecall_plugin::CommandResult;
-
 
 /// The SSH port when neither flags, host nor file say otherwise.
 pub const DEFAULT_SSH_PORT: u16 = 22;
@@ -74,7 +73,13 @@ impl AllowList {
                 Ok(n) => n.trunc(),
                 Err(_) => match item.parse::<IpAddr>() {
                     Ok(ip) => ipnet::IpNet::from(ip),
-                    Err(_) if item.contains('/') && item.split('/').next().is_some_and(|a| a.parse::<IpAddr>().is_ok()) => {
+                    Err(_)
+                        if item.contains('/')
+                            && item
+                                .split('/')
+                                .next()
+                                .is_some_and(|a| a.parse::<IpAddr>().is_ok()) =>
+                    {
                         let max = if item.contains(':') { 128 } else { 32 };
                         return Err(format!("`{item}`: the prefix length must be 0 to {max}"));
                     }

@@ -257,7 +257,8 @@ impl<'a> Resolver<'a> {
     }
 
     fn role_jump(&mut self, host: &str, roles: &[&crate::deployment::Role]) -> Option<Sourced<Vec<String>>> {
-        let mut with: Vec<&crate::deployment::Role> = roles.iter().copied().filter(|r| r.jump.is_some()).collect();
+        let mut with: Vec<&crate::deployment::Role> =
+            roles.iter().copied().filter(|r| r.jump.is_some()).collect();
         let first = with.first()?;
         if let Some(other) = with.iter().find(|r| r.jump != first.jump) {
             self.warnings.insert(
@@ -270,7 +271,10 @@ impl<'a> Resolver<'a> {
             );
         }
         let first = with.remove(0);
-        Some(sourced(first.jump.clone().unwrap_or_default(), Source::Role(first.name.clone())))
+        Some(sourced(
+            first.jump.clone().unwrap_or_default(),
+            Source::Role(first.name.clone()),
+        ))
     }
 
     fn sudo(&self, roles: &[&crate::deployment::Role]) -> Sourced<Option<Become>> {
@@ -338,11 +342,16 @@ impl<'a> Resolver<'a> {
         });
         for (what, why, origin) in &cfg.unsupported {
             self.warnings.insert(
-                format!("{origin}: `{what}` in the ssh configuration is not supported and was ignored ({why})"),
+                format!(
+                    "{origin}: `{what}` in the ssh configuration is not supported and was ignored ({why})"
+                ),
                 origin.to_string(),
             );
         }
-        let from_cfg = |key: &str| cfg.first(key).map(|(a, o)| (a.to_vec(), Source::SshConfig(o.clone())));
+        let from_cfg = |key: &str| {
+            cfg.first(key)
+                .map(|(a, o)| (a.to_vec(), Source::SshConfig(o.clone())))
+        };
         let one = |key: &str| from_cfg(key).and_then(|(a, o)| a.first().cloned().map(|v| (v, o)));
 
         let address = match one("hostname") {
@@ -516,7 +525,10 @@ fn home() -> Option<PathBuf> {
 }
 
 fn user_known_hosts() -> PathBuf {
-    home().map_or_else(|| PathBuf::from(".ssh/known_hosts"), |h| h.join(".ssh/known_hosts"))
+    home().map_or_else(
+        || PathBuf::from(".ssh/known_hosts"),
+        |h| h.join(".ssh/known_hosts"),
+    )
 }
 
 /// `~/.ssh/id_{ed25519,ecdsa,rsa}`, those that exist.
@@ -605,14 +617,21 @@ mod tests {
         assert_eq!(web.address.value, "127.0.0.5");
         assert_eq!(web.address.from.to_string(), "/home/u/.ssh/config:2");
         assert_eq!((web.port.value, &web.port.from), (2201, &Source::HostEntry));
-        assert_eq!((web.user.value.as_str(), &web.user.from), ("deploy", &Source::Defaults));
+        assert_eq!(
+            (web.user.value.as_str(), &web.user.from),
+            ("deploy", &Source::Defaults)
+        );
         assert_eq!(web.identities.value, [PathBuf::from("/etc/rc/keys/id")]);
         assert!(web.identities_only.value);
         assert_eq!(web.connect_timeout.value, Duration::from_secs(3));
         assert_eq!(web.jump.from, Source::Role("web".into()));
         let hop = &web.jump.value[0];
         assert_eq!(
-            (hop.address.value.as_str(), hop.port.value, hop.user.value.as_str()),
+            (
+                hop.address.value.as_str(),
+                hop.port.value,
+                hop.user.value.as_str()
+            ),
             ("127.0.0.100", 2222, "ops")
         );
         assert_eq!(hop.user.from, Source::JumpSpec);
@@ -652,7 +671,10 @@ mod tests {
         let (s, _) = resolve_all(&d, &SshSettings::default(), &cfg, &["a".into(), "b".into()]);
         let hops: Vec<String> = s[0].jump.value.iter().map(HostSettings::describe).collect();
         let me = default_user();
-        assert_eq!(hops, [format!("{me}@127.0.0.50:2250"), "u@127.0.0.51:2251".to_string()]);
+        assert_eq!(
+            hops,
+            [format!("{me}@127.0.0.50:2250"), "u@127.0.0.51:2251".to_string()]
+        );
         assert!(s[1].jump.value.is_empty());
         assert_eq!(s[1].jump.from.to_string(), "cfg:4");
     }

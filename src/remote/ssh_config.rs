@@ -31,11 +31,17 @@ pub const SUPPORTED: &[&str] = &[
 /// Directives that change where or how `ssh` connects, which rolecall does not do: using the
 /// file as if they were not there could connect somewhere else, or differently, than `ssh`.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("proxycommand", "use ProxyJump (or `jump:` in the deployment) instead"),
+    (
+        "proxycommand",
+        "use ProxyJump (or `jump:` in the deployment) instead",
+    ),
     ("controlmaster", "every run opens its own connections"),
     ("controlpath", "every run opens its own connections"),
     ("controlpersist", "every run opens its own connections"),
-    ("hostkeyalias", "host keys are looked up under the host's own name"),
+    (
+        "hostkeyalias",
+        "host keys are looked up under the host's own name",
+    ),
     ("canonicalizehostname", "names are used as written"),
     ("certificatefile", "certificates are not supported"),
     ("pkcs11provider", "hardware tokens are not supported"),
@@ -241,10 +247,7 @@ impl SshConfig {
                 if let Some(h) = home() {
                     defaults.push((h.join(".ssh/config"), user_dir()));
                 }
-                defaults.push((
-                    PathBuf::from("/etc/ssh/ssh_config"),
-                    PathBuf::from("/etc/ssh"),
-                ));
+                defaults.push((PathBuf::from("/etc/ssh/ssh_config"), PathBuf::from("/etc/ssh")));
                 for (path, base) in defaults {
                     if let Ok(text) = std::fs::read_to_string(&path) {
                         me.add(path.clone(), &text, &base, 0);
@@ -288,8 +291,10 @@ impl SshConfig {
                 "match" => Line::Match(args),
                 "include" => {
                     if depth >= MAX_DEPTH {
-                        self.problems
-                            .push(format!("{}: `Include` nested more than {MAX_DEPTH} deep; ignored", at()));
+                        self.problems.push(format!(
+                            "{}: `Include` nested more than {MAX_DEPTH} deep; ignored",
+                            at()
+                        ));
                         continue;
                     }
                     let mut found = Vec::new();
@@ -312,9 +317,10 @@ impl SshConfig {
         for inc in includes {
             match std::fs::read_to_string(&inc) {
                 Ok(text) => self.add(inc, &text, base, depth + 1),
-                Err(e) => self
-                    .problems
-                    .push(format!("cannot read included ssh configuration `{}`: {e}", inc.display())),
+                Err(e) => self.problems.push(format!(
+                    "cannot read included ssh configuration `{}`: {e}",
+                    inc.display()
+                )),
             }
         }
     }
@@ -340,7 +346,9 @@ impl SshConfig {
             };
             match item {
                 Line::Host(patterns) => active = start_active && host_matches(patterns, q.host),
-                Line::Match(criteria) => active = start_active && self.match_matches(criteria, q, out, origin()),
+                Line::Match(criteria) => {
+                    active = start_active && self.match_matches(criteria, q, out, origin())
+                }
                 Line::Include(files) => {
                     if active && depth < MAX_DEPTH {
                         for f in files {
@@ -362,8 +370,11 @@ impl SshConfig {
                             out.unsupported.push((name.clone(), why, origin()));
                         }
                     } else if !HARMLESS.contains(&key.as_str()) {
-                        out.unsupported
-                            .push((name.clone(), "not an ssh_config directive rolecall knows", origin()));
+                        out.unsupported.push((
+                            name.clone(),
+                            "not an ssh_config directive rolecall knows",
+                            origin(),
+                        ));
                     }
                 }
                 Line::Set { .. } => {}
@@ -371,7 +382,13 @@ impl SshConfig {
         }
     }
 
-    fn match_matches(&self, criteria: &[String], q: &Query<'_>, sofar: &mut HostConfig, origin: Origin) -> bool {
+    fn match_matches(
+        &self,
+        criteria: &[String],
+        q: &Query<'_>,
+        sofar: &mut HostConfig,
+        origin: Origin,
+    ) -> bool {
         let target = sofar
             .first("hostname")
             .and_then(|(a, _)| a.first())
@@ -397,7 +414,9 @@ impl SshConfig {
                 "canonical" => false,
                 "host" | "originalhost" | "user" | "localuser" => {
                     let Some(arg) = it.next() else {
-                        sofar.unsupported.push((format!("Match {word}"), "has no argument", origin.clone()));
+                        sofar
+                            .unsupported
+                            .push((format!("Match {word}"), "has no argument", origin.clone()));
                         return false;
                     };
                     let patterns: Vec<String> = arg.split(',').map(str::to_string).collect();
@@ -544,12 +563,15 @@ fn host_matches(patterns: &[String], host: &str) -> bool {
 
 /// `HostName` may hold `%h` (the name given) and `%%`.
 pub fn expand_hostname(value: &str, host: &str) -> String {
-    expand_tokens(value, &Tokens {
-        host,
-        original: host,
-        port: 0,
-        user: "",
-    })
+    expand_tokens(
+        value,
+        &Tokens {
+            host,
+            original: host,
+            port: 0,
+            user: "",
+        },
+    )
 }
 
 /// What `%` tokens stand for in paths (`IdentityFile`, `UserKnownHostsFile`).
@@ -714,7 +736,10 @@ mod tests {
             port: 2222,
             user: "ops",
         };
-        assert_eq!(expand_tokens("/k/%n-%h-%p-%r-%%", &t), "/k/web01-10.0.0.1-2222-ops-%");
+        assert_eq!(
+            expand_tokens("/k/%n-%h-%p-%r-%%", &t),
+            "/k/web01-10.0.0.1-2222-ops-%"
+        );
         assert_eq!(expand_hostname("%h.lab", "web01"), "web01.lab");
     }
 

@@ -61,8 +61,8 @@ pub fn settle(outcome: &Outcome, stderr: &str, login: &str, user: &str) -> Resul
         "sudo is not installed on this host (or not on the PATH)".to_string()
     } else if lower.contains("a password is required") || lower.contains("a terminal is required") {
         format!(
-            "sudo needs a password for {login}: set {PASSWORD_ENV} or use --ask-become-pass \
-             (or allow {login} NOPASSWD in sudoers)"
+            "sudo needs a password for {login} (or {login} may not use sudo: sudo does not say \
+             which before a password): set {PASSWORD_ENV} or use --ask-become-pass"
         )
     } else if lower.contains("incorrect password")
         || lower.contains("sorry, try again")
@@ -106,13 +106,19 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert!(why(&fail, "sudo: a password is required\n").contains("needs a password for ops"));
-        assert!(why(&fail, "ops is not in the sudoers file.  This incident will be reported.\n")
-            .contains("not in sudoers"));
+        assert!(why(
+            &fail,
+            "ops is not in the sudoers file.  This incident will be reported.\n"
+        )
+        .contains("not in sudoers"));
         assert!(why(&fail, "sudo: 1 incorrect password attempt\n").contains("did not accept the password"));
         assert!(why(&Outcome::Exited(127), "sh: 1: sudo: not found\n").contains("not installed"));
         // The command's own failure, after the marker, is the command's.
         let own = settle(&fail, "lecture\nrolecall:became\nboom\n", "ops", "root");
         assert_eq!(own, Ok("boom\n".to_string()));
-        assert_eq!(settle(&Outcome::Exited(0), "x\n", "ops", "root"), Ok("x\n".into()));
+        assert_eq!(
+            settle(&Outcome::Exited(0), "x\n", "ops", "root"),
+            Ok("x\n".into())
+        );
     }
 }

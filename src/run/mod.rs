@@ -19,7 +19,8 @@ use crate::report::checks::Results;
 pub fn fleet(d: &Deployment, reach: &Reach) -> Fleet {
     let names: Vec<String> = d.hosts.keys().cloned().collect();
     let (settings, _) = reach.resolve(d, &names);
-    let endpoints: HashMap<&str, Endpoint> = settings.iter().map(|s| (s.name.as_str(), s.endpoint())).collect();
+    let endpoints: HashMap<&str, Endpoint> =
+        settings.iter().map(|s| (s.name.as_str(), s.endpoint())).collect();
     Fleet {
         name: d.name.clone(),
         profile: d.profile.name().to_string(),
@@ -28,11 +29,14 @@ pub fn fleet(d: &Deployment, reach: &Reach) -> Fleet {
             .hosts
             .values()
             .map(|h| {
-                let e = endpoints.get(h.name.as_str()).cloned().unwrap_or_else(|| Endpoint {
-                    address: h.address.clone(),
-                    port: crate::remote::DEFAULT_SSH_PORT,
-                    user: crate::remote::default_user(),
-                });
+                let e = endpoints
+                    .get(h.name.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| Endpoint {
+                        address: h.address.clone(),
+                        port: crate::remote::DEFAULT_SSH_PORT,
+                        user: crate::remote::default_user(),
+                    });
                 HostInfo {
                     name: h.name.clone(),
                     address: e.address,

@@ -36,7 +36,10 @@ fn terms(pattern: &str) -> Vec<String> {
             out.extend(split_outside_brackets(&piece, ':'));
         }
     }
-    out.into_iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect()
+    out.into_iter()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect()
 }
 
 fn split_outside_brackets(s: &str, sep: char) -> Vec<String> {
@@ -90,7 +93,9 @@ fn collect(pattern: &str, ops: &mut Vec<(Op, String)>, depth: usize) -> Result<(
     for term in terms(pattern) {
         if let Some(file) = term.strip_prefix('@') {
             if depth >= MAX_FILE_DEPTH {
-                return Err(format!("`@{file}`: pattern files nest more than {MAX_FILE_DEPTH} deep"));
+                return Err(format!(
+                    "`@{file}`: pattern files nest more than {MAX_FILE_DEPTH} deep"
+                ));
             }
             let text = std::fs::read_to_string(Path::new(file))
                 .map_err(|e| format!("cannot read the pattern file `{file}`: {e}"))?;
@@ -157,7 +162,12 @@ fn term_hosts<'d>(d: &'d Deployment, term: &str) -> Result<Vec<&'d str>, String>
             found.extend(r.hosts.iter().map(String::as_str));
         }
     } else if found.is_empty() {
-        found.extend(d.hosts.values().filter(|h| h.address == term).map(|h| h.name.as_str()));
+        found.extend(
+            d.hosts
+                .values()
+                .filter(|h| h.address == term)
+                .map(|h| h.name.as_str()),
+        );
     }
     if found.is_empty() {
         let candidates = names()
@@ -203,13 +213,19 @@ mod tests {
 
     #[test]
     fn every_form() {
-        assert_eq!(sel(&["nc[01-04,07]"]).unwrap(), ["nc01", "nc02", "nc03", "nc04", "nc07"]);
+        assert_eq!(
+            sel(&["nc[01-04,07]"]).unwrap(),
+            ["nc01", "nc02", "nc03", "nc04", "nc07"]
+        );
         assert_eq!(sel(&["10.0.5.[81,88]"]).unwrap(), ["nc01", "nc08"]);
         assert_eq!(sel(&["web"]).unwrap(), ["web01", "web02"]);
         assert_eq!(sel(&["east:&web"]).unwrap(), ["web01"]);
         assert_eq!(sel(&["node-controller:!nc0[2-8]"]).unwrap(), ["nc01"]);
         assert_eq!(sel(&["db01,web02"]).unwrap(), ["web02", "db01"]);
-        assert_eq!(sel(&["!node-controller"]).unwrap(), ["web01", "web02", "db01", "::1"]);
+        assert_eq!(
+            sel(&["!node-controller"]).unwrap(),
+            ["web01", "web02", "db01", "::1"]
+        );
         assert_eq!(sel(&["~^web0[2-9]$"]).unwrap(), ["web02"]);
         assert_eq!(sel(&["all:!nc*:!web*"]).unwrap(), ["db01", "::1"]);
         assert_eq!(sel(&["::1"]).unwrap(), ["::1"]);
@@ -219,7 +235,10 @@ mod tests {
     #[test]
     fn no_match_names_the_closest() {
         let e = sel(&["web03"]).unwrap_err();
-        assert!(e.contains("pattern `web03` matches no host, role or cluster"), "{e}");
+        assert!(
+            e.contains("pattern `web03` matches no host, role or cluster"),
+            "{e}"
+        );
         assert!(e.contains("did you mean"), "{e}");
         assert!(sel(&["nc[09:10]"]).is_err());
         assert!(sel(&["!"]).is_err());
@@ -232,6 +251,8 @@ mod tests {
         std::fs::write(&f, "# canaries\nnc01\nweb:&east\n").unwrap();
         let p = format!("@{}", f.display());
         assert_eq!(sel(&[&p]).unwrap(), ["nc01", "web01"]);
-        assert!(sel(&["@/nonexistent/x"]).unwrap_err().contains("cannot read the pattern file"));
+        assert!(sel(&["@/nonexistent/x"])
+            .unwrap_err()
+            .contains("cannot read the pattern file"));
     }
 }

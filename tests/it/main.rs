@@ -7,6 +7,7 @@ mod executor;
 mod hostile;
 mod install;
 mod plugins;
+mod reach;
 mod roles;
 mod ssh;
 mod support;

@@ -427,7 +427,12 @@ fn agent_identities_are_tried() {
     // No -i: only the agent holds the key (HOME points at an empty directory).
     let home = t.dir().display().to_string();
     let out = t
-        .args(["run", "--all", "--known-hosts", &fleet.known_hosts.display().to_string()])
+        .args([
+            "run",
+            "--all",
+            "--known-hosts",
+            &fleet.known_hosts.display().to_string(),
+        ])
         .args(["--user", &rolecall_fleet::whoami(), "--", "echo via-agent"])
         .env("SSH_AUTH_SOCK", &sock.display().to_string())
         .env("HOME", &home)

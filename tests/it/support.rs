@@ -109,6 +109,8 @@ impl Test {
             .env("NO_COLOR", "1")
             .env_remove("ROLECALL_PLUGIN_PATH")
             .env_remove("SSH_AUTH_SOCK")
+            // The machine's own ~/.ssh/config never decides what a test connects to.
+            .env("HOME", self.dir.path())
             .stdin(if self.stdin.is_some() {
                 Stdio::piped()
             } else {

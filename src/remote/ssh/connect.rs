@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use ssh2::{HashType, HostKeyType, MethodType, Session};
 
+use super::jump::{Hub, TUNNELS_PER_SESSION};
 use super::{
     cancelled, code, lock, ms, Shared, LIBSSH2_ERROR_SOCKET_DISCONNECT, LIBSSH2_ERROR_SOCKET_RECV,
     LIBSSH2_ERROR_SOCKET_SEND, LIBSSH2_ERROR_TIMEOUT,
 };
 use crate::deployment::HostKeyChecking;
-use super::jump::{Hub, TUNNELS_PER_SESSION};
 use crate::remote::known_hosts::{self, Check};
 use crate::remote::settings::HostSettings;
 use crate::remote::Outcome;
@@ -135,9 +135,12 @@ fn connect_once(shared: &Shared, target: &HostSettings, via: &[HostSettings]) ->
         } else {
             allowed.first().map(|a| a.ip().to_string()).unwrap_or_default()
         };
-        let sock = hub
-            .open(&dest, ep.port, timeout)
-            .map_err(|why| Attempt::Final(Outcome::Unreachable(format!("through jump host {}: {why}", hub.name))))?;
+        let sock = hub.open(&dest, ep.port, timeout).map_err(|why| {
+            Attempt::Final(Outcome::Unreachable(format!(
+                "through jump host {}: {why}",
+                hub.name
+            )))
+        })?;
         Stream::Tunnel(sock)
     };
     let mut session =
@@ -247,7 +250,12 @@ fn key_type_name(kind: HostKeyType) -> &'static str {
     }
 }
 
-fn check_host_key(shared: &Shared, target: &HostSettings, session: &Session, name: &str) -> Result<(), Attempt> {
+fn check_host_key(
+    shared: &Shared,
+    target: &HostSettings,
+    session: &Session,
+    name: &str,
+) -> Result<(), Attempt> {
     let policy = target.host_key_checking.value;
     if policy == HostKeyChecking::Off {
         return Ok(());
@@ -353,12 +361,12 @@ fn authenticate(shared: &Shared, session: &Session, target: &HostSettings) -> Re
                 Err(why) => tried.push(format!("ssh-agent ({why})")),
             }
         }
-        for path in target.identities.value.iter().cloned() {
+        for path in &target.identities.value {
             if !path.is_file() {
                 tried.push(format!("{} (no such file)", path.display()));
                 continue;
             }
-            let encrypted = key_is_encrypted(&std::fs::read(&path).unwrap_or_default());
+            let encrypted = key_is_encrypted(&std::fs::read(path).unwrap_or_default());
             let passphrase = if encrypted {
                 let asked = config.passphrase.clone().or_else(|| {
                     let prompt = config.prompt.as_ref()?;
@@ -377,7 +385,7 @@ fn authenticate(shared: &Shared, session: &Session, target: &HostSettings) -> Re
             } else {
                 None
             };
-            match session.userauth_pubkey_file(user, None, &path, passphrase.as_deref()) {
+            match session.userauth_pubkey_file(user, None, path, passphrase.as_deref()) {
                 Ok(()) if session.authenticated() => return Ok(()),
                 Ok(()) => tried.push(format!("{} (not accepted)", path.display())),
                 Err(e) => {

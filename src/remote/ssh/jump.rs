@@ -49,7 +49,9 @@ pub(super) struct Hub {
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hub").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Hub")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 

@@ -148,10 +148,13 @@ struct Shared {
     hubs: Mutex<Hubs>,
 }
 
+/// One jump host session, made once by the first target that needs it (or why it failed).
+type HubCell = OnceLock<Result<Arc<jump::Hub>, Outcome>>;
+
 /// Jump host sessions, by chain (`user@host:port,...`) and session number.
 #[derive(Default)]
 struct Hubs {
-    cells: HashMap<(String, usize), Arc<OnceLock<Result<Arc<jump::Hub>, Outcome>>>>,
+    cells: HashMap<(String, usize), Arc<HubCell>>,
     /// Tunnels handed out per chain so far.
     tickets: HashMap<String, usize>,
 }
@@ -195,9 +198,9 @@ impl SshExecutor {
                 continue;
             }
             let files = h.known_hosts_files();
-            if !known.contains_key(&files) {
-                let k = KnownHosts::load(&files)?;
-                known.insert(files, Mutex::new(k));
+            if let std::collections::hash_map::Entry::Vacant(e) = known.entry(files) {
+                let k = KnownHosts::load(e.key())?;
+                e.insert(Mutex::new(k));
             }
         }
         let pool = rayon::ThreadPoolBuilder::new()
@@ -406,7 +409,13 @@ fn failed(what: &Work, host: &str, o: Outcome) -> Reply {
     }
 }
 
-fn work(shared: &Shared, host: &str, target: &HostSettings, conn: Conn, works: &[&Work]) -> (Vec<Step>, Conn) {
+fn work(
+    shared: &Shared,
+    host: &str,
+    target: &HostSettings,
+    conn: Conn,
+    works: &[&Work],
+) -> (Vec<Step>, Conn) {
     let start = Instant::now();
     let all = |o: Outcome| {
         works

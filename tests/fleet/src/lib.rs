@@ -267,6 +267,17 @@ impl Fleet {
         self.hosts[i].wait_ready();
     }
 
+    /// Stop host `i`'s sshd (a machine that went down); [`Fleet::restart`] brings it back.
+    pub fn stop(&mut self, i: usize) {
+        self.hosts[i].stop();
+    }
+
+    /// Start host `i`'s sshd again, as it was.
+    pub fn restart(&mut self, i: usize) {
+        self.spawn(i);
+        self.hosts[i].wait_ready();
+    }
+
     /// Give host `i` sshd's `MaxSessions n` (the fleet default is 100), and restart it.
     pub fn max_sessions(&mut self, i: usize, n: u32) {
         self.hosts[i].stop();

@@ -1,0 +1,272 @@
+//! Reaching real fleets: ssh_config, jump hosts (one and two hops), sudo, host patterns. Real
+//! OpenSSH servers on loopback; the sudo tests log in as the users `scripts/test-users` makes.
+
+use std::time::Duration;
+
+use rolecall_fleet::{whoami, Fleet};
+
+use crate::support::{Output, Test};
+
+const DEADLINE: Duration = Duration::from_secs(90);
+
+/// Deployment names `t1..tN` for the fleet's hosts from index `from`, with no address: where
+/// they are comes from ssh_config.
+fn bare_names(fleet: &Fleet, from: usize) -> String {
+    let mut y = String::from("hosts:\n");
+    for i in from..fleet.hosts.len() {
+        y.push_str(&format!("  t{}:\n", i - from + 1));
+    }
+    y.push_str("roles:\n  targets:\n");
+    for i in from..fleet.hosts.len() {
+        y.push_str(&format!("    - t{}\n", i - from + 1));
+    }
+    y
+}
+
+/// ssh_config giving each `tN` its fleet host's address and port (from index `from`), with
+/// `extra` for every host.
+fn ssh_config(fleet: &Fleet, from: usize, extra: &str) -> String {
+    let mut c = String::new();
+    for (i, h) in fleet.hosts.iter().enumerate().skip(from) {
+        c.push_str(&format!(
+            "Host t{}\n  HostName {}\n  Port {}\n",
+            i - from + 1,
+            h.address,
+            h.port
+        ));
+    }
+    c.push_str(&format!(
+        "Host *\n  User {}\n  IdentityFile {}\n  UserKnownHostsFile {}\n{extra}",
+        whoami(),
+        fleet.user_key.display(),
+        fleet.known_hosts.display()
+    ));
+    c
+}
+
+fn run_with(t: Test, args: &[&str]) -> Output {
+    t.args(["run", "--all", "-F", "ssh_config", "--connect-timeout", "30"])
+        .args(args)
+        .deadline(DEADLINE)
+        .run()
+}
+
+#[test]
+fn ssh_config_gives_names_their_address_port_user_and_key() {
+    let fleet = Fleet::start(2);
+    let t = Test::new()
+        .yaml(&bare_names(&fleet, 0))
+        .file("ssh_config", ssh_config(&fleet, 0, "").as_bytes());
+    let out = run_with(t, &["--", "echo $(id -un) at $SSH_CONNECTION"]);
+    out.code(0).stdout_has("2 ok");
+    for (i, h) in fleet.hosts.iter().enumerate() {
+        out.stdout_has(&format!("t{}", i + 1))
+            .stdout_has(&format!("{} at 127.", whoami()))
+            .stdout_has(&format!("{} {}", h.address, h.port));
+    }
+    // `rolecall hosts` says where each value came from.
+    let t = Test::new().yaml(&bare_names(&fleet, 0)).file(
+        "ssh_config",
+        ssh_config(&fleet, 0, "  ControlMaster auto\n").as_bytes(),
+    );
+    let out = t.args(["hosts", "-F", "ssh_config", "t1"]).run();
+    out.code(0)
+        .stdout_has(&format!("address       {}", fleet.hosts[0].address))
+        .stdout_has("ssh_config:2")
+        .stdout_has("ssh_config:3")
+        .stdout_has(&format!("user          {}", whoami()))
+        .stdout_has("ssh_config:8")
+        .stdout_has("ssh_config:9")
+        .stderr_has("ssh_config:11: `ControlMaster` in the ssh configuration is not supported");
+    // Without the file the names are not addresses: nothing is guessed.
+    let t = Test::new().yaml(&bare_names(&fleet, 0));
+    let out = t
+        .args(["run", "--all", "--no-ssh-config", "--", "true"])
+        .deadline(DEADLINE)
+        .run();
+    out.code(3);
+}
+
+#[test]
+fn targets_behind_a_bastion_answer_through_it_and_fail_naming_it_when_it_is_down() {
+    let mut fleet = Fleet::start(4);
+    let bastion = format!("{}:{}", fleet.hosts[0].address, fleet.hosts[0].port);
+    let cfg = ssh_config(&fleet, 1, &format!("Host t*\n  ProxyJump {bastion}\n"));
+    let yaml = bare_names(&fleet, 1);
+    let t = Test::new().yaml(&yaml).file("ssh_config", cfg.as_bytes());
+    let out = run_with(t, &["--", "echo up"]);
+    out.code(0).stdout_has("t[1-3]").stdout_has("up");
+
+    // Two hops: the first fleet host, then the second, then the target.
+    let chain = format!("{bastion},{}:{}", fleet.hosts[1].address, fleet.hosts[1].port);
+    let t = Test::new().yaml(&yaml).file("ssh_config", cfg.as_bytes());
+    let out = run_with(t, &["-J", &chain, "--limit", "t3", "--", "echo two hops"]);
+    out.code(0).stdout_has("two hops");
+
+    fleet.stop(0);
+    let t = Test::new().yaml(&yaml).file("ssh_config", cfg.as_bytes());
+    let out = run_with(t, &["--retries", "0", "--", "echo up"]);
+    out.code(3)
+        .stdout_has("unreachable")
+        .stdout_has(&format!("jump host {}@{bastion}", whoami()));
+    assert!(!out.stdout.contains("up\n"), "{}", out.stdout);
+    // Told not to jump, the targets are reached directly again.
+    let t = Test::new().yaml(&yaml).file("ssh_config", cfg.as_bytes());
+    run_with(t, &["-J", "none", "--", "echo direct"])
+        .code(0)
+        .stdout_has("direct");
+}
+
+#[test]
+fn jump_hosts_and_targets_are_held_to_the_allow_list() {
+    let fleet = Fleet::start(1);
+    let cfg = ssh_config(&fleet, 0, "Host t*\n  ProxyJump 10.9.9.9\n");
+    let t = Test::new()
+        .yaml(&bare_names(&fleet, 0))
+        .file("ssh_config", cfg.as_bytes())
+        .env("ROLECALL_ALLOW_NETS", "127.0.0.0/8");
+    let out = run_with(t, &["--", "true"]);
+    out.code(3)
+        .stdout_has("jump host")
+        .stdout_has("10.9.9.9 is outside the allowed networks");
+}
+
+fn sudo_users_exist() {
+    let ok = std::process::Command::new("id")
+        .args(["-u", "rc-nopw"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "the sudo tests need the users of scripts/test-users (run it as root, or run scripts/test as root)"
+    );
+}
+
+fn become_as(fleet: &Fleet, user: &str, env: &[(&str, &str)], extra: &[&str]) -> Output {
+    let mut t = Test::new().yaml(&fleet.yaml(""));
+    for (k, v) in env {
+        t = t.env(k, v);
+    }
+    let args: Vec<String> = fleet
+        .args()
+        .into_iter()
+        .map(|a| if a == whoami() { user.to_string() } else { a })
+        .collect();
+    t.args(["run", "--all"])
+        .args(args)
+        .args(["--connect-timeout", "30"])
+        .args(extra)
+        .args(["--", "id -un; cat"])
+        .deadline(DEADLINE)
+        .run()
+}
+
+#[test]
+fn sudo_runs_as_root_and_its_refusals_are_told_apart() {
+    sudo_users_exist();
+    let fleet = Fleet::start(1);
+    become_as(&fleet, "rc-nopw", &[], &["--become"])
+        .code(0)
+        .stdout_has("root");
+    become_as(&fleet, "rc-nopw", &[], &["--become-user", "rc-pw"])
+        .code(0)
+        .stdout_has("rc-pw");
+    become_as(&fleet, "rc-nopw", &[], &[])
+        .code(0)
+        .stdout_has("rc-nopw");
+
+    let pw = [("ROLECALL_BECOME_PASSWORD", "rc-pw-secret")];
+    let out = become_as(&fleet, "rc-pw", &pw, &["--become"]);
+    out.code(0).stdout_has("root");
+    assert!(!out.stdout.contains("rc-pw-secret") && !out.stderr.contains("rc-pw-secret"));
+    // A NOPASSWD user given a password: the password never reaches the command's stdin.
+    let out = become_as(&fleet, "rc-nopw", &pw, &["--become"]);
+    out.code(0).stdout_has("root");
+    assert!(!out.stdout.contains("rc-pw-secret"), "{}", out.stdout);
+
+    become_as(&fleet, "rc-pw", &[], &["--become"])
+        .code(3)
+        .stdout_has("become-failed")
+        .stdout_has("sudo needs a password for rc-pw");
+    become_as(
+        &fleet,
+        "rc-pw",
+        &[("ROLECALL_BECOME_PASSWORD", "wrong")],
+        &["--become"],
+    )
+    .code(3)
+    .stdout_has("sudo did not accept the password for rc-pw");
+    become_as(
+        &fleet,
+        "rc-nosudo",
+        &[("ROLECALL_BECOME_PASSWORD", "rc-nosudo-secret")],
+        &["--become"],
+    )
+    .code(3)
+    .stdout_has("rc-nosudo is not in sudoers");
+}
+
+#[test]
+fn become_in_the_deployment_is_per_role() {
+    sudo_users_exist();
+    let fleet = Fleet::start(2);
+    let mut yaml = fleet.yaml("");
+    yaml.push_str(&format!(
+        "  admin:\n    hosts: [{}]\n    become: true\n",
+        fleet.hosts[0].name
+    ));
+    let args: Vec<String> = fleet
+        .args()
+        .into_iter()
+        .map(|a| if a == whoami() { "rc-nopw".to_string() } else { a })
+        .collect();
+    let out = Test::new()
+        .yaml(&yaml)
+        .args(["run", "--all", "--format", "json"])
+        .args(args)
+        .args(["--", "id -un"])
+        .deadline(DEADLINE)
+        .run();
+    out.code(0);
+    let j = out.json();
+    let text = j.to_string();
+    assert!(text.contains("root"), "{text}");
+    assert!(text.contains("rc-nopw"), "{text}");
+}
+
+#[test]
+fn run_needs_a_pattern_and_patterns_list_hosts() {
+    let yaml = "hosts:\n  nc[01:08]:\n    address: 127.0.0.[11:18]\n  web01: 127.0.0.20\nroles:\n  node-controller: ['nc[01:08]']\n  web: [web01]\n";
+    Test::new()
+        .yaml(yaml)
+        .args(["run", "--", "true"])
+        .run()
+        .code(2)
+        .stderr_has("say which hosts: --limit PATTERN, --roles ROLE,.. or --all");
+    let out = Test::new()
+        .yaml(yaml)
+        .args([
+            "run",
+            "--limit",
+            "nc[01-04,07]:web:!nc02",
+            "--list-hosts",
+            "--",
+            "true",
+        ])
+        .run();
+    out.code(0);
+    assert_eq!(out.stdout, "nc01\nnc03\nnc04\nnc07\nweb01\n");
+    let out = Test::new()
+        .yaml(yaml)
+        .args(["debug", "-l", "node-controller:&nc0[1-3]", "--list-hosts"])
+        .run();
+    out.code(0);
+    assert_eq!(out.stdout, "nc01\nnc02\nnc03\n");
+    Test::new()
+        .yaml(yaml)
+        .args(["run", "--limit", "nc09", "--", "true"])
+        .run()
+        .code(2)
+        .stderr_has("pattern `nc09` matches no host, role or cluster")
+        .stderr_has("did you mean");
+}
