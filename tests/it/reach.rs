@@ -207,6 +207,40 @@ fn sudo_runs_as_root_and_its_refusals_are_told_apart() {
 }
 
 #[test]
+fn a_plugin_can_ask_for_root_per_command() {
+    sudo_users_exist();
+    let fleet = Fleet::start(1);
+    let debug = |user: &str| {
+        let t = Test::new().yaml(&fleet.yaml(""));
+        let dir = crate::plugins::plugin_dir(&t, &[("libfixture_ok.so", &crate::plugins::lib("fixture_ok"))]);
+        let args: Vec<String> = fleet
+            .args()
+            .into_iter()
+            .map(|a| if a == whoami() { user.to_string() } else { a })
+            .collect();
+        t.args(["debug", "--only", "fixture-root,fixture-echo", "--format", "json"])
+            .args(["--plugin-dir", &dir.display().to_string()])
+            .args(args)
+            .deadline(DEADLINE)
+            .run()
+    };
+    let out = debug("rc-nopw");
+    out.code(0);
+    let text = out.json().to_string();
+    assert!(text.contains(r#""message":"root""#), "{text}");
+    // Only the command the plugin asked for runs as root.
+    assert!(text.contains(r#""message":"hello""#), "{text}");
+    // sudo refusing is a host not worked on as asked: incomplete, as for unreachable hosts.
+    let out = debug("rc-pw");
+    out.code(3);
+    let text = out.json().to_string();
+    assert!(
+        text.contains("become-failed: sudo needs a password for rc-pw"),
+        "{text}"
+    );
+}
+
+#[test]
 fn become_in_the_deployment_is_per_role() {
     sudo_users_exist();
     let fleet = Fleet::start(2);
@@ -269,4 +303,51 @@ fn run_needs_a_pattern_and_patterns_list_hosts() {
         .code(2)
         .stderr_has("pattern `nc09` matches no host, role or cluster")
         .stderr_has("did you mean");
+}
+
+#[test]
+fn a_deployment_host_can_be_the_jump_host_and_its_key_is_checked() {
+    let mut fleet = Fleet::start(2);
+    let (bastion, target) = (fleet.hosts[0].name.clone(), fleet.hosts[1].name.clone());
+    let yaml = fleet.yaml(&format!(
+        "  behind:\n    hosts: [{target}]\n    jump: {bastion}\n"
+    ));
+    let run = |fleet: &Fleet| {
+        Test::new()
+            .yaml(&yaml)
+            .args([
+                "run",
+                "--limit",
+                "behind",
+                "--connect-timeout",
+                "30",
+                "--retries",
+                "0",
+            ])
+            .args(fleet.args())
+            .args(["--", "echo through"])
+            .deadline(DEADLINE)
+            .run()
+    };
+    run(&fleet).code(0).stdout_has("through");
+    let shown = Test::new()
+        .yaml(&yaml)
+        .args(["hosts", &target])
+        .args(fleet.args())
+        .run();
+    shown
+        .code(0)
+        .stdout_has("role behind")
+        .stdout_has(&format!("via {bastion}"));
+    // A bastion whose key changed is refused like any host; its targets say why.
+    fleet.change_host_key(0);
+    let out = run(&fleet);
+    out.code(3)
+        .stdout_has(&format!(
+            "jump host {}@{}:{}",
+            whoami(),
+            fleet.hosts[0].address,
+            fleet.hosts[0].port
+        ))
+        .stdout_has("host-key-changed");
 }

@@ -41,9 +41,34 @@ impl Debugger for Echo {
     }
 }
 
+#[derive(Debug, Default)]
+pub struct AsRoot;
+
+impl Debugger for AsRoot {
+    const NAME: &'static str = "fixture-root";
+    const DESCRIPTION: &'static str = "runs `id -un` through sudo as root on every host";
+
+    fn debug(&self, ctx: &mut Context<'_>) -> Result {
+        let hosts: Vec<String> = ctx.all_hosts().iter().map(|h| h.name.clone()).collect();
+        let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
+        for r in ctx.run_as("root", "id -un", &names)? {
+            if r.success() {
+                ctx.pass("as-root", r.stdout.trim()).host(&r.host);
+            } else {
+                ctx.fail(
+                    "as-root",
+                    format!("{}: {}", r.outcome, r.error.unwrap_or_default()),
+                )
+                .host(&r.host);
+            }
+        }
+        Ok(())
+    }
+}
+
 export_plugins! {
     module: "fixture-ok",
     version: "1.2.3",
     validators: [AlwaysOk],
-    debuggers: [Echo],
+    debuggers: [Echo, AsRoot],
 }
