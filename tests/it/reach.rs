@@ -351,3 +351,52 @@ fn a_deployment_host_can_be_the_jump_host_and_its_key_is_checked() {
         ))
         .stdout_has("host-key-changed");
 }
+
+/// Regression: libssh2 opens one channel at a time per session, so a target the bastion could
+/// not reach (a black-holed address) held up every target queued behind it until its connect
+/// timed out.
+#[test]
+fn a_black_holed_target_does_not_hold_up_the_others_behind_the_same_bastion() {
+    let fleet = Fleet::start(7);
+    let hole = rolecall_fleet::BlackHole::new(&fleet.hosts[0].address);
+    let bastion = format!("{}:{}", fleet.hosts[0].address, fleet.hosts[0].port);
+    // The black-holed target first, so that its channel is the first one opened.
+    let mut cfg = format!("Host t0\n  HostName {}\n  Port {}\n", hole.address, hole.port);
+    cfg.push_str(&ssh_config(
+        &fleet,
+        1,
+        &format!("Host t*\n  ProxyJump {bastion}\n"),
+    ));
+    let mut yaml = String::from("hosts:\n  t0:\n");
+    yaml.push_str(bare_names(&fleet, 1).trim_start_matches("hosts:\n"));
+    let out = Test::new()
+        .yaml(&yaml)
+        .file("ssh_config", cfg.as_bytes())
+        .args([
+            "run",
+            "--all",
+            "-F",
+            "ssh_config",
+            "--connect-timeout",
+            "8",
+            "--forks",
+            "8",
+        ])
+        .args(["--format", "json", "--", "echo up"])
+        .deadline(DEADLINE)
+        .run();
+    out.code(3);
+    let j = out.json();
+    let hosts = j["results"].as_array().expect("results");
+    let up = hosts.iter().filter(|h| h["outcome"] == "ok").count();
+    assert_eq!(up, 6, "{j:#}");
+    // Each target answered long before the black hole's own 8 s timeout.
+    let slowest = hosts
+        .iter()
+        .filter(|h| h["outcome"] == "ok")
+        .filter_map(|h| h["duration_ms"].as_u64())
+        .max()
+        .unwrap_or(0);
+    assert!(slowest < 6000, "{j:#}");
+    assert!(out.elapsed < Duration::from_secs(20), "{:?}", out.elapsed);
+}

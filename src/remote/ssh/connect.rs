@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use ssh2::{HashType, HostKeyType, MethodType, Session};
 
-use super::jump::{Hub, TUNNELS_PER_SESSION};
+use super::jump::{Hub, Open, TUNNELS_PER_SESSION};
 use super::{
     cancelled, code, lock, ms, Shared, LIBSSH2_ERROR_SOCKET_DISCONNECT, LIBSSH2_ERROR_SOCKET_RECV,
     LIBSSH2_ERROR_SOCKET_SEND, LIBSSH2_ERROR_TIMEOUT,
@@ -61,12 +61,16 @@ fn connect_via(shared: &Shared, target: &HostSettings, via: &[HostSettings]) -> 
 /// The hub that forwards through the last of `hops` (reached through the ones before it):
 /// shared by every target behind that chain, a new session every [`TUNNELS_PER_SESSION`]
 /// targets. A jump host that cannot be reached fails every target behind it with its reason.
-fn hub(shared: &Shared, hops: &[HostSettings]) -> Result<Arc<Hub>, Outcome> {
+/// `fresh`: the current session is stuck opening a channel; start the next one.
+fn hub(shared: &Shared, hops: &[HostSettings], fresh: bool) -> Result<Arc<Hub>, Outcome> {
     let chain: Vec<String> = hops.iter().map(HostSettings::describe).collect();
     let chain = chain.join(",");
     let cell = {
         let mut hubs = lock(&shared.hubs);
         let ticket = hubs.tickets.entry(chain.clone()).or_insert(0);
+        if fresh {
+            *ticket = (*ticket / TUNNELS_PER_SESSION + 1) * TUNNELS_PER_SESSION;
+        }
         let index = *ticket / TUNNELS_PER_SESSION;
         *ticket += 1;
         Arc::clone(hubs.cells.entry((chain, index)).or_default())
@@ -129,19 +133,12 @@ fn connect_once(shared: &Shared, target: &HostSettings, via: &[HostSettings]) ->
     let stream = if via.is_empty() {
         Stream::Tcp(tcp(allowed, timeout)?)
     } else {
-        let hub = hub(shared, via).map_err(Attempt::Final)?;
         let dest = if config.allow.is_empty() {
             ep.address.clone()
         } else {
             allowed.first().map(|a| a.ip().to_string()).unwrap_or_default()
         };
-        let sock = hub.open(&dest, ep.port, timeout).map_err(|why| {
-            Attempt::Final(Outcome::Unreachable(format!(
-                "through jump host {}: {why}",
-                hub.name
-            )))
-        })?;
-        Stream::Tunnel(sock)
+        Stream::Tunnel(tunnel(shared, via, &dest, ep.port, timeout)?)
     };
     let mut session =
         Session::new().map_err(|e| Attempt::Final(Outcome::Error(format!("cannot start a session: {e}"))))?;
@@ -167,6 +164,34 @@ fn connect_once(shared: &Shared, target: &HostSettings, via: &[HostSettings]) ->
     check_host_key(shared, target, &session, &name)?;
     authenticate(shared, &session, target).map_err(Attempt::Final)?;
     Ok(Connection { session, fd })
+}
+
+/// A tunnel through the last of `via` to `dest:port`, within `timeout`; on a fresh session to
+/// the same jump host when the current one is stuck opening another target's channel.
+fn tunnel(
+    shared: &Shared,
+    via: &[HostSettings],
+    dest: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<UnixStream, Attempt> {
+    let start = std::time::Instant::now();
+    let mut fresh = false;
+    loop {
+        let hub = hub(shared, via, fresh).map_err(Attempt::Final)?;
+        let left = timeout.saturating_sub(start.elapsed());
+        let why = match hub.open(dest, port, left) {
+            Ok(sock) => return Ok(sock),
+            Err(Open::Stuck) if !left.is_zero() => {
+                fresh = true;
+                continue;
+            }
+            Err(Open::Stuck) => format!("it did not open a connection to {dest}:{port} in time"),
+            Err(Open::Failed(why)) => why,
+        };
+        let why = format!("through jump host {}: {why}", hub.name);
+        return Err(Attempt::Final(Outcome::Unreachable(why)));
+    }
 }
 
 /// A TCP connection to the first of `allowed` that answers within `timeout`.

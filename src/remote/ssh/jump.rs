@@ -7,14 +7,19 @@
 //! works exactly as over TCP (same waits, same timeouts), and one jump host session serves
 //! every target behind it, up to [`TUNNELS_PER_SESSION`]; a further session is opened for more.
 //! A chain of hops is a hub whose own session runs through the previous hop's hub.
+//!
+//! libssh2 opens one channel at a time per session. A target the jump host cannot reach quickly
+//! (a black-holed address: its TCP connect hangs until the kernel gives up) would hold every
+//! open queued behind it; so a request that waits behind an open stuck for [`STUCK`] is taken
+//! back ([`Open::Stuck`]) and the caller asks a fresh session to the same jump host.
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::sync::mpsc;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ssh2::{Channel, Session};
 
@@ -32,10 +37,35 @@ const IDLE: Duration = Duration::from_millis(50);
 /// Bytes moved per tunnel per direction per pass.
 const CHUNK: usize = 32 << 10;
 
+/// How long another request's channel open may be in progress before a request queued behind
+/// it gives up on this session.
+pub(super) const STUCK: Duration = Duration::from_secs(1);
+
+/// How often a waiting request looks whether it is stuck behind another.
+const TICK: Duration = Duration::from_millis(100);
+
 struct Request {
+    id: u64,
     host: String,
     port: u16,
     reply: mpsc::Sender<Result<UnixStream, String>>,
+    /// The requester gave up: drop it unless its open is already in progress.
+    cancelled: Arc<AtomicBool>,
+}
+
+/// Why [`Hub::open`] gave no tunnel.
+#[derive(Debug)]
+pub(super) enum Open {
+    Failed(String),
+    /// Queued behind another target's open that is not finishing: try another session.
+    Stuck,
+}
+
+/// The channel open in progress on a hub's session: request id (0: none), since when.
+#[derive(Debug, Default)]
+struct Opening {
+    id: AtomicU64,
+    since_ms: AtomicU64,
 }
 
 /// A forwarding thread for one jump host session.
@@ -45,6 +75,9 @@ pub(super) struct Hub {
     waker: UnixStream,
     /// The jump host as people know it (`user@host:port`).
     pub(super) name: String,
+    next_id: AtomicU64,
+    opening: Arc<Opening>,
+    born: Instant,
 }
 
 impl std::fmt::Debug for Hub {
@@ -63,38 +96,70 @@ impl Hub {
         waker.set_nonblocking(true)?;
         wakee.set_nonblocking(true)?;
         let thread_name = format!("rolecall-jump-{name}");
+        let opening = Arc::new(Opening::default());
+        let born = Instant::now();
+        let shared = Arc::clone(&opening);
         std::thread::Builder::new()
             .name(thread_name)
-            .spawn(move || forward(conn, rx, wakee))?;
+            .spawn(move || forward(conn, rx, wakee, &shared, born))?;
         Ok(Self {
             requests: Mutex::new(tx),
             waker,
             name,
+            next_id: AtomicU64::new(1),
+            opening,
+            born,
         })
+    }
+
+    /// Whether another request's open (not `id`'s) has been in progress for [`STUCK`].
+    fn stuck_behind(&self, id: u64) -> bool {
+        let current = self.opening.id.load(Ordering::Acquire);
+        if current == 0 || current == id {
+            return false;
+        }
+        let since = Duration::from_millis(self.opening.since_ms.load(Ordering::Acquire));
+        self.born.elapsed().saturating_sub(since) >= STUCK
     }
 
     /// A socket whose other end is a TCP connection, made by the jump host, to `host:port`.
     /// Waits at most `timeout` for the jump host's answer.
-    pub(super) fn open(&self, host: &str, port: u16, timeout: Duration) -> Result<UnixStream, String> {
+    pub(super) fn open(&self, host: &str, port: u16, timeout: Duration) -> Result<UnixStream, Open> {
         let (reply, answer) = mpsc::channel();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let cancelled = Arc::new(AtomicBool::new(false));
         let request = Request {
+            id,
             host: host.to_string(),
             port,
             reply,
+            cancelled: Arc::clone(&cancelled),
         };
         if lock(&self.requests).send(request).is_err() {
-            return Err(format!("the connection to jump host {} is closed", self.name));
+            return Err(Open::Failed("its connection is closed".into()));
         }
         let _ = (&self.waker).write(&[1]);
-        match answer.recv_timeout(timeout) {
-            Ok(r) => r,
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
-                "jump host {} did not open a connection to {host}:{port} within {:.1}s",
-                self.name,
-                timeout.as_secs_f64()
-            )),
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                Err(format!("the connection to jump host {} was lost", self.name))
+        let start = Instant::now();
+        loop {
+            let left = timeout.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                cancelled.store(true, Ordering::Release);
+                return Err(Open::Failed(format!(
+                    "it did not open a connection to {host}:{port} within {:.1}s",
+                    timeout.as_secs_f64()
+                )));
+            }
+            match answer.recv_timeout(left.min(TICK)) {
+                Ok(r) => return r.map_err(Open::Failed),
+                Err(mpsc::RecvTimeoutError::Timeout) if self.stuck_behind(id) => {
+                    cancelled.store(true, Ordering::Release);
+                    let _ = (&self.waker).write(&[1]);
+                    return Err(Open::Stuck);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Open::Failed("its connection was lost".into()))
+                }
             }
         }
     }
@@ -216,7 +281,13 @@ impl Tunnel {
 
 /// The forwarding thread: open requested channels, move bytes both ways, until every tunnel is
 /// closed and the hub is gone.
-fn forward(conn: Connection, requests: mpsc::Receiver<Request>, wakee: UnixStream) {
+fn forward(
+    conn: Connection,
+    requests: mpsc::Receiver<Request>,
+    wakee: UnixStream,
+    opening: &Opening,
+    born: Instant,
+) {
     let Connection { session, fd } = conn;
     session.set_blocking(false);
     let mut pending: VecDeque<Request> = VecDeque::new();
@@ -239,7 +310,7 @@ fn forward(conn: Connection, requests: mpsc::Receiver<Request>, wakee: UnixStrea
             }
         }
         if !pending.is_empty() {
-            moved |= open_pending(&session, &mut pending, &mut tunnels);
+            moved |= open_pending(&session, &mut pending, &mut tunnels, opening, born);
         }
         for t in &mut tunnels {
             moved |= t.pump(&mut buf);
@@ -278,13 +349,33 @@ fn forward(conn: Connection, requests: mpsc::Receiver<Request>, wakee: UnixStrea
 
 /// Open channels for pending requests, oldest first. libssh2 keeps one channel open in
 /// progress per session: the first request that would block stays first until it is answered.
-fn open_pending(session: &Session, pending: &mut VecDeque<Request>, tunnels: &mut Vec<Tunnel>) -> bool {
+fn open_pending(
+    session: &Session,
+    pending: &mut VecDeque<Request>,
+    tunnels: &mut Vec<Tunnel>,
+    opening: &Opening,
+    born: Instant,
+) -> bool {
     let mut moved = false;
     while let Some(req) = pending.front() {
+        let in_progress = opening.id.load(Ordering::Acquire) == req.id;
+        // Taken back before its open started: drop it. Once started, libssh2 must finish it
+        // (the next call would continue it, whatever its arguments).
+        if !in_progress && req.cancelled.load(Ordering::Acquire) {
+            pending.pop_front();
+            moved = true;
+            continue;
+        }
         let opened = session.channel_direct_tcpip(&req.host, req.port, None);
         if matches!(&opened, Err(e) if code(e) == LIBSSH2_ERROR_EAGAIN) {
+            if !in_progress {
+                let now = u64::try_from(born.elapsed().as_millis()).unwrap_or(u64::MAX);
+                opening.since_ms.store(now, Ordering::Release);
+                opening.id.store(req.id, Ordering::Release);
+            }
             break;
         }
+        opening.id.store(0, Ordering::Release);
         moved = true;
         let Some(req) = pending.pop_front() else {
             break;

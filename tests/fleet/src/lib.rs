@@ -368,3 +368,47 @@ pub fn whoami() -> String {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     })
 }
+
+/// A TCP port on loopback that never completes a connection: its listener's accept queue is
+/// full and never drained, so new connection attempts are dropped and hang until their own
+/// timeout (a firewalled or black-holed host, without touching the firewall).
+#[derive(Debug)]
+pub struct BlackHole {
+    _listener: socket2::Socket,
+    _queued: Vec<std::net::TcpStream>,
+    pub address: String,
+    pub port: u16,
+}
+
+impl BlackHole {
+    pub fn new(address: &str) -> Self {
+        use socket2::{Domain, Socket, Type};
+        let addr: std::net::SocketAddr = format!("{address}:0").parse().expect("loopback address");
+        assert!(addr.ip().is_loopback(), "black holes only on loopback");
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        listener.bind(&addr.into()).expect("bind");
+        listener.listen(0).expect("listen");
+        let port = listener
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .map(|a| a.port())
+            .expect("port");
+        // Fill the accept queue (backlog 0 holds one); later SYNs are dropped.
+        let target: std::net::SocketAddr = format!("{address}:{port}").parse().expect("address");
+        let mut queued = Vec::new();
+        for _ in 0..2 {
+            if let Ok(s) =
+                std::net::TcpStream::connect_timeout(&target, std::time::Duration::from_millis(300))
+            {
+                queued.push(s);
+            }
+        }
+        Self {
+            _listener: listener,
+            _queued: queued,
+            address: address.to_string(),
+            port,
+        }
+    }
+}
