@@ -185,6 +185,7 @@ pub struct DeploymentArgs {
 pub enum ProfileArg {
     Native,
     Eucalyptus,
+    Ansible,
 }
 
 impl From<ProfileArg> for Profile {
@@ -192,6 +193,7 @@ impl From<ProfileArg> for Profile {
         match p {
             ProfileArg::Native => Profile::Native,
             ProfileArg::Eucalyptus => Profile::Eucalyptus,
+            ProfileArg::Ansible => Profile::Ansible,
         }
     }
 }

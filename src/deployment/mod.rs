@@ -6,6 +6,7 @@
 //! mapping to hosts (plus the derived role `all`), named clusters, SSH defaults and free-form
 //! plugin sections. Nothing in the model depends on hash order.
 
+pub mod ansible;
 pub mod calyptos;
 mod de;
 pub mod error;
@@ -38,6 +39,8 @@ pub enum Profile {
     Native,
     /// A Calyptos/Eucalyptus (Chef) environment file, legacy or new topology schema.
     Eucalyptus,
+    /// An Ansible inventory (INI or YAML file, or a directory), with its group_vars/host_vars.
+    Ansible,
 }
 
 impl Profile {
@@ -45,6 +48,7 @@ impl Profile {
         match self {
             Self::Native => "native",
             Self::Eucalyptus => "eucalyptus",
+            Self::Ansible => "ansible",
         }
     }
 }
@@ -212,7 +216,18 @@ impl Deployment {
 
 /// Load a deployment from `path`, with `profile` or the one detected from the file's shape.
 pub fn load(path: &Path, profile: Option<Profile>) -> Result<Deployment, LoadError> {
-    Ok(build(&Source::read(path)?, profile)?)
+    if profile == Some(Profile::Ansible) || (profile.is_none() && path.is_dir()) {
+        let mut d = ansible::load(path)?;
+        name_warnings(&mut d);
+        return Ok(d);
+    }
+    let src = Source::read(path)?;
+    if profile.is_none() && ansible::looks_like(path, Some(&src.text)) {
+        let mut d = ansible::load(path)?;
+        name_warnings(&mut d);
+        return Ok(d);
+    }
+    Ok(build(&src, profile)?)
 }
 
 /// Load from text in memory (tests, benchmarks).
@@ -237,8 +252,20 @@ fn build(src: &Source, profile: Option<Profile>) -> Result<Deployment, Diagnosti
     let mut d = match profile {
         Profile::Native => native::build(src),
         Profile::Eucalyptus => calyptos::build(src),
+        Profile::Ansible => {
+            return Err(
+                Diagnostic::new(&src.path, "an Ansible inventory is read from a file or directory")
+                    .hint("use `rolecall::deployment::load` with the inventory's path"),
+            )
+        }
     }?;
     d.from_env = interp::from_env(&src.text, |name| std::env::var(name).ok());
+    name_warnings(&mut d);
+    Ok(d)
+}
+
+/// Warnings for host, role and cluster names that could fool a reader.
+fn name_warnings(d: &mut Deployment) {
     let names = d
         .hosts
         .keys()
@@ -251,7 +278,6 @@ fn build(src: &Source, profile: Option<Profile>) -> Result<Deployment, Diagnosti
             d.warnings.push(format!("{kind} name `{shown}` {why}"));
         }
     }
-    Ok(d)
 }
 
 /// A `.json` file must be JSON: YAML would accept a template's bare placeholders as strings

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, so the CLI and fixtures build once.
 
+mod ansible;
 mod bad_input;
 mod calyptos;
 mod crash;
