@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use indexmap::{IndexMap, IndexSet};
 use serde_json::{Map, Value};
 
-use super::error::{Diagnostic, LoadError};
+use super::error::{excerpt, Diagnostic, LoadError};
 use super::locate::{Position, YamlPath};
 use super::source::Source;
 use super::{Deployment, Host, Profile, Role, SshSettings, ALL_ROLE};
@@ -103,7 +103,8 @@ pub fn looks_like(path: &Path, text: Option<&str>) -> bool {
     // Not YAML, or a plain string (host lines only): INI.
     let top = match serde_yaml::from_str::<serde_yaml::Value>(text) {
         Ok(serde_yaml::Value::Mapping(top)) => top,
-        Ok(serde_yaml::Value::String(_)) => return true,
+        // Host lines only; but never key material given by mistake (its message hides it).
+        Ok(serde_yaml::Value::String(s)) => return !s.contains("-----BEGIN") && !s.contains("PRIVATE KEY"),
         _ => return ini_like(text),
     };
     if top.contains_key("_meta") {
@@ -145,9 +146,9 @@ pub fn load(path: &Path) -> Result<Deployment, LoadError> {
         )
     };
     if files.is_empty() {
-        return Err(Diagnostic::new(path, "no inventory files in this directory")
-            .hint("put INI or YAML inventory files in it (hidden files and .txt/.md/.cfg... are skipped)")
-            .into());
+        return Err(LoadError::IsDirectory {
+            path: path.to_path_buf(),
+        });
     }
     for file in &files {
         read_file(file, &mut inv)?;
@@ -280,12 +281,15 @@ fn read_ini(src: &Source, inv: &mut Inventory) -> Result<(), Diagnostic> {
                 for t in rest {
                     let Some((k, v)) = t.split_once('=') else {
                         return Err(err(format!(
-                            "`{t}`: expected key=value after the host pattern `{pattern}`"
+                            "`{}`: expected key=value after the host pattern `{}`",
+                            excerpt(t),
+                            excerpt(pattern)
                         )));
                     };
                     vars.insert(k.to_string(), literal(v));
                 }
-                let (names, port) = host_pattern(pattern).map_err(|e| err(format!("`{pattern}`: {e}")))?;
+                let (names, port) =
+                    host_pattern(pattern).map_err(|e| err(format!("`{}`: {e}", excerpt(pattern))))?;
                 if let Some(p) = port {
                     vars.entry("ansible_port").or_insert(Value::from(p));
                 }
@@ -296,7 +300,8 @@ fn read_ini(src: &Source, inv: &mut Inventory) -> Result<(), Diagnostic> {
             Kind::Vars => {
                 let Some((k, v)) = line.split_once('=') else {
                     return Err(err(format!(
-                        "`{line}`: expected key=value in `[{}:vars]`",
+                        "`{}`: expected key=value in `[{}:vars]`",
+                        excerpt(line),
                         section.0
                     )));
                 };

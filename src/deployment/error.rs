@@ -12,7 +12,7 @@ use super::locate::{Position, YamlPath};
 pub enum LoadError {
     #[error("deployment file `{}` does not exist\nhint: pass one with `-c FILE`, or start from `deploy.example.yaml`", path.display())]
     NotFound { path: PathBuf },
-    #[error("`{}` is a directory, not a deployment file\nhint: pass the YAML file inside it with `-c FILE`", path.display())]
+    #[error("`{}` is a directory, not a deployment file (nor an Ansible inventory directory: it has no inventory files)\nhint: pass the YAML file inside it with `-c FILE`", path.display())]
     IsDirectory { path: PathBuf },
     #[error("cannot read deployment file `{}`", path.display())]
     Read {

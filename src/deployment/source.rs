@@ -137,9 +137,30 @@ impl Source {
     }
 
     /// Deserialize the first YAML document into `T`, with errors as diagnostics.
+    ///
+    /// YAML 1.1 merge keys (`<<: *base`) are applied, and top-level `x-*` keys (a place to park
+    /// anchors, as in compose files) are dropped, through a generic value first: errors then
+    /// carry no parser position, and are located by their YAML path instead.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Diagnostic> {
         let de = serde_yaml::Deserializer::from_str(&self.text);
-        serde_path_to_error::deserialize(de).map_err(|e| self.translate(e))
+        if !self.needs_value_pass() {
+            return serde_path_to_error::deserialize(de).map_err(|e| self.translate(e));
+        }
+        let mut value: serde_yaml::Value =
+            serde_path_to_error::deserialize(de).map_err(|e| self.translate(e))?;
+        value.apply_merge().map_err(|e| {
+            Diagnostic::new(&self.path, format!("merge key `<<`: {e}"))
+                .hint("`<<` takes an alias of a mapping (`<<: *base`) or a list of them")
+        })?;
+        if let serde_yaml::Value::Mapping(top) = &mut value {
+            top.retain(|k, _| !k.as_str().is_some_and(|k| k.starts_with("x-")));
+        }
+        serde_path_to_error::deserialize(value).map_err(|e| self.translate(e))
+    }
+
+    /// Merge keys or top-level `x-` keys: the document is read as a value first.
+    fn needs_value_pass(&self) -> bool {
+        self.text.contains("<<") || self.text.lines().any(|l| l.starts_with("x-"))
     }
 
     /// The first YAML document as a generic value (aliases expanded, bounded by serde_yaml).
@@ -157,10 +178,13 @@ impl Source {
     fn translate(&self, err: serde_path_to_error::Error<serde_yaml::Error>) -> Diagnostic {
         let path = convert_path(err.path());
         let inner = err.into_inner();
-        let serde_pos = inner.location().map(|l| Position {
-            line: l.line(),
-            column: l.column(),
-        });
+        let serde_pos = inner
+            .location()
+            .map(|l| Position {
+                line: l.line(),
+                column: l.column(),
+            })
+            .or_else(|| locate_in_file(&self.text, &path));
         let raw = strip_decorations(&inner.to_string(), &path);
 
         if let Some(msg) = raw.strip_prefix(CUSTOM) {
@@ -176,6 +200,18 @@ impl Source {
             .at(serde_pos)
             .path(path)
             .maybe_hint(hint)
+    }
+
+    /// The alias name (`*name`) at `pos`, if one is there.
+    fn alias_at(&self, pos: Position) -> Option<String> {
+        let line = self.text.lines().nth(pos.line.checked_sub(1)?)?;
+        let rest: String = line.chars().skip(pos.column.saturating_sub(1)).collect();
+        let rest = rest.strip_prefix('*')?;
+        let name: String = rest
+            .chars()
+            .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | ']' | '}'))
+            .collect();
+        (!name.is_empty()).then_some(name)
     }
 
     fn reword(&self, raw: &str, pos: Option<Position>) -> (String, Option<String>) {
@@ -208,6 +244,21 @@ impl Source {
                 "the document expands too many aliases (a \"billion laughs\" document?)".into(),
                 Some("rolecall caps alias expansion; write the values out or use fewer aliases".into()),
             );
+        }
+        if raw.starts_with("unknown anchor") {
+            let name = pos.and_then(|p| self.alias_at(p));
+            return match name {
+                Some(n) => (
+                    format!("`*{n}` refers to an anchor `&{n}` that is not defined before it"),
+                    Some(format!(
+                        "define `&{n}` on a value above this line (anchors must come first)"
+                    )),
+                ),
+                None => (
+                    "an alias refers to an anchor that is not defined before it".into(),
+                    None,
+                ),
+            };
         }
         if raw.contains("recursion limit exceeded") {
             return ("the document nests too deeply".into(), None);

@@ -120,3 +120,25 @@ fn help_documents_exit_codes() {
         .stdout_has("Exit codes:")
         .stdout_has("3  some hosts were unreachable");
 }
+
+#[test]
+fn merge_keys_and_x_keys_are_applied_and_errors_still_have_a_place() {
+    let yaml = "x-defaults: &defaults\n  min: 1\n  expect:\n    services: [sshd]\nhosts:\n  db01: 127.0.0.5\n  db02: 127.0.0.6\nroles:\n  db:\n    <<: *defaults\n    hosts: [db01, db02]\n";
+    let out = Test::new().yaml(yaml).args(["roles", "--format", "json"]).run();
+    out.code(0);
+    assert_eq!(out.json()["roles"]["db"], serde_json::json!(["db01", "db02"]));
+    let bad = format!("{yaml}  web:\n    <<: *defaults\n    hosts: [db01]\n    max: 0\n");
+    Test::new()
+        .yaml(&bad)
+        .args(["roles"])
+        .run()
+        .code(2)
+        .stderr_has("deploy.yaml:13:7: roles.web.min: `min` (1) is greater than `max` (0)");
+    Test::new()
+        .yaml("hosts:\n  a: 127.0.0.5\nroles:\n  r:\n    hosts: *nope\n")
+        .args(["roles"])
+        .run()
+        .code(2)
+        .stderr_has("deploy.yaml:5:12")
+        .stderr_has("`*nope` refers to an anchor `&nope` that is not defined before it");
+}
