@@ -45,6 +45,7 @@ pub const ROLE_ORDER: &[&str] = &[
     "mido-zookeeper",
     "mido-cassandra",
     "midonet-cluster",
+    "configure-vpc",
     "midonet-gateway",
     "zookeeper",
     "cassandra",
@@ -63,14 +64,34 @@ struct Attrs {
     ceph: Option<Ceph>,
     riakcs_cluster: Option<Riak>,
     midokura: Option<Midonet>,
-    midonet: Option<Midonet>,
     nginx: Option<Nginx>,
+    /// New schema: `zookeeper.topology` and `cassandra.topology`, top level.
+    zookeeper: Option<Service>,
+    cassandra: Option<Service>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 struct Euca {
     topology: Option<Topology>,
     network: Option<Network>,
+    /// New schema, VPCMIDO: `eucalyptus.midonet`.
+    midonet: Option<EucaMidonet>,
+}
+
+/// A service cluster's `topology`: a list of hosts (or `host:port`), a mapping keyed by host,
+/// or `host=DC:RACK` lines (the cassandra cookbook's form).
+#[derive(Debug, Default, Deserialize)]
+struct Service {
+    topology: Option<serde_yaml::Value>,
+}
+
+/// `eucalyptus.midonet` (new schema): gateways (addresses, or mappings with `Ip`) and the
+/// midolman host mapping (host name -> address).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct EucaMidonet {
+    gateways: Option<Vec<serde_yaml::Value>>,
+    midolman_host_mapping: Option<UniqueMap<Str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,6 +126,7 @@ struct Cluster {
 
 #[derive(Debug, Default, Deserialize)]
 struct Network {
+    mode: Option<Str>,
     #[serde(rename = "config-json")]
     config_json: Option<ConfigJson>,
 }
@@ -115,19 +137,11 @@ struct ConfigJson {
     mido: Option<Mido>,
 }
 
-/// `config-json.Mido`: the gateways of a VPCMIDO cloud (new schema), by host name or IP.
+/// `config-json.Mido`: the host running eucanetd (the midonet API host, legacy schema).
 #[derive(Debug, Default, Deserialize)]
 struct Mido {
     #[serde(rename = "EucanetdHost")]
     eucanetd_host: Option<Str>,
-    #[serde(rename = "Gateways", default)]
-    gateways: Vec<MidoGateway>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct MidoGateway {
-    #[serde(rename = "GatewayHost")]
-    gateway_host: Option<Str>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -137,6 +151,8 @@ struct Ceph {
 
 #[derive(Debug, Default, Deserialize)]
 struct CephTopology {
+    /// Older Calyptos: the bootstrap monitor, `{ipaddr: .., hostname: ..}` or an address.
+    mon_bootstrap: Option<serde_yaml::Value>,
     #[serde(default)]
     mons: Vec<CephNode>,
     #[serde(default)]
@@ -195,6 +211,8 @@ struct Builder<'a> {
     hosts: IndexMap<String, Host>,
     roles: IndexMap<String, Role>,
     clusters: IndexMap<String, Vec<String>>,
+    /// Where each host was first written.
+    origin: std::collections::HashMap<String, YamlPath>,
 }
 
 impl Builder<'_> {
@@ -208,6 +226,9 @@ impl Builder<'_> {
         if host.is_empty() {
             return Err(self.src.error_at(path, "empty address"));
         }
+        self.origin
+            .entry(host.to_string())
+            .or_insert_with(|| path.clone());
         self.hosts.entry(host.to_string()).or_insert_with(|| Host {
             name: host.to_string(),
             address: host.to_string(),
@@ -303,6 +324,7 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
         hosts: IndexMap::new(),
         roles: IndexMap::new(),
         clusters: IndexMap::new(),
+        origin: std::collections::HashMap::new(),
     };
 
     if let Some(topo) = attrs.eucalyptus.as_ref().and_then(|e| e.topology.as_ref()) {
@@ -321,8 +343,40 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
             }
         });
 
-    if let Some(topo) = attrs.ceph.as_ref().and_then(|c| c.topology.as_ref()) {
+    if let Some(ceph) = &attrs.ceph {
         let cp = attrs_path.key("ceph").key("topology");
+        let Some(topo) = &ceph.topology else {
+            return Err(src
+                .error_at(
+                    &attrs_path.key("ceph"),
+                    "the `ceph` section has no `topology`: no monitors or OSDs to check",
+                )
+                .hint("add `topology: {mons: [..], osds: [..]}`, or remove the section"));
+        };
+        // The bootstrap monitor: `mon_bootstrap` (older Calyptos), else the first `init` mon.
+        let declared = match &topo.mon_bootstrap {
+            None | Some(serde_yaml::Value::Null) => None,
+            Some(serde_yaml::Value::String(s)) => Some((s.clone(), cp.key("mon_bootstrap"))),
+            Some(serde_yaml::Value::Mapping(m)) => match m.get("ipaddr") {
+                Some(serde_yaml::Value::String(s)) => {
+                    Some((s.clone(), cp.key("mon_bootstrap").key("ipaddr")))
+                }
+                _ => {
+                    return Err(src
+                        .error_at(&cp.key("mon_bootstrap"), "`mon_bootstrap` has no `ipaddr`")
+                        .hint("write `mon_bootstrap: {ipaddr: 10.0.0.5, hostname: mon1}`"))
+                }
+            },
+            Some(_) => {
+                return Err(src.error_at(
+                    &cp.key("mon_bootstrap"),
+                    "`mon_bootstrap` must be an address or a mapping with `ipaddr`",
+                ))
+            }
+        };
+        if let Some((addr, p)) = &declared {
+            b.add("mon-bootstrap", addr, p)?;
+        }
         for (i, mon) in topo.mons.iter().enumerate() {
             let p = cp.key("mons").index(i).key("ipaddr");
             b.add("ceph-mons", &mon.ipaddr.0, &p)?;
@@ -330,13 +384,12 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
         for (i, osd) in topo.osds.iter().enumerate() {
             b.add("ceph-osds", &osd.ipaddr.0, &cp.key("osds").index(i).key("ipaddr"))?;
         }
-        // The bootstrap monitor is the one marked `init`, else the first.
-        let boot =
-            topo.mons
-                .iter()
-                .position(|m| m.init)
-                .or(if topo.mons.is_empty() { None } else { Some(0) });
-        if let Some(i) = boot {
+        if declared.is_none() && !topo.mons.is_empty() {
+            let Some(i) = topo.mons.iter().position(|m| m.init) else {
+                return Err(src
+                    .error_at(&cp.key("mons"), "no bootstrap monitor: no mon is marked `init: true`")
+                    .hint("mark the monitor that bootstraps the cluster with `init: true` (as Calyptos requires)"));
+            };
             b.add(
                 "mon-bootstrap",
                 &topo.mons[i].ipaddr.0,
@@ -357,63 +410,27 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
         b.add_all("nginx", &nginx.hosts, &attrs_path.key("nginx").key("hosts"))?;
     }
 
-    for (key, mido) in [("midokura", &attrs.midokura), ("midonet", &attrs.midonet)] {
-        let Some(mido) = mido else { continue };
-        let mp = attrs_path.key(key);
-        let (zk, cass) = match schema {
-            Schema::Legacy => ("mido-zookeeper", "mido-cassandra"),
-            Schema::New => ("zookeeper", "cassandra"),
-        };
-        if schema == Schema::Legacy {
-            if let Some(Str(url)) = &mido.midonet_api_url {
-                let p = mp.key("midonet-api-url");
-                let host = url_host(url)
-                    .ok_or_else(|| src.error_at(&p, format!("`{url}` is not a URL with a host")))?;
-                b.add("midonet-api", host, &p)?;
-            }
-        }
-        if let Some(map) = &mido.midolman_host_mapping {
-            for (name, Str(addr)) in &map.0 {
-                b.add("midolman", addr, &mp.key("midolman-host-mapping").key(name))?;
-            }
-        }
-        b.add_all(zk, &mido.zookeepers, &mp.key("zookeepers"))?;
-        b.add_all(cass, &mido.cassandras, &mp.key("cassandras"))?;
+    let mode = attrs
+        .eucalyptus
+        .as_ref()
+        .and_then(|e| e.network.as_ref())
+        .and_then(|n| n.mode.as_ref())
+        .map(|m| m.0.trim().to_ascii_uppercase());
+    let vpcmido = mode.as_deref() == Some("VPCMIDO");
+    if let Some(mido) = &attrs.midokura {
+        legacy_midokura(&mut b, &attrs, mido, vpcmido, &attrs_path)?;
     }
-
-    if schema == Schema::New {
-        if let Some(mido) = attrs
-            .eucalyptus
-            .as_ref()
-            .and_then(|e| e.network.as_ref())
-            .and_then(|n| n.config_json.as_ref())
-            .and_then(|c| c.mido.as_ref())
-        {
-            let mp = attrs_path
-                .key("eucalyptus")
-                .key("network")
-                .key("config-json")
-                .key("Mido");
-            // Mido names hosts by DNS name; the host mapping turns them into addresses.
-            let resolve = |name: &str| -> String {
-                [&attrs.midonet, &attrs.midokura]
-                    .into_iter()
-                    .flatten()
-                    .find_map(|m| m.midolman_host_mapping.as_ref()?.0.get(name).map(|s| s.0.clone()))
-                    .unwrap_or_else(|| name.to_string())
-            };
-            if let Some(Str(h)) = &mido.eucanetd_host {
-                b.add("midonet-cluster", &resolve(h), &mp.key("EucanetdHost"))?;
-            }
-            for (i, gw) in mido.gateways.iter().enumerate() {
-                if let Some(Str(h)) = &gw.gateway_host {
-                    b.add(
-                        "midonet-gateway",
-                        &resolve(h),
-                        &mp.key("Gateways").index(i).key("GatewayHost"),
-                    )?;
-                }
-            }
+    if schema == Schema::New && vpcmido {
+        new_vpcmido(&mut b, &attrs, &attrs_path)?;
+    }
+    for (key, section, role) in [
+        ("zookeeper", &attrs.zookeeper, "zookeeper"),
+        ("cassandra", &attrs.cassandra, "cassandra"),
+    ] {
+        let Some(section) = section else { continue };
+        let p = attrs_path.key(key).key("topology");
+        for (entry, path) in service_hosts(src, section.topology.as_ref(), &p)? {
+            b.add(role, &entry, &path)?;
         }
     }
 
@@ -465,6 +482,164 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
         document,
         from_env: Vec::new(),
         warnings: Vec::new(),
+    })
+}
+
+/// Legacy `midokura` (Calyptos 5f09e6e): in VPCMIDO mode, `midonet-api` is the host that
+/// `config-json.Mido.EucanetdHost` names in `midolman-host-mapping` (else the host of
+/// `midonet-api-url`); `midolman` is every mapped host and every NC; ZooKeeper and Cassandra
+/// hosts come from `zookeepers` and `cassandras` (`host:port`: the port is a service port).
+fn legacy_midokura(
+    b: &mut Builder<'_>,
+    attrs: &Attrs,
+    mido: &Midonet,
+    vpcmido: bool,
+    attrs_path: &YamlPath,
+) -> Result<(), Diagnostic> {
+    let mp = attrs_path.key("midokura");
+    let mapping = mido.midolman_host_mapping.as_ref();
+    let eucanetd = attrs
+        .eucalyptus
+        .as_ref()
+        .and_then(|e| e.network.as_ref())
+        .and_then(|n| n.config_json.as_ref())
+        .and_then(|c| c.mido.as_ref())
+        .and_then(|m| m.eucanetd_host.as_ref());
+    let api = match (eucanetd, mapping) {
+        (Some(Str(name)), Some(map)) => match map.0.get(name) {
+            Some(Str(addr)) => Some((addr.clone(), mp.key("midolman-host-mapping").key(name))),
+            None => {
+                let p = attrs_path
+                    .key("eucalyptus")
+                    .key("network")
+                    .key("config-json")
+                    .key("Mido")
+                    .key("EucanetdHost");
+                return Err(b
+                    .src
+                    .error_at(
+                        &p,
+                        format!("the midonet-api host `{name}` is not in `midokura.midolman-host-mapping`"),
+                    )
+                    .hint("map it to its address there (Calyptos requires it too)"));
+            }
+        },
+        _ => None,
+    };
+    let api = match api {
+        Some(a) => Some(a),
+        None => match &mido.midonet_api_url {
+            Some(Str(url)) => {
+                let p = mp.key("midonet-api-url");
+                let host = url_host(url)
+                    .ok_or_else(|| b.src.error_at(&p, format!("`{url}` is not a URL with a host")))?;
+                Some((host.to_string(), p))
+            }
+            None => None,
+        },
+    };
+    if let Some((addr, p)) = api {
+        b.add("midonet-api", &addr, &p)?;
+    }
+    if let Some(map) = mapping {
+        for (name, Str(addr)) in &map.0 {
+            b.add("midolman", addr, &mp.key("midolman-host-mapping").key(name))?;
+        }
+    }
+    if vpcmido {
+        let ncs: Vec<String> = b
+            .roles
+            .get("node-controller")
+            .map(|r| r.hosts.clone())
+            .unwrap_or_default();
+        for nc in ncs {
+            let p = b.origin.get(&nc).cloned().unwrap_or_else(|| mp.clone());
+            b.add("midolman", &nc, &p)?;
+        }
+    }
+    b.add_all("mido-zookeeper", &mido.zookeepers, &mp.key("zookeepers"))?;
+    b.add_all("mido-cassandra", &mido.cassandras, &mp.key("cassandras"))?;
+    Ok(())
+}
+
+/// New schema, VPCMIDO (Calyptos HEAD): every CLC runs the midonet cluster (the first one
+/// configures VPC); `eucalyptus.midonet.gateways` are the gateways; `midolman` is every host of
+/// `eucalyptus.midonet.midolman-host-mapping`.
+fn new_vpcmido(b: &mut Builder<'_>, attrs: &Attrs, attrs_path: &YamlPath) -> Result<(), Diagnostic> {
+    let clcs: Vec<String> = b.roles.get("clc").map(|r| r.hosts.clone()).unwrap_or_default();
+    for (i, clc) in clcs.iter().enumerate() {
+        let p = b.origin.get(clc).cloned().unwrap_or_else(|| attrs_path.clone());
+        b.add("midonet-cluster", clc, &p)?;
+        if i == 0 {
+            b.add("configure-vpc", clc, &p)?;
+        }
+    }
+    let ep = attrs_path.key("eucalyptus");
+    let Some(midonet) = attrs.eucalyptus.as_ref().and_then(|e| e.midonet.as_ref()) else {
+        return Err(b
+            .src
+            .error_at(
+                &ep.key("network").key("mode"),
+                "VPCMIDO mode, but no `eucalyptus.midonet` section",
+            )
+            .hint("add `eucalyptus.midonet` with `gateways` and `midolman-host-mapping`"));
+    };
+    let mp = ep.key("midonet");
+    for (i, gw) in midonet.gateways.iter().flatten().enumerate() {
+        let p = mp.key("gateways").index(i);
+        let addr = match gw {
+            serde_yaml::Value::String(s) => (s.clone(), p),
+            serde_yaml::Value::Mapping(m) => {
+                let found = ["Ip", "IP", "ip"].iter().find_map(|k| {
+                    m.get(*k)
+                        .and_then(serde_yaml::Value::as_str)
+                        .map(|s| (s.to_string(), p.key(*k)))
+                });
+                found.ok_or_else(|| b.src.error_at(&p, "a gateway without `Ip`"))?
+            }
+            _ => {
+                return Err(b
+                    .src
+                    .error_at(&p, "a gateway must be an address or a mapping with `Ip`"))
+            }
+        };
+        b.add("midonet-gateway", &addr.0, &addr.1)?;
+    }
+    if let Some(map) = &midonet.midolman_host_mapping {
+        for (name, Str(addr)) in &map.0 {
+            b.add("midolman", addr, &mp.key("midolman-host-mapping").key(name))?;
+        }
+    }
+    Ok(())
+}
+
+/// The hosts of a `topology` value, each with the path of where it is written.
+fn service_hosts(
+    src: &Source,
+    topology: Option<&serde_yaml::Value>,
+    p: &YamlPath,
+) -> Result<Vec<(String, YamlPath)>, Diagnostic> {
+    Ok(match topology {
+        None | Some(serde_yaml::Value::Null) => Vec::new(),
+        Some(serde_yaml::Value::Sequence(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                serde_yaml::Value::String(s) => Ok((s.clone(), p.index(i))),
+                _ => Err(src.error_at(&p.index(i), "expected an address")),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(serde_yaml::Value::Mapping(m)) => m
+            .keys()
+            .filter_map(|k| k.as_str().map(|s| (s.to_string(), p.key(s))))
+            .collect(),
+        Some(serde_yaml::Value::String(text)) => text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|l| (l.split('=').next().unwrap_or(l).trim().to_string(), p.clone()))
+            .collect(),
+        Some(_) => return Err(src.error_at(p, "expected a list of addresses")),
     })
 }
 

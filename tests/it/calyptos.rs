@@ -17,6 +17,7 @@ const ENVIRONMENTS: &[&str] = &[
     "etc-cephenv",
     "etc-riakcsenv",
     "new-schema-edge",
+    "new-schema-vpcmido",
 ];
 
 fn roles_json(name: &str) -> Value {
@@ -35,7 +36,8 @@ fn expectations(name: &str) -> Vec<(String, Value)> {
         .iter()
         .filter_map(|v| {
             let path = fixture(&format!("calyptos/expected_roles/{name}.roles.{v}.json"));
-            let text = std::fs::read_to_string(&path).expect("expected roles file");
+            // A fixture written for one schema has the answer of that schema's Calyptos only.
+            let text = std::fs::read_to_string(&path).ok()?;
             let json: Value = serde_json::from_str(&text).expect("expected roles JSON");
             json.get("__error__").is_none().then(|| (v.to_string(), json))
         })
@@ -76,6 +78,19 @@ fn every_environment_matches_calyptos_roles() {
                     continue;
                 }
                 let mine = our_roles.get(role).map(set).unwrap_or_default();
+                if role == "all" {
+                    // Upstream bug 3: hosts only in the midolman host mapping were left out of
+                    // `all` (Calyptos HEAD). rolecall keeps every host.
+                    let theirs = set(hosts);
+                    let midolman = our_roles.get("midolman").map(set).unwrap_or_default();
+                    assert!(theirs.is_subset(&mine), "{name} ({version}): role `all`");
+                    let extra: BTreeSet<String> = mine.difference(&theirs).cloned().collect();
+                    assert!(
+                        extra.is_subset(&midolman),
+                        "{name} ({version}): `all` has {extra:?}"
+                    );
+                    continue;
+                }
                 assert_eq!(mine, set(hosts), "{name} ({version}): role `{role}`");
             }
         }
@@ -231,4 +246,48 @@ fn eucalyptus_validators_report_the_real_problems_offline() {
         .find(|r| r["plugin"] == "euca-storage" && r["status"] == "fail")
         .expect("storage finding");
     assert_eq!(storage["location"]["line"], 36);
+}
+
+#[test]
+fn ceph_bootstrap_monitor_in_every_form() {
+    let env = |topology: &str| format!("name: c\ndefault_attributes:\n  ceph:\n{topology}");
+    let roles = |yaml: &str| {
+        let out = Test::new()
+            .file("env.yml", yaml.as_bytes())
+            .args(["roles", "--format", "json", "-c", "env.yml"])
+            .run();
+        out.code(0);
+        out.json()["roles"].clone()
+    };
+    // `mon_bootstrap` as a mapping (older Calyptos): that host, even when not among `mons`.
+    let r = roles(&env(
+        "    topology:\n      mon_bootstrap: {ipaddr: 10.0.0.9, hostname: boot}\n      mons:\n        - {ipaddr: 10.0.0.1}\n      osds:\n        - {ipaddr: 10.0.0.2}\n",
+    ));
+    assert_eq!(r["mon-bootstrap"], serde_json::json!(["10.0.0.9"]));
+    assert!(r["all"]
+        .as_array()
+        .expect("all")
+        .contains(&serde_json::json!("10.0.0.9")));
+    // Inline.
+    let r = roles(&env("    topology:\n      mon_bootstrap: 10.0.0.8\n      mons: [{ipaddr: 10.0.0.1}]\n      osds: [{ipaddr: 10.0.0.2}]\n"));
+    assert_eq!(r["mon-bootstrap"], serde_json::json!(["10.0.0.8"]));
+    // The `init` mon otherwise; none at all is an error, as in Calyptos.
+    let r = roles(&env("    topology:\n      mons: [{ipaddr: 10.0.0.1}, {ipaddr: 10.0.0.3, init: true}]\n      osds: [{ipaddr: 10.0.0.2}]\n"));
+    assert_eq!(r["mon-bootstrap"], serde_json::json!(["10.0.0.3"]));
+    Test::new()
+        .file(
+            "env.yml",
+            env("    topology:\n      mons: [{ipaddr: 10.0.0.1}]\n      osds: [{ipaddr: 10.0.0.2}]\n")
+                .as_bytes(),
+        )
+        .args(["roles", "-c", "env.yml"])
+        .run()
+        .code(2)
+        .stderr_has("env.yml:5:13: default_attributes.ceph.topology.mons: no bootstrap monitor");
+    Test::new()
+        .file("env.yml", env("    config: {fsid: x}\n").as_bytes())
+        .args(["roles", "-c", "env.yml"])
+        .run()
+        .code(2)
+        .stderr_has("default_attributes.ceph: the `ceph` section has no `topology`");
 }
