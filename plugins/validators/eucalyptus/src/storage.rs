@@ -55,10 +55,19 @@ impl Validator for Storage {
         let Some(doc) = crate::environment(ctx, CHECK) else {
             return Ok(());
         };
-        let props = env::eucalyptus(&doc)
-            .and_then(|e| e.get("system-properties"))
-            .cloned()
-            .unwrap_or(Value::Null);
+        // Legacy environments set them in `system-properties`, the new schema in
+        // `cloud-properties`; either holds them.
+        let euca = env::eucalyptus(&doc).cloned().unwrap_or(Value::Null);
+        let (props_key, props) = ["cloud-properties", "system-properties"]
+            .into_iter()
+            .find_map(|k| euca.get(k).filter(|v| v.is_object()).map(|v| (k, v.clone())))
+            .unwrap_or(("system-properties", Value::Null));
+        let other = if props_key == "cloud-properties" {
+            "system-properties"
+        } else {
+            "cloud-properties"
+        };
+        let also = euca.get(other).cloned().unwrap_or(Value::Null);
         let clusters = env::topology(&doc).map(env::clusters).unwrap_or_default();
         let mut checked = 0;
         for c in clusters {
@@ -77,11 +86,12 @@ impl Validator for Storage {
             let mut missing = Vec::new();
             for p in needed {
                 let key = format!("{}.storage.{p}", c.name);
-                let present = props.get(&key).is_some_and(|v| match v {
+                let set = |v: &Value| match v {
                     Value::String(s) => !s.trim().is_empty(),
                     Value::Null => false,
                     _ => true,
-                });
+                };
+                let present = props.get(&key).is_some_and(set) || also.get(&key).is_some_and(set);
                 if !present {
                     missing.push(key);
                 }
@@ -91,7 +101,7 @@ impl Validator for Storage {
                     CHECK,
                     format!("cluster `{}`: every {backend} property is set", c.name),
                 )
-                .path(format!("{EUCA}.system-properties"));
+                .path(format!("{EUCA}.{props_key}"));
             } else {
                 ctx.fail(
                     CHECK,
@@ -132,5 +142,21 @@ mod tests {
         assert!(f
             .iter()
             .any(|f| f.status == Status::Fail && f.message.starts_with("cluster `three` uses threepar")));
+    }
+
+    #[test]
+    fn new_schema_cloud_properties_count() {
+        let yaml = "default_attributes:\n  eucalyptus:\n    topology:\n      clc: [10.0.0.1]\n      clusters:\n        one:\n          \
+            cc: [10.0.0.2]\n          sc: [10.0.0.2]\n          nodes: [10.0.0.3]\n          storage-backend: ceph-rbd\n    \
+            cloud-properties:\n      one.storage.cephconfigfile: /etc/ceph/ceph.conf\n      one.storage.cephuser: eucalyptus\n      \
+            one.storage.cephkeyringfile: /etc/ceph/k\n      one.storage.cephsnapshotpools: rbd\n      one.storage.cephvolumepools: rbd\n";
+        let r = Kit::from_yaml(yaml).validate(&Storage);
+        let f = r.find(CHECK, None);
+        assert!(f.iter().all(|f| f.status != Status::Fail), "{f:#?}");
+        assert!(
+            f.iter().any(|f| f.status == Status::Pass
+                && f.path.as_deref() == Some("default_attributes.eucalyptus.cloud-properties")),
+            "{f:#?}"
+        );
     }
 }

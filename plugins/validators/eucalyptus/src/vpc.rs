@@ -1,7 +1,13 @@
-//! `euca-vpc`: in `VPCMIDO` mode, the Midonet configuration is complete: `config-json.Mido`
-//! present; each gateway (legacy `GatewayHost`/`GatewayIP`/`GatewayInterface`, or a `Gateways`
-//! list) has a host, an IP and an interface; every CLC and NC appears in
-//! `midokura.midolman-host-mapping`, and every mapped address is a CLC, an NC or a gateway.
+//! `euca-vpc`: in `VPCMIDO` mode, the Midonet configuration is complete.
+//!
+//! - Legacy schema: `config-json.Mido` present; each gateway (`GatewayHost`/`GatewayIP`/
+//!   `GatewayInterface`, or a `Gateways` list) has a host, an IP and an interface; the mapping is
+//!   `midokura.midolman-host-mapping`.
+//! - New schema (Calyptos HEAD): `eucalyptus.midonet` present; each of its `gateways` has an
+//!   address (the entry itself, or its `Ip`); the mapping is `eucalyptus.midonet.midolman-host-mapping`.
+//!
+//! Either way every CLC and NC appears in the mapping, and every mapped address is a CLC, an NC
+//! or a gateway.
 
 use rolecall_plugin::serde_json::Value;
 use rolecall_plugin::{Context, Result, Validator};
@@ -40,6 +46,10 @@ impl Validator for Vpc {
                 ),
             )
             .path(format!("{NETWORK}.mode"));
+            return Ok(());
+        }
+        if let Some(midonet) = euca.get("midonet") {
+            new_schema(ctx, &doc, midonet);
             return Ok(());
         }
         let Some(mido) = euca
@@ -93,7 +103,70 @@ impl Validator for Vpc {
             .path("default_attributes.midokura");
             return Ok(());
         };
-        let topology = env::topology(&doc).cloned().unwrap_or(Value::Null);
+        coverage(ctx, &doc, mapping, MAPPING, &gateway_hosts, &[]);
+        Ok(())
+    }
+}
+
+/// The new schema's `eucalyptus.midonet`: gateways with addresses, and the host mapping.
+fn new_schema(ctx: &mut Context<'_>, doc: &Value, midonet: &Value) {
+    const MIDONET: &str = "default_attributes.eucalyptus.midonet";
+    let mut gateway_ips = Vec::new();
+    match midonet.get("gateways").and_then(Value::as_array) {
+        Some(list) if !list.is_empty() => {
+            for (i, g) in list.iter().enumerate() {
+                let ip = match g {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Object(m) => ["Ip", "IP", "ip"]
+                        .iter()
+                        .find_map(|k| m.get(*k).and_then(Value::as_str).map(str::to_string)),
+                    _ => None,
+                };
+                match ip.filter(|s| !s.trim().is_empty()) {
+                    Some(ip) => {
+                        ctx.pass(CHECK, format!("gateway {ip} has an address"))
+                            .path(format!("{MIDONET}.gateways[{i}]"));
+                        gateway_ips.push(ip);
+                    }
+                    None => {
+                        ctx.fail(CHECK, "gateway without an address (`Ip`)")
+                            .path(format!("{MIDONET}.gateways[{i}]"));
+                    }
+                }
+            }
+        }
+        _ => {
+            ctx.fail(
+                CHECK,
+                "VPCMIDO needs at least one gateway in `eucalyptus.midonet.gateways`",
+            )
+            .path(MIDONET);
+        }
+    }
+    let path = format!("{MIDONET}.midolman-host-mapping");
+    let Some(mapping) = midonet.get("midolman-host-mapping").and_then(Value::as_object) else {
+        ctx.fail(
+            CHECK,
+            "VPCMIDO needs `eucalyptus.midonet.midolman-host-mapping` (hostname: address)",
+        )
+        .path(MIDONET);
+        return;
+    };
+    coverage(ctx, doc, mapping, &path, &[], &gateway_ips);
+}
+
+/// Every CLC and NC is in `mapping`, and every mapped host is a CLC, an NC or a gateway (by
+/// host name, or by address).
+fn coverage(
+    ctx: &mut Context<'_>,
+    doc: &Value,
+    mapping: &rolecall_plugin::serde_json::Map<String, Value>,
+    mapping_path: &str,
+    gateway_hosts: &[String],
+    gateway_ips: &[String],
+) {
+    {
+        let topology = env::topology(doc).cloned().unwrap_or(Value::Null);
         let clc = env::clc(&topology);
         let ncs: Vec<String> = env::clusters(&topology)
             .into_iter()
@@ -105,12 +178,16 @@ impl Validator for Vpc {
             .collect();
         for (name, ip) in mapping {
             let ip = ip.as_str().unwrap_or_default();
-            if !clc.iter().any(|c| c == ip) && !ncs.iter().any(|n| n == ip) && !gateway_hosts.contains(name) {
+            let known = clc.iter().any(|c| c == ip)
+                || ncs.iter().any(|n| n == ip)
+                || gateway_hosts.contains(name)
+                || gateway_ips.iter().any(|g| g == ip);
+            if !known {
                 ctx.fail(
                     CHECK,
                     format!("{name} ({ip}) is mapped but is not a CLC, an NC or a gateway"),
                 )
-                .path(format!("{MAPPING}.{name}"));
+                .path(format!("{mapping_path}.{name}"));
             }
         }
         for (what, hosts) in [("CLC", &clc), ("NC", &ncs)] {
@@ -124,11 +201,10 @@ impl Validator for Vpc {
                         format!("{what} {h} is missing from the midolman host mapping"),
                     )
                     .host(h)
-                    .path(MAPPING);
+                    .path(mapping_path);
                 }
             }
         }
-        Ok(())
     }
 }
 
@@ -179,5 +255,38 @@ mod tests {
         Kit::from_yaml(&edge)
             .validate(&Vpc)
             .assert_status(CHECK, None, Status::Skip);
+    }
+
+    #[test]
+    fn new_schema_reads_eucalyptus_midonet() {
+        let yaml = "default_attributes:\n  eucalyptus:\n    network:\n      mode: VPCMIDO\n    topology:\n      clc: [10.0.0.1]\n      \
+            clusters:\n        one: {cc: [10.0.0.2], sc: [10.0.0.2], nodes: [10.0.0.3, 10.0.0.4]}\n    midonet:\n      \
+            gateways: [10.0.0.9, {Ip: 10.0.0.10}, {ExternalCidr: 1.2.3.0/24}]\n      midolman-host-mapping:\n        \
+            clc.example: 10.0.0.1\n        nc3.example: 10.0.0.3\n        gw.example: 10.0.0.9\n        stray.example: 10.0.0.77\n";
+        let r = Kit::from_yaml(yaml).validate(&Vpc);
+        let f = r.find(CHECK, None);
+        let msgs: Vec<(Status, &str)> = f.iter().map(|f| (f.status, f.message.as_str())).collect();
+        assert!(
+            msgs.contains(&(Status::Pass, "gateway 10.0.0.9 has an address")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.contains(&(Status::Pass, "gateway 10.0.0.10 has an address")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.contains(&(Status::Fail, "gateway without an address (`Ip`)")),
+            "{msgs:?}"
+        );
+        assert!(msgs.contains(&(
+            Status::Fail,
+            "NC 10.0.0.4 is missing from the midolman host mapping"
+        )));
+        assert!(msgs.contains(&(
+            Status::Fail,
+            "stray.example (10.0.0.77) is mapped but is not a CLC, an NC or a gateway"
+        )));
+        assert!(!msgs.iter().any(|(_, m)| m.contains("config-json")), "{msgs:?}");
+        assert_eq!(r.count(Status::Fail), 3);
     }
 }
