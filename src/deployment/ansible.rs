@@ -1163,6 +1163,7 @@ fn finish(
         document,
         from_env: Vec::new(),
         warnings: inv.warnings,
+        origins: std::collections::HashMap::new(),
     })
 }
 

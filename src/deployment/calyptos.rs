@@ -438,6 +438,7 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
         hosts,
         roles,
         clusters,
+        origin: origins,
         ..
     } = b;
     if hosts.is_empty() {
@@ -482,6 +483,7 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
         document,
         from_env: Vec::new(),
         warnings: Vec::new(),
+        origins,
     })
 }
 

@@ -188,6 +188,45 @@ pub struct Deployment {
     pub from_env: Vec<(String, String)>,
     /// Things worth a warning that do not stop the load (look-alike names, say).
     pub warnings: Vec<String>,
+    /// Where each host is written in the file, when that is not `hosts.<name>` (a range such
+    /// as `hosts.nc[01:04]`, a Calyptos topology entry): findings about a host point there.
+    pub origins: std::collections::HashMap<String, YamlPath>,
+}
+
+impl Deployment {
+    /// Where `path` (a finding's YAML path) is written in `text`: the path itself when it is
+    /// there; for `hosts.<name>...` of a host written elsewhere, that place (with the rest of
+    /// the path when it exists there); else the nearest written ancestor.
+    ///
+    /// Host names may hold dots (`hosts.10.0.0.5.address` names host `10.0.0.5`): the longest
+    /// host name that fits is taken.
+    pub fn position_of(&self, text: &str, path: &str) -> Option<locate::Position> {
+        let parsed = YamlPath::parse(path);
+        if let Some(p) = locate::locate(text, &parsed) {
+            return Some(p);
+        }
+        if let Some(after) = path.strip_prefix("hosts.") {
+            let host = self
+                .hosts
+                .keys()
+                .filter(|h| {
+                    after == h.as_str() || after.strip_prefix(h.as_str()).is_some_and(|r| r.starts_with('.'))
+                })
+                .max_by_key(|h| h.len());
+            if let Some(name) = host {
+                let rest = YamlPath::parse(&after[name.len()..]);
+                let origin = self
+                    .origins
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| YamlPath::root().key("hosts").key(name.clone()));
+                let mut full = origin.clone();
+                full.0.extend(rest.0);
+                return locate::locate(text, &full).or_else(|| locate::locate_in_file(text, &origin));
+            }
+        }
+        locate::locate_in_file(text, &parsed)
+    }
 }
 
 /// Hosts a deployment may define, all ranges together, unless raised ([`set_max_hosts`]).

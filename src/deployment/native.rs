@@ -160,7 +160,7 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
     let raw: RawDeployment = src.deserialize()?;
     let root = YamlPath::root();
     let ssh = build_ssh(raw.ssh);
-    let hosts = build_hosts(src, raw.hosts)?;
+    let (hosts, origins) = build_hosts(src, raw.hosts)?;
 
     let mut roles: IndexMap<String, Role> = IndexMap::with_capacity(raw.roles.0.len() + 1);
     for (name, spec) in raw.roles.0 {
@@ -246,6 +246,7 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
         document: serde_json::Value::Null,
         from_env: Vec::new(),
         warnings: Vec::new(),
+        origins,
     })
 }
 
@@ -278,7 +279,13 @@ fn jump_list(raw: OneOrMany<Str>) -> Vec<String> {
     hops
 }
 
-fn build_hosts(src: &Source, raw: UniqueMap<RawHost>) -> Result<IndexMap<String, Host>, Diagnostic> {
+/// The hosts, and where each host defined by a range is written (the range's key).
+type Origins = HashMap<String, YamlPath>;
+
+fn build_hosts(
+    src: &Source,
+    raw: UniqueMap<RawHost>,
+) -> Result<(IndexMap<String, Host>, Origins), Diagnostic> {
     let base = YamlPath::root().key("hosts");
     if raw.0.is_empty() {
         return Err(src
@@ -380,7 +387,12 @@ fn build_hosts(src: &Source, raw: UniqueMap<RawHost>) -> Result<IndexMap<String,
             );
         }
     }
-    Ok(hosts)
+    let origins = defined_by
+        .into_iter()
+        .filter(|(name, pattern)| name != pattern)
+        .map(|(name, pattern)| (name, base.key(pattern)))
+        .collect();
+    Ok((hosts, origins))
 }
 
 /// Expand a role's or cluster's host list, check every host exists, fold duplicates.

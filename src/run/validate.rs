@@ -6,7 +6,6 @@ use std::time::Instant;
 use rayon::prelude::*;
 use rolecall_plugin::Options;
 
-use crate::deployment::locate::{locate_in_file, YamlPath};
 use crate::deployment::Deployment;
 use crate::plugin::call::{self, Offline};
 use crate::plugin::{PluginKind, Registry};
@@ -57,7 +56,7 @@ pub fn validate(d: &Deployment, registry: &Registry, opts: &ValidateOptions) -> 
         let findings = call::with_plugin_error(outcome.findings, outcome.code);
         for (f, took) in findings {
             let position = match (&f.path, &text) {
-                (Some(p), Some(t)) => locate_in_file(t, &YamlPath::parse(p)),
+                (Some(p), Some(t)) => d.position_of(t, p),
                 _ => None,
             };
             results

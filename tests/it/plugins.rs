@@ -306,3 +306,43 @@ fn shipped_expectations_validator_locates_mistakes() {
         .stdout_has("deploy.yaml:7:23 (roles.web.expect.ports[1])")
         .stdout_has("unknown expectation `servises`; did you mean `services`?");
 }
+
+/// Findings about a host point where the host is written: the range that defines it, or the
+/// Calyptos topology entry (whose host name holds dots).
+#[test]
+fn host_findings_point_at_the_line_that_defines_the_host() {
+    let location = |t: Test, config: &str| {
+        let out = t
+            .args([
+                "validate",
+                "-c",
+                config,
+                "--only",
+                "addresses",
+                "--format",
+                "json",
+            ])
+            .run();
+        out.code(1);
+        let j = out.json();
+        let fail = j["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .find(|r| r["status"] == "fail")
+            .expect("a failure")
+            .clone();
+        (
+            fail["location"]["line"].clone(),
+            fail["location"]["column"].clone(),
+        )
+    };
+    let native = "hosts:\n  cc01: 127.0.0.5\n  web01: 127.0.0.9\n  nc[01:02]:\n    address: 127.0.0.[5:6]\nroles:\n  r: [cc01]\n";
+    assert_eq!(
+        location(Test::new().yaml(native), "deploy.yaml"),
+        (5.into(), 14.into())
+    );
+    let calyptos = "name: e\ndefault_attributes:\n  eucalyptus:\n    topology:\n      clc: [10.0.0.300]\n      user-facing: [10.0.0.2]\n      clusters:\n        one: {cc: [10.0.0.3], sc: [10.0.0.3], nodes: [10.0.0.4]}\n";
+    let t = Test::new().file("env.yml", calyptos.as_bytes());
+    assert_eq!(location(t, "env.yml"), (5.into(), 12.into()));
+}
