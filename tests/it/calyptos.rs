@@ -291,3 +291,32 @@ fn ceph_bootstrap_monitor_in_every_form() {
         .code(2)
         .stderr_has("default_attributes.ceph: the `ceph` section has no `topology`");
 }
+
+#[test]
+fn mutated_environments_never_panic() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for name in [
+        "new-schema-vpcmido",
+        "examples-environment.vpc",
+        "examples-ceph_euca",
+    ] {
+        let text = std::fs::read_to_string(fixture(&format!("calyptos/{name}.yaml"))).expect("fixture");
+        let lines: Vec<&str> = text.lines().collect();
+        for cut in 0..lines.len() {
+            for variant in 0..3 {
+                let mut l: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+                match variant {
+                    // Truncation, a dropped key, a list swapped for a scalar.
+                    0 => l.truncate(cut),
+                    1 => {
+                        l.remove(cut);
+                    }
+                    _ => l[cut] = l[cut].replace("- ", "").replace(['[', ']'], ""),
+                }
+                let p = dir.path().join(format!("{name}-{cut}-{variant}.yaml"));
+                std::fs::write(&p, l.join("\n")).expect("write");
+                let _ = rolecall::deployment::load(&p, None);
+            }
+        }
+    }
+}
