@@ -17,5 +17,6 @@ pub mod exit;
 pub mod plugin;
 pub mod remote;
 pub mod report;
+pub mod results;
 pub mod run;
 pub mod text;

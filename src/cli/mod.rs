@@ -108,7 +108,7 @@ fn secret_values(from_env: &[(String, String)]) -> Vec<(String, String)> {
 }
 
 /// Plugin log lines on stderr with `-v` (`-vv` adds debug lines); never with `-q`.
-pub fn show_logs(results: &rolecall::report::checks::Results, printer: &Printer) {
+pub fn show_logs(results: &rolecall::results::Results, printer: &Printer) {
     let verbose = printer.verbose();
     for (plugin, level, text) in &results.logs {
         if verbose >= 2 || (verbose == 1 && *level != "debug") {
@@ -121,7 +121,7 @@ pub fn show_logs(results: &rolecall::report::checks::Results, printer: &Printer)
 /// Say so on stderr when a run checked nothing (its exit code is then 2, never 0).
 pub fn nothing_checked(
     kind: rolecall::plugin::PluginKind,
-    results: &rolecall::report::checks::Results,
+    results: &rolecall::results::Results,
     reg: &rolecall::plugin::Registry,
     printer: &Printer,
 ) {

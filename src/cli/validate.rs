@@ -87,7 +87,7 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
 /// `--only`/`--skip` names that match no plugin, and libraries that failed to load, on stderr.
 pub fn unknown_plugin_errors(
     kind: &str,
-    results: &checks::Results,
+    results: &rolecall::results::Results,
     registry: &rolecall::plugin::Registry,
     printer: &Printer,
 ) {

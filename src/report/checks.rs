@@ -1,8 +1,7 @@
-//! One results model for validators and debuggers, and its renderers: table, JSON, JUnit.
+//! The renderers of [`crate::results`]: table, JSON, JUnit.
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::time::Duration;
 
 use colored::Colorize;
 use comfy_table::{presets, Cell, CellAlignment, Color, ContentArrangement, Table};
@@ -10,164 +9,10 @@ use indexmap::IndexMap;
 use rolecall_plugin::Status;
 use serde_json::{json, Value};
 
-use crate::deployment::locate::Position;
-use crate::exit::Exit;
-use crate::plugin::LoadProblem;
+use crate::results::{CheckResult, Counts, Results};
 
 use super::printer::Printer;
 use super::safe;
-
-/// One reported check.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CheckResult {
-    pub plugin: String,
-    pub check: String,
-    pub status: Status,
-    pub host: Option<String>,
-    pub message: String,
-    /// YAML path in the deployment file, and where it is.
-    pub path: Option<String>,
-    pub position: Option<Position>,
-    pub duration: Duration,
-}
-
-impl CheckResult {
-    /// What `plugin` reported, with where its YAML path is in the file (when known).
-    pub fn from_finding(
-        plugin: &str,
-        f: rolecall_plugin::Finding,
-        position: Option<Position>,
-        took: Duration,
-    ) -> Self {
-        Self {
-            plugin: plugin.to_string(),
-            check: f.check,
-            status: f.status,
-            host: f.host,
-            message: f.message,
-            path: f.path,
-            position,
-            duration: took,
-        }
-    }
-}
-
-/// Everything a run produced.
-#[derive(Debug, Clone, Default)]
-pub struct Results {
-    pub items: Vec<CheckResult>,
-    pub load_problems: Vec<LoadProblem>,
-    /// `--only`/`--skip` names that match no plugin.
-    pub unknown_plugins: Vec<String>,
-    /// Plugins that ran, in order, with their wall time.
-    pub ran: Vec<(String, Duration)>,
-    /// Hosts that could not be worked on (unreachable, refused, timed out...), with why.
-    pub unreached: IndexMap<String, String>,
-    /// What plugins logged, in order: plugin, level (`error`, `warn`, `info`, `debug`), text.
-    pub logs: Vec<(String, &'static str, String)>,
-}
-
-/// The name of a plugin log level (`rolecall_plugin::abi::level`).
-pub fn level_name(level: u32) -> &'static str {
-    use rolecall_plugin::abi::level;
-    match level {
-        level::ERROR => "error",
-        level::WARN => "warn",
-        level::INFO => "info",
-        _ => "debug",
-    }
-}
-
-/// Counts per status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub pass: usize,
-    pub fail: usize,
-    pub warn: usize,
-    pub skip: usize,
-    pub error: usize,
-}
-
-impl Counts {
-    fn add(&mut self, s: Status) {
-        match s {
-            Status::Pass => self.pass += 1,
-            Status::Fail => self.fail += 1,
-            Status::Warn => self.warn += 1,
-            Status::Skip => self.skip += 1,
-            _ => self.error += 1,
-        }
-    }
-
-    pub fn total(&self) -> usize {
-        self.pass + self.fail + self.warn + self.skip + self.error
-    }
-
-    fn json(&self) -> Value {
-        json!({"pass": self.pass, "fail": self.fail, "warn": self.warn, "skip": self.skip, "error": self.error, "total": self.total()})
-    }
-}
-
-impl Results {
-    /// Counts per plugin (in run order) and overall.
-    pub fn counts(&self) -> (IndexMap<&str, Counts>, Counts) {
-        let mut per: IndexMap<&str, Counts> = self
-            .ran
-            .iter()
-            .map(|(n, _)| (n.as_str(), Counts::default()))
-            .collect();
-        let mut all = Counts::default();
-        for r in &self.items {
-            per.entry(r.plugin.as_str()).or_default().add(r.status);
-            all.add(r.status);
-        }
-        (per, all)
-    }
-
-    /// Keep `plugin`'s log lines.
-    pub fn add_logs(&mut self, plugin: &str, logs: Vec<(u32, String)>) {
-        self.logs.extend(
-            logs.into_iter()
-                .map(|(level, text)| (plugin.to_string(), level_name(level), text)),
-        );
-    }
-
-    /// Why nothing was checked, when nothing was: never a pass.
-    pub fn nothing_checked(&self) -> Option<&'static str> {
-        if self.ran.is_empty() {
-            Some("no plugin ran")
-        } else if self.items.is_empty() {
-            Some("the plugins ran but reported no check")
-        } else {
-            None
-        }
-    }
-
-    /// The exit code: 2 for load problems, plugin errors or nothing checked, else 3 when hosts
-    /// were not reached (their own errors are that, not plugin errors), else 1 for failures,
-    /// else 0.
-    pub fn exit(&self) -> Exit {
-        let (_, all) = self.counts();
-        if self.nothing_checked().is_some() {
-            return Exit::Error;
-        }
-        let errors = self
-            .items
-            .iter()
-            .filter(|r| r.status == Status::Error)
-            .filter(|r| !r.host.as_ref().is_some_and(|h| self.unreached.contains_key(h)))
-            .count();
-        if !self.load_problems.is_empty() || !self.unknown_plugins.is_empty() || errors > 0 {
-            Exit::Error
-        } else if !self.unreached.is_empty() {
-            Exit::Incomplete
-        } else if all.fail > 0 {
-            Exit::ChecksFailed
-        } else {
-            Exit::Ok
-        }
-    }
-}
 
 pub(crate) fn status_cell(s: Status) -> Cell {
     let c = Cell::new(s.as_str().to_uppercase());
@@ -486,6 +331,9 @@ pub(crate) fn new_table(printer: &Printer, header: &[&str]) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deployment::locate::Position;
+    use crate::exit::Exit;
+    use std::time::Duration;
 
     fn r(status: Status, host: Option<&str>) -> CheckResult {
         CheckResult {

@@ -15,7 +15,7 @@ use super::checks::{self, new_table, status_cell};
 use super::printer::Printer;
 use super::safe;
 use crate::deployment::range::fold;
-use crate::run::debug::DebugReport;
+use crate::results::DebugReport;
 
 /// Worst first: what a cell shows when a plugin reported several results for a host.
 fn rank(s: Status) -> u8 {
@@ -199,7 +199,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::report::checks::CheckResult;
+    use crate::results::CheckResult;
 
     fn report(plugins: &[&str], hosts: &[&str]) -> DebugReport {
         let mut r = DebugReport {

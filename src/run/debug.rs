@@ -14,8 +14,8 @@ use crate::deployment::Deployment;
 use crate::plugin::call::{self, Services};
 use crate::plugin::{PluginKind, Registry};
 use crate::remote::{Executor, HostResult, Outcome};
-use crate::report::checks::{CheckResult, Results};
 use crate::report::progress::Progress;
+use crate::results::{CheckResult, DebugReport, Sent};
 
 /// What to run, and where.
 #[derive(Debug, Clone, Default)]
@@ -28,35 +28,6 @@ pub struct DebugOptions {
     pub allow_changes: bool,
     pub allow_nets: Vec<String>,
     pub reach: crate::remote::settings::Reach,
-}
-
-/// One command a plugin sent, and to which hosts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sent {
-    pub command: String,
-    pub hosts: Vec<String>,
-}
-
-/// What a debug run produced.
-#[derive(Debug, Clone, Default)]
-pub struct DebugReport {
-    pub results: Results,
-    /// Per plugin (run order), the commands it sent.
-    pub sent: IndexMap<String, Vec<Sent>>,
-    /// The selected hosts, in file order.
-    pub hosts: Vec<String>,
-    pub dry_run: bool,
-}
-
-impl DebugReport {
-    /// The run's exit code. A dry run sends nothing, so it checks nothing: the commands listed
-    /// are its answer, and it passes when a plugin ran at all.
-    pub fn exit(&self) -> crate::exit::Exit {
-        match (self.dry_run, self.results.ran.is_empty()) {
-            (true, false) => crate::exit::Exit::Ok,
-            _ => self.results.exit(),
-        }
-    }
 }
 
 /// Hosts that could not be worked on, first reason kept.

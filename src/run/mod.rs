@@ -13,7 +13,7 @@ use crate::deployment::Deployment;
 use crate::plugin::{Plugin, PluginKind, Registry};
 use crate::remote::settings::Reach;
 use crate::remote::Endpoint;
-use crate::report::checks::Results;
+use crate::results::Results;
 
 /// The deployment as plugins see it (effective SSH endpoints included).
 pub fn fleet(d: &Deployment, reach: &Reach) -> Fleet {

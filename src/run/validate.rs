@@ -9,7 +9,7 @@ use rolecall_plugin::Options;
 use crate::deployment::Deployment;
 use crate::plugin::call::{self, Offline};
 use crate::plugin::{PluginKind, Registry};
-use crate::report::checks::{CheckResult, Results};
+use crate::results::{CheckResult, Results};
 
 /// What to run.
 #[derive(Debug, Clone, Default)]
