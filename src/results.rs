@@ -11,6 +11,10 @@ use crate::deployment::locate::Position;
 use crate::exit::Exit;
 use crate::plugin::LoadProblem;
 
+/// The version of rolecall's JSON documents (`schema_version`; schemas in `docs/schemas/`).
+/// Raised when a field changes meaning or goes away; new fields do not raise it.
+pub const SCHEMA_VERSION: u32 = 1;
+
 /// One reported check.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckResult {

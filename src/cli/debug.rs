@@ -1,14 +1,14 @@
 //! `rolecall debug`: run the debugger plugins on the hosts of the deployment over SSH.
 
-use anyhow::Context;
 use clap::Args;
 use rolecall::exit::Exit;
 use rolecall::report::{debug as render, Printer};
 use rolecall::run::debug::{debug, DebugOptions};
 
 use super::connect::ConnectArgs;
+use super::output::{OutputArgs, ReportFormat};
 use super::remote::{ExecArgs, SelectArgs, Sending};
-use super::validate::{unknown_plugin_errors, ReportFormat};
+use super::validate::unknown_plugin_errors;
 use super::{DeploymentArgs, PluginSettings};
 
 #[derive(Debug, Args)]
@@ -29,9 +29,8 @@ pub struct DebugArgs {
     /// Let plugins run commands that change hosts (installing, deleting, restarting)
     #[arg(long)]
     pub allow_changes: bool,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    pub format: ReportFormat,
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(flatten)]
     pub exec: ExecArgs,
     #[command(flatten)]
@@ -46,10 +45,11 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         skip,
         dry_run,
         allow_changes,
-        format,
+        output,
         exec,
         connect,
     } = args;
+    let sinks = output.sinks(false)?;
     let d = super::load_deployment(&config, profile, printer)?;
     let hosts = select.hosts(&d, false)?;
     if select.listed(&hosts, printer)? {
@@ -93,12 +93,14 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
     );
     progress.finish();
     unknown_plugin_errors("debugger", &report.results, &registry, printer);
-    let text = match format {
-        ReportFormat::Table => render::table(&report, &d.source, printer),
+    let show = output.show(printer);
+    super::output::write(&sinks, printer, |format| match format {
+        ReportFormat::Table => render::table(&report, &d.source, printer, show),
         ReportFormat::Json => render::json(&report, &d.source),
         ReportFormat::Junit => rolecall::report::checks::junit(&report.results, &d.source),
-    };
-    printer.out(&text).context("writing to stdout")?;
+        // Refused by `sinks(false)` above.
+        ReportFormat::Sarif => String::new(),
+    })?;
     super::show_logs(&report.results, printer);
     let exit = report.exit();
     if exit == Exit::Error {

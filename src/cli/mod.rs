@@ -5,6 +5,7 @@ mod completions;
 mod connect;
 mod debug;
 mod hosts;
+mod output;
 mod plugins;
 mod remote;
 mod roles;

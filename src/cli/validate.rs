@@ -1,21 +1,13 @@
 //! `rolecall validate`: run the validators over a deployment.
 
-use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use rolecall::exit::Exit;
 use rolecall::report::{checks, Printer};
 use rolecall::run::validate::{validate, ValidateOptions};
 
 use super::connect::ConnectArgs;
+use super::output::{OutputArgs, ReportFormat};
 use super::{DeploymentArgs, PluginSettings};
-
-#[derive(Debug, Clone, Copy, ValueEnum, Default)]
-pub enum ReportFormat {
-    #[default]
-    Table,
-    Json,
-    Junit,
-}
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -33,9 +25,8 @@ pub struct ValidateArgs {
     /// Networks checks may connect to (comma-separated CIDRs)
     #[arg(long, env = rolecall::remote::ALLOW_NETS_ENV, value_delimiter = ',', value_name = "CIDR,..")]
     pub allow_nets: Vec<String>,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    pub format: ReportFormat,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// Seconds the whole run may take; a plugin still running then is stopped (an error result)
     #[arg(long, value_name = "SECS", value_parser = super::connect::parse_secs)]
     pub deadline: Option<std::time::Duration>,
@@ -50,10 +41,12 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
         skip,
         online,
         allow_nets,
-        format,
+        output,
         deadline,
         connect,
     } = args;
+    let sinks = output.sinks(true)?;
+    let show = output.show(printer);
     let deadline = deadline.map(|d| std::time::Instant::now() + d);
     let d = super::load_deployment(&config, profile, printer)?;
     let allow = super::remote::allow_list(&allow_nets)?;
@@ -68,12 +61,12 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
     };
     let results = validate(&d, &registry, &opts);
     unknown_plugin_errors("validator", &results, &registry, printer);
-    let text = match format {
-        ReportFormat::Table => checks::table(&results, &d.source, printer),
+    super::output::write(&sinks, printer, |format| match format {
+        ReportFormat::Table => checks::table(&results, &d.source, printer, show),
         ReportFormat::Json => checks::json(&results, &d.source),
         ReportFormat::Junit => checks::junit(&results, &d.source),
-    };
-    printer.out(&text).context("writing to stdout")?;
+        ReportFormat::Sarif => checks::sarif(&results, &d.source),
+    })?;
     super::show_logs(&results, printer);
     super::nothing_checked(
         rolecall::plugin::PluginKind::Validator,

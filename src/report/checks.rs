@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 use crate::results::{CheckResult, Counts, Results};
 
 use super::printer::Printer;
-use super::safe;
+use super::{fold, safe, Show};
+use crate::deployment::range::fold;
 
 pub(crate) fn status_cell(s: Status) -> Cell {
     let c = Cell::new(s.as_str().to_uppercase());
@@ -34,32 +35,64 @@ fn where_(r: &CheckResult, source: &Path) -> String {
 }
 
 /// Per-plugin blocks, then a summary table and an overall line.
-pub fn table(results: &Results, source: &Path, printer: &Printer) -> String {
-    let mut out = table_blocks(results, source, printer);
+pub fn table(results: &Results, source: &Path, printer: &Printer, show: Show) -> String {
+    let mut out = table_blocks(results, source, printer, show);
     out.push_str(&table_summary(results, printer));
     out
 }
 
-/// A table per plugin, then load problems and hosts not reached.
-pub fn table_blocks(results: &Results, source: &Path, printer: &Printer) -> String {
+/// Per plugin: its results folded across hosts, worst first, as `show` asks (passes and skips
+/// as one line by default); then load problems and hosts not reached.
+pub fn table_blocks(results: &Results, source: &Path, printer: &Printer, show: Show) -> String {
     let mut out = String::new();
     let mut by_plugin: IndexMap<&str, Vec<&CheckResult>> = IndexMap::new();
     for r in &results.items {
         by_plugin.entry(r.plugin.as_str()).or_default().push(r);
     }
+    // One-line plugins run together; a table gets a blank line before and after.
+    let mut after_line = false;
     for (plugin, items) in &by_plugin {
+        let rows = fold::fold_results(items);
+        let problem = |s: Status| match show {
+            Show::Failed => matches!(s, Status::Error | Status::Fail),
+            _ => !matches!(s, Status::Pass | Status::Skip),
+        };
+        let shown: Vec<&fold::Folded<'_>> = rows
+            .iter()
+            .filter(|r| show == Show::All || problem(r.status))
+            .collect();
+        let quiet_line = (show != Show::All).then(|| rest_line(&rows, show)).flatten();
+        if shown.is_empty() {
+            if let Some(line) = quiet_line {
+                let _ = writeln!(out, "{} {line}", plugin.bold());
+                after_line = true;
+            }
+            continue;
+        }
+        if after_line {
+            out.push('\n');
+            after_line = false;
+        }
         let _ = writeln!(out, "{}", plugin.bold());
-        let mut t = new_table(printer, &["Check", "Host", "Status", "Message", "Where"]);
-        for r in items {
+        let mut t = new_table(printer, &["Check", "Hosts", "Status", "Message", "Where"]);
+        for r in &shown {
+            let hosts = r.hosts_text();
             t.add_row(vec![
-                Cell::new(safe::cell(&r.check, safe::MAX_CELL)),
-                Cell::new(safe::cell(r.host.as_deref().unwrap_or(""), safe::MAX_CELL)),
+                Cell::new(safe::cell(r.check, safe::MAX_CELL)),
+                Cell::new(safe::cell(&hosts, safe::MAX_CELL)),
                 status_cell(r.status),
                 Cell::new(safe::cell(&r.message, safe::MAX_CELL)),
-                Cell::new(where_(r, source)),
+                Cell::new(where_folded(r, source)),
             ]);
         }
-        let _ = writeln!(out, "{t}\n");
+        let _ = writeln!(out, "{t}");
+        if let Some(line) = quiet_line {
+            let _ = writeln!(out, "  {line}");
+        }
+        out.push('\n');
+    }
+    if after_line {
+        out.push('\n');
     }
     if !results.load_problems.is_empty() {
         let _ = writeln!(out, "{}", "plugins that failed to load".bold());
@@ -74,16 +107,74 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer) -> Stri
     }
     if !results.unreached.is_empty() {
         let _ = writeln!(out, "{}", "hosts not reached".bold());
-        let mut t = new_table(printer, &["Host", "Why"]);
+        // Hosts with the same reason (the address left out) share a row.
+        let mut t = new_table(printer, &["Hosts", "Why"]);
+        let mut why_hosts: IndexMap<&str, Vec<&str>> = IndexMap::new();
         for (host, why) in &results.unreached {
+            why_hosts.entry(why.as_str()).or_default().push(host.as_str());
+        }
+        for (why, hosts) in why_hosts {
             t.add_row(vec![
-                Cell::new(safe::escape(host)),
+                Cell::new(safe::cell(&fold(hosts.iter().copied()).join(","), safe::MAX_CELL)),
                 Cell::new(safe::cell(why, safe::MAX_CELL)).fg(Color::Magenta),
             ]);
         }
         let _ = writeln!(out, "{t}\n");
     }
     out
+}
+
+/// One line for what the table leaves out: passes (with their hosts) and skips.
+fn rest_line(rows: &[fold::Folded<'_>], show: Show) -> Option<String> {
+    if show == Show::Failed {
+        return None;
+    }
+    let passed: usize = rows
+        .iter()
+        .filter(|r| r.status == Status::Pass)
+        .map(|r| r.count)
+        .sum();
+    let skips: Vec<&fold::Folded<'_>> = rows.iter().filter(|r| r.status == Status::Skip).collect();
+    let skipped: usize = skips.iter().map(|r| r.count).sum();
+    let mut hosts: Vec<&str> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for r in rows.iter().filter(|r| r.status == Status::Pass) {
+        for h in &r.hosts {
+            if seen.insert(*h) {
+                hosts.push(h);
+            }
+        }
+    }
+    let mut parts = Vec::new();
+    if passed > 0 {
+        let on = if hosts.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " on {}",
+                safe::cell(&fold(hosts.iter().copied()).join(","), safe::MAX_CELL)
+            )
+        };
+        parts.push(format!("{} {passed} passed{on}", "✓".green()));
+    }
+    if skipped > 0 {
+        parts.push(match (skips.as_slice(), skipped) {
+            ([only], 1) => format!("skipped: {}", safe::cell(&only.message, safe::MAX_CELL)),
+            ([only], n) => format!("{n} skipped: {}", safe::cell(&only.message, safe::MAX_CELL)),
+            _ => format!("{skipped} skipped"),
+        });
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// Where a folded row points: its first result's place, with how many more there are.
+fn where_folded(r: &fold::Folded<'_>, source: &Path) -> String {
+    let w = where_(r.first, source);
+    if r.count > 1 && !w.is_empty() && r.first.position.is_some() {
+        format!("{w} (+{} more)", r.count - 1)
+    } else {
+        w
+    }
 }
 
 /// Counts per plugin and the overall line.
@@ -171,12 +262,70 @@ pub fn json_value(results: &Results, source: &Path) -> Value {
     let plugins: serde_json::Map<String, Value> =
         per.iter().map(|(n, c)| (n.to_string(), c.json())).collect();
     json!({
+        "schema_version": crate::results::SCHEMA_VERSION,
         "results": items,
         "summary": {"plugins": plugins, "total": all.json(), "exit_code": results.exit().code()},
         "load_errors": results.load_problems.iter().map(|p| json!({"file": p.file.display().to_string(), "reason": p.reason})).collect::<Vec<_>>(),
         "unreached": results.unreached.iter().map(|(h, why)| json!({"host": h, "reason": why})).collect::<Vec<_>>(),
         "logs": results.logs.iter().map(|(p, level, text)| json!({"plugin": p, "level": level, "message": text})).collect::<Vec<_>>(),
     })
+}
+
+/// SARIF 2.1.0 (for code-scanning tools): every error, failure and warning as a result with
+/// its rule (`plugin/check`), level and place in the deployment file.
+pub fn sarif(results: &Results, source: &Path) -> String {
+    let mut rules: IndexMap<String, Value> = IndexMap::new();
+    let mut items = Vec::new();
+    let uri = source.display().to_string();
+    for r in &results.items {
+        let level = match r.status {
+            Status::Pass | Status::Skip => continue,
+            Status::Warn => "warning",
+            _ => "error",
+        };
+        let rule = format!("{}/{}", r.plugin, r.check);
+        rules.entry(rule.clone()).or_insert_with(|| {
+            json!({"id": rule, "name": r.check, "shortDescription": {"text": format!("{} check `{}`", r.plugin, r.check)}})
+        });
+        let mut location = json!({"physicalLocation": {"artifactLocation": {"uri": uri}}});
+        if let Some(pos) = r.position {
+            location["physicalLocation"]["region"] =
+                json!({"startLine": pos.line, "startColumn": pos.column});
+        }
+        let mut message = r.message.clone();
+        if let Some(h) = &r.host {
+            message = format!("{h}: {message}");
+        }
+        let mut item = json!({
+            "ruleId": rule,
+            "level": level,
+            "message": {"text": message},
+            "locations": [location],
+            "properties": {"status": r.status.as_str(), "plugin": r.plugin},
+        });
+        if let Some(h) = &r.host {
+            item["properties"]["host"] = json!(h);
+        }
+        if let Some(p) = &r.path {
+            item["locations"][0]["logicalLocations"] = json!([{"fullyQualifiedName": p, "kind": "member"}]);
+        }
+        items.push(item);
+    }
+    let doc = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "rolecall",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://github.com/rolecall/rolecall",
+                "rules": rules.into_values().collect::<Vec<_>>(),
+            }},
+            "results": items,
+            "invocations": [{"executionSuccessful": results.exit() != crate::exit::Exit::Error}],
+        }],
+    });
+    pretty(&doc)
 }
 
 /// JUnit XML: a testsuite per plugin, a testcase per result (`check[host]`).
@@ -212,11 +361,16 @@ pub fn junit(results: &Results, source: &Path) -> String {
             c.error,
             c.skip
         );
+        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for r in items {
-            let name = match &r.host {
-                Some(h) => format!("{}[{h}]", r.check),
+            // `check@host`, unique within the suite (`#2`, `#3`... for repeats).
+            let base = match &r.host {
+                Some(h) => format!("{}@{h}", r.check),
                 None => r.check.clone(),
             };
+            let n = seen.entry(base.clone()).or_insert(0);
+            *n += 1;
+            let name = if *n == 1 { base } else { format!("{base} #{n}") };
             let _ = write!(
                 x,
                 "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
@@ -382,7 +536,7 @@ mod tests {
             x.contains("<testsuite name=\"p\" tests=\"2\" failures=\"1\" errors=\"0\""),
             "{x}"
         );
-        assert!(x.contains("name=\"c[h2]\""), "{x}");
+        assert!(x.contains("name=\"c@h2\""), "{x}");
         assert!(
             x.contains("<failure message=\"a &lt;b&gt; &amp; &quot;c&quot;\">"),
             "{x}"

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::checks::{self, new_table, status_cell};
 use super::printer::Printer;
-use super::safe;
+use super::{safe, Show};
 use crate::deployment::range::fold;
 use crate::results::DebugReport;
 
@@ -76,12 +76,12 @@ fn overview(report: &DebugReport) -> Vec<Row<'_>> {
 }
 
 /// The table form.
-pub fn table(report: &DebugReport, source: &Path, printer: &Printer) -> String {
+pub fn table(report: &DebugReport, source: &Path, printer: &Printer, show: Show) -> String {
     if report.dry_run {
         return dry_run(report, printer);
     }
     let results = &report.results;
-    let mut out = checks::table_blocks(results, source, printer);
+    let mut out = checks::table_blocks(results, source, printer, show);
     if !report.hosts.is_empty() && !results.ran.is_empty() {
         out.push_str(&overview_table(report, printer));
     }

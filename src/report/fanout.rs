@@ -163,6 +163,7 @@ pub fn json(command: &str, results: &[HostResult]) -> String {
         .collect();
     let t = Tally::of(results);
     pretty(&json!({
+        "schema_version": crate::results::SCHEMA_VERSION,
         "command": command,
         "results": items,
         "summary": {

@@ -3,12 +3,26 @@
 pub mod checks;
 pub mod debug;
 pub mod fanout;
+pub mod fold;
 pub mod printer;
 pub mod progress;
 pub mod roles;
 pub mod safe;
 
 pub use printer::{ColorChoice, Printer};
+
+/// Which results the tables show in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Show {
+    /// Errors, failures and warnings in full (folded across hosts); each plugin's passes and
+    /// skips as one line.
+    #[default]
+    Problems,
+    /// Errors and failures only; nothing for plugins without them.
+    Failed,
+    /// Every result, folded across hosts.
+    All,
+}
 
 /// The output formats a command can render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

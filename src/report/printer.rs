@@ -95,6 +95,16 @@ impl Printer {
         self.color
     }
 
+    /// `-q`: only errors, warnings and the essentials.
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// `text` as written to a file: hidden values replaced, colour codes removed.
+    pub fn plain_text(&self, text: &str) -> String {
+        strip_ansi(&self.redact(text))
+    }
+
     pub fn verbose(&self) -> u8 {
         self.verbose
     }
@@ -146,4 +156,23 @@ impl Printer {
         };
         let _ = writeln!(io::stderr().lock(), "{label}: {}", self.redact(message));
     }
+}
+
+/// `text` without ANSI escape sequences (CSI `ESC [ ... letter`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for n in chars.by_ref() {
+                if n.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }

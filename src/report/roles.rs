@@ -92,6 +92,7 @@ pub fn json(d: &Deployment, reach: &crate::remote::settings::Reach) -> String {
         .map(|r| (r.name.clone(), json!(r.service_ports)))
         .collect();
     let mut doc = json!({
+        "schema_version": crate::results::SCHEMA_VERSION,
         "source": d.source.display().to_string(),
         "profile": d.profile.name(),
         "name": d.name,

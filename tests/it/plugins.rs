@@ -127,7 +127,7 @@ fn panicking_plugin_is_an_error_result_and_the_others_still_run() {
 fn library_for_another_abi_version_names_both_versions() {
     let t = Test::new().yaml(FLEET);
     let dir = plugin_dir(&t, &[("libfixture_abi_v2.so", &lib("fixture_abi_v2"))]);
-    validate(t, &dir, &[])
+    validate(t, &dir, &["--show", "all"])
         .code(2)
         .stderr_has(
             "libfixture_abi_v2.so: built against plugin ABI v2; this rolecall speaks v1: rebuild the plugin",

@@ -462,7 +462,7 @@ fn replayed_outputs_drive_the_shipped_debuggers() {
              expect: {services: [eucalyptus-nc]}\n",
         )
         .file("canned.yaml", canned.as_bytes())
-        .args(["debug", "--replay", "canned.yaml", "--only", "services"])
+        .args(["debug", "--replay", "canned.yaml", "--only", "services", "--show", "all"])
         .run();
     out.code(3)
         .stdout_has("eucalyptus-nc (active, enabled)")

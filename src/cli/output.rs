@@ -1,0 +1,153 @@
+//! Where a run's results go: `--format` (one output, to stdout) or `--output FORMAT[=FILE]`
+//! (several in one run), and how much the table shows (`--show`, `-q`, `-v`).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use rolecall::report::{Printer, Show};
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub enum ReportFormat {
+    #[default]
+    Table,
+    Json,
+    Junit,
+    /// SARIF 2.1.0, for code-scanning tools (`validate` only)
+    Sarif,
+}
+
+impl ReportFormat {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Table => "table",
+            Self::Json => "json",
+            Self::Junit => "junit",
+            Self::Sarif => "sarif",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ShowArg {
+    /// Errors, failures and warnings in full; passes and skips as one line per plugin
+    Problems,
+    /// Errors and failures only
+    Failed,
+    /// Every result (folded across hosts)
+    All,
+}
+
+/// One output: a format, to a file or to stdout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sink {
+    pub format: ReportFormat,
+    pub file: Option<PathBuf>,
+}
+
+fn parse_sink(s: &str) -> Result<Sink, String> {
+    let (format, file) = match s.split_once('=') {
+        Some((f, path)) if !path.is_empty() => (f, Some(PathBuf::from(path))),
+        Some((_, _)) => return Err(format!("`{s}`: no file after `=`")),
+        None => (s, None),
+    };
+    let format = ReportFormat::from_str(format, true).map_err(|_| {
+        format!("`{format}` is not an output format: table, json, junit or sarif (as FORMAT or FORMAT=FILE)")
+    })?;
+    Ok(Sink { format, file })
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
+    /// Output format, to stdout (one output; see --output for several)
+    #[arg(long, value_enum, conflicts_with = "outputs")]
+    pub format: Option<ReportFormat>,
+    /// An output, FORMAT or FORMAT=FILE (table, json, junit, sarif); repeatable:
+    /// `--output table --output json=results.json --output junit=junit.xml`
+    #[arg(long = "output", short = 'o', value_name = "FORMAT[=FILE]", value_parser = parse_sink)]
+    pub outputs: Vec<Sink>,
+    /// What the table shows in full: problems (default: errors, failures, warnings; passes as
+    /// one line per plugin), failed, or all; -q means failed, -v all
+    #[arg(long, value_enum)]
+    pub show: Option<ShowArg>,
+}
+
+impl OutputArgs {
+    /// The outputs of this run; at most one to stdout, and `sarif` only where `sarif_ok`.
+    pub fn sinks(&self, sarif_ok: bool) -> anyhow::Result<Vec<Sink>> {
+        let sinks = if self.outputs.is_empty() {
+            vec![Sink {
+                format: self.format.unwrap_or_default(),
+                file: None,
+            }]
+        } else {
+            self.outputs.clone()
+        };
+        if sinks.iter().filter(|s| s.file.is_none()).count() > 1 {
+            anyhow::bail!("more than one --output goes to stdout: give all but one a file (FORMAT=FILE)");
+        }
+        if !sarif_ok && sinks.iter().any(|s| s.format == ReportFormat::Sarif) {
+            anyhow::bail!(
+                "SARIF is for `validate` (findings in the deployment file); use json or junit here"
+            );
+        }
+        Ok(sinks)
+    }
+
+    /// How much the table shows: `--show`, else `-q` = failed, `-v` = all, else problems.
+    pub fn show(&self, printer: &Printer) -> Show {
+        match self.show {
+            Some(ShowArg::Problems) => Show::Problems,
+            Some(ShowArg::Failed) => Show::Failed,
+            Some(ShowArg::All) => Show::All,
+            None if printer.quiet() => Show::Failed,
+            None if printer.verbose() >= 1 => Show::All,
+            None => Show::Problems,
+        }
+    }
+}
+
+/// Render each sink with `render` and write it: to its file, or to stdout.
+pub fn write(
+    sinks: &[Sink],
+    printer: &Printer,
+    mut render: impl FnMut(ReportFormat) -> String,
+) -> anyhow::Result<()> {
+    for sink in sinks {
+        let text = render(sink.format);
+        match &sink.file {
+            None => printer.out(&text).context("writing to stdout")?,
+            Some(path) => {
+                // Files never get colour: render tables as if off a terminal.
+                std::fs::write(path, printer.plain_text(&text)).with_context(|| {
+                    format!(
+                        "writing the {} output to `{}`",
+                        sink.format.name(),
+                        path.display()
+                    )
+                })?
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sinks_parse() {
+        assert_eq!(
+            parse_sink("json=out/r.json"),
+            Ok(Sink {
+                format: ReportFormat::Json,
+                file: Some(PathBuf::from("out/r.json"))
+            })
+        );
+        assert_eq!(parse_sink("TABLE").map(|s| s.format), Ok(ReportFormat::Table));
+        assert!(parse_sink("xml").is_err());
+        assert!(parse_sink("json=").is_err());
+    }
+}
