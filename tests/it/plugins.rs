@@ -346,3 +346,50 @@ fn host_findings_point_at_the_line_that_defines_the_host() {
     let t = Test::new().file("env.yml", calyptos.as_bytes());
     assert_eq!(location(t, "env.yml"), (5.into(), 12.into()));
 }
+
+#[test]
+fn three_outputs_in_one_run_and_sarif_for_code_scanning() {
+    // `t` lives to the end: its directory holds the files written.
+    let t = Test::new()
+        .yaml(FLEET)
+        .args(["validate", "--output", "table", "--output", "json=out.json"])
+        .args(["--output", "junit=junit.xml", "--output", "sarif=rolecall.sarif"]);
+    let dir = t.dir().to_path_buf();
+    let out = t.run();
+    out.code(1).stdout_has("role-cardinality");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out.json")).expect("json file"))
+            .expect("JSON");
+    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["summary"]["exit_code"], 1);
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).expect("junit file");
+    assert!(
+        junit.starts_with("<?xml") && junit.contains("<testsuite name=\"cardinality\""),
+        "{junit}"
+    );
+    assert!(!junit.contains('\u{1b}'));
+    let sarif: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("rolecall.sarif")).expect("sarif"))
+            .expect("SARIF JSON");
+    assert_eq!(sarif["version"], "2.1.0");
+    let result = &sarif["runs"][0]["results"][0];
+    assert_eq!(result["ruleId"], "cardinality/role-cardinality");
+    assert_eq!(result["level"], "error");
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["region"]["startLine"],
+        7
+    );
+    // Two outputs to stdout are refused before anything runs.
+    Test::new()
+        .yaml(FLEET)
+        .args(["validate", "--output", "table", "--output", "json"])
+        .run()
+        .code(2)
+        .stderr_has("more than one --output goes to stdout");
+    Test::new()
+        .yaml(FLEET)
+        .args(["debug", "--dry-run", "--output", "sarif"])
+        .run()
+        .code(2)
+        .stderr_has("SARIF is for `validate`");
+}

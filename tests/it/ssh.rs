@@ -611,3 +611,52 @@ fn malformed_execution_flags_are_usage_errors() {
         .code(2)
         .stderr_has("`0` is not a positive number of seconds");
 }
+
+/// 200 hosts, three planted faults: the faults and their hosts come first, everything else
+/// folds, and the whole table stays short.
+#[test]
+fn two_hundred_hosts_read_faults_first_within_the_line_budget() {
+    let df = |pct: u32| {
+        format!(
+            "    stdout: \"Filesystem 1024-blocks Used Available Capacity Mounted on\\n/dev/vda1 41152736 {} {} {pct}% /\\n\"\n",
+            41152736 / 100 * pct as u64,
+            41152736 - 41152736 / 100 * pct as u64
+        )
+    };
+    let mut canned =
+        String::from("- host: h200\n  outcome: unreachable\n  message: 127.0.0.200:22 connection refused\n");
+    canned.push_str(&format!(
+        "- host: h017\n  command: df -Pk\n{}",
+        df(97).replacen("    ", "  ", 1)
+    ));
+    for (glob, pct) in [("h0*", 41), ("h1*", 57)] {
+        canned.push_str(&format!(
+            "- host: \"{glob}\"\n  command: df -Pk\n{}",
+            df(pct).replacen("    ", "  ", 1)
+        ));
+    }
+    canned.push_str("- host: h123\n  command: /proc/meminfo\n  stdout: \"MemTotal: 262144 kB\\nMemAvailable: 100000 kB\\n\"\n");
+    canned.push_str(
+        "- command: /proc/meminfo\n  stdout: \"MemTotal: 8388608 kB\\nMemAvailable: 4194304 kB\\n\"\n",
+    );
+    let yaml = "hosts:\n  h[001:200]:\n    address: 127.0.[0:1].[1:100]\nroles:\n  fleet:\n    hosts: ['h[001:200]']\n    \
+                expect: {disk: {/: {max_used_percent: 90}}, memory: {min_total_mb: 1024}}\n";
+    let out = Test::new()
+        .yaml(yaml)
+        .file("canned.yaml", canned.as_bytes())
+        .args(["debug", "--replay", "canned.yaml", "--only", "disk,memory"])
+        .run();
+    out.code(3);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines.len() <= 60, "{} lines:\n{}", lines.len(), out.stdout);
+    let head = lines[..25.min(lines.len())].join("\n");
+    for fault in ["h017", "h123", "h200"] {
+        assert!(head.contains(fault), "{fault} not in the first 25 lines:\n{head}");
+    }
+    // The healthy hosts fold, with the used % as a range.
+    assert!(
+        out.stdout.contains("41..57%") || out.stdout.contains("passed on h"),
+        "{}",
+        out.stdout
+    );
+}
