@@ -10,5 +10,6 @@ mod install;
 mod plugins;
 mod reach;
 mod roles;
+mod schemas;
 mod ssh;
 mod support;
