@@ -194,4 +194,8 @@ impl DebugReport {
 pub struct Sent {
     pub command: String,
     pub hosts: Vec<String>,
+    /// From sending it to the last host's answer (zero for a dry run).
+    pub took: Duration,
+    /// Through sudo as this user (the plugin asked).
+    pub sudo: Option<String>,
 }

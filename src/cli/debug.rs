@@ -102,6 +102,23 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         ReportFormat::Sarif => String::new(),
     })?;
     super::show_logs(&report.results, printer);
+    if printer.verbose() >= 2 && !report.dry_run {
+        for (plugin, sent) in &report.sent {
+            for s in sent {
+                let hosts = rolecall::deployment::range::fold(s.hosts.iter().map(String::as_str)).join(",");
+                let sudo = s
+                    .sudo
+                    .as_deref()
+                    .map(|u| format!(" (sudo -u {u})"))
+                    .unwrap_or_default();
+                let command = rolecall::report::safe::escape(&s.command);
+                printer.note(&format!(
+                    "[{plugin}] {:.2}s on {hosts}{sudo}: {command}",
+                    s.took.as_secs_f64()
+                ));
+            }
+        }
+    }
     let exit = report.exit();
     if exit == Exit::Error {
         super::nothing_checked(

@@ -30,6 +30,13 @@ pub struct RunArgs {
     /// it, the command's stdin is empty
     #[arg(long, value_name = "FILE|-")]
     pub stdin: Option<PathBuf>,
+    /// Print each host's output as that host finishes, every line prefixed with the host
+    /// (`host: line`, stderr lines as `host! line`), instead of grouping identical answers
+    #[arg(long, conflicts_with = "format")]
+    pub stream: bool,
+    /// Also write each host's output to DIR/HOST.stdout and DIR/HOST.stderr (DIR is created)
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
     /// The command, after `--`; its words are joined with spaces and run by the remote shell
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -43,8 +50,14 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
         exec,
         connect,
         stdin,
+        stream,
+        output_dir,
         command,
     } = args;
+    if let Some(dir) = &output_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating `--output-dir` `{}`", dir.display()))?;
+    }
     let command = command.join(" ");
     let d = super::load_deployment(&config, profile, printer)?;
     let hosts = select.hosts(&d, true)?;
@@ -65,14 +78,41 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
         printer,
     )?;
     let progress = printer.progress(Some(hosts.len() as u64), "run");
-    let results = executor.run_each(&command, &hosts, &mut |_| progress.inc(1));
+    let mut failure: Option<anyhow::Error> = None;
+    let results = executor.run_each(&command, &hosts, &mut |r| {
+        progress.inc(1);
+        if stream {
+            if let Err(e) = printer.out(&fanout::stream_lines(r)) {
+                failure.get_or_insert(anyhow::Error::new(e).context("writing to stdout"));
+            }
+        }
+        if let Some(dir) = &output_dir {
+            if let Err(e) = save(dir, r) {
+                failure.get_or_insert(e);
+            }
+        }
+    });
     progress.finish();
-    let text = match format {
-        ListFormat::Table => fanout::table(&command, &results),
-        ListFormat::Json => fanout::json(&command, &results),
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let text = match (stream, format) {
+        (true, _) => fanout::summary_line(&command, &results),
+        (false, ListFormat::Table) => fanout::table(&command, &results),
+        (false, ListFormat::Json) => fanout::json(&command, &results),
     };
     printer.out(&text).context("writing to stdout")?;
     Ok(fanout::exit(&results))
+}
+
+/// `DIR/HOST.stdout` and `DIR/HOST.stderr` (a `/` in a host name becomes `_`).
+fn save(dir: &Path, r: &rolecall::remote::HostResult) -> anyhow::Result<()> {
+    let name = r.host.replace(['/', '\0'], "_");
+    for (ext, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+        let path = dir.join(format!("{name}.{ext}"));
+        std::fs::write(&path, text).with_context(|| format!("writing `{}`", path.display()))?;
+    }
+    Ok(())
 }
 
 /// The bytes `--stdin` names: a file, or all of rolecall's stdin for `-`.

@@ -90,12 +90,33 @@ pub fn table(command: &str, results: &[HostResult]) -> String {
             }
         }
     }
-    let _ = writeln!(
-        out,
-        "`{command}` on {}: {}",
+    out.push_str(&summary_line(command, results));
+    out
+}
+
+/// The closing line: how many hosts ended which way.
+pub fn summary_line(command: &str, results: &[HostResult]) -> String {
+    format!(
+        "`{command}` on {}: {}\n",
         plural(results.len(), "host"),
         Tally::of(results)
-    );
+    )
+}
+
+/// One host's answer as `--stream` prints it: each stdout line as `host: line`, each stderr line
+/// as `host! line`, then how it ended when that is not a clean exit.
+pub fn stream_lines(r: &HostResult) -> String {
+    let mut out = String::new();
+    let host = escape(&r.host);
+    for line in r.stdout.lines() {
+        let _ = writeln!(out, "{}: {}", host.bold(), escape(line));
+    }
+    for line in r.stderr.lines() {
+        let _ = writeln!(out, "{}! {}", host.bold(), escape(line));
+    }
+    if !r.success() {
+        let _ = writeln!(out, "{}: [{}]", host.bold(), escape(&r.outcome.describe()).red());
+    }
     out
 }
 

@@ -56,10 +56,7 @@ struct Remote<'a> {
 
 impl Services for Remote<'_> {
     fn run(&mut self, command: &str, hosts: &[String], sudo_user: Option<&str>) -> Option<Vec<String>> {
-        self.sent.push(Sent {
-            command: command.to_string(),
-            hosts: hosts.to_vec(),
-        });
+        let started = Instant::now();
         let inside: Vec<String> = hosts
             .iter()
             .filter(|h| self.selected.contains(*h))
@@ -70,6 +67,12 @@ impl Services for Remote<'_> {
             .executor
             .run_each_as(command, &inside, sudo_user, &mut |_| {})
             .into_iter();
+        self.sent.push(Sent {
+            command: command.to_string(),
+            hosts: hosts.to_vec(),
+            took: started.elapsed(),
+            sudo: sudo_user.map(str::to_string),
+        });
         let results = hosts.iter().map(|h| {
             let r = if self.selected.contains(h) {
                 answers
@@ -92,6 +95,8 @@ impl Services for Remote<'_> {
         self.sent.push(Sent {
             command: format!("fetch {path}"),
             hosts: vec![host.to_string()],
+            took: Duration::ZERO,
+            sudo: None,
         });
         if !self.selected.contains(host) {
             return Err(Some(format!("{host} is not among the selected hosts")));

@@ -660,3 +660,34 @@ fn two_hundred_hosts_read_faults_first_within_the_line_budget() {
         out.stdout
     );
 }
+
+#[test]
+fn run_streams_prefixed_lines_and_saves_each_hosts_output() {
+    let fleet = Fleet::start(2);
+    // `t` lives to the end: its directory holds the files written.
+    let t = Test::new()
+        .yaml(&fleet.yaml(""))
+        .args(["run", "--all", "--stream", "--output-dir", "out"])
+        .args(fleet.args())
+        .args([
+            "--connect-timeout",
+            "30",
+            "--",
+            "echo one; echo two; echo oops >&2; exit 3",
+        ])
+        .deadline(DEADLINE);
+    let dir = t.dir().join("out");
+    let out = t.run();
+    out.code(1)
+        .stdout_has("h01: one\nh01: two\nh01! oops\nh01: [exit 3]")
+        .stdout_has("h02: one\nh02: two\n")
+        .stdout_has("on 2 hosts: 0 ok, 2 failed");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("h01.stdout")).expect("file"),
+        "one\ntwo\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("h02.stderr")).expect("file"),
+        "oops\n"
+    );
+}
