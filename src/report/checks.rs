@@ -37,7 +37,7 @@ fn where_(r: &CheckResult, source: &Path) -> String {
 /// Per-plugin blocks, then a summary table and an overall line.
 pub fn table(results: &Results, source: &Path, printer: &Printer, show: Show) -> String {
     let mut out = table_blocks(results, source, printer, show);
-    out.push_str(&table_summary(results, printer));
+    out.push_str(&table_summary(results, printer, show));
     out
 }
 
@@ -49,9 +49,26 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer, show: S
     for r in &results.items {
         by_plugin.entry(r.plugin.as_str()).or_default().push(r);
     }
+    // Plugins with problems first (worst first, then run order); then the rest.
+    let worst = |items: &[&CheckResult]| {
+        items
+            .iter()
+            .map(|r| fold::severity(r.status))
+            .min()
+            .unwrap_or(u8::MAX)
+    };
+    let mut order: Vec<(&str, Vec<&CheckResult>)> = by_plugin.into_iter().collect();
+    order.sort_by_key(|(_, items)| worst(items).min(3));
+    // Plugins that only skipped (nothing to do on this fleet) share one line, unless all shown.
+    let mut idle: Vec<&str> = Vec::new();
     // One-line plugins run together; a table gets a blank line before and after.
     let mut after_line = false;
-    for (plugin, items) in &by_plugin {
+    for (plugin, items) in &order {
+        let plugin = *plugin;
+        if show != Show::All && items.iter().all(|r| r.status == Status::Skip) {
+            idle.push(plugin);
+            continue;
+        }
         let rows = fold::fold_results(items);
         let problem = |s: Status| match show {
             Show::Failed => matches!(s, Status::Error | Status::Fail),
@@ -90,6 +107,15 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer, show: S
             let _ = writeln!(out, "  {line}");
         }
         out.push('\n');
+    }
+    if !idle.is_empty() && show != Show::Failed {
+        let _ = writeln!(
+            out,
+            "{} {}",
+            "nothing to do here (skipped):".dimmed(),
+            idle.join(", ").dimmed()
+        );
+        after_line = true;
     }
     if after_line {
         out.push('\n');
@@ -178,9 +204,15 @@ fn where_folded(r: &fold::Folded<'_>, source: &Path) -> String {
 }
 
 /// Counts per plugin and the overall line.
-pub fn table_summary(results: &Results, printer: &Printer) -> String {
+/// With `--show all`, a table of counts per plugin comes first; otherwise each plugin's block
+/// already says as much.
+pub fn table_summary(results: &Results, printer: &Printer, show: Show) -> String {
     let mut out = String::new();
     let (per, all) = results.counts();
+    if show != Show::All {
+        let _ = writeln!(out, "{}", overall(results, &all));
+        return out;
+    }
     let mut t = new_table(printer, &["Plugin", "Pass", "Fail", "Warn", "Skip", "Error"]);
     for (name, c) in &per {
         let num = |n: usize| Cell::new(n).set_alignment(CellAlignment::Right);

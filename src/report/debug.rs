@@ -82,10 +82,11 @@ pub fn table(report: &DebugReport, source: &Path, printer: &Printer, show: Show)
     }
     let results = &report.results;
     let mut out = checks::table_blocks(results, source, printer, show);
-    if !report.hosts.is_empty() && !results.ran.is_empty() {
+    let reported = results.items.iter().any(|r| r.host.is_some());
+    if !report.hosts.is_empty() && reported {
         out.push_str(&overview_table(report, printer));
     }
-    out.push_str(&checks::table_summary(results, printer));
+    out.push_str(&checks::table_summary(results, printer, show));
     out
 }
 
@@ -106,8 +107,16 @@ fn connection_cell(conn: &Option<String>) -> Cell {
 /// Hosts x plugins, laid out with whichever of the two has fewer entries as the columns, so
 /// 20 plugins over 4 kinds of host stay as narrow as 4 plugins over 20.
 fn overview_table(report: &DebugReport, printer: &Printer) -> String {
-    let plugins: Vec<&str> = report.results.ran.iter().map(|(n, _)| n.as_str()).collect();
-    let rows = overview(report);
+    let all_plugins: Vec<&str> = report.results.ran.iter().map(|(n, _)| n.as_str()).collect();
+    let mut rows = overview(report);
+    // Plugins that reported on no host at all have no column (or row) here.
+    let keep: Vec<usize> = (0..all_plugins.len())
+        .filter(|&i| rows.iter().any(|r| r.statuses[i].is_some()))
+        .collect();
+    let plugins: Vec<&str> = keep.iter().map(|&i| all_plugins[i]).collect();
+    for r in &mut rows {
+        r.statuses = keep.iter().map(|&i| r.statuses[i]).collect();
+    }
     let groups: Vec<String> = rows
         .iter()
         .map(|r| fold(r.hosts.iter().copied()).join(","))
