@@ -176,6 +176,8 @@ pub struct DebugReport {
     /// The selected hosts, in file order.
     pub hosts: Vec<String>,
     pub dry_run: bool,
+    /// `--shard I/N`: this run covered that part of the selected hosts.
+    pub shard: Option<crate::run::shard::Shard>,
 }
 
 impl DebugReport {

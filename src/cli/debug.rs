@@ -83,7 +83,7 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         reach,
     };
     let progress = printer.progress(Some(0), "debug");
-    let report = debug(
+    let mut report = debug(
         &d,
         &registry,
         &opts,
@@ -92,6 +92,7 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         &progress,
     );
     progress.finish();
+    report.shard = select.shard;
     unknown_plugin_errors("debugger", &report.results, &registry, printer);
     let show = output.show(printer);
     super::output::write(&sinks, printer, |format| match format {

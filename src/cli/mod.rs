@@ -5,6 +5,7 @@ mod completions;
 mod connect;
 mod debug;
 mod hosts;
+mod merge;
 mod output;
 mod plugins;
 mod remote;
@@ -163,6 +164,8 @@ pub enum Command {
     Hosts(hosts::HostsArgs),
     /// Run one command on the deployment's hosts; identical answers are grouped
     Run(Box<run::RunArgs>),
+    /// Join the JSON results of `--shard I/N` runs into the report of the whole run
+    Merge(merge::MergeArgs),
     /// List the plugins found in the plugin directories, and any that failed to load
     Plugins(plugins::PluginsArgs),
     /// Print a shell completion script (bash, zsh, fish)
@@ -251,6 +254,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Debug(args) => debug::run(*args, &plugin_settings, &printer),
         Command::Run(args) => run::run(*args, &printer),
         Command::Hosts(args) => hosts::run(args, &printer),
+        Command::Merge(args) => merge::run(args, &printer),
         Command::Plugins(args) => plugins::run(args, &plugin_settings, &printer),
         Command::Completions(args) => completions::run(args, &printer),
         Command::Man => completions::man(&printer),

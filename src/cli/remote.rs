@@ -33,6 +33,10 @@ pub struct SelectArgs {
     /// Print the selected hosts, one per line, and exit without connecting
     #[arg(long)]
     pub list_hosts: bool,
+    /// Work on shard I of N: a stable 1/N of the selected hosts (by host name), for running
+    /// one run on N machines; `rolecall merge` joins their JSON results
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<rolecall::run::shard::Shard>,
 }
 
 impl SelectArgs {
@@ -45,7 +49,18 @@ impl SelectArgs {
                 d.source.display()
             );
         }
-        rolecall::run::select(d, &self.roles, &self.limit).map_err(anyhow::Error::msg)
+        let hosts = rolecall::run::select(d, &self.roles, &self.limit).map_err(anyhow::Error::msg)?;
+        let Some(shard) = self.shard else {
+            return Ok(hosts);
+        };
+        let part = shard.select(&hosts);
+        if part.is_empty() {
+            anyhow::bail!(
+                "shard {shard} of the {} selected hosts is empty: use fewer shards than hosts",
+                hosts.len()
+            );
+        }
+        Ok(part)
     }
 
     /// With `--list-hosts`, print `hosts` and say the command is done.

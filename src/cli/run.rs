@@ -99,7 +99,7 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let text = match (stream, format) {
         (true, _) => fanout::summary_line(&command, &results),
         (false, ListFormat::Table) => fanout::table(&command, &results),
-        (false, ListFormat::Json) => fanout::json(&command, &results),
+        (false, ListFormat::Json) => fanout::json(&command, &results, select.shard),
     };
     printer.out(&text).context("writing to stdout")?;
     Ok(fanout::exit(&results))

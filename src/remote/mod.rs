@@ -178,6 +178,35 @@ impl Outcome {
         }
     }
 
+    /// An outcome back from its JSON form (`run --format json`): its name (rolecall's, see
+    /// [`Outcome::name`]) and fields. `None` for an unknown name.
+    pub fn from_parts(
+        name: &str,
+        exit_code: Option<i32>,
+        signal: Option<String>,
+        error: Option<String>,
+        duration: Duration,
+    ) -> Option<Self> {
+        let why = || error.clone().unwrap_or_default();
+        Some(match name {
+            "ok" | "failed" => Outcome::Exited(exit_code?),
+            "killed" | "signal" => Outcome::Signal(signal.unwrap_or_default()),
+            "timeout" => Outcome::Timeout(duration),
+            "connection-lost" => Outcome::Lost(why()),
+            "refused" => Outcome::Refused(why()),
+            "unreachable" => Outcome::Unreachable(why()),
+            "handshake-timeout" => Outcome::HandshakeTimeout(duration),
+            "auth-failed" => Outcome::AuthFailed(why()),
+            "become-failed" => Outcome::BecomeFailed(why()),
+            "host-key-unknown" => Outcome::HostKeyUnknown(why()),
+            "host-key-changed" => Outcome::HostKeyChanged(why()),
+            "cancelled" => Outcome::Cancelled,
+            "dry-run" => Outcome::DryRun,
+            "error" => Outcome::Error(why()),
+            _ => return None,
+        })
+    }
+
     /// The command ran to an exit code or a signal.
     pub fn finished(&self) -> bool {
         matches!(self, Outcome::Exited(_) | Outcome::Signal(_))

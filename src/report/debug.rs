@@ -187,6 +187,9 @@ pub fn json(report: &DebugReport, source: &Path) -> String {
             summary.insert("exit_code".into(), json!(report.exit().code()));
         }
         map.insert("hosts".into(), json!(report.hosts));
+        if let Some(shard) = &report.shard {
+            map.insert("shard".into(), shard.json());
+        }
         let commands: serde_json::Map<String, Value> = report
             .sent
             .iter()

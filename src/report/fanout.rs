@@ -172,7 +172,7 @@ impl std::fmt::Display for Tally {
 }
 
 /// `{"command", "results": [one object per host], "summary"}`.
-pub fn json(command: &str, results: &[HostResult]) -> String {
+pub fn json(command: &str, results: &[HostResult], shard: Option<crate::run::shard::Shard>) -> String {
     let items: Vec<Value> = results
         .iter()
         .map(|r| {
@@ -183,7 +183,7 @@ pub fn json(command: &str, results: &[HostResult]) -> String {
         })
         .collect();
     let t = Tally::of(results);
-    pretty(&json!({
+    let mut doc = json!({
         "schema_version": crate::results::SCHEMA_VERSION,
         "command": command,
         "results": items,
@@ -196,7 +196,11 @@ pub fn json(command: &str, results: &[HostResult]) -> String {
             "not_run": t.not_run,
             "exit_code": exit(results).code(),
         },
-    }))
+    });
+    if let Some(shard) = shard {
+        doc["shard"] = shard.json();
+    }
+    pretty(&doc)
 }
 
 #[cfg(test)]
@@ -264,14 +268,14 @@ mod tests {
         unreachable.duration = Duration::ZERO;
         let t = table("x", &[unreachable]);
         assert!(t.ends_with("`x` on 1 host: 0 ok, 0 failed, 1 not run\n"), "{t}");
-        let v: Value = serde_json::from_str(&json("x", &res)).unwrap();
+        let v: Value = serde_json::from_str(&json("x", &res, None)).unwrap();
         assert_eq!(v["results"][0]["outcome"], "timeout");
         assert_eq!(v["results"][1]["outcome"], "connection-lost");
         assert_eq!(v["results"][1]["stdout"], "partial\n");
         assert_eq!(v["results"][1]["duration_ms"], 1500);
         assert_eq!(v["summary"]["timed_out"], 1);
         assert_eq!(v["summary"]["exit_code"], 3);
-        let v: Value = serde_json::from_str(&json("x", &[r("d", Outcome::Exited(2), "")])).unwrap();
+        let v: Value = serde_json::from_str(&json("x", &[r("d", Outcome::Exited(2), "")], None)).unwrap();
         assert_eq!(v["results"][0]["outcome"], "failed");
         assert_eq!(v["results"][0]["exit_code"], 2);
     }
@@ -285,7 +289,7 @@ mod tests {
         let t = table("x", &res);
         assert!(t.contains("\\x1b]0;owned\\x07\\x1b[2J\\u{202e}txt\n"), "{t}");
         assert!(!t.contains('\x1b'), "{t:?}");
-        let v: Value = serde_json::from_str(&json("x", &res)).unwrap();
+        let v: Value = serde_json::from_str(&json("x", &res, None)).unwrap();
         assert_eq!(v["results"][0]["stdout"], "\x1b]0;owned\x07\x1b[2J\u{202e}txt\n");
     }
 
@@ -295,7 +299,7 @@ mod tests {
             r("a", Outcome::Exited(0), "x"),
             r("b", Outcome::Signal("KILL".into()), ""),
         ];
-        let v: Value = serde_json::from_str(&json("true", &res)).unwrap();
+        let v: Value = serde_json::from_str(&json("true", &res, None)).unwrap();
         assert_eq!(v["results"].as_array().unwrap().len(), 2);
         assert_eq!(v["results"][1]["outcome"], "killed");
         assert_eq!(v["results"][1]["signal"], "KILL");

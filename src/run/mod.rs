@@ -1,7 +1,9 @@
 //! Orchestration: plugins x deployment -> results.
 
 pub mod debug;
+pub mod merge;
 pub mod pattern;
+pub mod shard;
 pub mod validate;
 
 use std::collections::{HashMap, HashSet};

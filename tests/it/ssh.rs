@@ -691,3 +691,102 @@ fn run_streams_prefixed_lines_and_saves_each_hosts_output() {
         "oops\n"
     );
 }
+
+/// Three shards, merged, say what one run says: same results, same exit code.
+#[test]
+fn shards_merge_into_the_single_runs_report() {
+    let canned = "- host: h007\n  outcome: unreachable\n  message: refused\n- host: h013\n  command: /proc/meminfo\n  stdout: \"MemTotal: 262144 kB\\n\"\n- command: /proc/meminfo\n  stdout: \"MemTotal: 8388608 kB\\nMemAvailable: 4194304 kB\\n\"\n- command: uname\n  stdout: \"Linux\\n\"\n";
+    let yaml = "hosts:\n  h[001:030]:\n    address: 127.0.1.[1:30]\nroles:\n  fleet:\n    hosts: ['h[001:030]']\n    expect: {memory: {min_total_mb: 1024}}\n";
+    let keep = tempfile::tempdir().expect("tmp");
+    let dir = keep.path().to_path_buf();
+    let base = ["--replay", "canned.yaml", "--format", "json"];
+    let run = |args: &[&str]| {
+        Test::new()
+            .yaml(yaml)
+            .file("canned.yaml", canned.as_bytes())
+            .args(args.iter().copied())
+            .run()
+    };
+    // Whole runs.
+    let whole_debug = run(&["debug", "--only", "memory", base[0], base[1], base[2], base[3]]);
+    whole_debug.code(3);
+    let whole_run = run(&["run", "--all", base[0], base[1], base[2], base[3], "--", "uname"]);
+    whole_run.code(3);
+    // Shards, saved next to each other.
+    for i in 1..=3 {
+        let shard = format!("{i}/3");
+        let d = run(&[
+            "debug", "--only", "memory", "--shard", &shard, base[0], base[1], base[2], base[3],
+        ]);
+        std::fs::write(dir.join(format!("debug{i}.json")), &d.stdout).expect("write");
+        let r = run(&[
+            "run", "--all", "--shard", &shard, base[0], base[1], base[2], base[3], "--", "uname",
+        ]);
+        std::fs::write(dir.join(format!("run{i}.json")), &r.stdout).expect("write");
+    }
+    let files = |kind: &str| {
+        (1..=3)
+            .map(|i| dir.join(format!("{kind}{i}.json")).display().to_string())
+            .collect::<Vec<_>>()
+    };
+    let merged = Test::new()
+        .args(["merge", "--format", "json"])
+        .args(files("debug"))
+        .run();
+    merged.code(3);
+    let key = |v: &serde_json::Value| {
+        let mut items: Vec<String> = v["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| format!("{} {} {} {}", r["host"], r["check"], r["status"], r["message"]))
+            .collect();
+        items.sort();
+        items
+    };
+    assert_eq!(key(&merged.json()), key(&whole_debug.json()));
+    assert_eq!(
+        merged.json()["summary"]["exit_code"],
+        whole_debug.json()["summary"]["exit_code"]
+    );
+    assert_eq!(
+        merged.json()["summary"]["total"],
+        whole_debug.json()["summary"]["total"]
+    );
+    let merged_run = Test::new()
+        .args(["merge", "--format", "json"])
+        .args(files("run"))
+        .run();
+    merged_run.code(3);
+    let outcomes = |v: &serde_json::Value| {
+        let mut o: Vec<String> = v["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| format!("{} {} {}", r["host"], r["outcome"], r["stdout"]))
+            .collect();
+        o.sort();
+        o
+    };
+    assert_eq!(outcomes(&merged_run.json()), outcomes(&whole_run.json()));
+    assert_eq!(merged_run.json()["summary"], whole_run.json()["summary"]);
+    // A missing shard, a shard twice: errors.
+    let two = &files("debug")[..2];
+    Test::new()
+        .args(["merge"])
+        .args(two)
+        .run()
+        .code(2)
+        .stderr_has("missing shard 3/3");
+    let twice = [
+        files("debug")[0].clone(),
+        files("debug")[0].clone(),
+        files("debug")[1].clone(),
+    ];
+    Test::new()
+        .args(["merge"])
+        .args(&twice)
+        .run()
+        .code(2)
+        .stderr_has("shard 1/3 is given twice");
+}
