@@ -168,7 +168,8 @@ pub fn executor(
     for w in &warnings {
         printer.warn(w);
     }
-    let off: Vec<&str> = targets
+    // Each host once, jump hosts included (a bastion serves many targets).
+    let off: indexmap::IndexSet<&str> = targets
         .iter()
         .flat_map(|t| std::iter::once(t).chain(&t.jump.value))
         .filter(|t| t.host_key_checking.value == HostKeyChecking::Off)

@@ -76,7 +76,9 @@ fn hub(shared: &Shared, hops: &[HostSettings], fresh: bool) -> Result<Arc<Hub>, 
         Arc::clone(hubs.cells.entry((chain, index)).or_default())
     };
     cell.get_or_init(|| {
-        let (last, before) = hops.split_last().expect("a chain has a hop");
+        let Some((last, before)) = hops.split_last() else {
+            return Err(Outcome::Error("internal error: an empty jump host chain".into()));
+        };
         let name = last.describe();
         let conn = connect_via(shared, last, before).map_err(|o| {
             let detail = match &o {

@@ -178,6 +178,8 @@ struct Tunnel {
     sent_eof: bool,
     /// The far end closed (nothing more comes down).
     remote_eof: bool,
+    /// Our end of the socket pair was shut for writing after `remote_eof`.
+    shut: bool,
     failed: bool,
 }
 
@@ -272,8 +274,9 @@ impl Tunnel {
                 }
             }
         }
-        if self.remote_eof && self.down.is_empty() {
+        if self.remote_eof && self.down.is_empty() && !self.shut {
             let _ = self.socket.shutdown(std::net::Shutdown::Write);
+            self.shut = true;
         }
         moved
     }
@@ -392,6 +395,7 @@ fn open_pending(
                             local_eof: false,
                             sent_eof: false,
                             remote_eof: false,
+                            shut: false,
                             failed: false,
                         });
                     }
