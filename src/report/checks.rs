@@ -133,7 +133,7 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer, show: S
     }
     if !results.unreached.is_empty() {
         let _ = writeln!(out, "{}", "hosts not reached".bold());
-        // Hosts with the same reason (the address left out) share a row.
+        // Hosts with the same reason share a row.
         let mut t = new_table(printer, &["Hosts", "Why"]);
         let mut why_hosts: IndexMap<&str, Vec<&str>> = IndexMap::new();
         for (host, why) in &results.unreached {
