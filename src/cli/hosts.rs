@@ -47,7 +47,8 @@ pub fn run(args: HostsArgs, printer: &Printer) -> anyhow::Result<Exit> {
         ListFormat::Table => table(&settings),
         ListFormat::Json => {
             let doc: Vec<Value> = settings.iter().map(to_json).collect();
-            let mut s = serde_json::to_string_pretty(&json!({ "hosts": doc })).unwrap_or_default();
+            let doc = json!({ "schema_version": rolecall::results::SCHEMA_VERSION, "hosts": doc });
+            let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
             s.push('\n');
             s
         }

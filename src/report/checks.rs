@@ -350,7 +350,6 @@ pub fn sarif(results: &Results, source: &Path) -> String {
             "tool": {"driver": {
                 "name": "rolecall",
                 "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://github.com/rolecall/rolecall",
                 "rules": rules.into_values().collect::<Vec<_>>(),
             }},
             "results": items,
