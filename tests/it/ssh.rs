@@ -465,6 +465,8 @@ fn replayed_outputs_drive_the_shipped_debuggers() {
         .args(["debug", "--replay", "canned.yaml", "--only", "services", "--show", "all"])
         .run();
     out.code(3)
+        // Locations as `validate` gives them: file:line:column, then the YAML path.
+        .stdout_has("deploy.yaml:6:24 (roles.node-controller.expect.services)")
         .stdout_has("eucalyptus-nc (active, enabled)")
         .stdout_has("eucalyptus-nc (inactive, enabled): not running")
         .stdout_has("unreachable: 127.0.0.13:22 connection refused")
