@@ -2,37 +2,11 @@
 //! of an abort at the first failing command, with exact port matching, a real free-memory
 //! figure, and nothing that changes a host unless `--allow-changes` is given.
 //!
-//! The command builders and parsers are the generic pack's (`plugins/debuggers/generic`),
-//! compiled into this library from the same source files: one implementation, and still no
-//! dependency between packs.
+//! The command builders and parsers are the generic pack's, from the shared library crate
+//! `rolecall-plugin-common` (`plugins/common`): one implementation, and no dependency between
+//! packs.
 
-#[path = "../../generic/src/common.rs"]
-#[allow(dead_code)]
-mod common;
-#[path = "../../generic/src/connectivity.rs"]
-#[allow(dead_code)]
-mod connectivity;
-#[path = "../../generic/src/disk.rs"]
-#[allow(dead_code)]
-mod disk;
-#[path = "../../generic/src/facts.rs"]
-#[allow(dead_code)]
-mod facts;
-#[path = "../../generic/src/files.rs"]
-#[allow(dead_code)]
-mod files;
-#[path = "../../generic/src/memory.rs"]
-#[allow(dead_code)]
-mod memory;
-#[path = "../../generic/src/ports.rs"]
-#[allow(dead_code)]
-mod ports;
-#[path = "../../generic/src/services.rs"]
-#[allow(dead_code)]
-mod services;
-#[path = "../../generic/src/spec.rs"]
-#[allow(dead_code)]
-mod spec;
+use rolecall_plugin_common::{common, connectivity, disk, facts, files, memory, ports, services};
 
 mod cloud;
 mod component;
@@ -48,16 +22,7 @@ pub use networking::Networking;
 pub use ownership::Ownership;
 pub use sosreport::SosReport;
 
-/// Roles that run Eucalyptus components (not Ceph, RiakCS or Midonet hosts).
-pub const EUCA_ROLES: &[&str] = &[
-    "clc",
-    "user-facing",
-    "console",
-    "walrus",
-    "cluster-controller",
-    "storage-controller",
-    "node-controller",
-];
+pub use rolecall_plugin_common::EUCA_ROLES;
 
 /// Every host of the Eucalyptus roles, in role order, without repeats.
 pub fn euca_hosts(ctx: &rolecall_plugin::Context<'_>) -> Vec<String> {

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rolecall_plugin::{CommandResult, Context, Debugger, Result};
 
-use crate::common::{not_run, run};
+use rolecall_plugin_common::common::{not_run, run};
 
 #[derive(Debug, Default)]
 pub struct Clock;

@@ -23,24 +23,16 @@
 //! a result: a stopped service or a command that failed is a FAIL on that host, never an abort.
 
 mod clock;
-mod common;
-mod connectivity;
-mod disk;
-mod facts;
-mod files;
-mod memory;
-mod ports;
-mod services;
-pub mod spec;
 
 pub use clock::Clock;
-pub use connectivity::Connectivity;
-pub use disk::Disk;
-pub use facts::Facts;
-pub use files::Files;
-pub use memory::Memory;
-pub use ports::Ports;
-pub use services::Services;
+pub use rolecall_plugin_common::connectivity::Connectivity;
+pub use rolecall_plugin_common::disk::Disk;
+pub use rolecall_plugin_common::facts::Facts;
+pub use rolecall_plugin_common::files::Files;
+pub use rolecall_plugin_common::memory::Memory;
+pub use rolecall_plugin_common::ports::Ports;
+pub use rolecall_plugin_common::services::Services;
+pub use rolecall_plugin_common::spec;
 
 rolecall_plugin::export_plugins! {
     module: "generic-debuggers",

@@ -5,9 +5,7 @@
 use rolecall_plugin::serde_json::Value;
 use rolecall_plugin::{Context, Result, Validator};
 
-#[path = "../../../debuggers/generic/src/spec.rs"]
-#[allow(dead_code)]
-mod spec;
+use rolecall_plugin_common::spec;
 
 #[derive(Debug, Default)]
 pub struct Expectations;

@@ -5,6 +5,7 @@ use rolecall_plugin::serde_json::Value;
 use rolecall_plugin::{CommandResult, Context};
 
 /// A role that sets `expect.<key>`: its name, hosts and that value.
+#[derive(Debug)]
 pub struct Expecting {
     pub role: String,
     pub hosts: Vec<String>,

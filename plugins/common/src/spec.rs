@@ -1,6 +1,6 @@
 //! The grammar of a role's `expect` section, shared by the generic debuggers (which act on it)
-//! and the generic validators (which check it before a run). The validator crate compiles this
-//! same file (`#[path]`), so both read expectations identically without depending on each other.
+//! and the generic validators (which check it before a run), from this one crate, so both read
+//! expectations identically without depending on each other.
 
 /// Keys the generic pack reads under `roles.<role>.expect`.
 pub const KEYS: &[&str] = &[
