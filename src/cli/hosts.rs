@@ -162,14 +162,29 @@ fn rows_of_hop(s: &HostSettings) -> Vec<(&'static str, String, String)> {
 }
 
 fn to_json(s: &HostSettings) -> Value {
-    let mut o = serde_json::Map::new();
-    o.insert("name".into(), json!(s.name));
-    for (label, value, from) in rows(s) {
-        o.insert(label.replace(' ', "_"), json!({"value": value, "from": from}));
+    fn v<T: serde::Serialize>(x: &Sourced<T>) -> Value {
+        json!({"value": x.value, "from": x.from.to_string()})
     }
-    o.insert(
-        "jump_hosts".into(),
-        Value::Array(s.jump.value.iter().map(to_json).collect()),
-    );
-    Value::Object(o)
+    let paths = |p: &Sourced<Vec<std::path::PathBuf>>| {
+        let list: Vec<String> = p.value.iter().map(|p| p.display().to_string()).collect();
+        json!({"value": list, "from": p.from.to_string()})
+    };
+    json!({
+        "name": s.name,
+        "address": v(&s.address),
+        "port": v(&s.port),
+        "user": v(&s.user),
+        "identities": paths(&s.identities),
+        "identities_only": v(&s.identities_only),
+        "host_key_checking": {"value": s.host_key_checking.value.name(), "from": s.host_key_checking.from.to_string()},
+        "known_hosts": paths(&s.known_hosts),
+        "global_known_hosts": paths(&s.global_known_hosts),
+        "connect_timeout_seconds": {"value": s.connect_timeout.value.as_secs_f64(), "from": s.connect_timeout.from.to_string()},
+        "become": {"value": s.sudo.value.as_ref().map(|b| b.user.clone()), "from": s.sudo.from.to_string()},
+        "jump": {
+            "value": s.jump.value.iter().map(HostSettings::describe).collect::<Vec<_>>(),
+            "from": s.jump.from.to_string(),
+        },
+        "jump_hosts": s.jump.value.iter().map(to_json).collect::<Vec<_>>(),
+    })
 }

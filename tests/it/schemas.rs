@@ -70,6 +70,21 @@ fn every_json_document_matches_its_schema() {
     calyptos.code(0);
     check("roles.schema.json", &calyptos.json());
 
+    let hosts = Test::new()
+        .yaml(FLEET)
+        .args([
+            "hosts",
+            "--format",
+            "json",
+            "--no-ssh-config",
+            "-J",
+            "ops@127.0.0.9:2200",
+            "--become",
+        ])
+        .run();
+    hosts.code(0);
+    check("hosts.schema.json", &hosts.json());
+
     // The schemas do reject: a document without its version, or with an unknown outcome.
     let schema: Value = serde_json::from_str(
         &std::fs::read_to_string(repo().join("docs/schemas/run.schema.json")).expect("schema"),
