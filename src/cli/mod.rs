@@ -38,10 +38,10 @@ pub struct GlobalArgs {
     /// When to colour output (`auto` honours NO_COLOR and colours only terminals)
     #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto)]
     pub color: ColorArg,
-    /// More detail on stderr (repeatable)
+    /// More detail: every result in tables and plugin logs (-v), the commands sent (-vv)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Only errors and warnings on stderr
+    /// Less: only failures in tables, only errors and warnings on stderr
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Directory to load plugins from (repeatable; searched before ROLECALL_PLUGIN_PATH and the defaults)
@@ -177,7 +177,8 @@ pub enum Command {
 /// Where the deployment comes from; shared by every command that reads one.
 #[derive(Debug, Args)]
 pub struct DeploymentArgs {
-    /// Deployment file (rolecall YAML or a Calyptos environment)
+    /// Deployment file (rolecall YAML, a Calyptos environment, or an Ansible inventory file or
+    /// directory)
     #[arg(short = 'c', long = "config", value_name = "FILE", default_value = DEFAULT_DEPLOYMENT)]
     pub config: PathBuf,
     /// How to read the file; detected from its shape when not given
