@@ -142,3 +142,21 @@ fn merge_keys_and_x_keys_are_applied_and_errors_still_have_a_place() {
         .stderr_has("deploy.yaml:5:12")
         .stderr_has("`*nope` refers to an anchor `&nope` that is not defined before it");
 }
+
+/// The demo's deployment loads, passes the shipped validators, and stays on loopback.
+#[test]
+fn demo_deployment_validates_and_is_loopback_only() {
+    let demo = repo().join("examples/demo.yaml");
+    let demo = demo.to_str().expect("utf-8");
+    let out = Test::new()
+        .args(["validate", "-c", demo, "--format", "json"])
+        .run();
+    out.code(0);
+    assert_eq!(out.json()["summary"]["total"]["fail"], 0);
+    let roles = Test::new().args(["roles", "--format", "json", "-c", demo]).run();
+    roles.code(0);
+    for (name, host) in roles.json()["hosts"].as_object().expect("hosts") {
+        let addr = host["address"].as_str().expect("address");
+        assert!(addr.starts_with("127."), "{name} has non-loopback address {addr}");
+    }
+}
