@@ -1,0 +1,342 @@
+//! INI inventories: `[group]`, `[group:vars]` and `[group:children]` sections, host lines split
+//! as Python's `shlex` splits them, values read as Python literals, host ranges and `host:port`.
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use super::literal::literal;
+use super::{Inventory, Vars, UNGROUPED};
+use crate::deployment::error::{excerpt, Diagnostic};
+use crate::deployment::locate::Position;
+use crate::deployment::source::Source;
+
+pub(super) fn read_ini(src: &Source, inv: &mut Inventory) -> Result<(), Diagnostic> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Kind {
+        Hosts,
+        Vars,
+        Children,
+    }
+    let mut section = (UNGROUPED.to_string(), Kind::Hosts);
+    // `[x:vars]` of groups not (yet) defined: applied at the end if the group is defined by
+    // then, else refused (as Ansible does).
+    let mut deferred: IndexMap<String, (usize, Vars)> = IndexMap::new();
+    for (i, raw) in src.text.lines().enumerate() {
+        let line_no = i + 1;
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        let at = (src.path.clone(), line_no);
+        let err = |msg: String| {
+            Diagnostic::new(&src.path, msg).at(Some(Position {
+                line: line_no,
+                column: raw.len() - raw.trim_start().len() + 1,
+            }))
+        };
+        if let Some(inner) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            let (name, kind) = match inner.split_once(':') {
+                None => (inner, Kind::Hosts),
+                Some((n, "vars")) => (n, Kind::Vars),
+                Some((n, "children")) => (n, Kind::Children),
+                Some((_, other)) => {
+                    return Err(err(format!("`[{inner}]`: unknown section type `:{other}`"))
+                        .hint("sections are `[group]`, `[group:vars]` or `[group:children]`"));
+                }
+            };
+            let name = name.trim();
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                return Err(err(format!("`[{inner}]` is not a valid group name")));
+            }
+            match kind {
+                Kind::Vars if !inv.groups.contains_key(name) => {
+                    deferred.entry(name.to_string()).or_insert((line_no, Vars::new()));
+                }
+                _ => {
+                    inv.group(name, at);
+                }
+            }
+            section = (name.to_string(), kind);
+            continue;
+        }
+        match section.1 {
+            Kind::Hosts => {
+                let tokens = shlex(line).map_err(|e| err(format!("cannot split this line: {e}")))?;
+                let Some((pattern, rest)) = tokens.split_first() else {
+                    continue;
+                };
+                let mut vars = Vars::new();
+                for t in rest {
+                    let Some((k, v)) = t.split_once('=') else {
+                        return Err(err(format!(
+                            "`{}`: expected key=value after the host pattern `{}`",
+                            excerpt(t),
+                            excerpt(pattern)
+                        )));
+                    };
+                    vars.insert(k.to_string(), literal(v));
+                }
+                let (names, port) =
+                    host_pattern(pattern).map_err(|e| err(format!("`{}`: {e}", excerpt(pattern))))?;
+                if let Some(p) = port {
+                    vars.entry("ansible_port").or_insert(Value::from(p));
+                }
+                for name in names {
+                    inv.add_host(&section.0, &name, vars.clone(), at.clone());
+                }
+            }
+            Kind::Vars => {
+                let Some((k, v)) = line.split_once('=') else {
+                    return Err(err(format!(
+                        "`{}`: expected key=value in `[{}:vars]`",
+                        excerpt(line),
+                        section.0
+                    )));
+                };
+                let v = shlex(v.trim())
+                    .ok()
+                    .filter(|t| t.len() == 1)
+                    .map_or_else(|| v.trim().to_string(), |mut t| t.remove(0));
+                let (k, v) = (k.trim().to_string(), literal(&v));
+                match deferred.get_mut(&section.0) {
+                    Some((_, vars)) => {
+                        vars.insert(k, v);
+                    }
+                    None => {
+                        inv.group(&section.0, at).vars.insert(k, v);
+                    }
+                }
+            }
+            Kind::Children => {
+                let child = line.split_whitespace().next().unwrap_or_default().to_string();
+                inv.group(&child, at.clone());
+                inv.group(&section.0, at).children.insert(child);
+            }
+        }
+    }
+    for (name, (line, vars)) in deferred {
+        if let Some(g) = inv.groups.get_mut(&name) {
+            g.vars.extend(vars);
+        } else {
+            return Err(Diagnostic::new(
+                &src.path,
+                format!("`[{name}:vars]` is for a group that is never defined"),
+            )
+            .at(Some(Position { line, column: 1 }))
+            .hint(format!(
+                "define `[{name}]` (or list it under a `:children` section), as Ansible requires"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Python's `shlex.split(s, comments=True)`, enough for inventory lines.
+fn shlex(s: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut any = false;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '#' if !any => break,
+            c if c.is_whitespace() => {
+                if any {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            '\'' => {
+                any = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => cur.push(c),
+                        None => return Err("no closing quotation".into()),
+                    }
+                }
+            }
+            '"' => {
+                any = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => cur.push(c),
+                            Some(c) => {
+                                cur.push('\\');
+                                cur.push(c);
+                            }
+                            None => return Err("no closing quotation".into()),
+                        },
+                        Some(c) => cur.push(c),
+                        None => return Err("no closing quotation".into()),
+                    }
+                }
+            }
+            '\\' => {
+                any = true;
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            c => {
+                any = true;
+                cur.push(c);
+            }
+        }
+    }
+    if any {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
+/// `name[01:03]:2222` -> names and the port. Ranges: `[a:b]`, `[a:b:step]`, letters `[a:f]`.
+pub(super) fn host_pattern(pattern: &str) -> Result<(Vec<String>, Option<u16>), String> {
+    let (name, port) = split_port(pattern)?;
+    Ok((expand(&name)?, port))
+}
+
+fn split_port(pattern: &str) -> Result<(String, Option<u16>), String> {
+    // `[v6]:port`, a bare IPv6 address, or `name:port` (a `:` outside brackets).
+    if let Some(rest) = pattern.strip_prefix('[') {
+        if let Some((addr, tail)) = rest.split_once(']') {
+            if addr.contains(':') {
+                let port = match tail.strip_prefix(':') {
+                    Some(p) => Some(p.parse().map_err(|_| format!("`{p}` is not a port"))?),
+                    None => None,
+                };
+                return Ok((addr.to_string(), port));
+            }
+        }
+    }
+    if pattern.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Ok((pattern.to_string(), None));
+    }
+    let mut depth = 0usize;
+    for (i, c) in pattern.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            ':' if depth == 0 => {
+                let p = &pattern[i + 1..];
+                let port = p.parse().map_err(|_| format!("`{p}` is not a port"))?;
+                return Ok((pattern[..i].to_string(), Some(port)));
+            }
+            _ => {}
+        }
+    }
+    Ok((pattern.to_string(), None))
+}
+
+fn expand(name: &str) -> Result<Vec<String>, String> {
+    let Some(open) = name.find('[') else {
+        return Ok(vec![name.to_string()]);
+    };
+    let close = name[open..]
+        .find(']')
+        .map(|c| c + open)
+        .ok_or("unclosed `[` in host range")?;
+    let (head, body, tail) = (&name[..open], &name[open + 1..close], &name[close + 1..]);
+    let parts: Vec<&str> = body.split(':').collect();
+    let (start, end, step) = match parts.as_slice() {
+        [a, b] => (*a, *b, 1u64),
+        [a, b, s] => (
+            *a,
+            *b,
+            s.parse::<u64>()
+                .ok()
+                .filter(|s| *s > 0)
+                .ok_or(format!("`{s}` is not a step"))?,
+        ),
+        _ => {
+            return Err(format!(
+                "`[{body}]` is not a range (`[start:end]` or `[start:end:step]`)"
+            ))
+        }
+    };
+    let items: Vec<String> = if !start.is_empty() && start.bytes().all(|b| b.is_ascii_digit()) {
+        let (a, b) = (
+            start
+                .parse::<u64>()
+                .map_err(|_| format!("`{start}` is not a number"))?,
+            end.parse::<u64>()
+                .map_err(|_| format!("`{end}` is not a number"))?,
+        );
+        if b < a {
+            return Err(format!("range `[{body}]` runs backwards"));
+        }
+        if (b - a) / step >= crate::deployment::max_hosts() as u64 {
+            return Err(format!(
+                "range `[{body}]` expands to more than {} names",
+                crate::deployment::max_hosts()
+            ));
+        }
+        let width = if start.len() > 1 && start.starts_with('0') {
+            start.len()
+        } else {
+            0
+        };
+        (a..=b)
+            .step_by(step as usize)
+            .map(|n| format!("{n:0width$}"))
+            .collect()
+    } else if start.len() == 1 && end.len() == 1 && start.bytes().all(|b| b.is_ascii_alphabetic()) {
+        let (a, b) = (start.as_bytes()[0], end.as_bytes()[0]);
+        if b < a {
+            return Err(format!("range `[{body}]` runs backwards"));
+        }
+        (a..=b)
+            .step_by(step as usize)
+            .map(|c| (c as char).to_string())
+            .collect()
+    } else {
+        return Err(format!("`[{body}]` is not a numeric or alphabetic range"));
+    };
+    let mut out = Vec::new();
+    for item in items {
+        for rest in expand(tail)? {
+            out.push(format!("{head}{item}{rest}"));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_like_ansible() {
+        assert_eq!(expand("web[01:03].x").unwrap(), ["web01.x", "web02.x", "web03.x"]);
+        assert_eq!(expand("db-[a:c]").unwrap(), ["db-a", "db-b", "db-c"]);
+        assert_eq!(expand("n[1:9:4]").unwrap(), ["n1", "n5", "n9"]);
+        assert_eq!(expand("r[1:2]-[a:b]").unwrap(), ["r1-a", "r1-b", "r2-a", "r2-b"]);
+        assert!(expand("x[3:1]").is_err());
+        assert_eq!(
+            host_pattern("h:2222").unwrap(),
+            (vec!["h".to_string()], Some(2222))
+        );
+        assert_eq!(host_pattern("h[1:2]:22").unwrap().0, ["h1", "h2"]);
+        assert_eq!(
+            host_pattern("[::1]:2200").unwrap(),
+            (vec!["::1".to_string()], Some(2200))
+        );
+        assert_eq!(host_pattern("fe80::1").unwrap().1, None);
+    }
+
+    #[test]
+    fn ini_values_are_python_literals() {
+        assert_eq!(literal("5"), Value::from(5));
+        assert_eq!(literal("True"), Value::Bool(true));
+        assert_eq!(literal("true"), Value::from("true"));
+        assert_eq!(literal("[1, 'a']"), serde_json::json!([1, "a"]));
+        assert_eq!(literal("{'a': 1}"), serde_json::json!({"a": 1}));
+        assert_eq!(literal("010"), Value::from("010"));
+        assert_eq!(literal("1.5"), serde_json::json!(1.5));
+        assert_eq!(literal("quoted str"), Value::from("quoted str"));
+        assert_eq!(literal("10.0.0.1"), Value::from("10.0.0.1"));
+        assert_eq!(shlex(r#"a b="x y" c='d' # note"#).unwrap(), ["a", "b=x y", "c=d"]);
+    }
+}

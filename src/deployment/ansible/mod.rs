@@ -1,0 +1,502 @@
+//! Ansible inventories as a profile: INI and YAML inventory files, a directory of them, and the
+//! `group_vars/` and `host_vars/` next to them, read as `ansible-inventory` reads them.
+//!
+//! - Groups become roles (a group's hosts include its children's, as `groups['name']` does in
+//!   Ansible); `all` is the derived role; `ungrouped` is a role when it has hosts.
+//! - Host ranges: `web[01:50]` (zero-padded), `[a:f]`, steps `[1:9:2]`; `host:port`.
+//! - Variables, lowest first: inventory group vars (groups sorted by depth, then
+//!   `ansible_group_priority`, then name), `group_vars/all`, `group_vars/<group>` (same order),
+//!   inventory host vars, `host_vars/<host>`. A later value replaces an earlier one (Ansible's
+//!   default `hash_behaviour`).
+//! - `ansible_host`, `ansible_port`, `ansible_user` (and the older `ansible_ssh_host`,
+//!   `ansible_ssh_port`, `ansible_ssh_user`) are the SSH endpoint.
+//! - Not supported, and said so: dynamic inventory scripts, inventory plugin configurations
+//!   (`plugin:`), vault-encrypted files, and Jinja templates in connection values. Vaulted
+//!   values elsewhere are left out with a warning.
+//!
+//! The deployment's `document` has the shape of `ansible-inventory --list`.
+
+mod ini;
+mod literal;
+mod vars;
+mod yaml;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use indexmap::{IndexMap, IndexSet};
+use serde_json::{Map, Value};
+
+use super::error::{Diagnostic, LoadError};
+use super::locate::Position;
+use super::source::Source;
+use super::{Deployment, Host, Profile, Role, SshSettings, ALL_ROLE};
+
+type Vars = Map<String, Value>;
+
+/// Extensions Ansible skips in an inventory directory (`INVENTORY_IGNORE_EXTS`).
+const IGNORED_EXTS: &[&str] = &[
+    ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry",
+];
+
+const UNGROUPED: &str = "ungrouped";
+
+#[derive(Debug, Default)]
+struct Group {
+    hosts: IndexSet<String>,
+    children: IndexSet<String>,
+    vars: Vars,
+    /// `ansible_group_priority` (default 1): orders groups of the same depth. Not a variable.
+    priority: Option<i64>,
+    /// Where the group was first written (file, line).
+    at: Option<(PathBuf, usize)>,
+}
+
+#[derive(Debug, Default)]
+struct HostEntry {
+    vars: Vars,
+    at: Option<(PathBuf, usize)>,
+}
+
+/// An inventory being read: hosts and groups in the order Ansible meets them.
+#[derive(Debug)]
+struct Inventory {
+    hosts: IndexMap<String, HostEntry>,
+    groups: IndexMap<String, Group>,
+    warnings: Vec<String>,
+}
+
+impl Inventory {
+    fn new() -> Self {
+        let mut groups = IndexMap::new();
+        groups.insert(ALL_ROLE.to_string(), Group::default());
+        groups.insert(UNGROUPED.to_string(), Group::default());
+        Self {
+            hosts: IndexMap::new(),
+            groups,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn group(&mut self, name: &str, at: (PathBuf, usize)) -> &mut Group {
+        let g = self.groups.entry(name.to_string()).or_default();
+        g.at.get_or_insert(at);
+        g
+    }
+
+    fn add_host(&mut self, group: &str, host: &str, vars: Vars, at: (PathBuf, usize)) {
+        let h = self.hosts.entry(host.to_string()).or_default();
+        h.at.get_or_insert(at.clone());
+        h.vars.extend(vars);
+        self.group(group, at).hosts.insert(host.to_string());
+    }
+}
+
+/// Whether `path` looks like an Ansible inventory (a directory of files, or a file of one of
+/// Ansible's two formats) rather than a deployment file.
+pub fn looks_like(path: &Path, text: Option<&str>) -> bool {
+    if path.is_dir() {
+        return true;
+    }
+    let Some(text) = text else {
+        return false;
+    };
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("ini")) {
+        return true;
+    }
+    // YAML: every top-level key a group whose value is empty or has only hosts/children/vars.
+    // Not YAML, or a plain string (host lines only): INI.
+    let top = match serde_yaml::from_str::<serde_yaml::Value>(text) {
+        Ok(serde_yaml::Value::Mapping(top)) => top,
+        // Host lines only; but never key material given by mistake (its message hides it).
+        Ok(serde_yaml::Value::String(s)) => return !s.contains("-----BEGIN") && !s.contains("PRIVATE KEY"),
+        _ => return ini_like(text),
+    };
+    if top.contains_key("_meta") {
+        return true;
+    }
+    !top.is_empty()
+        && top.iter().all(|(k, v)| {
+            k.as_str().is_some_and(|k| k != "hosts")
+                && match v {
+                    serde_yaml::Value::Null => true,
+                    serde_yaml::Value::Mapping(m) => {
+                        !m.is_empty()
+                            && m.keys()
+                                .all(|k| matches!(k.as_str(), Some("hosts" | "children" | "vars")))
+                    }
+                    _ => false,
+                }
+        })
+}
+
+/// Whether any line is an INI section header (`[web]`, `[web:vars]`).
+fn ini_like(text: &str) -> bool {
+    text.lines()
+        .map(str::trim)
+        .any(|l| l.len() > 2 && l.starts_with('[') && l.ends_with(']') && !l.contains([',', '"', '\'', ' ']))
+}
+
+/// Read the inventory at `path` (a file or a directory) into a deployment.
+pub fn load(path: &Path) -> Result<Deployment, LoadError> {
+    let mut inv = Inventory::new();
+    let (base, files) = if path.is_dir() {
+        let mut files = Vec::new();
+        dir_files(path, &mut files)?;
+        (path.to_path_buf(), files)
+    } else {
+        (
+            path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            vec![path.to_path_buf()],
+        )
+    };
+    if files.is_empty() {
+        return Err(LoadError::IsDirectory {
+            path: path.to_path_buf(),
+        });
+    }
+    for file in &files {
+        read_file(file, &mut inv)?;
+    }
+    let group_files = vars::vars_dir(&base.join("group_vars"))?;
+    let host_files = vars::vars_dir(&base.join("host_vars"))?;
+    finish(path, inv, &group_files, &host_files)
+}
+
+fn dir_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Diagnostic::new(dir, format!("cannot read the directory: {e}")))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.starts_with('.') || IGNORED_EXTS.iter().any(|x| name.ends_with(x)) {
+            continue;
+        }
+        if p.is_dir() {
+            if name != "group_vars" && name != "host_vars" {
+                dir_files(&p, out)?;
+            }
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn read_file(path: &Path, inv: &mut Inventory) -> Result<(), LoadError> {
+    use std::os::unix::fs::PermissionsExt;
+    if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0) {
+        return Err(Diagnostic::new(
+            path,
+            "this inventory file is executable: a dynamic inventory script, which rolecall does not run",
+        )
+        .hint(format!(
+            "save its output with `ansible-inventory -i {} --list --output inventory.json` and read that \
+             file with `--profile ansible`, or `chmod -x` it if it is a plain file",
+            path.display()
+        ))
+        .into());
+    }
+    let src = Source::read(path)?;
+    if src.text.starts_with("$ANSIBLE_VAULT") {
+        return Err(vaulted(path).into());
+    }
+    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let yaml_ok = matches!(ext.as_deref(), None | Some("yml" | "yaml" | "json"));
+    if yaml_ok {
+        if let Ok(serde_yaml::Value::Mapping(_)) = serde_yaml::from_str::<serde_yaml::Value>(&src.text) {
+            return yaml::read_yaml(&src, inv).map_err(Into::into);
+        }
+    }
+    ini::read_ini(&src, inv).map_err(Into::into)
+}
+
+pub(super) fn vaulted(path: &Path) -> Diagnostic {
+    Diagnostic::new(
+        path,
+        "this file is encrypted with ansible-vault; rolecall cannot read it",
+    )
+    .hint("decrypt a copy with `ansible-vault view`, or keep secrets out of the inventory rolecall reads")
+}
+
+// ----- the deployment -----
+
+fn finish(
+    path: &Path,
+    mut inv: Inventory,
+    group_files: &HashMap<String, Vec<(PathBuf, Vars)>>,
+    host_files: &HashMap<String, Vec<(PathBuf, Vars)>>,
+) -> Result<Deployment, LoadError> {
+    // Every group hangs from `all`; hosts in no group are `ungrouped`.
+    let names: Vec<String> = inv.groups.keys().cloned().collect();
+    let has_parent: IndexSet<String> = inv
+        .groups
+        .values()
+        .flat_map(|g| g.children.iter().cloned())
+        .collect();
+    for n in &names {
+        if n != ALL_ROLE && !has_parent.contains(n) {
+            inv.groups[ALL_ROLE].children.insert(n.clone());
+        }
+    }
+    let grouped: IndexSet<String> = inv
+        .groups
+        .iter()
+        .filter(|(n, _)| n.as_str() != ALL_ROLE && n.as_str() != UNGROUPED)
+        .flat_map(|(_, g)| g.hosts.iter().cloned())
+        .collect();
+    let lone: Vec<String> = inv
+        .hosts
+        .keys()
+        .filter(|h| !grouped.contains(*h))
+        .cloned()
+        .collect();
+    inv.groups[UNGROUPED].hosts.extend(lone);
+    let depth = depths(&inv.groups)?;
+    for g in inv.groups.values_mut() {
+        if let Some(p) = g.vars.shift_remove("ansible_group_priority") {
+            g.priority = p
+                .as_i64()
+                .or_else(|| p.as_str().and_then(|s| s.trim().parse().ok()));
+        }
+    }
+
+    // Per host: its groups (all ancestors), in Ansible's order.
+    let mut parents: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (n, g) in &inv.groups {
+        for c in &g.children {
+            parents.entry(c.as_str()).or_default().push(n.as_str());
+        }
+    }
+    let priority = |g: &str| inv.groups[g].priority.unwrap_or(1);
+    let mut hostvars: IndexMap<String, Vars> = IndexMap::new();
+    let mut role_hosts: IndexMap<String, IndexSet<String>> = IndexMap::new();
+    for (host, entry) in &inv.hosts {
+        let mut groups: IndexSet<&str> = IndexSet::new();
+        let mut stack: Vec<&str> = inv
+            .groups
+            .iter()
+            .filter(|(_, g)| g.hosts.contains(host))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        while let Some(g) = stack.pop() {
+            if groups.insert(g) {
+                stack.extend(parents.get(g).into_iter().flatten().copied());
+            }
+        }
+        groups.insert(ALL_ROLE);
+        let mut sorted: Vec<&str> = groups.iter().copied().collect();
+        sorted.sort_by(|a, b| (depth[*a], priority(a), *a).cmp(&(depth[*b], priority(b), *b)));
+        let mut vars = Vars::new();
+        for g in &sorted {
+            vars.extend(inv.groups[*g].vars.clone());
+        }
+        for g in &sorted {
+            for (_, v) in group_files.get(*g).into_iter().flatten() {
+                vars.extend(v.clone());
+            }
+        }
+        vars.extend(entry.vars.clone());
+        for (_, v) in host_files.get(host.as_str()).into_iter().flatten() {
+            vars.extend(v.clone());
+        }
+        hostvars.insert(host.clone(), vars);
+        for g in groups {
+            if g != ALL_ROLE {
+                role_hosts.entry(g.to_string()).or_default().insert(host.clone());
+            }
+        }
+    }
+
+    let mut hosts: IndexMap<String, Host> = IndexMap::with_capacity(inv.hosts.len());
+    for (name, vars) in &hostvars {
+        let at = inv.hosts[name].at.clone();
+        let where_ = |key: &str| {
+            let (file, line) = at.clone().unwrap_or((path.to_path_buf(), 1));
+            format!("{}:{line}: host `{name}`: `{key}`", file.display())
+        };
+        let text = |keys: [&str; 2]| -> Result<Option<(String, String)>, LoadError> {
+            for key in keys {
+                if let Some(v) = vars.get(key) {
+                    let s = match v {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        other => {
+                            return Err(Diagnostic::new(
+                                path,
+                                format!("{} is {other}, not a string or number", where_(key)),
+                            )
+                            .into())
+                        }
+                    };
+                    if s.contains("{{") || s.contains("{%") {
+                        return Err(Diagnostic::new(
+                            path,
+                            format!(
+                                "{} is a Jinja template (`{s}`), which rolecall does not render",
+                                where_(key)
+                            ),
+                        )
+                        .hint(
+                            "give the value itself, or save `ansible-inventory --list` output and read that",
+                        )
+                        .into());
+                    }
+                    return Ok(Some((key.to_string(), s)));
+                }
+            }
+            Ok(None)
+        };
+        let address = text(["ansible_host", "ansible_ssh_host"])?.map(|(_, a)| a);
+        let port = match text(["ansible_port", "ansible_ssh_port"])? {
+            Some((key, p)) => Some(p.trim().parse::<u16>().map_err(|_| {
+                LoadError::from(Diagnostic::new(
+                    path,
+                    format!("{} is `{p}`, not a port number", where_(&key)),
+                ))
+            })?),
+            None => None,
+        };
+        let user = text(["ansible_user", "ansible_ssh_user"])?.map(|(_, u)| u);
+        hosts.insert(
+            name.clone(),
+            Host {
+                name: name.clone(),
+                address: address.unwrap_or_else(|| name.clone()),
+                port,
+                user,
+                jump: None,
+                vars: vars.clone(),
+            },
+        );
+    }
+    if hosts.is_empty() {
+        return Err(Diagnostic::new(path, "the inventory defines no hosts").into());
+    }
+    let mut roles: IndexMap<String, Role> = IndexMap::new();
+    for name in inv.groups.keys().filter(|n| n.as_str() != ALL_ROLE) {
+        let members = role_hosts.get(name);
+        if name == UNGROUPED && members.is_none_or(IndexSet::is_empty) {
+            continue;
+        }
+        let hosts_in: Vec<String> = hosts
+            .keys()
+            .filter(|h| members.is_some_and(|m| m.contains(*h)))
+            .cloned()
+            .collect();
+        roles.insert(
+            name.clone(),
+            Role {
+                name: name.clone(),
+                hosts: hosts_in,
+                ..Role::default()
+            },
+        );
+    }
+    roles.insert(
+        ALL_ROLE.to_string(),
+        Role {
+            name: ALL_ROLE.to_string(),
+            description: Some("every host of the inventory".into()),
+            hosts: hosts.keys().cloned().collect(),
+            ..Role::default()
+        },
+    );
+    let document = listing(&inv, &hostvars);
+    Ok(Deployment {
+        source: path.to_path_buf(),
+        profile: Profile::Ansible,
+        name: None,
+        description: None,
+        ssh: SshSettings::default(),
+        hosts,
+        roles,
+        clusters: IndexMap::new(),
+        plugins: IndexMap::new(),
+        document,
+        from_env: Vec::new(),
+        warnings: inv.warnings,
+        origins: std::collections::HashMap::new(),
+    })
+}
+
+/// Each group's depth below `all` (the longest path); a cycle of `children` is an error.
+fn depths(groups: &IndexMap<String, Group>) -> Result<HashMap<String, usize>, LoadError> {
+    let mut depth: HashMap<String, usize> = HashMap::new();
+    fn visit(
+        groups: &IndexMap<String, Group>,
+        name: &str,
+        d: usize,
+        depth: &mut HashMap<String, usize>,
+        path: &mut Vec<String>,
+    ) -> Result<(), String> {
+        if path.iter().any(|p| p == name) {
+            path.push(name.to_string());
+            return Err(path.join(" -> "));
+        }
+        if depth.get(name).is_some_and(|&old| old >= d) {
+            return Ok(());
+        }
+        depth.insert(name.to_string(), d);
+        path.push(name.to_string());
+        for c in &groups[name].children {
+            visit(groups, c, d + 1, depth, path)?;
+        }
+        path.pop();
+        Ok(())
+    }
+    let mut path = Vec::new();
+    visit(groups, ALL_ROLE, 0, &mut depth, &mut path).map_err(|cycle| {
+        let (file, line) = groups.values().find_map(|g| g.at.clone()).unwrap_or_default();
+        LoadError::from(
+            Diagnostic::new(&file, format!("groups are their own children: {cycle}")).at(Some(Position {
+                line: line.max(1),
+                column: 1,
+            })),
+        )
+    })?;
+    for n in groups.keys() {
+        depth.entry(n.clone()).or_insert(1);
+    }
+    Ok(depth)
+}
+
+/// `ansible-inventory --list`'s shape: groups with their own hosts and children, and every
+/// host's variables under `_meta.hostvars`.
+fn listing(inv: &Inventory, hostvars: &IndexMap<String, Vars>) -> Value {
+    let mut doc = Map::new();
+    let mut meta = Map::new();
+    let hv: Map<String, Value> = hostvars
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.clone(), Value::Object(v.clone())))
+        .collect();
+    meta.insert("hostvars".into(), Value::Object(hv));
+    doc.insert("_meta".into(), Value::Object(meta));
+    let sorted: BTreeMap<&String, &Group> = inv.groups.iter().collect();
+    for (name, g) in sorted {
+        let mut o = Map::new();
+        if !g.hosts.is_empty() {
+            o.insert(
+                "hosts".into(),
+                Value::from(g.hosts.iter().cloned().collect::<Vec<_>>()),
+            );
+        }
+        if !g.children.is_empty() {
+            o.insert(
+                "children".into(),
+                Value::from(g.children.iter().cloned().collect::<Vec<_>>()),
+            );
+        }
+        if !o.is_empty() {
+            doc.insert(name.clone(), Value::Object(o));
+        }
+    }
+    Value::Object(doc)
+}
