@@ -113,18 +113,7 @@ impl ConnectArgs {
             ssh_config: _,
             no_ssh_config: _,
         } = self;
-        let jump = jump.map(|j| {
-            let hops: Vec<String> = j
-                .split(',')
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-                .collect();
-            if hops.len() == 1 && hops[0].eq_ignore_ascii_case("none") {
-                Vec::new()
-            } else {
-                hops
-            }
-        });
+        let jump = jump.map(|j| rolecall::deployment::jump_hops([j.as_str()]));
         let sudo = (sudo || sudo_user.is_some()).then_some(true);
         SshSettings {
             jump,

@@ -131,6 +131,22 @@ impl SshSettings {
     }
 }
 
+/// Jump hosts as written (`jump: [a, b]`, `jump: "a,b"`, `-J a,b`, `ProxyJump a,b`): the hops
+/// in order; `none` alone means no jump host.
+pub fn jump_hops<'a>(items: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let hops: Vec<String> = items
+        .into_iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+        .collect();
+    if hops.len() == 1 && hops[0].eq_ignore_ascii_case("none") {
+        return Vec::new();
+    }
+    hops
+}
+
 /// One machine of the fleet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Host {

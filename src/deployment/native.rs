@@ -267,16 +267,7 @@ fn build_ssh(raw: RawSsh) -> SshSettings {
 
 /// `jump: a`, `jump: [a, b]` or `jump: "a,b"`: the hops in order; `none` is no jump host.
 fn jump_list(raw: OneOrMany<Str>) -> Vec<String> {
-    let hops: Vec<String> = raw
-        .0
-        .into_iter()
-        .flat_map(|s| s.0.split(',').map(|h| h.trim().to_string()).collect::<Vec<_>>())
-        .filter(|h| !h.is_empty())
-        .collect();
-    if hops.len() == 1 && hops[0].eq_ignore_ascii_case("none") {
-        return Vec::new();
-    }
-    hops
+    super::jump_hops(raw.0.iter().map(|s| s.0.as_str()))
 }
 
 /// The hosts, and where each host defined by a range is written (the range's key).

@@ -38,6 +38,11 @@ pub const PASSPHRASE_ENV: &str = "ROLECALL_SSH_PASSPHRASE";
 /// Environment variable with the networks rolecall may connect to (comma-separated CIDRs).
 pub const ALLOW_NETS_ENV: &str = "ROLECALL_ALLOW_NETS";
 
+/// POSIX-shell single quoting: `it's` -> `'it'\''s'`.
+pub(crate) fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
 /// The local user, as `ssh` does when neither flags, host nor file name one.
 pub fn default_user() -> String {
     std::env::var("USER")

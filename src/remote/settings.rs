@@ -16,7 +16,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::ssh_config::{self, HostConfig, Origin, Query, SshConfig, Tokens};
+use super::ssh_config::{self, home, HostConfig, Origin, Query, SshConfig, Tokens};
 use super::{default_user, Endpoint, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SSH_PORT};
 use crate::deployment::{Deployment, HostKeyChecking, SshSettings};
 
@@ -234,17 +234,7 @@ impl<'a> Resolver<'a> {
             Some(j) => j,
             None => match s.1.first("proxyjump") {
                 Some((args, origin)) => {
-                    let list: Vec<String> = args
-                        .join(",")
-                        .split(',')
-                        .map(|x| x.trim().to_string())
-                        .filter(|x| !x.is_empty())
-                        .collect();
-                    let list = if list.len() == 1 && list[0].eq_ignore_ascii_case("none") {
-                        Vec::new()
-                    } else {
-                        list
-                    };
+                    let list = crate::deployment::jump_hops(args.iter().map(String::as_str));
                     sourced(list, Source::SshConfig(origin.clone()))
                 }
                 None => sourced(Vec::new(), Source::Builtin),
@@ -394,6 +384,13 @@ impl<'a> Resolver<'a> {
             port: port.value,
             user: &user.value,
         };
+        // ssh_config paths: tokens and `~` expanded; `none` is no file.
+        let paths = |args: Vec<String>| -> Vec<PathBuf> {
+            args.iter()
+                .filter(|a| !a.eq_ignore_ascii_case("none"))
+                .map(|a| ssh_config::expand_home(&ssh_config::expand_tokens(a, &tokens)))
+                .collect()
+        };
         let identities = if !flags.identities.is_empty() {
             sourced(flags.identities.clone(), Source::Flag("--identity"))
         } else if !file.identities.is_empty() {
@@ -404,11 +401,7 @@ impl<'a> Resolver<'a> {
             let mut v = Vec::new();
             for (args, origin) in cfg.all("identityfile") {
                 from.get_or_insert_with(|| Source::SshConfig(origin.clone()));
-                v.extend(
-                    args.iter()
-                        .filter(|a| !a.eq_ignore_ascii_case("none"))
-                        .map(|a| ssh_config::expand_home(&ssh_config::expand_tokens(a, &tokens))),
-                );
+                v.extend(paths(args.to_vec()));
             }
             match from {
                 Some(from) => sourced(v, from),
@@ -418,12 +411,6 @@ impl<'a> Resolver<'a> {
         let identities_only = match one("identitiesonly") {
             Some((v, from)) => sourced(v.eq_ignore_ascii_case("yes"), from),
             None => sourced(false, Source::Builtin),
-        };
-        let paths = |args: Vec<String>| -> Vec<PathBuf> {
-            args.iter()
-                .filter(|a| !a.eq_ignore_ascii_case("none"))
-                .map(|a| ssh_config::expand_home(&ssh_config::expand_tokens(a, &tokens)))
-                .collect()
         };
         let known_hosts = if let Some(k) = &flags.known_hosts {
             sourced(vec![k.clone()], Source::Flag("--known-hosts"))
@@ -516,12 +503,6 @@ struct Layer {
     entry_user: Option<String>,
     flag_port: Option<u16>,
     entry_port: Option<u16>,
-}
-
-fn home() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
 }
 
 fn user_known_hosts() -> PathBuf {

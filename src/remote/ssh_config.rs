@@ -223,7 +223,8 @@ impl HostConfig {
     }
 }
 
-fn home() -> Option<PathBuf> {
+/// `$HOME`, when set and not empty.
+pub(crate) fn home() -> Option<PathBuf> {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)

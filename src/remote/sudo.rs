@@ -8,18 +8,13 @@
 //! marker line to stderr: without it, sudo stopped before the command started, and sudo's
 //! message says why. The marker (and anything sudo printed before it) is taken out of stderr.
 
-use super::Outcome;
+use super::{shell_quote as quote, Outcome};
 
 /// Written to stderr by the shell sudo starts, before the command.
 pub const MARKER: &str = "rolecall:became";
 
 /// Environment variable holding the sudo password (never a flag: argv is visible to all).
 pub const PASSWORD_ENV: &str = "ROLECALL_BECOME_PASSWORD";
-
-/// POSIX-shell single quoting.
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
 
 /// The shell text that runs `command` as `user` through sudo; `with_password`: the password
 /// is the first line of stdin.

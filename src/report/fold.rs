@@ -127,12 +127,12 @@ fn span(values: &[&str]) -> String {
 /// status.
 pub fn fold_results<'a>(items: &[&'a CheckResult]) -> Vec<Folded<'a>> {
     struct Group<'a> {
-        key: (String, u8, Template, Option<String>),
+        key: (String, Status, Template, Option<String>),
         results: Vec<&'a CheckResult>,
         nums: Vec<Vec<String>>,
     }
     let mut groups: Vec<Group<'a>> = Vec::new();
-    let mut index: std::collections::HashMap<(String, u8, Template, Option<String>), usize> =
+    let mut index: std::collections::HashMap<(String, Status, Template, Option<String>), usize> =
         std::collections::HashMap::new();
     for r in items {
         // The host's own name in its message or path reads the same on every host.
@@ -141,12 +141,7 @@ pub fn fold_results<'a>(items: &[&'a CheckResult]) -> Vec<Folded<'a>> {
             _ => s.to_string(),
         };
         let (template, nums) = split(&own(&r.message));
-        let key = (
-            r.check.clone(),
-            severity(r.status) * 8 + status_code(r.status),
-            template,
-            r.path.as_deref().map(own),
-        );
+        let key = (r.check.clone(), r.status, template, r.path.as_deref().map(own));
         match index.get(&key) {
             Some(&i) => {
                 groups[i].results.push(r);
@@ -196,16 +191,6 @@ pub fn fold_results<'a>(items: &[&'a CheckResult]) -> Vec<Folded<'a>> {
         .collect();
     rows.sort_by_key(|r| severity(r.status));
     rows
-}
-
-fn status_code(s: Status) -> u8 {
-    match s {
-        Status::Pass => 0,
-        Status::Fail => 1,
-        Status::Warn => 2,
-        Status::Skip => 3,
-        _ => 4,
-    }
 }
 
 #[cfg(test)]

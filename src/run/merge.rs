@@ -177,13 +177,11 @@ fn merge_debug(docs: &[&(PathBuf, Value)]) -> Result<DebugReport, String> {
             }
         }
         for r in doc.get("results").and_then(Value::as_array).into_iter().flatten() {
-            let status = match r.get("status").and_then(Value::as_str) {
-                Some("pass") => Status::Pass,
-                Some("fail") => Status::Fail,
-                Some("warn") => Status::Warn,
-                Some("skip") => Status::Skip,
-                _ => Status::Error,
-            };
+            // The names of `Status`'s own serde form; anything else is an error result.
+            let status = r
+                .get("status")
+                .and_then(|s| serde_json::from_value::<Status>(s.clone()).ok())
+                .unwrap_or(Status::Error);
             let location = r.get("location");
             let position = location.and_then(|l| {
                 Some(Position {

@@ -6,7 +6,7 @@ pub mod pattern;
 pub mod shard;
 pub mod validate;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use rolecall_plugin::{ClusterInfo, Fleet, HostInfo, Options, RoleInfo};
 
@@ -14,38 +14,34 @@ use crate::deployment::error::did_you_mean;
 use crate::deployment::Deployment;
 use crate::plugin::{Plugin, PluginKind, Registry};
 use crate::remote::settings::Reach;
-use crate::remote::Endpoint;
 use crate::results::Results;
 
 /// The deployment as plugins see it (effective SSH endpoints included).
 pub fn fleet(d: &Deployment, reach: &Reach) -> Fleet {
     let names: Vec<String> = d.hosts.keys().cloned().collect();
-    let (settings, _) = reach.resolve(d, &names);
-    let endpoints: HashMap<&str, Endpoint> =
-        settings.iter().map(|s| (s.name.as_str(), s.endpoint())).collect();
+    fleet_over(d, reach, &names)
+}
+
+/// [`fleet`] with only `hosts` (deployment names, in file order) in its host list; their SSH
+/// settings are the only ones resolved.
+fn fleet_over(d: &Deployment, reach: &Reach, hosts: &[String]) -> Fleet {
+    let (settings, _) = reach.resolve(d, hosts);
     Fleet {
         name: d.name.clone(),
         profile: d.profile.name().to_string(),
         source: d.source.display().to_string(),
-        hosts: d
-            .hosts
-            .values()
-            .map(|h| {
-                let e = endpoints
-                    .get(h.name.as_str())
-                    .cloned()
-                    .unwrap_or_else(|| Endpoint {
-                        address: h.address.clone(),
-                        port: crate::remote::DEFAULT_SSH_PORT,
-                        user: crate::remote::default_user(),
-                    });
-                HostInfo {
-                    name: h.name.clone(),
+        hosts: settings
+            .into_iter()
+            .filter_map(|s| {
+                let vars = d.hosts.get(&s.name)?.vars.clone();
+                let e = s.endpoint();
+                Some(HostInfo {
+                    name: s.name,
                     address: e.address,
                     port: e.port,
                     user: e.user,
-                    vars: h.vars.clone(),
-                }
+                    vars,
+                })
             })
             .collect(),
         roles: d
@@ -119,8 +115,7 @@ pub fn select(d: &Deployment, roles: &[String], limit: &[String]) -> Result<Vec<
 /// plugins only ever address the selection.
 pub fn fleet_of(d: &Deployment, reach: &Reach, hosts: &[String]) -> Fleet {
     let keep: HashSet<&str> = hosts.iter().map(String::as_str).collect();
-    let mut f = fleet(d, reach);
-    f.hosts.retain(|h| keep.contains(h.name.as_str()));
+    let mut f = fleet_over(d, reach, hosts);
     for r in &mut f.roles {
         r.hosts.retain(|h| keep.contains(h.as_str()));
     }

@@ -9,7 +9,7 @@ use std::process::Command;
 use rolecall::deployment::{self, Profile};
 use serde_json::Value;
 
-use crate::support::{fixture, Test};
+use crate::support::{fixture, mutations, Test};
 
 /// `ansible-inventory -i PATH --list`, which the test set-up installs (ansible-core).
 fn ansible_list(path: &Path) -> Value {
@@ -195,24 +195,15 @@ fn mutated_inventories_never_panic() {
     let yaml = std::fs::read_to_string(fixture("ansible/lab/20-more.yml")).expect("fixture");
     let dir = tempfile::tempdir().expect("tmp");
     for (i, text) in [base, yaml].iter().enumerate() {
-        let lines: Vec<&str> = text.lines().collect();
-        for cut in 0..lines.len() {
-            for variant in 0..3 {
-                let mut l: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
-                match variant {
-                    0 => l.truncate(cut),
-                    1 => {
-                        l.remove(cut);
-                    }
-                    _ => l[cut] = l[cut].replace([':', '['], "").replace('=', " "),
-                }
-                let p = dir.path().join(format!(
-                    "inv{i}-{cut}-{variant}.{}",
-                    if i == 0 { "ini" } else { "yml" }
-                ));
-                std::fs::write(&p, l.join("\n")).expect("write");
-                let _ = deployment::load(&p, Some(Profile::Ansible));
-            }
+        // Truncation, a dropped line, a line without its `:`, `[` and `=`.
+        let swap = |l: &str| l.replace([':', '['], "").replace('=', " ");
+        for (cut, variant, mutated) in mutations(text, swap) {
+            let p = dir.path().join(format!(
+                "inv{i}-{cut}-{variant}.{}",
+                if i == 0 { "ini" } else { "yml" }
+            ));
+            std::fs::write(&p, mutated).expect("write");
+            let _ = deployment::load(&p, Some(Profile::Ansible));
         }
     }
 }

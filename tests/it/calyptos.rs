@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::support::{fixture, Test};
+use crate::support::{fixture, mutations, Test};
 
 const ENVIRONMENTS: &[&str] = &[
     "etc-environment",
@@ -301,22 +301,12 @@ fn mutated_environments_never_panic() {
         "examples-ceph_euca",
     ] {
         let text = std::fs::read_to_string(fixture(&format!("calyptos/{name}.yaml"))).expect("fixture");
-        let lines: Vec<&str> = text.lines().collect();
-        for cut in 0..lines.len() {
-            for variant in 0..3 {
-                let mut l: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
-                match variant {
-                    // Truncation, a dropped key, a list swapped for a scalar.
-                    0 => l.truncate(cut),
-                    1 => {
-                        l.remove(cut);
-                    }
-                    _ => l[cut] = l[cut].replace("- ", "").replace(['[', ']'], ""),
-                }
-                let p = dir.path().join(format!("{name}-{cut}-{variant}.yaml"));
-                std::fs::write(&p, l.join("\n")).expect("write");
-                let _ = rolecall::deployment::load(&p, None);
-            }
+        // Truncation, a dropped key, a list swapped for a scalar.
+        let swap = |l: &str| l.replace("- ", "").replace(['[', ']'], "");
+        for (cut, variant, mutated) in mutations(&text, swap) {
+            let p = dir.path().join(format!("{name}-{cut}-{variant}.yaml"));
+            std::fs::write(&p, mutated).expect("write");
+            let _ = rolecall::deployment::load(&p, None);
         }
     }
 }

@@ -46,6 +46,17 @@ fn validate(t: Test, dir: &Path, extra: &[&str]) -> crate::support::Output {
         .run()
 }
 
+/// The first `fail` result of a results document.
+fn first_failure(doc: &serde_json::Value) -> serde_json::Value {
+    doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["status"] == "fail")
+        .expect("a failure")
+        .clone()
+}
+
 #[test]
 fn shipped_validators_report_failures_with_locations_and_exit_1() {
     let out = Test::new()
@@ -54,13 +65,7 @@ fn shipped_validators_report_failures_with_locations_and_exit_1() {
         .run();
     out.code(1);
     let j = out.json();
-    let fail = j["results"]
-        .as_array()
-        .expect("results")
-        .iter()
-        .find(|r| r["status"] == "fail")
-        .expect("a failure")
-        .clone();
+    let fail = first_failure(&j);
     assert_eq!(fail["plugin"], "cardinality");
     assert_eq!(fail["message"], "role `web` has 2 hosts, more than max 1");
     assert_eq!(fail["location"]["path"], "roles.web.max");
@@ -324,14 +329,7 @@ fn host_findings_point_at_the_line_that_defines_the_host() {
             ])
             .run();
         out.code(1);
-        let j = out.json();
-        let fail = j["results"]
-            .as_array()
-            .expect("results")
-            .iter()
-            .find(|r| r["status"] == "fail")
-            .expect("a failure")
-            .clone();
+        let fail = first_failure(&out.json());
         (
             fail["location"]["line"].clone(),
             fail["location"]["column"].clone(),

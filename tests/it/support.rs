@@ -204,3 +204,29 @@ impl Output {
         serde_json::from_str(&self.stdout).expect("stdout is JSON")
     }
 }
+
+/// Every mutation of `text` at each line: truncated before it, the line dropped, and the line
+/// rewritten by `swap`, as (line, variant 0..3, mutated text).
+pub fn mutations<'a>(
+    text: &'a str,
+    swap: impl Fn(&str) -> String + 'a,
+) -> impl Iterator<Item = (usize, usize, String)> + 'a {
+    let lines: Vec<&str> = text.lines().collect();
+    (0..lines.len()).flat_map(move |cut| {
+        let lines = lines.clone();
+        let swap = &swap;
+        (0..3)
+            .map(|variant| {
+                let mut l: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+                match variant {
+                    0 => l.truncate(cut),
+                    1 => {
+                        l.remove(cut);
+                    }
+                    _ => l[cut] = swap(&l[cut]),
+                }
+                (cut, variant, l.join("\n"))
+            })
+            .collect::<Vec<_>>()
+    })
+}

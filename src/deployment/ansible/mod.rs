@@ -163,19 +163,23 @@ pub fn load(path: &Path) -> Result<Deployment, LoadError> {
     finish(path, inv, &group_files, &host_files)
 }
 
-fn dir_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Diagnostic::new(dir, format!("cannot read the directory: {e}")))?
+/// The entries of `dir` with their names, in name order, hidden ones (`.name`) left out: the
+/// way Ansible walks inventory and vars directories.
+pub(super) fn entries(dir: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
+    let mut v: Vec<(PathBuf, String)> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
-        .map(|e| e.path())
+        .map(|e| (e.path(), e.file_name().to_string_lossy().into_owned()))
+        .filter(|(_, name)| !name.starts_with('.'))
         .collect();
-    entries.sort();
-    for p in entries {
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name.starts_with('.') || IGNORED_EXTS.iter().any(|x| name.ends_with(x)) {
+    v.sort();
+    Ok(v)
+}
+
+fn dir_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+    let entries =
+        entries(dir).map_err(|e| Diagnostic::new(dir, format!("cannot read the directory: {e}")))?;
+    for (p, name) in entries {
+        if IGNORED_EXTS.iter().any(|x| name.ends_with(x)) {
             continue;
         }
         if p.is_dir() {

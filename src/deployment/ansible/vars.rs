@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::yaml::yaml_vars;
-use super::{vaulted, Inventory, Vars};
+use super::{entries, vaulted, Inventory, Vars};
 use crate::deployment::error::LoadError;
 use crate::deployment::locate::YamlPath;
 use crate::deployment::source::Source;
@@ -13,17 +13,11 @@ use crate::deployment::source::Source;
 /// `DIR/NAME`, `NAME.yml|.yaml|.json` and `NAME/` (its files in order), read as YAML.
 pub(super) fn vars_dir(dir: &Path) -> Result<HashMap<String, Vec<(PathBuf, Vars)>>, LoadError> {
     let mut out: HashMap<String, Vec<(PathBuf, Vars)>> = HashMap::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(entries) = entries(dir) else {
         return Ok(out);
     };
-    let mut entries: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        let file_name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if file_name.starts_with('.') || file_name.ends_with('~') {
+    for (p, file_name) in entries {
+        if file_name.ends_with('~') {
             continue;
         }
         if p.is_dir() {
@@ -47,17 +41,11 @@ pub(super) fn vars_dir(dir: &Path) -> Result<HashMap<String, Vec<(PathBuf, Vars)
 }
 
 fn vars_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(entries) = entries(dir) else {
         return;
     };
-    let mut entries: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name.starts_with('.') || name.ends_with('~') {
+    for (p, name) in entries {
+        if name.ends_with('~') {
             continue;
         }
         if p.is_dir() {

@@ -31,7 +31,7 @@ use self::channel::{exec_batch, Ran, Spec};
 use self::connect::{connect, Connection};
 use super::known_hosts::KnownHosts;
 use super::settings::HostSettings;
-use super::{AllowList, Executor, HostResult, Outcome};
+use super::{shell_quote, AllowList, Executor, HostResult, Outcome};
 use crate::deployment::HostKeyChecking;
 
 /// libssh2 error codes we branch on.
@@ -548,11 +548,6 @@ fn work(
         })
         .collect();
     (steps, if lost { Conn::New } else { Conn::Open(c) })
-}
-
-/// POSIX-shell single quoting.
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 fn ms(d: Duration) -> u32 {
