@@ -400,3 +400,35 @@ fn a_black_holed_target_does_not_hold_up_the_others_behind_the_same_bastion() {
     assert!(slowest < 6000, "{j:#}");
     assert!(out.elapsed < Duration::from_secs(20), "{:?}", out.elapsed);
 }
+
+#[test]
+fn bad_reach_flags_are_usage_errors_with_their_reason() {
+    let yaml = "hosts:\n  a: 127.0.0.2\n  b: 127.0.0.3\n";
+    Test::new()
+        .yaml(yaml)
+        .args(["run", "--all", "--shard", "4/3", "--", "true"])
+        .run()
+        .code(2)
+        .stderr_has("`4/3` is not a shard: give I/N with 1 <= I <= N");
+    Test::new()
+        .yaml(yaml)
+        .args(["run", "--all", "--shard", "3/3", "--list-hosts", "--", "true"])
+        .run()
+        .code(2)
+        .stderr_has("shard 3/3 of the 2 selected hosts is empty");
+    Test::new()
+        .yaml(yaml)
+        .args(["hosts", "-F", "no-such-config"])
+        .run()
+        .code(2)
+        .stderr_has("cannot read the ssh configuration `no-such-config`");
+    // A value ssh_config cannot mean is a warning naming its line; the default stands.
+    let out = Test::new()
+        .yaml(yaml)
+        .file("cfg", b"Host *\n  Port twenty-two\n")
+        .args(["hosts", "-F", "cfg", "a"])
+        .run();
+    out.code(0)
+        .stderr_has("cfg:2: `Port twenty-two` is not a valid value; the default is used")
+        .stdout_has("port          22");
+}
