@@ -89,6 +89,10 @@ pub struct ExecArgs {
     /// counted and marked as truncated
     #[arg(long, value_name = "BYTES", default_value = "1M", value_parser = parse_bytes)]
     pub max_output: usize,
+    /// Send every command in a channel of its own, never several commands queued for one host
+    /// together in one remote shell
+    #[arg(long)]
+    pub no_batch: bool,
     /// Seconds the whole run may take; commands not started by then are cancelled
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub deadline: Option<Duration>,
@@ -204,6 +208,7 @@ pub fn executor(
         retries: exec.retries,
         forks: exec.forks,
         max_output: exec.max_output,
+        batch: !exec.no_batch,
         allow: limits.allow.clone(),
         password: std::env::var(remote::PASSWORD_ENV).ok().filter(|p| !p.is_empty()),
         passphrase: std::env::var(remote::PASSPHRASE_ENV)

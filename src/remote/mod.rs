@@ -390,6 +390,11 @@ impl Capture {
         self.data.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 
+    /// Bytes seen so far, kept or not.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
     pub(crate) fn into_bytes(self) -> Vec<u8> {
         self.data
     }

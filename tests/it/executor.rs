@@ -3,11 +3,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rolecall::remote::settings::HostSettings;
 use rolecall::remote::ssh::{SshConfig, SshExecutor};
-use rolecall::remote::{AllowList, Endpoint, Executor, Outcome};
+use rolecall::remote::{AllowList, Endpoint, Executor, HostResult, Outcome};
 use rolecall_fleet::{whoami, Fleet};
 
 use crate::support::{fixture, Output, Test};
@@ -153,24 +153,9 @@ fn timed_out_commands_are_stopped_on_the_host() {
 fn timed_out_commands_free_their_sessions_under_max_sessions_10() {
     let mut fleet = Fleet::start(1);
     fleet.max_sessions(0, 10);
-    let h = &fleet.hosts[0];
-    let config = SshConfig {
-        command_timeout: Duration::from_secs(1),
-        allow: AllowList::parse(&["127.0.0.0/8"]).expect("allow-list"),
-        ..SshConfig::default()
-    };
-    let ep = Endpoint {
-        address: h.address.clone(),
-        port: h.port,
-        user: whoami(),
-    };
-    let mut target = HostSettings::direct(&h.name, ep);
-    target.connect_timeout.value = Duration::from_secs(30);
-    target.known_hosts.value = vec![fleet.known_hosts.clone()];
-    target.identities.value = vec![fleet.user_key.clone()];
-    let ex = SshExecutor::new(vec![target], config).expect("executor");
-    let hosts = vec![h.name.clone()];
-    // 12 at once: batches of 8 channels, each command timing out.
+    let ex = executor(&fleet, Duration::from_secs(1), 1 << 20);
+    let hosts = vec![fleet.hosts[0].name.clone()];
+    // 12 at once, each command timing out (in one batch, or 8 channels at a time).
     let outcomes: Vec<Outcome> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..12)
             .map(|_| s.spawn(|| ex.run("sleep 300", &hosts).remove(0).outcome))
@@ -184,6 +169,189 @@ fn timed_out_commands_free_their_sessions_under_max_sessions_10() {
     let r = ex.run("echo still-fine", &hosts).remove(0);
     assert_eq!(r.outcome, Outcome::Exited(0), "{r:?}");
     assert_eq!(r.stdout, "still-fine\n");
+}
+
+/// An executor for the fleet's hosts, with this command timeout and output cap.
+fn executor(fleet: &Fleet, command_timeout: Duration, max_output: usize) -> SshExecutor {
+    let config = SshConfig {
+        command_timeout,
+        max_output,
+        allow: AllowList::parse(&["127.0.0.0/8"]).expect("allow-list"),
+        ..SshConfig::default()
+    };
+    let targets = fleet
+        .hosts
+        .iter()
+        .map(|h| {
+            let ep = Endpoint {
+                address: h.address.clone(),
+                port: h.port,
+                user: whoami(),
+            };
+            let mut target = HostSettings::direct(&h.name, ep);
+            target.connect_timeout.value = Duration::from_secs(30);
+            target.known_hosts.value = vec![fleet.known_hosts.clone()];
+            target.identities.value = vec![fleet.user_key.clone()];
+            target
+        })
+        .collect();
+    SshExecutor::new(targets, config).expect("executor")
+}
+
+/// `commands` sent to `host` at the same moment from threads of their own (as plugins do), each
+/// result with the time it took to come back.
+fn at_once(ex: &SshExecutor, host: &str, commands: &[&str]) -> Vec<(HostResult, Duration)> {
+    let hosts = vec![host.to_string()];
+    let start = std::sync::Barrier::new(commands.len());
+    std::thread::scope(|s| {
+        let handles: Vec<_> = commands
+            .iter()
+            .map(|c| {
+                let (hosts, start, ex) = (&hosts, &start, ex);
+                s.spawn(move || {
+                    start.wait();
+                    let t = Instant::now();
+                    let r = ex.run(c, hosts).remove(0);
+                    (r, t.elapsed())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+    })
+}
+
+/// Commands queued for one host together travel in one channel (one remote shell: the same
+/// `$$`), and each keeps its own exit status, stdout and stderr.
+#[test]
+fn commands_queued_together_share_one_shell_and_keep_their_own_results() {
+    let fleet = Fleet::start(1);
+    let ex = executor(&fleet, Duration::from_secs(30), 1 << 20);
+    let host = &fleet.hosts[0].name;
+    let rs = at_once(
+        &ex,
+        host,
+        &[
+            "echo $$; echo to-stderr >&2; exit 3",
+            "echo $$; printf 'no newline'",
+            "echo $$; cat",
+            "echo $$; kill -KILL $(sh -c 'echo $PPID')",
+        ],
+    );
+    let shells: std::collections::BTreeSet<&str> =
+        rs.iter().filter_map(|(r, _)| r.stdout.lines().next()).collect();
+    assert_eq!(shells.len(), 1, "one shell for all four: {rs:?}");
+    assert_eq!(rs[0].0.outcome, Outcome::Exited(3));
+    assert_eq!(rs[0].0.stderr, "to-stderr\n");
+    assert!(rs[1].0.stdout.ends_with("\nno newline"), "{:?}", rs[1].0);
+    assert_eq!(
+        (rs[2].0.outcome.clone(), rs[2].0.stdout.lines().count()),
+        (Outcome::Exited(0), 1)
+    );
+    assert_eq!(rs[3].0.outcome, Outcome::Signal("KILL".into()), "{:?}", rs[3].0);
+    // Alone, a command still gets a shell of its own.
+    let alone = ex.run("echo $$", std::slice::from_ref(host)).remove(0);
+    assert!(!shells.contains(alone.stdout.trim()), "{alone:?}");
+}
+
+/// In a batch, a command that hangs holds back the ones queued behind it for about a second,
+/// not for its timeout: they move to a batch of their own and come back at once. The hung one
+/// times out on its own and is stopped on the host, and none runs twice. A flood is cut at the
+/// output cap without touching the others.
+#[test]
+fn a_hung_or_flooding_command_does_not_hold_back_or_garble_its_batch() {
+    let fleet = Fleet::start(1);
+    let ex = executor(&fleet, Duration::from_secs(6), 1000);
+    let host = &fleet.hosts[0].name;
+    let hosts = vec![host.clone()];
+    let marker = format!("sleep 7{}", std::process::id() % 1000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let count = dir.path().join("count");
+    let hung = format!("echo started; {marker}");
+    let quick = format!("echo quick >> {}; echo quick", count.display());
+    let flood = "head -c 5000000 /dev/zero | tr '\\0' x; echo after-flood >&2".to_string();
+    // The host is busy with a warm-up while the three queue up in this order: they then go out
+    // as one batch with the hung one first.
+    let rs: Vec<(HostResult, Duration)> = std::thread::scope(|s| {
+        let (ex, hosts) = (&ex, &hosts);
+        let warm = s.spawn(move || ex.run("sleep 1", hosts));
+        std::thread::sleep(Duration::from_millis(300));
+        let mut handles = Vec::new();
+        for c in [&hung, &quick, &flood] {
+            handles.push(s.spawn(move || {
+                let t = Instant::now();
+                let r = ex.run(c, hosts).remove(0);
+                (r, t.elapsed())
+            }));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        warm.join().expect("warm-up");
+        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    let (hung, took) = &rs[0];
+    assert_eq!(hung.outcome, Outcome::Timeout(Duration::from_secs(6)), "{hung:?}");
+    assert_eq!(hung.stdout, "started\n");
+    assert!(*took < Duration::from_secs(14), "{took:?}");
+    let (quick, took) = &rs[1];
+    assert_eq!(
+        (quick.outcome.clone(), quick.stdout.as_str()),
+        (Outcome::Exited(0), "quick\n")
+    );
+    // Queued behind the warm-up (under a second), then held back about a second: without the
+    // split it would be 6 s more.
+    assert!(
+        *took < Duration::from_secs(4),
+        "held back by the hung command: {took:?}"
+    );
+    let (flood, _) = &rs[2];
+    assert_eq!(flood.outcome, Outcome::Exited(0), "{flood:?}");
+    assert!(
+        flood.stdout.starts_with(&"x".repeat(1000))
+            && flood
+                .stdout
+                .contains("[rolecall: output truncated: kept 1000 of 5000000 bytes"),
+        "{}",
+        &flood.stdout[flood.stdout.len().saturating_sub(200)..]
+    );
+    assert_eq!(flood.stderr, "after-flood\n");
+    // The hung command is gone from the host (a second to let the KILL land), and the quick one
+    // ran once, although its first batch went on after the hung one ended.
+    std::thread::sleep(Duration::from_secs(2));
+    let pattern = format!("^[{}]{}", &marker[..1], &marker[1..]);
+    let left = ex.run(&format!("ps -eo args | grep -c '{pattern}'"), &hosts);
+    assert_eq!(left[0].stdout, "0\n", "left running on the host: {:?}", left[0]);
+    assert_eq!(std::fs::read_to_string(&count).expect("count"), "quick\n");
+}
+
+/// A host that will not run the batch script (here its answer script refuses it, as an
+/// allow-listing `ForceCommand` would) runs the same commands one channel each, with the same
+/// results, and is not asked to run a batch again.
+#[test]
+fn a_host_that_cannot_run_a_batch_gets_one_channel_per_command() {
+    let mut fleet = Fleet::start(1);
+    fleet.force_command(
+        0,
+        "#!/bin/sh\ncase \"$SSH_ORIGINAL_COMMAND\" in *_rc_run*) echo 'not allowed' >&2; exit 1;; esac\n\
+         exec /bin/sh -c \"$SSH_ORIGINAL_COMMAND\"\n",
+    );
+    let ex = executor(&fleet, Duration::from_secs(30), 1 << 20);
+    let host = &fleet.hosts[0].name;
+    for _ in 0..2 {
+        let rs = at_once(&ex, host, &["echo a-$$", "echo b-$$; exit 4", "echo c-$$ >&2"]);
+        assert_eq!(rs[0].0.outcome, Outcome::Exited(0), "{rs:?}");
+        assert_eq!(rs[1].0.outcome, Outcome::Exited(4), "{rs:?}");
+        assert!(rs[2].0.stderr.starts_with("c-"), "{rs:?}");
+        let shells: std::collections::BTreeSet<&str> = rs
+            .iter()
+            .map(|(r, _)| {
+                r.stdout
+                    .trim()
+                    .get(2..)
+                    .unwrap_or(r.stderr.trim().get(2..).unwrap_or_default())
+            })
+            .map(|s| s.trim())
+            .collect();
+        assert_eq!(shells.len(), 3, "a shell each: {rs:?}");
+    }
 }
 
 /// A passphrase-protected identity says so (not "Unsupported private key format"), and is used

@@ -18,6 +18,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::batch::{self, Asks, Batch, Pass};
 use super::connect::Connection;
 use super::{
     code, recv, LIBSSH2_ERROR_EAGAIN, LIBSSH2_ERROR_SOCKET_DISCONNECT, LIBSSH2_ERROR_SOCKET_RECV,
@@ -28,7 +29,7 @@ use crate::remote::{wait, Capture, Outcome, RoundTrip};
 /// The longest single wait on the socket.
 const SAFETY_NET: Duration = Duration::from_millis(50);
 /// After a timeout: how long the host gets to end the command and close its channel.
-const STOP_GRACE: Duration = Duration::from_secs(5);
+pub(super) const STOP_GRACE: Duration = Duration::from_secs(5);
 /// The line the prelude writes first on stderr (then the shell's pid); removed from the output.
 const PID_TAG: &[u8] = b"rolecall:pid=";
 /// Stderr bytes looked through for the tag (a shell may warn about locales first).
@@ -42,6 +43,8 @@ pub(super) struct Spec {
     pub(super) err_cap: usize,
     /// Bytes for the command's stdin, then EOF; `None` = EOF at once.
     pub(super) stdin: Option<Arc<[u8]>>,
+    /// May share one channel with other commands ([`super::batch`]).
+    pub(super) batch: bool,
 }
 
 /// How one command of a batch ended.
@@ -63,12 +66,44 @@ pub(super) fn remote_script(spec: &Spec) -> String {
     format!("echo rolecall:pid=$$ >&2\n{}", spec.command)
 }
 
-/// What a timeout sends on a second channel: TERM to each process group, KILL a second later.
-fn stop_script(pids: &[u32]) -> String {
-    let groups: Vec<String> = pids.iter().map(|p| format!("-{p}")).collect();
-    let groups = groups.join(" ");
-    format!("kill -TERM -- {groups} 2>/dev/null; sleep 1; kill -KILL -- {groups} 2>/dev/null; true")
+/// What a timeout stops on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kill {
+    /// A process group: a command sent alone (sshd makes its shell a group leader).
+    Group(u32),
+    /// A process and its descendants: one command of a batch, which shares the batch's group.
+    Tree(u32),
 }
+
+/// What a timeout sends on a second channel: TERM to each process group and tree, KILL a second
+/// later. A tree is listed once, before the TERM (`ps` and `awk`, both POSIX).
+fn stop_script(kills: &[Kill]) -> String {
+    let mut groups = String::new();
+    let mut roots = Vec::new();
+    for k in kills {
+        match k {
+            Kill::Group(p) => groups.push_str(&format!(" -{p}")),
+            Kill::Tree(p) => roots.push(p.to_string()),
+        }
+    }
+    let mut targets = groups;
+    let mut script = String::new();
+    if !roots.is_empty() {
+        script.push_str(&format!(
+            "t=$(ps -A -o pid= -o ppid= | awk -v r='{}' '{TREE_AWK}'); ",
+            roots.join(" ")
+        ));
+        targets.push_str(" $t");
+    }
+    script.push_str(&format!(
+        "kill -TERM --{targets} 2>/dev/null; sleep 1; kill -KILL --{targets} 2>/dev/null; true"
+    ));
+    script
+}
+
+/// Prints the pids given in `r` and all their descendants, from `ps`'s `PID PPID` lines.
+const TREE_AWK: &str = "BEGIN{n=split(r,a,\" \");for(i=1;i<=n;i++)k[a[i]]=1} {p[NR]=$1;q[NR]=$2} \
+END{do{c=0;for(i=1;i<=NR;i++)if(!(p[i] in k)&&(q[i] in k)){k[p[i]]=1;c=1}}while(c);for(x in k)print x}";
 
 /// Why a non-blocking call gave up.
 enum Nb {
@@ -147,6 +182,63 @@ enum Progress {
 }
 
 impl Running {
+    fn new(channel: ssh2::Channel, spec: &Spec, sent: SystemTime) -> Self {
+        Running {
+            stderr: channel.stderr(),
+            channel,
+            out: Capture::new(spec.out_cap),
+            err: Capture::new(spec.err_cap),
+            out_eof: false,
+            err_eof: false,
+            stdin: Some((spec.stdin.clone().unwrap_or_else(|| Arc::from([])), 0)),
+            pid: PidScan::Looking(Vec::new()),
+            deadline: Instant::now() + spec.timeout,
+            timeout: spec.timeout,
+            stopping: None,
+            sent,
+            answered: None,
+        }
+    }
+
+    /// One pass: [`Running::step`], then the deadline: past it, the command is stopped on the
+    /// host (through `stopper`) and its channel's close awaited for [`STOP_GRACE`]. `next` gets
+    /// the earliest deadline still ahead.
+    fn pass(&mut self, buf: &mut [u8], stopper: &mut Stopper, next: &mut Option<Instant>) -> Progress {
+        let progress = self.step(buf);
+        if matches!(progress, Progress::Done(_)) {
+            return progress;
+        }
+        let now = Instant::now();
+        let mut soonest = |t: Instant| *next = Some(next.map_or(t, |d| d.min(t)));
+        match self.stopping {
+            // The host did not end it in time: give up on the close.
+            Some(until) if now >= until => {
+                let _ = self.channel.close();
+                Progress::Done(self.finish(Outcome::Timeout(self.timeout)))
+            }
+            Some(until) => {
+                soonest(until);
+                progress
+            }
+            None if now >= self.deadline => {
+                self.stopping = Some(now + STOP_GRACE);
+                soonest(now + STOP_GRACE);
+                match self.pid {
+                    PidScan::Found(pid) => stopper.stop(Kill::Group(pid), now),
+                    // Nothing to signal: closing our side is all there is.
+                    _ => {
+                        let _ = self.channel.close();
+                    }
+                }
+                Progress::Moved
+            }
+            None => {
+                soonest(self.deadline);
+                progress
+            }
+        }
+    }
+
     /// Send what stdin still owes; read what is there on both streams; once both ended, collect
     /// the exit status.
     fn step(&mut self, buf: &mut [u8]) -> Progress {
@@ -311,24 +403,24 @@ impl Running {
 enum StopState {
     #[default]
     None,
-    Opening(Vec<u32>),
-    Starting(ssh2::Channel, Vec<u32>),
+    Opening(Vec<Kill>),
+    Starting(ssh2::Channel, Vec<Kill>),
     Running(ssh2::Channel),
 }
 
-/// The second channel that ends timed-out commands' process groups: one at a time, taking
-/// every pid queued meanwhile (a batch's commands usually time out together).
+/// The second channel that ends timed-out commands' processes: one at a time, taking every
+/// kill queued meanwhile (a batch's commands usually time out together).
 #[derive(Default)]
-struct Stopper {
-    queued: Vec<u32>,
+pub(super) struct Stopper {
+    queued: Vec<Kill>,
     state: StopState,
     /// Past this, an unfinished stopper is abandoned (the server would not open a channel).
     give_up: Option<Instant>,
 }
 
 impl Stopper {
-    fn stop(&mut self, pid: u32, now: Instant) {
-        self.queued.push(pid);
+    pub(super) fn stop(&mut self, kill: Kill, now: Instant) {
+        self.queued.push(kill);
         self.give_up = Some(now + STOP_GRACE);
     }
 
@@ -400,103 +492,117 @@ impl Stopper {
     }
 }
 
-/// Run `specs` at once on the open session `c`, one channel each, reading every stream as data
-/// arrives (no stream can block another), each command bounded by its own timeout.
-pub(super) fn exec_batch(c: &Connection, specs: &[Spec]) -> Vec<Ran> {
+/// Run `specs` at once on the open session `c`, reading every stream as data arrives (no stream
+/// can block another), each command bounded by its own timeout. Commands marked `batch` share
+/// one channel when there are two or more of them ([`batch`]); the others get a channel each,
+/// at most [`super::CHANNELS_PER_HOST`] at once (the rest are [`Ran::Later`]). `done` gets each
+/// command's result as soon as it has one. Returns false when the host cannot run batches (its
+/// batch's commands were not started: they are [`Ran::Later`]).
+pub(super) fn exec_batch(c: &Connection, specs: &[Spec], done: &mut dyn FnMut(usize, Ran)) -> bool {
     let session = &c.session;
     session.set_blocking(false);
-    let mut ran: Vec<Option<Ran>> = specs.iter().map(|_| None).collect();
-    let mut running: Vec<Option<Running>> = specs.iter().map(|_| None).collect();
-    for (i, spec) in specs.iter().enumerate() {
-        let deadline = Instant::now() + spec.timeout;
-        let script = remote_script(spec);
-        let opened = nb(c, deadline, || session.channel_session()).and_then(|mut ch| {
-            nb(c, deadline, || ch.exec(&script))?;
-            Ok(ch)
-        });
-        match opened {
-            Ok(channel) => {
-                running[i] = Some(Running {
-                    stderr: channel.stderr(),
-                    channel,
-                    out: Capture::new(spec.out_cap),
-                    err: Capture::new(spec.err_cap),
-                    out_eof: false,
-                    err_eof: false,
-                    stdin: Some((spec.stdin.clone().unwrap_or_else(|| Arc::from([])), 0)),
-                    pid: PidScan::Looking(Vec::new()),
-                    deadline,
-                    timeout: spec.timeout,
-                    stopping: None,
-                    sent: SystemTime::now(),
-                    answered: None,
-                })
-            }
-            Err(Nb::Timeout) => {
-                ran[i] = Some(Ran::Finished(
-                    Outcome::Timeout(spec.timeout),
-                    Capture::new(0),
-                    Capture::new(0),
-                    None,
-                ))
-            }
-            Err(Nb::Ssh(e)) if is_socket_error(&e) => {
-                ran[i] = Some(Ran::Lost(
-                    e.message().to_string(),
-                    Capture::new(0),
-                    Capture::new(0),
-                ))
-            }
-            // MaxSessions reached: try again once the others are done.
-            Err(Nb::Ssh(_)) if running.iter().any(Option::is_some) => ran[i] = Some(Ran::Later),
-            Err(Nb::Ssh(e)) => ran[i] = Some(Ran::Failed(format!("cannot run the command: {}", e.message()))),
+    let batched: Vec<usize> = (0..specs.len()).filter(|&i| specs[i].batch).collect();
+    let batched = if batched.len() >= 2 { batched } else { Vec::new() };
+    let mut channels = usize::from(!batched.is_empty());
+    let mut running: Vec<(usize, Running)> = Vec::new();
+    for i in 0..specs.len() {
+        if batched.contains(&i) {
+            continue;
+        }
+        if channels >= super::CHANNELS_PER_HOST {
+            done(i, Ran::Later);
+            continue;
+        }
+        if start_one(c, specs, i, &mut running, done) {
+            channels += 1;
         }
     }
+    let mut groups: Vec<Group> = Vec::new();
+    start_batch(c, specs, &batched, &mut groups, &running, done);
+    let mut supported = true;
     let mut buf = vec![0u8; 32 << 10];
     let mut stopper = Stopper::default();
     loop {
         let received = recv::received();
         let mut moved = false;
         let mut next_deadline: Option<Instant> = None;
-        for (i, slot) in running.iter_mut().enumerate() {
-            let Some(r) = slot else { continue };
-            let progress = r.step(&mut buf);
-            let now = Instant::now();
-            match progress {
+        running.retain_mut(
+            |(i, r)| match r.pass(&mut buf, &mut stopper, &mut next_deadline) {
                 Progress::Done(result) => {
-                    ran[i] = Some(result);
-                    *slot = None;
+                    done(*i, result);
                     moved = true;
-                    continue;
+                    false
                 }
-                Progress::Moved => moved = true,
-                Progress::Idle => {}
-            }
-            match r.stopping {
-                // The host did not end it in time: give up on the close.
-                Some(until) if now >= until => {
-                    let _ = r.channel.close();
-                    ran[i] = Some(r.finish(Outcome::Timeout(r.timeout)));
-                    *slot = None;
+                Progress::Moved => {
                     moved = true;
+                    true
                 }
-                Some(until) => next_deadline = Some(next_deadline.map_or(until, |d| d.min(until))),
-                None if now >= r.deadline => {
-                    r.stopping = Some(now + STOP_GRACE);
-                    match r.pid {
-                        PidScan::Found(pid) => stopper.stop(pid, now),
-                        // Nothing to signal: closing our side is all there is.
-                        _ => {
-                            let _ = r.channel.close();
-                        }
+                Progress::Idle => true,
+            },
+        );
+        let mut asks = Asks::default();
+        let mut kept = Vec::with_capacity(groups.len());
+        for mut g in groups.drain(..) {
+            // The split's answer, when its channel is done.
+            if let Some(control) = &mut g.control {
+                match control.pass(&mut buf, &mut stopper, &mut next_deadline) {
+                    Progress::Done(Ran::Finished(_, out, _, _)) => {
+                        g.batch.split_answer(&out.into_text(), &mut asks);
+                        g.control = None;
+                        moved = true;
                     }
+                    Progress::Done(_) => {
+                        g.control = None;
+                        moved = true;
+                    }
+                    Progress::Moved => moved = true,
+                    Progress::Idle => {}
+                }
+            }
+            let mut own = Asks::default();
+            let pass = g
+                .batch
+                .step(&mut buf, &mut stopper, &mut next_deadline, &mut own, done);
+            if let Some(script) = own.split.take() {
+                let spec = Spec {
+                    command: script,
+                    timeout: STOP_GRACE,
+                    out_cap: 4096,
+                    err_cap: 4096,
+                    stdin: None,
+                    batch: false,
+                };
+                let sent = SystemTime::now();
+                // No channel for it now: the commands wait for the slow one, as they would alone.
+                if let Ok(channel) = open(c, &spec, &remote_script(&spec)) {
+                    g.control = Some(Running::new(channel, &spec, sent));
+                }
+            }
+            asks.moved.append(&mut own.moved);
+            match pass {
+                Pass::Idle => kept.push(g),
+                Pass::Moved => {
+                    moved = true;
+                    kept.push(g);
+                }
+                Pass::Closed => moved = true,
+                Pass::Unsupported => {
+                    supported = false;
                     moved = true;
                 }
-                None => next_deadline = Some(next_deadline.map_or(r.deadline, |d| d.min(r.deadline))),
+            }
+        }
+        groups = kept;
+        if !asks.moved.is_empty() {
+            moved = true;
+            if asks.moved.len() == 1 {
+                start_one(c, specs, asks.moved[0], &mut running, done);
+            } else {
+                start_batch(c, specs, &asks.moved, &mut groups, &running, done);
             }
         }
         moved |= stopper.step(session, &mut buf, Instant::now());
-        if running.iter().all(Option::is_none) && !stopper.busy() {
+        if running.is_empty() && groups.is_empty() && !stopper.busy() {
             break;
         }
         // Block only when this pass neither moved anything nor pulled anything into libssh2's
@@ -507,9 +613,129 @@ pub(super) fn exec_batch(c: &Connection, specs: &[Spec]) -> Vec<Ran> {
         let soon = Instant::now() + SAFETY_NET;
         wait_socket(c, next_deadline.map_or(soon, |d| d.min(soon)));
     }
-    ran.into_iter()
-        .map(|r| r.unwrap_or_else(|| Ran::Failed("internal error: no result".into())))
-        .collect()
+    supported
+}
+
+/// A batch, and the channel asking the host to split it, while that runs.
+struct Group {
+    batch: Batch,
+    control: Option<Running>,
+}
+
+/// Start spec `i` on a channel of its own; false when it did not start (`done` has its result,
+/// or [`Ran::Later`] when the server will not open another channel now).
+fn start_one(
+    c: &Connection,
+    specs: &[Spec],
+    i: usize,
+    running: &mut Vec<(usize, Running)>,
+    done: &mut dyn FnMut(usize, Ran),
+) -> bool {
+    let spec = &specs[i];
+    // Before the channel opens: the command may run before `exec` returns, and a clock
+    // reading's window must hold the moment it ran.
+    let sent = SystemTime::now();
+    match open(c, spec, &remote_script(spec)) {
+        Ok(channel) => {
+            running.push((i, Running::new(channel, spec, sent)));
+            true
+        }
+        // MaxSessions reached: try again once the others are done.
+        Err(Unopened::Refused(_)) if !running.is_empty() => {
+            done(i, Ran::Later);
+            false
+        }
+        Err(e) => {
+            done(i, e.ran(spec.timeout));
+            false
+        }
+    }
+}
+
+/// Start the specs at `indices` (two or more) as one batch.
+fn start_batch(
+    c: &Connection,
+    specs: &[Spec],
+    indices: &[usize],
+    groups: &mut Vec<Group>,
+    running: &[(usize, Running)],
+    done: &mut dyn FnMut(usize, Ran),
+) {
+    let Some(&first) = indices.first() else {
+        return;
+    };
+    let commands: Vec<&str> = indices.iter().map(|&i| specs[i].command.as_str()).collect();
+    let nonce = batch::nonce();
+    let lead = Spec {
+        command: batch::script(&nonce, &commands),
+        timeout: indices
+            .iter()
+            .map(|&i| specs[i].timeout)
+            .max()
+            .unwrap_or_default(),
+        out_cap: specs[first].out_cap,
+        err_cap: specs[first].err_cap,
+        stdin: None,
+        batch: false,
+    };
+    let sent = SystemTime::now();
+    match open(c, &lead, &lead.command) {
+        Ok(channel) => {
+            let members: Vec<(usize, Duration)> = indices.iter().map(|&i| (i, specs[i].timeout)).collect();
+            let batch = Batch::new(channel, &nonce, sent, &members, lead.out_cap, lead.err_cap);
+            groups.push(Group { batch, control: None });
+        }
+        Err(Unopened::Refused(_)) if !running.is_empty() || !groups.is_empty() => {
+            indices.iter().for_each(|&i| done(i, Ran::Later));
+        }
+        Err(Unopened::Refused(why)) => indices
+            .iter()
+            .for_each(|&i| done(i, Unopened::Refused(why.clone()).ran(specs[i].timeout))),
+        Err(Unopened::Lost(why)) => indices
+            .iter()
+            .for_each(|&i| done(i, Unopened::Lost(why.clone()).ran(specs[i].timeout))),
+        Err(Unopened::Timeout) => indices
+            .iter()
+            .for_each(|&i| done(i, Unopened::Timeout.ran(specs[i].timeout))),
+    }
+}
+
+/// Why a channel did not start.
+enum Unopened {
+    /// Not within the command's timeout.
+    Timeout,
+    /// The connection failed.
+    Lost(String),
+    /// The server refused the channel (`MaxSessions`) or the command.
+    Refused(String),
+}
+
+impl Unopened {
+    /// The result of a command whose channel did not start.
+    fn ran(self, timeout: Duration) -> Ran {
+        match self {
+            Unopened::Timeout => {
+                Ran::Finished(Outcome::Timeout(timeout), Capture::new(0), Capture::new(0), None)
+            }
+            Unopened::Lost(why) => Ran::Lost(why, Capture::new(0), Capture::new(0)),
+            Unopened::Refused(why) => Ran::Failed(format!("cannot run the command: {why}")),
+        }
+    }
+}
+
+/// Open a channel and start `script` on it, within `spec`'s timeout.
+fn open(c: &Connection, spec: &Spec, script: &str) -> Result<ssh2::Channel, Unopened> {
+    let deadline = Instant::now() + spec.timeout;
+    let session = &c.session;
+    let opened = nb(c, deadline, || session.channel_session()).and_then(|mut ch| {
+        nb(c, deadline, || ch.exec(script))?;
+        Ok(ch)
+    });
+    opened.map_err(|e| match e {
+        Nb::Timeout => Unopened::Timeout,
+        Nb::Ssh(e) if is_socket_error(&e) => Unopened::Lost(e.message().to_string()),
+        Nb::Ssh(e) => Unopened::Refused(e.message().to_string()),
+    })
 }
 
 #[cfg(test)]
@@ -525,13 +751,14 @@ mod tests {
             out_cap: 1,
             err_cap: 1,
             stdin: None,
+            batch: false,
         };
         let s = remote_script(&spec);
         let (prelude, command) = s.split_once('\n').unwrap();
         assert_eq!(command, "echo 'a\nb'; exit 3");
         assert_eq!(prelude, "echo rolecall:pid=$$ >&2");
         assert_eq!(
-            stop_script(&[12, 34]),
+            stop_script(&[Kill::Group(12), Kill::Group(34)]),
             "kill -TERM -- -12 -34 2>/dev/null; sleep 1; kill -KILL -- -12 -34 2>/dev/null; true"
         );
     }
@@ -547,6 +774,7 @@ mod tests {
             out_cap: 1,
             err_cap: 1,
             stdin: None,
+            batch: false,
         };
         let out = Command::new("/bin/sh")
             .arg("-c")

@@ -4,16 +4,21 @@
 //!   every later command of every plugin in the run. A host whose connection failed answers
 //!   every later command at once with the same outcome (no second wait for a dead host).
 //! - Work is queued per host and a host's queue is driven by one job at a time on a rayon pool
-//!   of `forks` threads that belongs to this executor. A job runs one command and re-queues the
-//!   host at the back, so a slow host never holds a thread while fast hosts wait.
+//!   of `forks` threads that belongs to this executor. A job runs what is queued for the host
+//!   (commands queued together, by different plugins, share one channel and one remote shell:
+//!   `batch`; others get a channel each) and re-queues the host at the back, so a slow host
+//!   never holds a thread while fast hosts wait. Each command's result goes back as soon as it
+//!   has one.
 //! - Timeouts: TCP connect per resolved address; handshake + authentication; each command
 //!   (channel closed, result `timeout`); an optional deadline for the whole run. Connection-level
 //!   failures that may be transient (refused, reset, closed during key exchange) are retried
 //!   with backoff; nothing else is.
 //! - stdout and stderr are read together on a non-blocking session, each capped.
 //!
-//! `connect` opens and authenticates a session; `channel` runs a batch of commands on one.
+//! `connect` opens and authenticates a session; `channel` runs what a job took on it, `batch`
+//! many commands in one channel.
 
+mod batch;
 mod channel;
 mod connect;
 mod jump;
@@ -61,6 +66,8 @@ pub struct SshConfig {
     pub retries: u32,
     pub forks: usize,
     pub max_output: usize,
+    /// Commands queued for one host together may share one channel (`--no-batch` is false).
+    pub batch: bool,
     pub allow: AllowList,
     /// Password from the environment, tried when the server accepts passwords.
     pub password: Option<String>,
@@ -82,6 +89,7 @@ impl std::fmt::Debug for SshConfig {
             .field("retries", &self.retries)
             .field("forks", &self.forks)
             .field("max_output", &self.max_output)
+            .field("batch", &self.batch)
             .field("allow", &self.allow)
             .field("password", &self.password.as_ref().map(|_| "<set>"))
             .field("passphrase", &self.passphrase.as_ref().map(|_| "<set>"))
@@ -99,6 +107,7 @@ impl Default for SshConfig {
             retries: super::DEFAULT_RETRIES,
             forks: super::DEFAULT_FORKS,
             max_output: super::DEFAULT_OUTPUT_CAP,
+            batch: true,
             allow: AllowList::default(),
             password: None,
             passphrase: None,
@@ -137,6 +146,8 @@ struct Slot {
     conn: Conn,
     queue: VecDeque<Job>,
     busy: bool,
+    /// Commands may share a channel (false once the host could not run a batch).
+    batching: bool,
 }
 
 struct Shared {
@@ -218,6 +229,7 @@ impl SshExecutor {
                     conn: Conn::New,
                     queue: VecDeque::new(),
                     busy: false,
+                    batching: config.batch,
                 };
                 (name, Mutex::new(slot))
             })
@@ -331,16 +343,21 @@ impl Executor for SshExecutor {
     }
 }
 
-/// Run the next batch of `host`'s queued jobs (up to [`CHANNELS_PER_HOST`] at once, each on
-/// its own channel of the host's session), then hand the host back to the pool if more are
-/// queued. Every job gets exactly one reply, even if this panics.
+/// Run the next batch of `host`'s queued jobs (commands that may share one channel, up to
+/// [`batch::MAX_BATCH`], and others each on a channel of their own, up to
+/// [`CHANNELS_PER_HOST`]), then hand the host back to the pool if more are queued. Each job's
+/// reply goes out as soon as it has one; every job gets exactly one, even if this panics.
 fn drive(shared: Arc<Shared>, host: String) {
     let Some(slot) = shared.slots.get(&host) else {
         return;
     };
-    let (mut conn, target) = {
+    let (mut conn, target, batching) = {
         let mut s = lock(slot);
-        (std::mem::replace(&mut s.conn, Conn::New), Arc::clone(&s.target))
+        (
+            std::mem::replace(&mut s.conn, Conn::New),
+            Arc::clone(&s.target),
+            s.batching,
+        )
     };
     if matches!(conn, Conn::New) && !cancelled(&shared.config) {
         // Connect before taking jobs: what other plugins queue meanwhile joins this batch.
@@ -355,32 +372,46 @@ fn drive(shared: Arc<Shared>, host: String) {
             s.busy = false;
             return;
         }
-        let n = s.queue.len().min(CHANNELS_PER_HOST);
+        let most = if batching {
+            batch::MAX_BATCH
+        } else {
+            CHANNELS_PER_HOST
+        };
+        let n = s.queue.len().min(most);
         s.queue.drain(..n).collect()
     };
     let works: Vec<&Work> = jobs.iter().map(|j| &j.work).collect();
-    let done = panic::catch_unwind(AssertUnwindSafe(|| work(&shared, &host, &target, conn, &works)));
-    let (steps, conn) = done.unwrap_or_else(|_| {
-        let why = Outcome::Error("internal error (panic) while working on this host".into());
-        let steps = works
-            .iter()
-            .map(|w| Step::Done(failed(w, &host, why.clone())))
-            .collect();
-        (steps, Conn::New)
-    });
+    let mut replied = vec![false; jobs.len()];
     let mut later = Vec::new();
-    for (job, step) in jobs.into_iter().zip(steps) {
-        match step {
-            Step::Done(reply) => {
-                let _ = job.reply.send((job.index, reply));
+    let done = panic::catch_unwind(AssertUnwindSafe(|| {
+        work(&shared, &host, &target, conn, &works, batching, &mut |i, step| {
+            replied[i] = true;
+            match step {
+                Step::Done(reply) => {
+                    let _ = jobs[i].reply.send((jobs[i].index, reply));
+                }
+                Step::Later => later.push(i),
             }
-            Step::Later => later.push(job),
+        })
+    }));
+    let (conn, batching) = done.unwrap_or_else(|_| {
+        let why = Outcome::Error("internal error (panic) while working on this host".into());
+        for (i, job) in jobs.iter().enumerate() {
+            if !replied[i] {
+                let _ = job.reply.send((job.index, failed(&job.work, &host, why.clone())));
+            }
         }
-    }
+        later.clear();
+        (Conn::New, batching)
+    });
+    let mut jobs: Vec<Option<Job>> = jobs.into_iter().map(Some).collect();
     let mut s = lock(slot);
     s.conn = conn;
-    for job in later.into_iter().rev() {
-        s.queue.push_front(job);
+    s.batching = batching;
+    for i in later.into_iter().rev() {
+        if let Some(job) = jobs[i].take() {
+            s.queue.push_front(job);
+        }
     }
     if s.queue.is_empty() {
         s.busy = false;
@@ -398,7 +429,8 @@ fn cancelled(config: &SshConfig) -> bool {
 /// What became of one job of a batch.
 enum Step {
     Done(Reply),
-    /// The server would not open another channel now: queue it again.
+    /// Not started (the server would not open another channel now, or the host cannot run a
+    /// batch): queue it again.
     Later,
 }
 
@@ -409,30 +441,40 @@ fn failed(what: &Work, host: &str, o: Outcome) -> Reply {
     }
 }
 
+/// Run `works` on `host`, giving `step` each one's end as it comes. Returns the connection
+/// (or why it failed) and whether the host may still run batches.
 fn work(
     shared: &Shared,
     host: &str,
     target: &HostSettings,
     conn: Conn,
     works: &[&Work],
-) -> (Vec<Step>, Conn) {
+    batching: bool,
+    step: &mut dyn FnMut(usize, Step),
+) -> (Conn, bool) {
     let start = Instant::now();
-    let all = |o: Outcome| {
-        works
-            .iter()
-            .map(|w| Step::Done(failed(w, host, o.clone())))
-            .collect()
+    let mut all = |o: Outcome| {
+        for (i, w) in works.iter().enumerate() {
+            step(i, Step::Done(failed(w, host, o.clone())));
+        }
     };
     if cancelled(&shared.config) {
-        return (all(Outcome::Cancelled), conn);
+        all(Outcome::Cancelled);
+        return (conn, batching);
     }
     let c = match conn {
         Conn::Open(c) => c,
-        Conn::Failed(o) => return (all(o.clone()), Conn::Failed(o)),
+        Conn::Failed(o) => {
+            all(o.clone());
+            return (Conn::Failed(o), batching);
+        }
         // A connection lost by the previous batch: reconnect once for this one.
         Conn::New => match connect(shared, target) {
             Ok(c) => c,
-            Err(o) => return (all(o.clone()), Conn::Failed(o)),
+            Err(o) => {
+                all(o.clone());
+                return (Conn::Failed(o), batching);
+            }
         },
     };
     let config = &shared.config;
@@ -452,52 +494,16 @@ fn work(
     let specs: Vec<Spec> = works
         .iter()
         .zip(&sudo)
-        .map(|(w, sudo)| match w {
-            Work::Run(command, _) => match (sudo, &config.become_password) {
-                (None, _) => Spec {
-                    command: command.to_string(),
-                    timeout,
-                    out_cap: config.max_output,
-                    err_cap: config.max_output,
-                    stdin: config.stdin.clone(),
-                },
-                (Some(user), password) => Spec {
-                    command: super::sudo::wrap(command, user, password.is_some()),
-                    timeout,
-                    out_cap: config.max_output,
-                    err_cap: config.max_output,
-                    stdin: match password {
-                        None => config.stdin.clone(),
-                        Some(pw) => {
-                            let mut bytes = Vec::with_capacity(pw.len() + 1);
-                            bytes.extend_from_slice(pw.as_bytes());
-                            bytes.push(b'\n');
-                            bytes.extend_from_slice(config.stdin.as_deref().unwrap_or_default());
-                            Some(bytes.into())
-                        }
-                    },
-                },
-            },
-            Work::Fetch(path) => Spec {
-                command: format!("cat -- {}", shell_quote(path)),
-                timeout,
-                out_cap: FETCH_CAP,
-                err_cap: 64 << 10,
-                stdin: None,
-            },
-        })
+        .map(|(w, sudo)| spec(config, w, *sudo, timeout, batching))
         .collect();
-    let ran = exec_batch(&c, &specs);
     let mut lost = false;
-    let steps = works
-        .iter()
-        .zip(ran)
-        .zip(&sudo)
-        .map(|((w, r), sudo)| match r {
-            Ran::Later => Step::Later,
+    let supported = exec_batch(&c, &specs, &mut |i, ran| {
+        let (w, sudo) = (works[i], sudo[i]);
+        let reply = match ran {
+            Ran::Later => return step(i, Step::Later),
             Ran::Lost(why, out, err) => {
                 lost = true;
-                Step::Done(match w {
+                match w {
                     Work::Run(..) => Reply::Run(HostResult {
                         host: host.to_string(),
                         outcome: Outcome::Lost(why),
@@ -507,10 +513,10 @@ fn work(
                         round_trip: None,
                     }),
                     Work::Fetch(_) => failed(w, host, Outcome::Lost(why)),
-                })
+                }
             }
-            Ran::Failed(why) => Step::Done(failed(w, host, Outcome::Error(why))),
-            Ran::Finished(outcome, out, err, round_trip) => Step::Done(match w {
+            Ran::Failed(why) => failed(w, host, Outcome::Error(why)),
+            Ran::Finished(outcome, out, err, round_trip) => match w {
                 Work::Run(..) => {
                     let mut result = HostResult {
                         host: host.to_string(),
@@ -530,10 +536,10 @@ fn work(
                     Reply::Run(result)
                 }
                 Work::Fetch(path) => Reply::Fetch(match outcome {
-                    Outcome::Exited(0) if out.total <= FETCH_CAP as u64 => Ok(out.into_bytes()),
+                    Outcome::Exited(0) if out.total() <= FETCH_CAP as u64 => Ok(out.into_bytes()),
                     Outcome::Exited(0) => Err(format!(
                         "{path} is {} bytes, over the {FETCH_CAP}-byte limit",
-                        out.total
+                        out.total()
                     )),
                     o => {
                         let text = err.into_text();
@@ -544,10 +550,51 @@ fn work(
                         ))
                     }
                 }),
-            }),
-        })
-        .collect();
-    (steps, if lost { Conn::New } else { Conn::Open(c) })
+            },
+        };
+        step(i, Step::Done(reply));
+    });
+    (
+        if lost { Conn::New } else { Conn::Open(c) },
+        batching && supported,
+    )
+}
+
+/// How `w` is sent: its text (through sudo as `sudo` if given), timeout, caps and stdin. A
+/// command may share a channel with others when it reads nothing from stdin (`run --stdin`,
+/// a sudo password) and `batching` allows.
+fn spec(config: &SshConfig, w: &Work, sudo: Option<&str>, timeout: Duration, batching: bool) -> Spec {
+    match w {
+        Work::Run(command, _) => {
+            let (command, stdin) = match (sudo, &config.become_password) {
+                (None, _) => (command.to_string(), config.stdin.clone()),
+                (Some(user), None) => (super::sudo::wrap(command, user, false), config.stdin.clone()),
+                (Some(user), Some(pw)) => {
+                    let mut bytes = Vec::with_capacity(pw.len() + 1);
+                    bytes.extend_from_slice(pw.as_bytes());
+                    bytes.push(b'\n');
+                    bytes.extend_from_slice(config.stdin.as_deref().unwrap_or_default());
+                    (super::sudo::wrap(command, user, true), Some(bytes.into()))
+                }
+            };
+            Spec {
+                command,
+                timeout,
+                out_cap: config.max_output,
+                err_cap: config.max_output,
+                batch: batching && stdin.is_none(),
+                stdin,
+            }
+        }
+        Work::Fetch(path) => Spec {
+            command: format!("cat -- {}", shell_quote(path)),
+            timeout,
+            out_cap: FETCH_CAP,
+            err_cap: 64 << 10,
+            stdin: None,
+            batch: false,
+        },
+    }
 }
 
 fn ms(d: Duration) -> u32 {
