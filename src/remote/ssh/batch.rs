@@ -641,6 +641,11 @@ mod tests {
         s.eof = true;
         let mut pieces = Vec::new();
         s.pieces(n.as_bytes(), &mut pieces);
+        group(pieces)
+    }
+
+    /// Pieces grouped: per command its bytes, the tokens, and the noise before `go`.
+    fn group(pieces: Vec<Piece>) -> (Vec<Vec<u8>>, Vec<Token>, Vec<u8>) {
         let (mut per, mut tokens, mut noise) = (vec![Vec::new()], Vec::new(), Vec::new());
         let mut going = false;
         for p in pieces {
@@ -828,22 +833,7 @@ mod tests {
             s.held.extend_from_slice(&whole[cut..]);
             s.eof = true;
             s.pieces(n.as_bytes(), &mut pieces);
-            let mut per = vec![Vec::new()];
-            let mut tokens = Vec::new();
-            let mut going = false;
-            for p in pieces {
-                match p {
-                    Piece::Bytes(_) if !going => {}
-                    Piece::Bytes(b) => per.last_mut().unwrap().extend_from_slice(&b),
-                    Piece::Token(t) => {
-                        going = true;
-                        if matches!(t, Token::End(_)) {
-                            per.push(Vec::new());
-                        }
-                        tokens.push(t);
-                    }
-                }
-            }
+            let (per, tokens, _) = group(pieces);
             assert_eq!((per, tokens), (want.clone(), want_tokens.clone()), "cut at {cut}");
         }
         assert_eq!(want[1], format!("{n}x").into_bytes());
