@@ -27,8 +27,26 @@ pub trait Backend {
     fn run(&mut self, command: &str, hosts: &[&str]) -> Result<Vec<CommandResult>>;
     /// [`Backend::run`] through sudo as `user`.
     fn run_as(&mut self, user: &str, command: &str, hosts: &[&str]) -> Result<Vec<CommandResult>>;
+    /// Every run of `runs` at once (see [`Context::run_many`]); by default one after another.
+    fn run_many(&mut self, runs: &[Run<'_>]) -> Result<Vec<Vec<CommandResult>>> {
+        runs.iter()
+            .map(|r| match r.become_user {
+                Some(user) => self.run_as(user, r.command, r.hosts),
+                None => self.run(r.command, r.hosts),
+            })
+            .collect()
+    }
     fn fetch(&mut self, host: &str, path: &str) -> Result<Vec<u8>>;
     fn cancelled(&self) -> bool;
+}
+
+/// One command of [`Context::run_many`]: the command, its hosts, and the user to run it as
+/// through sudo (`None`: as the deployment says for each host).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run<'a> {
+    pub command: &'a str,
+    pub hosts: &'a [&'a str],
+    pub become_user: Option<&'a str>,
 }
 
 /// What a plugin's `validate` / `debug` receives.
@@ -159,6 +177,14 @@ impl<'a> Context<'a> {
     /// `become-failed` and says why in `error`.
     pub fn run_as(&mut self, user: &str, command: &str, hosts: &[&str]) -> Result<Vec<CommandResult>> {
         self.backend.run_as(user, command, hosts)
+    }
+
+    /// Several commands at once, each on its own hosts: the results of each, in order, one per
+    /// host as [`Context::run`] gives them. rolecall sends the commands that meet on one host
+    /// together, in one SSH round trip to it, where separate [`Context::run`] calls cost one
+    /// each. A host that cannot take them at once (rolecall before 0.3) gets them one by one.
+    pub fn run_many(&mut self, runs: &[Run<'_>]) -> Result<Vec<Vec<CommandResult>>> {
+        self.backend.run_many(runs)
     }
 
     /// Fetch a file's contents from a host.

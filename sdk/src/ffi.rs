@@ -75,6 +75,24 @@ unsafe extern "C" fn collect(user: *mut c_void, data: Str<'_>) {
 
 impl FfiBackend<'_> {
     fn run_command(&mut self, command: &str, hosts_json: String) -> Result<Vec<CommandResult>> {
+        self.run_command_code(command, hosts_json)?.map_err(Self::refused)
+    }
+
+    /// Why the host did not run a command, from its code.
+    fn refused(code: Code) -> crate::Error {
+        match code {
+            Code::UNAVAILABLE => "running commands is not available in this run".into(),
+            Code::CANCELLED => "the run was cancelled".into(),
+            other => format!("the host could not run the command (code {})", other.0).into(),
+        }
+    }
+
+    /// The results, or the host's code when it did not run the command.
+    fn run_command_code(
+        &mut self,
+        command: &str,
+        hosts_json: String,
+    ) -> Result<std::result::Result<Vec<CommandResult>, Code>> {
         let mut sink: Vec<Vec<u8>> = Vec::new();
         // SAFETY: see `send`; `sink` outlives the call and matches what `collect` expects.
         let code = unsafe {
@@ -87,10 +105,12 @@ impl FfiBackend<'_> {
             )
         };
         match code {
-            Code::OK => sink.iter().map(|b| Ok(serde_json::from_slice(b)?)).collect(),
-            Code::UNAVAILABLE => Err("running commands is not available in this run".into()),
-            Code::CANCELLED => Err("the run was cancelled".into()),
-            other => Err(format!("the host could not run the command (code {})", other.0).into()),
+            Code::OK => sink
+                .iter()
+                .map(|b| Ok(serde_json::from_slice(b)?))
+                .collect::<Result<Vec<_>>>()
+                .map(Ok),
+            other => Ok(Err(other)),
         }
     }
 }
@@ -119,6 +139,38 @@ impl Backend for FfiBackend<'_> {
         // The hosts argument as an object asks for sudo (ABI v1, rolecall 0.2 and later).
         let hosts_json = serde_json::to_string(&serde_json::json!({"hosts": hosts, "become": user}))?;
         self.run_command(command, hosts_json)
+    }
+
+    fn run_many(&mut self, runs: &[crate::Run<'_>]) -> Result<Vec<Vec<CommandResult>>> {
+        // The hosts argument `{"many": [...]}` asks for every run at once (ABI v1, rolecall 0.3
+        // and later); the results come one per host of each run, in order. An older host
+        // refuses the shape: then one run after another.
+        let many: Vec<serde_json::Value> = runs
+            .iter()
+            .map(|r| match r.become_user {
+                Some(user) => serde_json::json!({"command": r.command, "hosts": r.hosts, "become": user}),
+                None => serde_json::json!({"command": r.command, "hosts": r.hosts}),
+            })
+            .collect();
+        let hosts_json = serde_json::to_string(&serde_json::json!({ "many": many }))?;
+        match self.run_command_code("", hosts_json)? {
+            Ok(mut flat) => {
+                let mut out = Vec::with_capacity(runs.len());
+                for r in runs {
+                    let rest = flat.split_off(r.hosts.len().min(flat.len()));
+                    out.push(std::mem::replace(&mut flat, rest));
+                }
+                Ok(out)
+            }
+            Err(Code::INVALID) => runs
+                .iter()
+                .map(|r| match r.become_user {
+                    Some(user) => self.run_as(user, r.command, r.hosts),
+                    None => self.run(r.command, r.hosts),
+                })
+                .collect(),
+            Err(code) => Err(Self::refused(code)),
+        }
     }
     fn fetch(&mut self, host: &str, path: &str) -> Result<Vec<u8>> {
         let mut sink: Vec<Vec<u8>> = Vec::new();

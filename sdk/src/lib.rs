@@ -44,6 +44,7 @@
 //! ```
 
 pub mod abi;
+pub mod checks;
 mod context;
 #[doc(hidden)]
 pub mod ffi;
@@ -53,7 +54,7 @@ pub mod testing;
 
 #[doc(hidden)]
 pub use context::Backend;
-pub use context::{allowed, cidr_contains, probe_tcp, resolve, Context, Emit, Level};
+pub use context::{allowed, cidr_contains, probe_tcp, resolve, Context, Emit, Level, Run};
 pub use model::{
     ClusterInfo, CommandResult, Error, Finding, Fleet, HostInfo, Input, Options, Result, RoleInfo, Status,
 };

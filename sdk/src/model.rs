@@ -62,6 +62,9 @@ pub struct RoleInfo {
     /// Service ports given as `host:port` in the file, by host.
     #[serde(default)]
     pub service_ports: BTreeMap<String, u16>,
+    /// Declarative checks (`roles.<name>.checks`), checked when the deployment was read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<crate::checks::Check>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -180,6 +180,8 @@ pub struct Role {
     /// Run the role's commands through `sudo` (`become:`), as `sudo_user` (default root).
     pub sudo: Option<bool>,
     pub sudo_user: Option<String>,
+    /// Declarative checks (`checks:`), run by the `checks` debugger.
+    pub checks: Vec<rolecall_plugin::checks::Check>,
 }
 
 /// A validated deployment: what every command and plugin works from.

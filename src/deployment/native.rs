@@ -120,13 +120,14 @@ struct RawRoleSpec {
     sudo: Option<bool>,
     #[serde(rename = "become_user")]
     sudo_user: Option<Str>,
+    checks: Option<Vec<rolecall_plugin::checks::Check>>,
 }
 
 /// `role: [hosts..]`, `role: host`, or `role: {hosts: [..], min: .., max: .., expect: ..}`.
 #[derive(Debug)]
 enum RawRole {
     Short(OneOrMany<Str>),
-    Full(RawRoleSpec),
+    Full(Box<RawRoleSpec>),
 }
 
 impl<'de> Deserialize<'de> for RawRole {
@@ -148,7 +149,8 @@ impl<'de> Deserialize<'de> for RawRole {
                 OneOrMany::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(RawRole::Short)
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawRole, A::Error> {
-                RawRoleSpec::deserialize(de::value::MapAccessDeserializer::new(map)).map(RawRole::Full)
+                RawRoleSpec::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|spec| RawRole::Full(Box::new(spec)))
             }
         }
         d.deserialize_any(V)
@@ -181,6 +183,7 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
                 ..Role::default()
             },
             RawRole::Full(spec) => {
+                let spec = *spec;
                 if let (Some(min), Some(max)) = (spec.min, spec.max) {
                     if min > max {
                         return Err(src.error_at(
@@ -193,6 +196,8 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
                     Some(v) => to_json(src, &path.key("expect"), v)?,
                     None => serde_json::Value::Null,
                 };
+                let checks = spec.checks.unwrap_or_default();
+                check_checks(src, &path.key("checks"), &checks)?;
                 Role {
                     name: name.clone(),
                     description: spec.description.map(|s| s.0),
@@ -204,6 +209,7 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
                     jump: spec.jump.map(jump_list),
                     sudo: spec.sudo,
                     sudo_user: spec.sudo_user.map(|s| s.0),
+                    checks,
                 }
             }
         };
@@ -413,6 +419,47 @@ fn resolve_hosts(
         }
     }
     Ok(out.into_iter().collect())
+}
+
+/// A role's declarative checks: each has one kind and only that kind's keys, well-formed
+/// matchers and regexes, and an id of its own within the role.
+fn check_checks(
+    src: &Source,
+    path: &YamlPath,
+    checks: &[rolecall_plugin::checks::Check],
+) -> Result<(), Diagnostic> {
+    let mut seen = std::collections::HashMap::new();
+    for (i, c) in checks.iter().enumerate() {
+        let at = path.index(i);
+        if let Some((key, why)) = c.problem() {
+            return Err(src.error_at(&at.key(key), why));
+        }
+        for (key, pattern) in c.patterns() {
+            if let Err(e) = regex::Regex::new(pattern) {
+                let first = e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
+                return Err(src.error_at(
+                    &at.key(key),
+                    format!("`{pattern}` is not a regular expression: {first}"),
+                ));
+            }
+        }
+        if let Some(first) = seen.insert(c.id.as_str(), i) {
+            return Err(src.error_at(
+                &at.key("id"),
+                format!(
+                    "check id `{}` is used twice in this role (first at checks[{first}])",
+                    c.id
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_name(src: &Source, path: &YamlPath, kind: &str, name: &str) -> Result<(), Diagnostic> {

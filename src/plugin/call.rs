@@ -11,7 +11,7 @@ use rolecall_plugin::abi::Code;
 use rolecall_plugin::{Finding, Status};
 
 use super::process::HostProcess;
-use super::wire::{self, Described, Event, Request, MAX_FROM_HOST};
+use super::wire::{self, Described, Event, Request, RunItem, MAX_FROM_HOST};
 use super::Plugin;
 
 /// A plugin reporting more results than this in one run is stopped.
@@ -25,6 +25,14 @@ pub trait Services {
     /// One JSON result per host, in order; `None` when running commands is unavailable.
     /// `sudo_user`: through sudo as this user (the plugin asked), else as the hosts' settings say.
     fn run(&mut self, command: &str, hosts: &[String], sudo_user: Option<&str>) -> Option<Vec<String>>;
+    /// Every run at once: the results of each, in order, flattened; by default one after another.
+    fn run_many(&mut self, runs: &[RunItem]) -> Option<Vec<String>> {
+        let mut all = Vec::new();
+        for r in runs {
+            all.extend(self.run(&r.command, &r.hosts, r.sudo.as_deref())?);
+        }
+        Some(all)
+    }
     /// The file's bytes; `Err(None)` when unavailable, `Err(Some(why))` when it failed.
     fn fetch(&mut self, host: &str, path: &str) -> Result<Vec<u8>, Option<String>>;
     fn cancelled(&self) -> bool;
@@ -174,6 +182,14 @@ pub fn call(plugin: &Plugin, input: &str, services: &mut dyn Services, deadline:
                 Reply::Json(Request::Cancelled)
             } else {
                 match services.run(&command, &hosts, sudo.as_deref()) {
+                    Some(results) => Reply::Json(Request::RunResults { results }),
+                    None => Reply::Json(Request::Unavailable),
+                }
+            }),
+            Event::RunMany { runs } => Some(if services.cancelled() {
+                Reply::Json(Request::Cancelled)
+            } else {
+                match services.run_many(&runs) {
                     Some(results) => Reply::Json(Request::RunResults { results }),
                     None => Reply::Json(Request::Unavailable),
                 }

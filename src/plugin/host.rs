@@ -236,7 +236,8 @@ unsafe extern "C" fn cb_run(
         let (Ok(command), Ok(hosts)) = (strict(&command, "command"), strict(&hosts, "hosts")) else {
             return Code::INVALID;
         };
-        // A list of hosts, or `{"hosts": [..], "become": "USER"}` to run through sudo.
+        // A list of hosts, `{"hosts": [..], "become": "USER"}` to run through sudo, or
+        // `{"many": [{"command": .., "hosts": [..], "become": ..}, ..]}` for several at once.
         #[derive(serde::Deserialize)]
         #[serde(untagged)]
         enum Hosts {
@@ -246,13 +247,27 @@ unsafe extern "C" fn cb_run(
                 #[serde(rename = "become")]
                 sudo: String,
             },
+            Many {
+                many: Vec<wire::RunItem>,
+            },
         }
-        let (hosts, sudo) = match serde_json::from_str::<Hosts>(&hosts) {
-            Ok(Hosts::List(h)) => (h, None),
-            Ok(Hosts::As { hosts, sudo }) if !sudo.is_empty() => (hosts, Some(sudo)),
+        let event = match serde_json::from_str::<Hosts>(&hosts) {
+            Ok(Hosts::List(hosts)) => Event::Run {
+                command,
+                hosts,
+                sudo: None,
+            },
+            Ok(Hosts::As { hosts, sudo }) if !sudo.is_empty() => Event::Run {
+                command,
+                hosts,
+                sudo: Some(sudo),
+            },
+            Ok(Hosts::Many { many }) if many.iter().all(|r| r.sudo.as_deref() != Some("")) => {
+                Event::RunMany { runs: many }
+            }
             _ => return Code::INVALID,
         };
-        let answer = with_pipe(ctx, |p| p.ask(&Event::Run { command, hosts, sudo }));
+        let answer = with_pipe(ctx, |p| p.ask(&event));
         match answer.map(wire::decode::<Request>) {
             Some(Ok(Request::RunResults { results })) => {
                 for json in &results {

@@ -41,6 +41,15 @@ pub enum Request {
     CancelledIs { cancelled: bool },
 }
 
+/// One command of [`Event::RunMany`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RunItem {
+    pub command: String,
+    pub hosts: Vec<String>,
+    #[serde(default, rename = "become", skip_serializing_if = "Option::is_none")]
+    pub sudo: Option<String>,
+}
+
 /// One plugin as its library describes it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Described {
@@ -73,6 +82,9 @@ pub enum Event {
         #[serde(default, rename = "become", skip_serializing_if = "Option::is_none")]
         sudo: Option<String>,
     },
+    /// `host->run_command` with `{"many": [...]}`: every run at once; answered by `RunResults`
+    /// (one result per host of each run, in order), `Unavailable` or `Cancelled`.
+    RunMany { runs: Vec<RunItem> },
     /// `host->fetch_file`; answered by a raw frame, `FetchFailed` or `Unavailable`.
     Fetch { host: String, path: String },
     /// `host->is_cancelled`; answered by `CancelledIs`.

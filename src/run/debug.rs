@@ -12,6 +12,7 @@ use rolecall_plugin::Options;
 
 use crate::deployment::Deployment;
 use crate::plugin::call::{self, Services};
+use crate::plugin::wire::RunItem;
 use crate::plugin::{PluginKind, Registry};
 use crate::remote::{Executor, HostResult, Outcome};
 use crate::report::progress::Progress;
@@ -54,8 +55,9 @@ struct Remote<'a> {
     sent: Vec<Sent>,
 }
 
-impl Services for Remote<'_> {
-    fn run(&mut self, command: &str, hosts: &[String], sudo_user: Option<&str>) -> Option<Vec<String>> {
+impl Remote<'_> {
+    /// One fan-out: each host's JSON result, and what was sent.
+    fn fan_out(&self, command: &str, hosts: &[String], sudo_user: Option<&str>) -> (Vec<String>, Sent) {
         let started = Instant::now();
         let inside: Vec<String> = hosts
             .iter()
@@ -67,12 +69,12 @@ impl Services for Remote<'_> {
             .executor
             .run_each_as(command, &inside, sudo_user, &mut |_| {})
             .into_iter();
-        self.sent.push(Sent {
+        let sent = Sent {
             command: command.to_string(),
             hosts: hosts.to_vec(),
             took: started.elapsed(),
             sudo: sudo_user.map(str::to_string),
-        });
+        };
         let results = hosts.iter().map(|h| {
             let r = if self.selected.contains(h) {
                 answers
@@ -88,7 +90,58 @@ impl Services for Remote<'_> {
             }
             serde_json::to_string(&r.to_command_result()).unwrap_or_default()
         });
-        Some(results.collect())
+        (results.collect(), sent)
+    }
+}
+
+impl Services for Remote<'_> {
+    fn run(&mut self, command: &str, hosts: &[String], sudo_user: Option<&str>) -> Option<Vec<String>> {
+        let (results, sent) = self.fan_out(command, hosts, sudo_user);
+        self.sent.push(sent);
+        Some(results)
+    }
+
+    /// Every run at once, each from a thread of its own, so the executor finds the commands for
+    /// one host queued together and sends them in one channel.
+    fn run_many(&mut self, runs: &[RunItem]) -> Option<Vec<String>> {
+        let this = &*self;
+        let answers: Vec<(Vec<String>, Sent)> = std::thread::scope(|s| {
+            let handles: Vec<_> = runs
+                .iter()
+                .map(|r| s.spawn(move || this.fan_out(&r.command, &r.hosts, r.sudo.as_deref())))
+                .collect();
+            handles
+                .into_iter()
+                .zip(runs)
+                .map(|(h, r)| {
+                    h.join().unwrap_or_else(|_| {
+                        let failed = HostResult::failed("", Outcome::Error("internal error (panic)".into()));
+                        let results = r
+                            .hosts
+                            .iter()
+                            .map(|host| {
+                                let mut f = failed.clone();
+                                f.host = host.clone();
+                                serde_json::to_string(&f.to_command_result()).unwrap_or_default()
+                            })
+                            .collect();
+                        let sent = Sent {
+                            command: r.command.clone(),
+                            hosts: r.hosts.clone(),
+                            took: Duration::ZERO,
+                            sudo: r.sudo.clone(),
+                        };
+                        (results, sent)
+                    })
+                })
+                .collect()
+        });
+        let mut all = Vec::new();
+        for (results, sent) in answers {
+            all.extend(results);
+            self.sent.push(sent);
+        }
+        Some(all)
     }
 
     fn fetch(&mut self, host: &str, path: &str) -> Result<Vec<u8>, Option<String>> {

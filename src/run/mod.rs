@@ -54,6 +54,7 @@ fn fleet_over(d: &Deployment, reach: &Reach, hosts: &[String]) -> Fleet {
                 max: r.max,
                 expect: r.expect.clone(),
                 service_ports: r.service_ports.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                checks: r.checks.clone(),
             })
             .collect(),
         clusters: d

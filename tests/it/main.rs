@@ -3,6 +3,7 @@
 mod ansible;
 mod bad_input;
 mod calyptos;
+mod checks;
 mod crash;
 mod executor;
 mod hostile;

@@ -22,8 +22,10 @@
 //! Every check runs one command per host (all hosts at once) and turns each host's answer into
 //! a result: a stopped service or a command that failed is a FAIL on that host, never an abort.
 
+mod checks;
 mod clock;
 
+pub use checks::Checks;
 pub use clock::Clock;
 pub use rolecall_plugin_common::connectivity::Connectivity;
 pub use rolecall_plugin_common::disk::Disk;
@@ -38,5 +40,5 @@ rolecall_plugin::export_plugins! {
     module: "generic-debuggers",
     version: env!("CARGO_PKG_VERSION"),
     validators: [],
-    debuggers: [Facts, Services, Ports, Disk, Memory, Files, Connectivity, Clock],
+    debuggers: [Facts, Services, Ports, Disk, Memory, Files, Connectivity, Clock, Checks],
 }
