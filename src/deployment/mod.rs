@@ -184,6 +184,28 @@ pub struct Role {
     pub checks: Vec<rolecall_plugin::checks::Check>,
 }
 
+/// Positions of YAML paths in a deployment's file, each path looked up once: finding a path
+/// walks the whole file, and a plugin names the same path for every host it reports on.
+#[derive(Debug)]
+pub struct Locator<'a> {
+    deployment: &'a Deployment,
+    text: Option<String>,
+    memo: std::collections::HashMap<String, Option<locate::Position>>,
+}
+
+impl Locator<'_> {
+    /// Where `path` (`roles.web.checks[0]`) is written, as [`Deployment::position_of`].
+    pub fn at(&mut self, path: &str) -> Option<locate::Position> {
+        let text = self.text.as_deref()?;
+        if let Some(p) = self.memo.get(path) {
+            return *p;
+        }
+        let p = self.deployment.position_of(text, path);
+        self.memo.insert(path.to_string(), p);
+        p
+    }
+}
+
 /// A validated deployment: what every command and plugin works from.
 #[derive(Debug, Clone)]
 pub struct Deployment {
@@ -218,6 +240,15 @@ impl Deployment {
     ///
     /// Host names may hold dots (`hosts.10.0.0.5.address` names host `10.0.0.5`): the longest
     /// host name that fits is taken.
+    /// A [`Locator`] for this deployment's file (read now; `None` positions if it cannot be).
+    pub fn locator(&self) -> Locator<'_> {
+        Locator {
+            deployment: self,
+            text: std::fs::read_to_string(&self.source).ok(),
+            memo: std::collections::HashMap::new(),
+        }
+    }
+
     pub fn position_of(&self, text: &str, path: &str) -> Option<locate::Position> {
         let parsed = YamlPath::parse(path);
         if let Some(p) = locate::locate(text, &parsed) {

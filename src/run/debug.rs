@@ -176,7 +176,7 @@ pub fn debug(
         dry_run: opts.dry_run,
         ..DebugReport::default()
     };
-    let text = std::fs::read_to_string(&d.source).ok();
+    let mut locator = d.locator();
     let results = &mut report.results;
     let plugins = super::select_plugins(registry, PluginKind::Debugger, &opts.only, &opts.skip, results);
     let fleet = serde_json::to_string(&super::fleet_of(d, &opts.reach, &opts.hosts)).unwrap_or_default();
@@ -234,10 +234,7 @@ pub fn debug(
         }
         for (f, took) in call::with_plugin_error(outcome.findings, outcome.code) {
             // Where the finding's YAML path is written, as `validate` shows it.
-            let position = match (&f.path, &text) {
-                (Some(p), Some(t)) => d.position_of(t, p),
-                _ => None,
-            };
+            let position = f.path.as_deref().and_then(|p| locator.at(p));
             results
                 .items
                 .push(CheckResult::from_finding(&plugin.name, f, position, took));

@@ -40,7 +40,7 @@ pub fn validate(d: &Deployment, registry: &Registry, opts: &ValidateOptions) -> 
         allow_nets: opts.allow_nets.clone(),
         ..Options::default()
     };
-    let text = std::fs::read_to_string(&d.source).ok();
+    let mut locator = d.locator();
     // Each validator runs in a plugin host of its own, so they can run at once (rayon's pool:
     // as many as there are cores); `collect` keeps load order.
     let outcomes: Vec<call::Outcome> = plugins
@@ -55,10 +55,7 @@ pub fn validate(d: &Deployment, registry: &Registry, opts: &ValidateOptions) -> 
         results.add_logs(&plugin.name, outcome.logs);
         let findings = call::with_plugin_error(outcome.findings, outcome.code);
         for (f, took) in findings {
-            let position = match (&f.path, &text) {
-                (Some(p), Some(t)) => d.position_of(t, p),
-                _ => None,
-            };
+            let position = f.path.as_deref().and_then(|p| locator.at(p));
             results
                 .items
                 .push(CheckResult::from_finding(&plugin.name, f, position, took));

@@ -141,8 +141,10 @@ fn probe(check: &Check, allow: &[String]) -> std::result::Result<String, String>
             } else {
                 String::new()
             };
+            // One `stat`; a second, following the link, only for a symlink.
             format!(
-                "if [ -e {p} ] || [ -L {p} ]; then stat -c %F -- {p}; stat -L -c '%a|%U|%G|%s' -- {p}{content}; \
+                "if [ -e {p} ] || [ -L {p} ]; then stat -c '%F|%a|%U|%G|%s' -- {p}; \
+                 if [ -L {p} ]; then stat -L -c '%F|%a|%U|%G|%s' -- {p}; else echo; fi{content}; \
                  else echo MISSING; fi"
             )
         }
@@ -169,7 +171,13 @@ fn probe(check: &Check, allow: &[String]) -> std::result::Result<String, String>
         }
         Kind::User => {
             let n = quote(check.user.as_deref().unwrap_or_default());
-            format!("getent passwd {n}; echo --; id -Gn -- {n} 2>/dev/null; true")
+            // `id` only when groups are asked about: every process costs the host.
+            let groups = if check.groups.is_some() {
+                format!("; id -Gn -- {n} 2>/dev/null")
+            } else {
+                String::new()
+            };
+            format!("getent passwd {n}; echo --{groups}; true")
         }
         Kind::Group => format!(
             "getent group {}; true",
@@ -178,13 +186,15 @@ fn probe(check: &Check, allow: &[String]) -> std::result::Result<String, String>
         Kind::KernelParam => {
             let name = check.kernel_param.as_deref().unwrap_or_default();
             let path = format!("/proc/sys/{}", name.replace('.', "/"));
+            // A shell read: no process.
             format!(
-                "cat -- {} 2>/dev/null || sysctl -n -- {}",
+                "if IFS= read -r v < {}; then printf '%s\\n' \"$v\"; else sysctl -n -- {}; fi 2>/dev/null",
                 quote(&path),
                 quote(name)
             )
         }
-        Kind::Mount => "cat /proc/self/mounts".to_string(),
+        // Shell reads: no process.
+        Kind::Mount => "while IFS= read -r l; do printf '%s\\n' \"$l\"; done < /proc/self/mounts".to_string(),
         Kind::Process => "ps -A -o comm=".to_string(),
     })
 }
@@ -429,13 +439,16 @@ fn judge_file(check: &Check, out: &str, wrong: &mut Vec<String>) -> String {
     if check.exists == Some(false) {
         wrong.push("exists".into());
     }
-    let kind = match first {
+    // `TYPE|mode|owner|group|size` of the path, then of its target (empty unless a symlink).
+    let (kind, own) = first.split_once('|').unwrap_or((first, ""));
+    let kind = match kind {
         "directory" => "directory",
         "symbolic link" => "symlink",
         t if t.starts_with("regular") => "file",
         other => other,
     };
-    let attrs = lines.next().unwrap_or_default();
+    let target = lines.next().unwrap_or_default();
+    let attrs = target.split_once('|').map_or(own, |(_, a)| a);
     let content = lines.next().unwrap_or_default();
     let mut f = attrs.split('|');
     let (mode, owner, group, size) = (
@@ -666,9 +679,16 @@ mod tests {
             r#"{"id": "d", "file": "/srv/app", "mode": "0755", "owner": "app", "type": "directory"}"#,
         )
         .unwrap();
-        let r = CommandResult::exited("a", 0, "directory\n755|app|app|4096\n", "");
+        let r = CommandResult::exited("a", 0, "directory|755|app|app|4096\n\n", "");
         assert_eq!(judge(&c, &r).0, Status::Pass, "{:?}", judge(&c, &r));
-        let r = CommandResult::exited("a", 0, "directory\n700|root|root|4096\n", "");
+        let link = CommandResult::exited(
+            "a",
+            0,
+            "symbolic link|777|root|root|8\ndirectory|755|app|app|4096\n",
+            "",
+        );
+        assert_eq!(judge(&c, &link).1, "/srv/app: a symlink, expected a directory");
+        let r = CommandResult::exited("a", 0, "directory|700|root|root|4096\n\n", "");
         let (s, m) = judge(&c, &r);
         assert_eq!(s, Status::Fail);
         assert_eq!(m, "/srv/app: mode 0700, expected 0755; owner root, expected app");
