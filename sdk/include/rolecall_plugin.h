@@ -93,6 +93,29 @@ typedef struct RcModuleDescriptor {
 /* The one symbol a plugin library exports. */
 const RcModuleDescriptor *rolecall_plugin_v1(void);
 
+/* The layout rolecall's Rust types have (sdk/src/abi.rs asserts the same figures, and the test
+ * suite compares this header's offsets with the Rust ones): P is the pointer size; RcStr is 2P;
+ * each struct starts with two 32-bit fields, then pointer-sized members and RcStrs. */
+#if defined(__cplusplus)
+#define RC_ASSERT_LAYOUT(e, m) static_assert(e, m)
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define RC_ASSERT_LAYOUT(e, m) _Static_assert(e, m)
+#endif
+#ifdef RC_ASSERT_LAYOUT
+#define RC_P sizeof(void *)
+RC_ASSERT_LAYOUT(sizeof(RcStr) == 2 * RC_P && offsetof(RcStr, len) == RC_P, "RcStr layout");
+RC_ASSERT_LAYOUT(sizeof(RcReport) == 8 + 8 * RC_P && offsetof(RcReport, check) == 8 &&
+                     offsetof(RcReport, yaml_path) == 8 + 6 * RC_P, "RcReport layout");
+RC_ASSERT_LAYOUT(sizeof(RcHostApi) == 8 + 6 * RC_P && offsetof(RcHostApi, ctx) == 8 &&
+                     offsetof(RcHostApi, is_cancelled) == 8 + 5 * RC_P, "RcHostApi layout");
+RC_ASSERT_LAYOUT(sizeof(RcPluginDescriptor) == 8 + 5 * RC_P && offsetof(RcPluginDescriptor, name) == 8 &&
+                     offsetof(RcPluginDescriptor, run) == 8 + 4 * RC_P, "RcPluginDescriptor layout");
+RC_ASSERT_LAYOUT(sizeof(RcModuleDescriptor) == 8 + 6 * RC_P && offsetof(RcModuleDescriptor, name) == 8 &&
+                     offsetof(RcModuleDescriptor, plugin_count) == 8 + 5 * RC_P, "RcModuleDescriptor layout");
+#undef RC_P
+#undef RC_ASSERT_LAYOUT
+#endif
+
 #ifdef __cplusplus
 }
 #endif

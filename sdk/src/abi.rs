@@ -221,3 +221,81 @@ pub struct HostApi {
     /// Non-zero once the run is cancelled (deadline, Ctrl-C): stop early.
     pub is_cancelled: unsafe extern "C" fn(ctx: *mut c_void) -> u32,
 }
+
+/// The ABI's layout as a C compiler must see it: every type's size and every field's offset, by
+/// the names `sdk/include/rolecall_plugin.h` gives them. The header asserts the same figures
+/// (`_Static_assert`), and a test compiles a C program against the header and compares what it
+/// prints with this list, so neither side can drift from the other.
+pub fn layout() -> Vec<(&'static str, usize)> {
+    use std::mem::{offset_of, size_of};
+    vec![
+        ("RcStr", size_of::<Str<'_>>()),
+        ("RcStr.ptr", offset_of!(Str<'_>, ptr)),
+        ("RcStr.len", offset_of!(Str<'_>, len)),
+        ("RcReport", size_of::<Report<'_>>()),
+        ("RcReport.struct_size", offset_of!(Report<'_>, struct_size)),
+        ("RcReport.status", offset_of!(Report<'_>, status)),
+        ("RcReport.check", offset_of!(Report<'_>, check)),
+        ("RcReport.host", offset_of!(Report<'_>, host)),
+        ("RcReport.message", offset_of!(Report<'_>, message)),
+        ("RcReport.yaml_path", offset_of!(Report<'_>, yaml_path)),
+        ("RcHostApi", size_of::<HostApi>()),
+        ("RcHostApi.struct_size", offset_of!(HostApi, struct_size)),
+        ("RcHostApi.abi_version", offset_of!(HostApi, abi_version)),
+        ("RcHostApi.ctx", offset_of!(HostApi, ctx)),
+        ("RcHostApi.report", offset_of!(HostApi, report)),
+        ("RcHostApi.log", offset_of!(HostApi, log)),
+        ("RcHostApi.run_command", offset_of!(HostApi, run_command)),
+        ("RcHostApi.fetch_file", offset_of!(HostApi, fetch_file)),
+        ("RcHostApi.is_cancelled", offset_of!(HostApi, is_cancelled)),
+        ("RcPluginDescriptor", size_of::<PluginDescriptor>()),
+        (
+            "RcPluginDescriptor.struct_size",
+            offset_of!(PluginDescriptor, struct_size),
+        ),
+        ("RcPluginDescriptor.kind", offset_of!(PluginDescriptor, kind)),
+        ("RcPluginDescriptor.name", offset_of!(PluginDescriptor, name)),
+        (
+            "RcPluginDescriptor.description",
+            offset_of!(PluginDescriptor, description),
+        ),
+        ("RcPluginDescriptor.run", offset_of!(PluginDescriptor, run)),
+        ("RcModuleDescriptor", size_of::<ModuleDescriptor>()),
+        (
+            "RcModuleDescriptor.abi_version",
+            offset_of!(ModuleDescriptor, abi_version),
+        ),
+        (
+            "RcModuleDescriptor.struct_size",
+            offset_of!(ModuleDescriptor, struct_size),
+        ),
+        ("RcModuleDescriptor.name", offset_of!(ModuleDescriptor, name)),
+        (
+            "RcModuleDescriptor.version",
+            offset_of!(ModuleDescriptor, version),
+        ),
+        (
+            "RcModuleDescriptor.plugins",
+            offset_of!(ModuleDescriptor, plugins),
+        ),
+        (
+            "RcModuleDescriptor.plugin_count",
+            offset_of!(ModuleDescriptor, plugin_count),
+        ),
+    ]
+}
+
+// The same figures the header asserts, in terms of the pointer size P, checked when the SDK
+// builds: RcStr is 2P; every struct starts with two 32-bit fields (8 bytes), then pointer-sized
+// members and RcStrs.
+const P: usize = size_of::<*const u8>();
+const _: () = {
+    use std::mem::offset_of;
+    assert!(size_of::<Str<'_>>() == 2 * P && offset_of!(Str<'_>, len) == P);
+    assert!(size_of::<Report<'_>>() == 8 + 8 * P && offset_of!(Report<'_>, yaml_path) == 8 + 6 * P);
+    assert!(size_of::<HostApi>() == 8 + 6 * P && offset_of!(HostApi, is_cancelled) == 8 + 5 * P);
+    assert!(size_of::<PluginDescriptor>() == 8 + 5 * P && offset_of!(PluginDescriptor, run) == 8 + 4 * P);
+    assert!(
+        size_of::<ModuleDescriptor>() == 8 + 6 * P && offset_of!(ModuleDescriptor, plugin_count) == 8 + 5 * P
+    );
+};

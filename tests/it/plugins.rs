@@ -3,6 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crate::support::{Test, BIN};
 
@@ -390,4 +391,115 @@ fn three_outputs_in_one_run_and_sarif_for_code_scanning() {
         .run()
         .code(2)
         .stderr_has("SARIF is for `validate`");
+}
+
+/// The C header and the Rust ABI types agree on every size and offset: a C program built
+/// against `sdk/include/rolecall_plugin.h` prints them, and they must equal the Rust ones (the
+/// header's own `_Static_assert`s hold too, or it would not compile).
+#[test]
+fn c_header_layout_matches_the_rust_types() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let layout = rolecall_plugin::abi::layout();
+    let mut program = String::from(
+        "#include <stdio.h>\n#include <stddef.h>\n#include \"rolecall_plugin.h\"\nint main(void) {\n",
+    );
+    for (name, _) in &layout {
+        let expr = match name.split_once('.') {
+            Some((ty, field)) => format!("offsetof({ty}, {field})"),
+            None => format!("sizeof({name})"),
+        };
+        program.push_str(&format!("    printf(\"{name} %zu\\n\", (size_t){expr});\n"));
+    }
+    program.push_str("    return 0;\n}\n");
+    let src = dir.path().join("layout.c");
+    std::fs::write(&src, program).expect("write");
+    let exe = dir.path().join("layout");
+    let include = crate::support::repo().join("sdk/include");
+    let cc = Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Werror", "-I"])
+        .arg(&include)
+        .arg("-o")
+        .arg(&exe)
+        .arg(&src)
+        .output()
+        .expect("cc");
+    assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
+    let out = Command::new(&exe).output().expect("run");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let c: Vec<(String, usize)> = printed
+        .lines()
+        .map(|l| {
+            let (n, v) = l.split_once(' ').expect("name value");
+            (n.to_string(), v.parse().expect("number"))
+        })
+        .collect();
+    let rust: Vec<(String, usize)> = layout.iter().map(|(n, v)| (n.to_string(), *v)).collect();
+    assert_eq!(c, rust);
+    // C++ sees the same header (extern "C", static_assert).
+    if Command::new("c++")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        let cpp = dir.path().join("layout.cpp");
+        std::fs::write(&cpp, "#include \"rolecall_plugin.h\"\nint main() { return 0; }\n").expect("write");
+        let out = Command::new("c++")
+            .arg("-I")
+            .arg(&include)
+            .arg("-o")
+            .arg(dir.path().join("layout-cpp"))
+            .arg(&cpp)
+            .output()
+            .expect("c++");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// The SDK's C example builds with its own flags, loads from a plugin directory and runs.
+#[test]
+fn the_c_example_builds_loads_and_runs() {
+    let t = Test::new().yaml("hosts:\n  a: 127.0.0.2\n");
+    let dir = t.dir().join("c-plugins");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let example = crate::support::repo().join("sdk/examples/c");
+    let so = dir.join("librolecall_c_hello.so");
+    let cc = Command::new("cc")
+        .args([
+            "-O2",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-std=c11",
+            "-shared",
+            "-fPIC",
+            "-fvisibility=hidden",
+            "-I",
+        ])
+        .arg(crate::support::repo().join("sdk/include"))
+        .arg("-o")
+        .arg(&so)
+        .arg(example.join("hello.c"))
+        .output()
+        .expect("cc");
+    assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
+    std::fs::set_permissions(&so, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let d = dir.to_str().expect("utf-8");
+    let listed = Test::new().args(["plugins", "--plugin-dir", d]).run();
+    listed.code(0).stdout_has("c-hello");
+    let out = t
+        .args([
+            "validate",
+            "--plugin-dir",
+            d,
+            "--only",
+            "c-hello",
+            "--show",
+            "all",
+            "-v",
+        ])
+        .run();
+    out.code(0)
+        .stdout_has("the C example read")
+        .stderr_has("hello from C");
 }
