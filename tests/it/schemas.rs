@@ -99,3 +99,93 @@ fn every_json_document_matches_its_schema() {
     }
     assert!(!validator.is_valid(&bad));
 }
+
+/// A document against one of the SDK's schemas (`sdk/schemas/`).
+fn check_sdk(schema: &str, doc: &Value) {
+    let path = repo().join("sdk/schemas").join(schema);
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("schema file")).expect("schema JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}: {errors:#?}\n{doc:#}", path.display());
+}
+
+/// What plugins receive and what they report, as the host makes it and as the SDK's types make
+/// it, against the SDK's schemas: the input for deployments of every profile, a command result
+/// of every outcome, a finding of every status.
+#[test]
+fn plugin_input_results_and_findings_match_the_sdk_schemas() {
+    use rolecall::remote::{HostResult, Outcome};
+    use std::time::Duration;
+    for file in [
+        "deploy.example.yaml",
+        "examples/demo.yaml",
+        "tests/fixtures/calyptos/new-schema-vpcmido.yaml",
+        "tests/fixtures/ansible/kubespray-inventory-local-hosts.ini",
+    ] {
+        let d = rolecall::deployment::load(&repo().join(file), None).expect("deployment");
+        let hosts: Vec<String> = d.hosts.keys().cloned().collect();
+        let reach = rolecall::remote::settings::Reach::default();
+        let fleet = serde_json::to_string(&rolecall::run::fleet_of(&d, &reach, &hosts)).expect("fleet");
+        let options = rolecall_plugin::Options {
+            online: true,
+            allow_nets: vec!["127.0.0.0/8".into()],
+            ..Default::default()
+        };
+        let input = rolecall::run::input_json(&d, "checks", &fleet, &options);
+        let doc: Value = serde_json::from_str(&input).expect("input JSON");
+        check_sdk("plugin-input.schema.json", &doc);
+        let read: rolecall_plugin::Input = serde_json::from_str(&input).expect("the SDK reads the input");
+        assert_eq!(read.deployment.hosts.len(), hosts.len(), "{file}");
+    }
+    let outcomes = [
+        Outcome::Exited(0),
+        Outcome::Exited(3),
+        Outcome::Signal("KILL".into()),
+        Outcome::Timeout(Duration::from_secs(60)),
+        Outcome::Lost("reset".into()),
+        Outcome::Refused("outside".into()),
+        Outcome::Unreachable("no route".into()),
+        Outcome::HandshakeTimeout(Duration::from_secs(10)),
+        Outcome::AuthFailed("publickey".into()),
+        Outcome::BecomeFailed("needs a password".into()),
+        Outcome::HostKeyUnknown("not known".into()),
+        Outcome::HostKeyChanged("changed".into()),
+        Outcome::Cancelled,
+        Outcome::DryRun,
+        Outcome::Error("internal".into()),
+    ];
+    for o in outcomes {
+        let mut r = HostResult::failed("web01", o);
+        r.stdout = "out\n".into();
+        let doc = serde_json::to_value(r.to_command_result()).expect("JSON");
+        check_sdk("command-result.schema.json", &doc);
+    }
+    let sdk = rolecall_plugin::CommandResult::exited("web01", 0, "ok\n", "");
+    check_sdk(
+        "command-result.schema.json",
+        &serde_json::to_value(sdk).expect("JSON"),
+    );
+    for status in ["pass", "fail", "warn", "skip", "error"] {
+        let f = rolecall_plugin::Finding {
+            status: serde_json::from_value(Value::String(status.into())).expect("status"),
+            check: "c".into(),
+            host: Some("web01".into()),
+            message: "m".into(),
+            path: Some("roles.web".into()),
+        };
+        check_sdk("finding.schema.json", &serde_json::to_value(f).expect("JSON"));
+    }
+    // The schemas can fail: a made-up outcome, an `ok` without its exit code.
+    let bad = serde_json::json!({"host": "a", "outcome": "exploded"});
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("sdk/schemas/command-result.schema.json")).expect("schema"),
+    )
+    .expect("JSON");
+    let v = jsonschema::validator_for(&schema).expect("schema");
+    assert!(!v.is_valid(&bad));
+    assert!(!v.is_valid(&serde_json::json!({"host": "a", "outcome": "ok"})));
+}
