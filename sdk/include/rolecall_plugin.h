@@ -88,6 +88,10 @@ typedef struct RcModuleDescriptor {
     RcStr version;        /* library version */
     const RcPluginDescriptor *plugins;
     size_t plugin_count; /* at most 1024 */
+    /* Appended (rolecall 0.3), may be NULL: returns the `expect` keys the plugins read, as JSON
+     * {"PLUGIN": [{"key": "...", "type": "list|map|string|number|bool|any", "description": "..."}]}
+     * in static memory. A host reads it only when struct_size covers it. */
+    RcStr (*expect_keys)(void);
 } RcModuleDescriptor;
 
 /* The one symbol a plugin library exports. */
@@ -110,8 +114,9 @@ RC_ASSERT_LAYOUT(sizeof(RcHostApi) == 8 + 6 * RC_P && offsetof(RcHostApi, ctx) =
                      offsetof(RcHostApi, is_cancelled) == 8 + 5 * RC_P, "RcHostApi layout");
 RC_ASSERT_LAYOUT(sizeof(RcPluginDescriptor) == 8 + 5 * RC_P && offsetof(RcPluginDescriptor, name) == 8 &&
                      offsetof(RcPluginDescriptor, run) == 8 + 4 * RC_P, "RcPluginDescriptor layout");
-RC_ASSERT_LAYOUT(sizeof(RcModuleDescriptor) == 8 + 6 * RC_P && offsetof(RcModuleDescriptor, name) == 8 &&
-                     offsetof(RcModuleDescriptor, plugin_count) == 8 + 5 * RC_P, "RcModuleDescriptor layout");
+RC_ASSERT_LAYOUT(sizeof(RcModuleDescriptor) == 8 + 7 * RC_P && offsetof(RcModuleDescriptor, name) == 8 &&
+                     offsetof(RcModuleDescriptor, plugin_count) == 8 + 5 * RC_P &&
+                     offsetof(RcModuleDescriptor, expect_keys) == 8 + 6 * RC_P, "RcModuleDescriptor layout");
 #undef RC_P
 #undef RC_ASSERT_LAYOUT
 #endif

@@ -150,7 +150,17 @@ pub struct ModuleDescriptor {
     pub version: Str<'static>,
     pub plugins: *const PluginDescriptor,
     pub plugin_count: usize,
+    /// Appended (rolecall 0.3): NULL, or a function returning the `expect` keys the library's
+    /// plugins read, as JSON `{"PLUGIN": [{"key": .., "type": .., "description": ..}, ..], ..}`
+    /// (static bytes). Hosts read it only when `struct_size` covers it.
+    pub expect_keys: Option<ExpectKeysFn>,
 }
+
+/// Returns a library's `expect` key declarations (see [`ModuleDescriptor::expect_keys`]).
+pub type ExpectKeysFn = unsafe extern "C" fn() -> Str<'static>;
+
+/// The size of a v1 module descriptor before any appended field: the least a host accepts.
+pub const MODULE_DESCRIPTOR_V1_SIZE: usize = std::mem::offset_of!(ModuleDescriptor, expect_keys);
 
 // SAFETY: descriptors are immutable statics; the raw pointer refers to another immutable static.
 unsafe impl Sync for ModuleDescriptor {}
@@ -282,6 +292,10 @@ pub fn layout() -> Vec<(&'static str, usize)> {
             "RcModuleDescriptor.plugin_count",
             offset_of!(ModuleDescriptor, plugin_count),
         ),
+        (
+            "RcModuleDescriptor.expect_keys",
+            offset_of!(ModuleDescriptor, expect_keys),
+        ),
     ]
 }
 
@@ -296,6 +310,7 @@ const _: () = {
     assert!(size_of::<HostApi>() == 8 + 6 * P && offset_of!(HostApi, is_cancelled) == 8 + 5 * P);
     assert!(size_of::<PluginDescriptor>() == 8 + 5 * P && offset_of!(PluginDescriptor, run) == 8 + 4 * P);
     assert!(
-        size_of::<ModuleDescriptor>() == 8 + 6 * P && offset_of!(ModuleDescriptor, plugin_count) == 8 + 5 * P
+        size_of::<ModuleDescriptor>() == 8 + 7 * P && offset_of!(ModuleDescriptor, plugin_count) == 8 + 5 * P
     );
+    assert!(offset_of!(ModuleDescriptor, expect_keys) == 8 + 6 * P);
 };

@@ -69,6 +69,11 @@ impl<'a> Context<'a> {
         Self { input, backend }
     }
 
+    /// The `expect` keys the run's loaded plugins declare they read (see [`crate::Expect`]).
+    pub fn expect_keys(&self) -> &[crate::ExpectKey] {
+        &self.input.expect_keys
+    }
+
     /// The plugin's name as the host knows it.
     pub fn plugin(&self) -> &str {
         &self.input.plugin

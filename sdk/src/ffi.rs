@@ -307,10 +307,27 @@ pub const fn debugger<D: Debugger>() -> abi::PluginDescriptor {
     }
 }
 
+/// `{"PLUGIN": [{"key", "type", "description"}, ..]}` for [`abi::ModuleDescriptor::expect_keys`].
+pub fn expect_json(plugins: &[(&str, &[crate::Expect])]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = plugins
+        .iter()
+        .filter(|(_, keys)| !keys.is_empty())
+        .map(|(name, keys)| {
+            let list = keys
+                .iter()
+                .map(|k| serde_json::json!({"key": k.key, "type": k.kind, "description": k.description}))
+                .collect();
+            (name.to_string(), serde_json::Value::Array(list))
+        })
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
 pub const fn module(
     name: &'static str,
     version: &'static str,
     plugins: &'static [abi::PluginDescriptor],
+    expect_keys: Option<abi::ExpectKeysFn>,
 ) -> abi::ModuleDescriptor {
     abi::ModuleDescriptor {
         abi_version: abi::ABI_VERSION,
@@ -319,5 +336,6 @@ pub const fn module(
         version: Str::new(version),
         plugins: plugins.as_ptr(),
         plugin_count: plugins.len(),
+        expect_keys,
     }
 }

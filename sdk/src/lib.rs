@@ -55,10 +55,22 @@ pub mod testing;
 #[doc(hidden)]
 pub use context::Backend;
 pub use context::{allowed, cidr_contains, probe_tcp, resolve, Context, Emit, Level, Run};
+pub use model::ExpectKey;
 pub use model::{
     ClusterInfo, CommandResult, Error, Finding, Fleet, HostInfo, Input, Options, Result, RoleInfo, Status,
 };
 pub use serde_json;
+
+/// One key of a role's `expect` section that a plugin reads, as it declares it: the shipped
+/// `expectations` validator then knows the key (and its type), and `rolecall plugins --expect`
+/// lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expect {
+    pub key: &'static str,
+    /// `list`, `map`, `string`, `number`, `bool` or `any`.
+    pub kind: &'static str,
+    pub description: &'static str,
+}
 
 /// A plugin that checks the deployment itself, offline unless the run is `--online`.
 pub trait Validator: Default + 'static {
@@ -66,6 +78,8 @@ pub trait Validator: Default + 'static {
     const NAME: &'static str;
     /// One line for `rolecall plugins`.
     const DESCRIPTION: &'static str;
+    /// The `expect` keys this plugin reads (none by default).
+    const EXPECT: &'static [Expect] = &[];
     /// Check the deployment, reporting through `ctx`. An `Err` becomes an `error` result.
     fn validate(&self, ctx: &mut Context<'_>) -> Result;
 }
@@ -74,6 +88,8 @@ pub trait Validator: Default + 'static {
 pub trait Debugger: Default + 'static {
     const NAME: &'static str;
     const DESCRIPTION: &'static str;
+    /// The `expect` keys this plugin reads (none by default).
+    const EXPECT: &'static [Expect] = &[];
     fn debug(&self, ctx: &mut Context<'_>) -> Result;
 }
 
@@ -100,7 +116,19 @@ macro_rules! export_plugins {
                 $($crate::ffi::validator::<$v>(),)*
                 $($crate::ffi::debugger::<$d>(),)*
             ];
-            static MODULE: $crate::abi::ModuleDescriptor = $crate::ffi::module($module, $version, PLUGINS);
+            /// The plugins' `expect` keys as JSON, built on first use.
+            unsafe extern "C" fn expect_keys() -> $crate::abi::Str<'static> {
+                static JSON: ::std::sync::OnceLock<::std::string::String> = ::std::sync::OnceLock::new();
+                let json = JSON.get_or_init(|| {
+                    $crate::ffi::expect_json(&[
+                        $((<$v as $crate::Validator>::NAME, <$v as $crate::Validator>::EXPECT),)*
+                        $((<$d as $crate::Debugger>::NAME, <$d as $crate::Debugger>::EXPECT),)*
+                    ])
+                });
+                $crate::abi::Str::new(json.as_str())
+            }
+            static MODULE: $crate::abi::ModuleDescriptor =
+                $crate::ffi::module($module, $version, PLUGINS, Some(expect_keys));
 
             /// The entry symbol rolecall looks up; its name carries the ABI major version.
             #[no_mangle]

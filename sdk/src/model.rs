@@ -18,6 +18,22 @@ pub struct Input {
     pub config: Value,
     #[serde(default)]
     pub options: Options,
+    /// The `expect` keys that the run's loaded plugins declare they read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect_keys: Vec<ExpectKey>,
+}
+
+/// An `expect` key a loaded plugin reads (see [`crate::Expect`]), as the host tells plugins.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpectKey {
+    pub key: String,
+    /// `list`, `map`, `string`, `number`, `bool` or `any`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub description: String,
+    /// The plugin that reads it.
+    #[serde(default)]
+    pub plugin: String,
 }
 
 /// The deployment: hosts with their effective SSH endpoints, roles, clusters.

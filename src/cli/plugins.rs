@@ -14,19 +14,24 @@ pub struct PluginsArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
+    /// List the `expect` keys the plugins declare they read, instead of the plugins
+    #[arg(long)]
+    pub expect: bool,
 }
 
 pub fn run(args: PluginsArgs, settings: &PluginSettings, printer: &Printer) -> anyhow::Result<Exit> {
-    let PluginsArgs { format } = args;
+    let PluginsArgs { format, expect } = args;
     let reg = settings.load(printer);
     let text = match format {
+        _ if expect => expect_keys(&reg, format, printer)?,
         ListFormat::Json => {
             let plugins: Vec<_> = reg
                 .plugins
                 .iter()
                 .map(|p| {
                     json!({"name": p.name, "kind": p.kind.to_string(), "description": p.description,
-                           "module": p.module, "version": p.version, "library": p.library.display().to_string()})
+                           "module": p.module, "version": p.version, "library": p.library.display().to_string(),
+                           "expect": p.expect})
                 })
                 .collect();
             let problems: Vec<_> = reg
@@ -78,5 +83,44 @@ pub fn run(args: PluginsArgs, settings: &PluginSettings, printer: &Printer) -> a
         Exit::Ok
     } else {
         Exit::Error
+    })
+}
+
+/// `plugins --expect`: every declared `expect` key, with its type, plugin and meaning.
+fn expect_keys(
+    reg: &rolecall::plugin::Registry,
+    format: ListFormat,
+    printer: &Printer,
+) -> anyhow::Result<String> {
+    let keys: Vec<&rolecall_plugin::ExpectKey> = reg.plugins.iter().flat_map(|p| &p.expect).collect();
+    Ok(match format {
+        ListFormat::Json => {
+            let mut s = serde_json::to_string_pretty(&json!({ "expect_keys": keys }))?;
+            s.push('\n');
+            s
+        }
+        ListFormat::Table => {
+            let mut t = Table::new();
+            t.load_preset(presets::UTF8_FULL_CONDENSED)
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_header(["Key", "Type", "Plugin", "Description"]);
+            if !printer.color() {
+                t.force_no_tty();
+            }
+            for k in &keys {
+                t.add_row(vec![
+                    Cell::new(&k.key),
+                    Cell::new(&k.kind),
+                    Cell::new(&k.plugin),
+                    Cell::new(&k.description),
+                ]);
+            }
+            let mut s = t.to_string();
+            s.push('\n');
+            if keys.is_empty() {
+                s = "no loaded plugin declares `expect` keys\n".into();
+            }
+            s
+        }
     })
 }

@@ -74,15 +74,26 @@ pub fn load(path: &Path) -> Result<Module, String> {
     if version != abi::ABI_VERSION {
         return Err(mismatch(version));
     }
-    if (size as usize) < size_of::<ModuleDescriptor>() {
+    if (size as usize) < abi::MODULE_DESCRIPTOR_V1_SIZE {
         return Err(format!(
             "module descriptor is {size} bytes, expected at least {}",
-            size_of::<ModuleDescriptor>()
+            abi::MODULE_DESCRIPTOR_V1_SIZE
         ));
     }
-    // SAFETY: version and size checked: the whole struct is there, a static of a library that
-    // is never unloaded.
-    let module: &'static ModuleDescriptor = unsafe { &*descriptor };
+    // A library built before fields were appended has a shorter descriptor: copy what it has
+    // over a zeroed one (NULL, None and 0 for the rest).
+    let mut copy = std::mem::MaybeUninit::<ModuleDescriptor>::zeroed();
+    // SAFETY: `size` bytes (at most our struct's) of a checked, static descriptor are copied
+    // into a zeroed descriptor; all-zero bytes are valid for every field (integers, raw
+    // pointers, an `Option` of a function pointer), so the result is a valid value.
+    let module: ModuleDescriptor = unsafe {
+        std::ptr::copy_nonoverlapping(
+            descriptor.cast::<u8>(),
+            copy.as_mut_ptr().cast::<u8>(),
+            (size as usize).min(size_of::<ModuleDescriptor>()),
+        );
+        copy.assume_init()
+    };
     let name = text(&module.name, "module name")?;
     let version = text(&module.version, "module version")?;
     if module.plugin_count > MAX_PLUGINS_PER_LIBRARY || (module.plugin_count > 0 && module.plugins.is_null())
@@ -122,9 +133,29 @@ pub fn load(path: &Path) -> Result<Module, String> {
                 name,
                 kind: kind.to_string(),
                 description: text(&d.description, &format!("plugin #{i} description"))?,
+                expect: Vec::new(),
             },
             run,
         });
+    }
+    if let Some(f) = module.expect_keys {
+        // SAFETY: the ABI gives this field this type; the function returns static bytes.
+        let json = unsafe { f() };
+        let json = text(&json, "expect keys")?;
+        let by_plugin: std::collections::HashMap<String, Vec<rolecall_plugin::ExpectKey>> =
+            serde_json::from_str(&json)
+                .map_err(|e| format!("its expect keys are not the JSON the ABI says: {e}"))?;
+        for p in &mut plugins {
+            if let Some(keys) = by_plugin.get(&p.described.name) {
+                p.described.expect = keys
+                    .iter()
+                    .map(|k| rolecall_plugin::ExpectKey {
+                        plugin: p.described.name.clone(),
+                        ..k.clone()
+                    })
+                    .collect();
+            }
+        }
     }
     Ok(Module {
         name,

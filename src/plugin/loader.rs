@@ -157,6 +157,7 @@ pub fn load_library(path: &Path) -> Result<Vec<Plugin>, String> {
                 module: d.module.clone(),
                 version: d.version.clone(),
                 library: abs.clone(),
+                expect: p.expect,
             })
         })
         .collect()

@@ -49,6 +49,8 @@ pub struct Plugin {
     pub module: String,
     pub version: String,
     pub library: PathBuf,
+    /// The `expect` keys it declares it reads.
+    pub expect: Vec<rolecall_plugin::ExpectKey>,
 }
 
 /// A library that could not be loaded, and why (one line).

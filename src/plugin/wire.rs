@@ -57,6 +57,9 @@ pub struct Described {
     /// `validator` or `debugger`.
     pub kind: String,
     pub description: String,
+    /// The `expect` keys it declares it reads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect: Vec<rolecall_plugin::ExpectKey>,
 }
 
 /// Plugin host -> rolecall.

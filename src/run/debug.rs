@@ -180,6 +180,7 @@ pub fn debug(
     let results = &mut report.results;
     let plugins = super::select_plugins(registry, PluginKind::Debugger, &opts.only, &opts.skip, results);
     let fleet = serde_json::to_string(&super::fleet_of(d, &opts.reach, &opts.hosts)).unwrap_or_default();
+    let expect = super::expect_keys_json(registry);
     let options = Options {
         online: true,
         allow_changes: opts.allow_changes,
@@ -193,7 +194,7 @@ pub fn debug(
         let handles: Vec<_> = plugins
             .iter()
             .map(|plugin| {
-                let input = super::input_json(d, &plugin.name, &fleet, &options);
+                let input = super::input_json(d, &plugin.name, &fleet, &options, &expect);
                 let (selected, unreached) = (&selected, &unreached);
                 scope.spawn(move || {
                     let mut remote = Remote {

@@ -72,12 +72,27 @@ fn fleet_over(d: &Deployment, reach: &Reach, hosts: &[String]) -> Fleet {
 /// The run's input for `plugin`: its own `plugins.<name>` section of `d` as its config. The fleet
 /// is serialized once per run and spliced in, so a 10,000-host deployment is not re-serialized
 /// for every plugin.
-pub fn input_json(d: &Deployment, plugin: &str, fleet_json: &str, options: &Options) -> String {
+/// `expect_json` is [`expect_keys_json`] of the run's registry.
+pub fn input_json(
+    d: &Deployment,
+    plugin: &str,
+    fleet_json: &str,
+    options: &Options,
+    expect_json: &str,
+) -> String {
     let config = d.plugins.get(plugin).unwrap_or(&serde_json::Value::Null);
     let config = serde_json::to_string(config).unwrap_or_else(|_| "null".into());
     let name = serde_json::to_string(plugin).unwrap_or_else(|_| "\"\"".into());
     let options = serde_json::to_string(options).unwrap_or_else(|_| "{}".into());
-    format!(r#"{{"plugin":{name},"config":{config},"options":{options},"deployment":{fleet_json}}}"#)
+    format!(
+        r#"{{"plugin":{name},"config":{config},"options":{options},"expect_keys":{expect_json},"deployment":{fleet_json}}}"#
+    )
+}
+
+/// The `expect` keys every loaded plugin declares, as the JSON list plugins receive.
+pub fn expect_keys_json(registry: &Registry) -> String {
+    let keys: Vec<&rolecall_plugin::ExpectKey> = registry.plugins.iter().flat_map(|p| &p.expect).collect();
+    serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into())
 }
 
 /// The hosts a remote run works on: those of `roles` (all when empty), narrowed to the host

@@ -35,6 +35,7 @@ pub fn validate(d: &Deployment, registry: &Registry, opts: &ValidateOptions) -> 
         &mut results,
     );
     let fleet = serde_json::to_string(&super::fleet(d, &opts.reach)).unwrap_or_default();
+    let expect = super::expect_keys_json(registry);
     let options = Options {
         online: opts.online,
         allow_nets: opts.allow_nets.clone(),
@@ -46,7 +47,7 @@ pub fn validate(d: &Deployment, registry: &Registry, opts: &ValidateOptions) -> 
     let outcomes: Vec<call::Outcome> = plugins
         .par_iter()
         .map(|plugin| {
-            let input = super::input_json(d, &plugin.name, &fleet, &options);
+            let input = super::input_json(d, &plugin.name, &fleet, &options, &expect);
             call::call(plugin, &input, &mut Offline, opts.deadline)
         })
         .collect();

@@ -503,3 +503,83 @@ fn the_c_example_builds_loads_and_runs() {
         .stdout_has("the C example read")
         .stderr_has("hello from C");
 }
+
+/// A plugin declares the `expect` keys it reads: `plugins --expect` lists them, and the
+/// `expectations` validator takes them as known (checking their type) once that plugin is
+/// loaded, where before they were "unknown expectation".
+#[test]
+fn plugins_declare_their_expect_keys() {
+    let yaml = |greeting: &str| {
+        format!("hosts:\n  web01: 127.0.0.2\nroles:\n  web:\n    hosts: [web01]\n    expect:\n      greeting: {greeting}\n")
+    };
+    let t = Test::new();
+    let both = plugin_dir(
+        &t,
+        &[
+            ("libfixture_ok.so", &lib("fixture_ok")),
+            (
+                "librolecall_validators_generic.so",
+                &lib("rolecall_validators_generic"),
+            ),
+        ],
+    );
+    let d = both.to_str().expect("utf-8");
+    let listed = Test::new()
+        .args(["plugins", "--expect", "--format", "json", "--plugin-dir", d])
+        .run();
+    let v = listed.code(0).json();
+    let keys = v["expect_keys"].as_array().expect("keys");
+    assert!(
+        keys.iter()
+            .any(|k| k["key"] == "greeting" && k["type"] == "string" && k["plugin"] == "fixture-echo"),
+        "{v}"
+    );
+    let known = Test::new()
+        .yaml(&yaml("hello"))
+        .args([
+            "validate",
+            "--only",
+            "expectations",
+            "--format",
+            "json",
+            "--plugin-dir",
+            d,
+        ])
+        .run();
+    let v = known.code(0).json();
+    assert!(
+        v["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .all(|r| r["status"] == "pass"),
+        "{v}"
+    );
+    let wrong = Test::new()
+        .yaml(&yaml("[1, 2]"))
+        .args(["validate", "--only", "expectations", "--plugin-dir", d])
+        .run();
+    wrong
+        .code(1)
+        .stdout_has("plugin `fixture-echo` reads `greeting` as a string");
+    // Without the plugin that reads it, the key is unknown.
+    let t = Test::new();
+    let alone = plugin_dir(
+        &t,
+        &[(
+            "librolecall_validators_generic.so",
+            &lib("rolecall_validators_generic"),
+        )],
+    );
+    let out = t
+        .yaml(&yaml("hello"))
+        .args([
+            "validate",
+            "--only",
+            "expectations",
+            "--plugin-dir",
+            alone.to_str().expect("utf-8"),
+        ])
+        .run();
+    out.code(0).stdout_has("unknown expectation `greeting`");
+}

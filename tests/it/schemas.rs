@@ -135,7 +135,8 @@ fn plugin_input_results_and_findings_match_the_sdk_schemas() {
             allow_nets: vec!["127.0.0.0/8".into()],
             ..Default::default()
         };
-        let input = rolecall::run::input_json(&d, "checks", &fleet, &options);
+        let expect = r#"[{"key": "services", "type": "list", "description": "services running", "plugin": "services"}]"#;
+        let input = rolecall::run::input_json(&d, "checks", &fleet, &options, expect);
         let doc: Value = serde_json::from_str(&input).expect("input JSON");
         check_sdk("plugin-input.schema.json", &doc);
         let read: rolecall_plugin::Input = serde_json::from_str(&input).expect("the SDK reads the input");

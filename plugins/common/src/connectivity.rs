@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use rolecall_plugin::{Context, Debugger, Result};
+use rolecall_plugin::{Context, Debugger, Expect, Result};
 
 use crate::common::{expecting, not_run, run};
 use crate::spec::connect_target;
@@ -32,6 +32,11 @@ impl Debugger for Connectivity {
     const NAME: &'static str = "connectivity";
     const DESCRIPTION: &'static str =
         "every host of a role reaches the `expect.connect` ROLE:PORT targets (TCP, from the host)";
+    const EXPECT: &'static [Expect] = &[Expect {
+        key: "connect",
+        kind: "list",
+        description: "ROLE:PORT targets every host of the role must reach over TCP",
+    }];
 
     fn debug(&self, ctx: &mut Context<'_>) -> Result {
         let roles = expecting(ctx, "connect");

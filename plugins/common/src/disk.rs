@@ -1,7 +1,7 @@
 //! `disk`: for each path of a role's `expect.disk`, the filesystem holding it is at most
 //! `max_used_percent` full and has at least `min_free_mb` free (`df -Pk`, POSIX output).
 
-use rolecall_plugin::{Context, Debugger, Result};
+use rolecall_plugin::{Context, Debugger, Expect, Result};
 
 use crate::common::{expecting, not_run, number, quote, run};
 
@@ -45,6 +45,11 @@ impl Debugger for Disk {
     const NAME: &'static str = "disk";
     const DESCRIPTION: &'static str =
         "filesystems of `expect.disk` paths within `max_used_percent` and above `min_free_mb`";
+    const EXPECT: &'static [Expect] = &[Expect {
+        key: "disk",
+        kind: "map",
+        description: "PATH: {max_used_percent, min_free_mb} for the filesystem holding PATH",
+    }];
 
     fn debug(&self, ctx: &mut Context<'_>) -> Result {
         let roles = expecting(ctx, "disk");

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use rolecall_plugin::{Context, Debugger, Result};
+use rolecall_plugin::{Context, Debugger, Expect, Result};
 
 use crate::common::{not_run, run};
 
@@ -39,6 +39,23 @@ impl Debugger for Facts {
     const NAME: &'static str = "facts";
     const DESCRIPTION: &'static str =
         "OS, architecture, CPUs and virtualization flags, against `expect.arch`/`min_cpus`/`virtualization`";
+    const EXPECT: &'static [Expect] = &[
+        Expect {
+            key: "arch",
+            kind: "string",
+            description: "the machine architecture every host must have (x86_64)",
+        },
+        Expect {
+            key: "min_cpus",
+            kind: "number",
+            description: "the fewest online CPUs a host may have",
+        },
+        Expect {
+            key: "virtualization",
+            kind: "bool",
+            description: "hosts must (true) or must not (false) have vmx/svm CPU flags",
+        },
+    ];
 
     fn debug(&self, ctx: &mut Context<'_>) -> Result {
         let hosts: Vec<String> = ctx.all_hosts().iter().map(|h| h.name.clone()).collect();

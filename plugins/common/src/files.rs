@@ -1,7 +1,7 @@
 //! `files`: owner, group and mode of the paths in a role's `expect.files`
 //! (`{PATH: {owner, group, mode}}`, each optional), from `stat`, on every host of the role.
 
-use rolecall_plugin::{Context, Debugger, Result};
+use rolecall_plugin::{Context, Debugger, Expect, Result};
 
 use crate::common::{expecting, not_run, quote, run};
 use crate::spec::normalize_mode;
@@ -52,6 +52,11 @@ pub fn parse(stdout: &str) -> Vec<(String, Option<Stat>)> {
 impl Debugger for Files {
     const NAME: &'static str = "files";
     const DESCRIPTION: &'static str = "owner, group and mode of `expect.files` paths";
+    const EXPECT: &'static [Expect] = &[Expect {
+        key: "files",
+        kind: "map",
+        description: "PATH: {owner, group, mode} every host must have",
+    }];
 
     fn debug(&self, ctx: &mut Context<'_>) -> Result {
         let roles = expecting(ctx, "files");

@@ -2,7 +2,7 @@
 //! (`min_total_mb`, `min_available_mb`), from `/proc/meminfo`. Kernels before 3.14 (EL6) have
 //! no `MemAvailable`: free + buffers + cached stands in.
 
-use rolecall_plugin::{Context, Debugger, Result};
+use rolecall_plugin::{Context, Debugger, Expect, Result};
 
 use crate::common::{expecting, not_run, number, run};
 
@@ -26,6 +26,11 @@ pub fn parse(meminfo: &str) -> Option<(f64, f64)> {
 impl Debugger for Memory {
     const NAME: &'static str = "memory";
     const DESCRIPTION: &'static str = "total and available memory against `expect.memory` minimums";
+    const EXPECT: &'static [Expect] = &[Expect {
+        key: "memory",
+        kind: "map",
+        description: "{min_total_mb, min_available_mb}",
+    }];
 
     fn debug(&self, ctx: &mut Context<'_>) -> Result {
         let roles = expecting(ctx, "memory");

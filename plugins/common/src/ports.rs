@@ -2,7 +2,7 @@
 //! role, from `ss` (falling back to `netstat` on hosts without it). Ports match exactly:
 //! `:8773` is not `:87730`. The listening process is named when the tools can see it.
 
-use rolecall_plugin::{Context, Debugger, Result};
+use rolecall_plugin::{Context, Debugger, Expect, Result};
 
 use crate::common::{expecting, not_run, run};
 use crate::spec::port_spec;
@@ -84,6 +84,11 @@ impl Debugger for Ports {
     const NAME: &'static str = "ports";
     const DESCRIPTION: &'static str =
         "ports in `expect.ports` have a listener (ss, or netstat), with its process";
+    const EXPECT: &'static [Expect] = &[Expect {
+        key: "ports",
+        kind: "list",
+        description: "PORT/tcp or PORT/udp that must have a listener",
+    }];
 
     fn debug(&self, ctx: &mut Context<'_>) -> Result {
         let roles = expecting(ctx, "ports");

@@ -2,7 +2,7 @@
 //! every host of the role. systemd (`systemctl is-active` / `is-enabled`) where it runs, SysV
 //! `service NAME status` and `chkconfig --list` elsewhere (EL6).
 
-use rolecall_plugin::{Context, Debugger, Result};
+use rolecall_plugin::{Context, Debugger, Expect, Result};
 
 use crate::common::{expecting, not_run, quote, run};
 
@@ -92,6 +92,11 @@ impl Debugger for Services {
     const NAME: &'static str = "services";
     const DESCRIPTION: &'static str =
         "services in `expect.services` are running and enabled at boot (systemd or SysV)";
+    const EXPECT: &'static [Expect] = &[Expect {
+        key: "services",
+        kind: "list",
+        description: "services that must be running and enabled at boot",
+    }];
 
     fn debug(&self, ctx: &mut Context<'_>) -> Result {
         let roles = expecting(ctx, "services");

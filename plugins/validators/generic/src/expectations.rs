@@ -3,7 +3,7 @@
 //! targets naming roles that exist.
 
 use rolecall_plugin::serde_json::Value;
-use rolecall_plugin::{Context, Result, Validator};
+use rolecall_plugin::{Context, ExpectKey, Result, Validator};
 
 use rolecall_plugin_common::spec;
 
@@ -28,9 +28,11 @@ fn distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-fn suggest(word: &str) -> String {
+fn suggest(word: &str, declared: &[ExpectKey]) -> String {
     spec::KEYS
         .iter()
+        .copied()
+        .chain(declared.iter().map(|k| k.key.as_str()))
         .map(|k| (distance(word, k), k))
         .filter(|(d, _)| *d <= 2)
         .min()
@@ -42,8 +44,21 @@ fn positive(v: &Value) -> bool {
     v.as_f64().is_some_and(|n| n >= 0.0)
 }
 
-/// Problems in one role's `expect`, as (YAML path suffix, message).
-fn problems(expect: &Value, roles: &[String]) -> Vec<(String, String)> {
+/// Whether `v` has the declared `kind` (`list`, `map`, `string`, `number`, `bool`, `any`).
+fn of_kind(v: &Value, kind: &str) -> bool {
+    match kind {
+        "list" => v.is_array(),
+        "map" => v.is_object(),
+        "string" => v.is_string(),
+        "number" => v.is_number(),
+        "bool" => v.is_boolean(),
+        _ => true,
+    }
+}
+
+/// Problems in one role's `expect`, as (YAML path suffix, message). Keys the shipped debuggers
+/// read are checked in depth; keys other loaded plugins declare (`declared`), by their type.
+fn problems(expect: &Value, roles: &[String], declared: &[ExpectKey]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     let Some(map) = expect.as_object() else {
         return vec![(String::new(), "`expect` must be a mapping".into())];
@@ -179,13 +194,23 @@ fn problems(expect: &Value, roles: &[String]) -> Vec<(String, String)> {
             "arch" => bad(String::new(), "an architecture name such as x86_64".into()),
             "min_cpus" => bad(String::new(), format!("{v} is not a positive whole number")),
             "virtualization" => bad(String::new(), "true or false".into()),
-            other => {
-                let hint = suggest(other);
-                out.push((
-                    format!(".{other}"),
-                    format!("unknown expectation `{other}`{hint}"),
-                ));
-            }
+            other => match declared.iter().find(|k| k.key == other) {
+                Some(k) if of_kind(v, &k.kind) => {}
+                Some(k) => bad(
+                    String::new(),
+                    format!(
+                        "plugin `{}` reads `{other}` as a {} ({})",
+                        k.plugin, k.kind, k.description
+                    ),
+                ),
+                None => {
+                    let hint = suggest(other, declared);
+                    out.push((
+                        format!(".{other}"),
+                        format!("unknown expectation `{other}`{hint}"),
+                    ));
+                }
+            },
         }
     }
     out
@@ -198,6 +223,7 @@ impl Validator for Expectations {
 
     fn validate(&self, ctx: &mut Context<'_>) -> Result {
         let names: Vec<String> = ctx.roles().iter().map(|r| r.name.clone()).collect();
+        let declared = ctx.expect_keys().to_vec();
         let roles: Vec<(String, Value)> = ctx
             .roles()
             .iter()
@@ -208,7 +234,7 @@ impl Validator for Expectations {
             ctx.skip(CHECK, "no role sets `expect`");
         }
         for (role, expect) in roles {
-            let found = problems(&expect, &names);
+            let found = problems(&expect, &names, &declared);
             let base = format!("roles.{role}.expect");
             if found.is_empty() {
                 ctx.pass(CHECK, format!("role `{role}`: expectations well-formed"))

@@ -10,6 +10,7 @@ static MODULE: ModuleDescriptor = ModuleDescriptor {
     version: Str::new("2.0.0"),
     plugins: std::ptr::null(),
     plugin_count: 0,
+    expect_keys: None,
 };
 
 /// The v2 entry point: a v1 host must refuse this library with a clear message.

@@ -17,13 +17,16 @@ static PLUGINS: [PluginDescriptor; 1] = [PluginDescriptor {
     run,
 }];
 
+// Written as a library built before `expect_keys` was appended: the host must still read it
+// (and then refuse the plugin's name).
 static MODULE: ModuleDescriptor = ModuleDescriptor {
     abi_version: 1,
-    struct_size: size_of::<ModuleDescriptor>() as u32,
+    struct_size: rolecall_plugin::abi::MODULE_DESCRIPTOR_V1_SIZE as u32,
     name: Str::new("fixture-bad-name"),
     version: Str::new("0.0.1"),
     plugins: PLUGINS.as_ptr(),
     plugin_count: 1,
+    expect_keys: None,
 };
 
 #[no_mangle]

@@ -1,6 +1,6 @@
 //! Test fixture: a well-behaved library with one validator and one debugger.
 
-use rolecall_plugin::{export_plugins, Context, Debugger, Result, Validator};
+use rolecall_plugin::{export_plugins, Context, Debugger, Expect, Result, Validator};
 
 #[derive(Debug, Default)]
 pub struct AlwaysOk;
@@ -25,6 +25,11 @@ pub struct Echo;
 impl Debugger for Echo {
     const NAME: &'static str = "fixture-echo";
     const DESCRIPTION: &'static str = "runs `echo` on every host";
+    const EXPECT: &'static [Expect] = &[Expect {
+        key: "greeting",
+        kind: "string",
+        description: "what echo should say",
+    }];
 
     fn debug(&self, ctx: &mut Context<'_>) -> Result {
         let hosts: Vec<String> = ctx.all_hosts().iter().map(|h| h.name.clone()).collect();
