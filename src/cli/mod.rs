@@ -11,6 +11,7 @@ mod plugins;
 mod remote;
 mod roles;
 mod run;
+mod scaffold;
 mod validate;
 
 use std::path::PathBuf;
@@ -168,6 +169,9 @@ pub enum Command {
     Merge(merge::MergeArgs),
     /// List the plugins found in the plugin directories, and any that failed to load
     Plugins(plugins::PluginsArgs),
+    /// Start a new plugin: `rolecall plugin new NAME --kind validator|debugger [--lang rust|c]`
+    #[command(subcommand)]
+    Plugin(scaffold::PluginCommand),
     /// Print a shell completion script (bash, zsh, fish)
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff)
@@ -257,6 +261,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Hosts(args) => hosts::run(args, &printer),
         Command::Merge(args) => merge::run(args, &printer),
         Command::Plugins(args) => plugins::run(args, &plugin_settings, &printer),
+        Command::Plugin(command) => scaffold::run(command, &printer),
         Command::Completions(args) => completions::run(args, &printer),
         Command::Man => completions::man(&printer),
     }

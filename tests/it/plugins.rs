@@ -583,3 +583,105 @@ fn plugins_declare_their_expect_keys() {
         .run();
     out.code(0).stdout_has("unknown expectation `greeting`");
 }
+
+/// `plugin new` writes plugins that build, pass their own test and load straight away: a Rust
+/// validator and debugger (on the SDK's testing kit), a C validator and debugger (with their
+/// Makefile), the C debugger also run against a real loopback fleet.
+#[test]
+fn plugin_new_scaffolds_build_pass_their_tests_and_load() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let dir = work.path();
+    let new = |name: &str, kind: &str, lang: &str| {
+        let out = Command::new(BIN)
+            .args(["plugin", "new", name, "--kind", kind, "--lang", lang, "--dir"])
+            .arg(dir.join(name))
+            .output()
+            .expect("rolecall");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("next: cd"));
+    };
+    let target = dir.join("target");
+    for kind in ["validator", "debugger"] {
+        let name = format!("rs-{kind}");
+        new(&name, kind, "rust");
+        for step in [&["test", "--offline"][..], &["build", "--offline"][..]] {
+            let out = Command::new(env!("CARGO"))
+                .args(step)
+                .current_dir(dir.join(&name))
+                .env("CARGO_TARGET_DIR", &target)
+                .output()
+                .expect("cargo");
+            assert!(
+                out.status.success(),
+                "{name}: cargo {step:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if step[0] == "test" {
+                assert!(
+                    String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+                    "{name}"
+                );
+            }
+        }
+        let c = format!("c-{kind}");
+        new(&c, kind, "c");
+        let out = Command::new("make")
+            .current_dir(dir.join(&c))
+            .output()
+            .expect("make");
+        assert!(
+            out.status.success(),
+            "{c}: make: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for d in ["c-validator", "c-debugger"] {
+        std::fs::set_permissions(dir.join(d), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let listed = Command::new(BIN)
+        .arg("plugins")
+        .args(["--format", "json", "--plugin-dir"])
+        .arg(target.join("debug"))
+        .arg("--plugin-dir")
+        .arg(dir.join("c-validator"))
+        .arg("--plugin-dir")
+        .arg(dir.join("c-debugger"))
+        .output()
+        .expect("rolecall");
+    let v: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    let names: Vec<&str> = v["plugins"]
+        .as_array()
+        .expect("plugins")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    for want in ["rs-validator", "rs-debugger", "c-validator", "c-debugger"] {
+        assert!(names.contains(&want), "{want} not loaded: {v}");
+    }
+    assert_eq!(v["load_errors"].as_array().map(Vec::len), Some(0), "{v}");
+    // The C debugger asks every host of a real fleet.
+    let fleet = rolecall_fleet::Fleet::start(2);
+    let out = Test::new()
+        .yaml(&fleet.yaml(""))
+        .args(["debug", "--only", "c-debugger", "--show", "all", "--plugin-dir"])
+        .args([dir.join("c-debugger").to_str().expect("utf-8")])
+        .args(fleet.args())
+        .run();
+    out.code(0).stdout_has("2 answered, 2 exited 0");
+}
+
+#[test]
+fn plugin_new_refuses_bad_names_and_existing_directories() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let out = Test::new()
+        .args(["plugin", "new", "Bad_Name", "--kind", "validator"])
+        .run();
+    out.code(2).stderr_has("`Bad_Name` cannot be a plugin name");
+    std::fs::write(work.path().join("file"), "x").expect("write");
+    let out = Test::new()
+        .args(["plugin", "new", "ok-name", "--kind", "validator", "--dir"])
+        .args([work.path().to_str().expect("utf-8")])
+        .run();
+    out.code(2)
+        .stderr_has("already exists and is not empty; nothing written");
+}
