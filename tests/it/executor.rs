@@ -391,3 +391,33 @@ fn passphrase_protected_key_says_so_and_works_with_the_passphrase() {
         .code(0)
         .stdout_has("exit 0\nin\n");
 }
+
+/// A command queued for a host while another runs there (a plugin's next phase) starts at once
+/// beside it, not after it: one slow command holds back no other plugin.
+#[test]
+fn a_command_queued_while_another_runs_starts_beside_it() {
+    let fleet = Fleet::start(1);
+    let ex = executor(&fleet, Duration::from_secs(30), 1 << 20);
+    let hosts = vec![fleet.hosts[0].name.clone()];
+    // The session is open first, so the slow command runs alone when the quick one arrives.
+    assert_eq!(ex.run("true", &hosts)[0].outcome, Outcome::Exited(0));
+    let (slow, quick) = std::thread::scope(|s| {
+        let (ex, hosts) = (&ex, &hosts);
+        let slow = s.spawn(move || {
+            let t = Instant::now();
+            (ex.run("sleep 4; echo slow", hosts).remove(0), t.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let t = Instant::now();
+        let quick = ex.run("echo quick", hosts).remove(0);
+        let quick = (quick, t.elapsed());
+        (slow.join().expect("slow"), quick)
+    });
+    assert_eq!(slow.0.stdout, "slow\n", "{slow:?}");
+    assert_eq!(quick.0.stdout, "quick\n", "{quick:?}");
+    assert!(
+        quick.1 < Duration::from_secs(2),
+        "waited for the slow command: {:?}",
+        quick.1
+    );
+}

@@ -496,9 +496,16 @@ impl Stopper {
 /// can block another), each command bounded by its own timeout. Commands marked `batch` share
 /// one channel when there are two or more of them ([`batch`]); the others get a channel each,
 /// at most [`super::CHANNELS_PER_HOST`] at once (the rest are [`Ran::Later`]). `done` gets each
-/// command's result as soon as it has one. Returns false when the host cannot run batches (its
-/// batch's commands were not started: they are [`Ran::Later`]).
-pub(super) fn exec_batch(c: &Connection, specs: &[Spec], done: &mut dyn FnMut(usize, Ran)) -> bool {
+/// command's result as soon as it has one. While anything runs, `more(room)` is asked for up to
+/// `room` commands queued for the host since (appended to `specs`, numbered on from there): they
+/// start at once, beside what runs, rather than after it. Returns false when the host cannot run
+/// batches (its batch's commands were not started: they are [`Ran::Later`]).
+pub(super) fn exec_batch(
+    c: &Connection,
+    specs: &mut Vec<Spec>,
+    more: &mut dyn FnMut(usize) -> Vec<Spec>,
+    done: &mut dyn FnMut(usize, Ran),
+) -> bool {
     let session = &c.session;
     session.set_blocking(false);
     let batched: Vec<usize> = (0..specs.len()).filter(|&i| specs[i].batch).collect();
@@ -593,6 +600,31 @@ pub(super) fn exec_batch(c: &Connection, specs: &[Spec], done: &mut dyn FnMut(us
             }
         }
         groups = kept;
+        // Commands queued since: in a batch of their own, beside what runs.
+        let in_use = running.len()
+            + groups
+                .iter()
+                .map(|g| 1 + usize::from(g.control.is_some()))
+                .sum::<usize>();
+        if (!running.is_empty() || !groups.is_empty()) && in_use < super::CHANNELS_PER_HOST {
+            let new = more(batch::MAX_BATCH);
+            if !new.is_empty() {
+                moved = true;
+                let first = specs.len();
+                specs.extend(new);
+                let (batched, alone): (Vec<usize>, Vec<usize>) =
+                    (first..specs.len()).partition(|&i| specs[i].batch);
+                let (batched, alone) = if batched.len() >= 2 {
+                    (batched, alone)
+                } else {
+                    (Vec::new(), (first..specs.len()).collect())
+                };
+                start_batch(c, specs, &batched, &mut groups, &running, done);
+                for i in alone {
+                    start_one(c, specs, i, &mut running, done);
+                }
+            }
+        }
         if !asks.moved.is_empty() {
             moved = true;
             if asks.moved.len() == 1 {

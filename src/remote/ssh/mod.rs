@@ -24,6 +24,7 @@ mod connect;
 mod jump;
 mod recv;
 
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -124,6 +125,7 @@ enum Conn {
     Failed(Outcome),
 }
 
+#[derive(Clone)]
 enum Work {
     /// A command, through sudo as this user if given (else as the host's settings say).
     Run(Arc<str>, Option<Arc<str>>),
@@ -380,20 +382,46 @@ fn drive(shared: Arc<Shared>, host: String) {
         let n = s.queue.len().min(most);
         s.queue.drain(..n).collect()
     };
-    let works: Vec<&Work> = jobs.iter().map(|j| &j.work).collect();
-    let mut replied = vec![false; jobs.len()];
+    let works: Vec<Work> = jobs.iter().map(|j| j.work.clone()).collect();
+    // Jobs queued while this one works are taken in too (`pull`): a slow command on the host
+    // then holds back no other plugin's next command.
+    let replied = RefCell::new(vec![false; jobs.len()]);
+    let jobs = RefCell::new(jobs);
     let mut later = Vec::new();
+    let mut pull = |room: usize| -> Vec<Work> {
+        let taken: Vec<Job> = {
+            let mut s = lock(slot);
+            let n = s.queue.len().min(room);
+            s.queue.drain(..n).collect()
+        };
+        let works = taken.iter().map(|j| j.work.clone()).collect();
+        replied.borrow_mut().extend(taken.iter().map(|_| false));
+        jobs.borrow_mut().extend(taken);
+        works
+    };
     let done = panic::catch_unwind(AssertUnwindSafe(|| {
-        work(&shared, &host, &target, conn, &works, batching, &mut |i, step| {
-            replied[i] = true;
-            match step {
-                Step::Done(reply) => {
-                    let _ = jobs[i].reply.send((jobs[i].index, reply));
+        work(
+            &shared,
+            &host,
+            &target,
+            conn,
+            works,
+            batching,
+            &mut pull,
+            &mut |i, step| {
+                replied.borrow_mut()[i] = true;
+                match step {
+                    Step::Done(reply) => {
+                        let jobs = jobs.borrow();
+                        let _ = jobs[i].reply.send((jobs[i].index, reply));
+                    }
+                    Step::Later => later.push(i),
                 }
-                Step::Later => later.push(i),
-            }
-        })
+            },
+        )
     }));
+    let jobs = jobs.into_inner();
+    let replied = replied.into_inner();
     let (conn, batching) = done.unwrap_or_else(|_| {
         let why = Outcome::Error("internal error (panic) while working on this host".into());
         for (i, job) in jobs.iter().enumerate() {
@@ -443,13 +471,17 @@ fn failed(what: &Work, host: &str, o: Outcome) -> Reply {
 
 /// Run `works` on `host`, giving `step` each one's end as it comes. Returns the connection
 /// (or why it failed) and whether the host may still run batches.
+/// `pull(room)` takes up to `room` more jobs queued for the host meanwhile; they are numbered
+/// after `works`, in order.
+#[allow(clippy::too_many_arguments)]
 fn work(
     shared: &Shared,
     host: &str,
     target: &HostSettings,
     conn: Conn,
-    works: &[&Work],
+    works: Vec<Work>,
     batching: bool,
+    pull: &mut dyn FnMut(usize) -> Vec<Work>,
     step: &mut dyn FnMut(usize, Step),
 ) -> (Conn, bool) {
     let start = Instant::now();
@@ -483,22 +515,36 @@ fn work(
         timeout = timeout.min(d.saturating_duration_since(Instant::now()));
     }
     // Through sudo as this user, per work.
-    let sudo: Vec<Option<&str>> = works
-        .iter()
-        .map(|w| match w {
-            Work::Run(_, Some(user)) => Some(&**user),
-            Work::Run(_, None) => target.sudo.value.as_ref().map(|b| b.user.as_str()),
+    let sudo_of = |w: &Work| -> Option<Arc<str>> {
+        match w {
+            Work::Run(_, Some(user)) => Some(Arc::clone(user)),
+            Work::Run(_, None) => target.sudo.value.as_ref().map(|b| b.user.as_str().into()),
             Work::Fetch(_) => None,
-        })
-        .collect();
-    let specs: Vec<Spec> = works
+        }
+    };
+    let mut specs: Vec<Spec> = works
         .iter()
-        .zip(&sudo)
-        .map(|(w, sudo)| spec(config, w, *sudo, timeout, batching))
+        .map(|w| spec(config, w, sudo_of(w).as_deref(), timeout, batching))
         .collect();
+    let works = RefCell::new(works);
+    let mut more = |room: usize| -> Vec<Spec> {
+        if !batching || cancelled(config) {
+            return Vec::new();
+        }
+        let new = pull(room);
+        let specs = new
+            .iter()
+            .map(|w| spec(config, w, sudo_of(w).as_deref(), timeout, batching))
+            .collect();
+        works.borrow_mut().extend(new);
+        specs
+    };
     let mut lost = false;
-    let supported = exec_batch(&c, &specs, &mut |i, ran| {
-        let (w, sudo) = (works[i], sudo[i]);
+    let supported = exec_batch(&c, &mut specs, &mut more, &mut |i, ran| {
+        let works = works.borrow();
+        let w = &works[i];
+        let sudo = sudo_of(w);
+        let sudo = sudo.as_deref();
         let reply = match ran {
             Ran::Later => return step(i, Step::Later),
             Ran::Lost(why, out, err) => {
