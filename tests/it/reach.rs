@@ -432,3 +432,33 @@ fn bad_reach_flags_are_usage_errors_with_their_reason() {
         .stderr_has("cfg:2: `Port twenty-two` is not a valid value; the default is used")
         .stdout_has("port          22");
 }
+
+/// Batches travel through jump hosts: declarative checks (one probe per check, all of a host's
+/// in one channel) on targets behind a bastion, every check answered per target.
+#[test]
+fn batched_checks_reach_targets_behind_a_bastion() {
+    let fleet = Fleet::start(3);
+    let bastion = format!("{}:{}", fleet.hosts[0].address, fleet.hosts[0].port);
+    let cfg = ssh_config(&fleet, 1, &format!("Host t*\n  ProxyJump {bastion}\n"));
+    let yaml = bare_names(&fleet, 1).replace(
+        "roles:\n  targets:\n",
+        "roles:\n  targets:\n    checks:\n      - {id: os, command: uname -s, stdout: Linux}\n      \
+         - {id: etc, file: /etc, type: directory}\n      - {id: not-there, file: /rolecall-absent}\n    hosts:\n",
+    ).replace("\n    - t", "\n      - t");
+    let out = Test::new()
+        .yaml(&yaml)
+        .file("ssh_config", cfg.as_bytes())
+        .args(["debug", "--only", "checks", "--format", "json", "-F", "ssh_config", "--connect-timeout", "30"])
+        .deadline(DEADLINE)
+        .run();
+    let v = out.code(1).json();
+    let results = v["results"].as_array().expect("results");
+    for t in ["t1", "t2"] {
+        for (check, status) in [("os", "pass"), ("etc", "pass"), ("not-there", "fail")] {
+            assert!(
+                results.iter().any(|r| r["host"] == t && r["check"] == check && r["status"] == status),
+                "{check} on {t}: {v}"
+            );
+        }
+    }
+}
