@@ -49,9 +49,14 @@ pub struct Fleet {
     pub roles: Vec<RoleInfo>,
     #[serde(default)]
     pub clusters: Vec<ClusterInfo>,
-    /// The whole file as JSON for profile-specific sections (a Calyptos environment), or `null`.
+    /// The whole file as JSON for profile-specific sections (a Calyptos environment), or `null`
+    /// (a native file: everything is in the fields above).
     #[serde(default)]
     pub document: Value,
+    /// Every plugin's section of the deployment (`plugins.<name>`), for plugins that check
+    /// another's configuration; a plugin's own is also its `config`.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub plugins: serde_json::Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -192,6 +192,10 @@ impl Kit {
             }
         }
         // The whole YAML is the document, as rolecall sends it (`ctx.document()`).
+        // Every plugin's section, as rolecall sends it for every profile.
+        if let Some(plugins) = doc.get("plugins").and_then(Value::as_object) {
+            kit.input.deployment.plugins = plugins.clone();
+        }
         kit.input.deployment.document = doc;
         kit
     }

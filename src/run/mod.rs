@@ -66,6 +66,7 @@ fn fleet_over(d: &Deployment, reach: &Reach, hosts: &[String]) -> Fleet {
             })
             .collect(),
         document: d.document.clone(),
+        plugins: d.plugins.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
     }
 }
 

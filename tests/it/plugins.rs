@@ -685,3 +685,30 @@ fn plugin_new_refuses_bad_names_and_existing_directories() {
     out.code(2)
         .stderr_has("already exists and is not empty; nothing written");
 }
+
+/// A validator checking another plugin's settings sees them on a native file too (they used to
+/// reach plugins only through `document`, which is null for native files: the check never ran
+/// outside the testing kit).
+#[test]
+fn another_plugins_settings_are_checked_on_a_native_file() {
+    let yaml = "hosts:\n  a: 127.0.0.2\nroles:\n  web:\n    hosts: [a]\n    expect: {services: [sshd]}\nplugins:\n  clock: {max_skew_seconds: -1}\n";
+    let t = Test::new().yaml(yaml);
+    let dir = plugin_dir(
+        &t,
+        &[(
+            "librolecall_validators_generic.so",
+            &lib("rolecall_validators_generic"),
+        )],
+    );
+    let out = t
+        .args([
+            "validate",
+            "--only",
+            "expectations",
+            "--plugin-dir",
+            dir.to_str().expect("utf-8"),
+        ])
+        .run();
+    out.code(1)
+        .stdout_has("clock: max_skew_seconds -1 is not a positive number");
+}

@@ -448,7 +448,17 @@ fn batched_checks_reach_targets_behind_a_bastion() {
     let out = Test::new()
         .yaml(&yaml)
         .file("ssh_config", cfg.as_bytes())
-        .args(["debug", "--only", "checks", "--format", "json", "-F", "ssh_config", "--connect-timeout", "30"])
+        .args([
+            "debug",
+            "--only",
+            "checks",
+            "--format",
+            "json",
+            "-F",
+            "ssh_config",
+            "--connect-timeout",
+            "30",
+        ])
         .deadline(DEADLINE)
         .run();
     let v = out.code(1).json();
@@ -456,7 +466,9 @@ fn batched_checks_reach_targets_behind_a_bastion() {
     for t in ["t1", "t2"] {
         for (check, status) in [("os", "pass"), ("etc", "pass"), ("not-there", "fail")] {
             assert!(
-                results.iter().any(|r| r["host"] == t && r["check"] == check && r["status"] == status),
+                results
+                    .iter()
+                    .any(|r| r["host"] == t && r["check"] == check && r["status"] == status),
                 "{check} on {t}: {v}"
             );
         }

@@ -249,10 +249,12 @@ impl Validator for Expectations {
                 e.path(format!("{base}{sub}"));
             }
         }
+        // From the deployment's plugin sections, which every profile fills (a native file's
+        // `document` is null).
         if let Some(v) = ctx
-            .document()
-            .get("plugins")
-            .and_then(|p| p.get("clock"))
+            .deployment()
+            .plugins
+            .get("clock")
             .and_then(|c| c.get("max_skew_seconds"))
         {
             if !v.as_f64().is_some_and(|n| n > 0.0) {
