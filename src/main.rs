@@ -16,6 +16,26 @@ fn main() -> ExitCode {
     {
         return rolecall::plugin::host::serve();
     }
+    // The testing kit asks for the input a plugin would get (rolecall_plugin::testing).
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == rolecall::run::PLUGIN_INPUT_ARG)
+    {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().skip(2).collect();
+        return match rolecall::run::plugin_input(&args) {
+            Ok(json) => {
+                let printer = Printer::new(ColorChoice::Never, false, 0);
+                match printer.out(&format!("{json}\n")) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(_) => ExitCode::from(Exit::Error.code()),
+                }
+            }
+            Err(why) => {
+                Printer::new(ColorChoice::Auto, false, 0).error(&why);
+                ExitCode::from(Exit::Error.code())
+            }
+        };
+    }
     let cli = cli::Cli::parse();
     match cli::run(cli) {
         Ok(exit) => ExitCode::from(exit.code()),

@@ -111,12 +111,72 @@ impl Backend for MockBackend<'_> {
 }
 
 impl Kit {
+    /// The input rolecall itself gives a plugin for the deployment file at `path` (rolecall
+    /// YAML, a Calyptos environment or an Ansible inventory): read by the `rolecall` binary, the
+    /// same code as a real run, so hosts, roles, vars, `document` and plugin settings are what
+    /// the plugin will see. The binary is `$ROLECALL_BIN`, else the `rolecall` beside the test
+    /// executable's directory (a cargo build of rolecall), else `rolecall` on the PATH. Panics
+    /// when there is none, or when rolecall refuses the file (its message says why): this is
+    /// test set-up.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Self {
+        let path = path.as_ref();
+        let bin = rolecall_binary();
+        let out = std::process::Command::new(&bin)
+            .arg("__plugin-input")
+            .arg(path)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "testing kit: cannot run {} to read {} ({e}); set ROLECALL_BIN to a rolecall binary",
+                    bin.display(),
+                    path.display()
+                )
+            });
+        assert!(
+            out.status.success(),
+            "testing kit: rolecall refused {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        let input: Input = serde_json::from_slice(&out.stdout).expect("testing kit: rolecall's input JSON");
+        Self {
+            input,
+            ..Self::default()
+        }
+    }
+
+    /// [`Kit::from_file`] for deployment text (rolecall's own YAML format, or any format
+    /// rolecall detects), written to a temporary file first.
+    pub fn from_deployment(text: &str) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "rolecall-kit-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).expect("testing kit: temporary directory");
+        let file = dir.join("deploy.yaml");
+        std::fs::write(&file, text).expect("testing kit: temporary deployment file");
+        let kit = Self::from_file(&file);
+        let _ = std::fs::remove_dir_all(&dir);
+        kit
+    }
+
+    /// The input this kit gives plugin `name` (what [`Kit::validate`] and [`Kit::debug`] run
+    /// with).
+    pub fn input_for(&self, name: &str) -> Input {
+        self.prepare(name)
+    }
+
     /// An empty fleet; add hosts and roles with the builder methods.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// A fleet from a small subset of the native format: `hosts` (name: address, or a mapping
+    /// A quick builder from a small subset of the native format, without the rolecall binary;
+    /// prefer [`Kit::from_deployment`], which reads the text as a real run does. The subset:
+    /// `hosts` (name: address, or a mapping
     /// with `address`, `port`, `user`, `vars`), `roles` (a list, or a mapping with `hosts`,
     /// `min`, `max`, `expect`), `clusters`, and `plugins` (each plugin's `config`). Host ranges
     /// are not expanded here. The whole YAML is also the document (`ctx.document()`), so other
@@ -263,7 +323,12 @@ impl Kit {
             });
         }
         if input.config.is_null() {
-            if let Some(c) = input.deployment.document.get("plugins").and_then(|p| p.get(name)) {
+            let own = input
+                .deployment
+                .plugins
+                .get(name)
+                .or_else(|| input.deployment.document.get("plugins").and_then(|p| p.get(name)));
+            if let Some(c) = own {
                 input.config = c.clone();
             }
         }
@@ -331,4 +396,20 @@ impl Reported {
     pub fn assert_ok(&self) {
         assert_eq!(self.outcome, Ok(()), "plugin returned an error");
     }
+}
+
+/// The rolecall binary [`Kit::from_file`] runs.
+fn rolecall_binary() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("ROLECALL_BIN").filter(|p| !p.is_empty()) {
+        return p.into();
+    }
+    // A test executable lives in target/<profile>/deps; rolecall in target/<profile>.
+    if let Some(beside) = std::env::current_exe()
+        .ok()
+        .and_then(|e| Some(e.parent()?.parent()?.join("rolecall")))
+        .filter(|p| p.is_file())
+    {
+        return beside;
+    }
+    "rolecall".into()
 }

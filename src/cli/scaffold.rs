@@ -209,7 +209,7 @@ mod tests {{
 
     #[test]
     fn roles_with_hosts_pass() {{
-        let kit = Kit::from_yaml("hosts: {{web01: 127.0.0.2}}\nroles: {{web: [web01]}}\n");
+        let kit = Kit::from_deployment("hosts: {{web01: 127.0.0.2}}\nroles: {{web: [web01]}}\n");
         let r = kit.validate(&{ty});
         r.assert_status("non-empty", None, Status::Pass);
     }}
@@ -259,7 +259,7 @@ mod tests {{
 
     #[test]
     fn every_host_that_answers_passes() {{
-        let mut kit = Kit::from_yaml("hosts: {{web01: 127.0.0.2}}\n");
+        let mut kit = Kit::from_deployment("hosts: {{web01: 127.0.0.2}}\n");
         kit.canned("web01", "uname", CommandResult::exited("web01", 0, "Linux\n", ""));
         let r = kit.debug(&{ty});
         r.assert_status("uname", Some("web01"), Status::Pass);
@@ -277,8 +277,19 @@ mod tests {{
             Kind::Debugger => "debug",
         }
     );
+    // The testing kit reads deployments with rolecall itself: this one.
+    let bin = std::env::current_exe()
+        .ok()
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .map(|p| p.display().to_string().replace('\\', "\\\\").replace('"', "\\\""))
+        .unwrap_or_else(|| "rolecall".into());
+    let config = format!(
+        "# The SDK's testing kit reads deployments with the rolecall binary (the same code as a real\n\
+         # run): the one that wrote this plugin. Change it when rolecall moves.\n[env]\nROLECALL_BIN = \"{bin}\"\n"
+    );
     vec![
         ("Cargo.toml".into(), cargo),
+        (".cargo/config.toml".into(), config),
         ("src/lib.rs".into(), body),
         ("README.md".into(), readme),
         (".gitignore".into(), "/target\n".into()),

@@ -73,6 +73,36 @@ fn fleet_over(d: &Deployment, reach: &Reach, hosts: &[String]) -> Fleet {
 /// The run's input for `plugin`: its own `plugins.<name>` section of `d` as its config. The fleet
 /// is serialized once per run and spliced in, so a 10,000-host deployment is not re-serialized
 /// for every plugin.
+/// The hidden argument with which the SDK's testing kit asks the binary for a plugin's input.
+pub const PLUGIN_INPUT_ARG: &str = "__plugin-input";
+
+/// `rolecall __plugin-input FILE [PLUGIN]`: the input `validate` would give PLUGIN (default
+/// `plugin`) for the deployment at FILE, any profile, read by the same code as a real run. No
+/// ssh_config is read (the kit's answer does not depend on the machine's), no plugin is loaded
+/// (no declared `expect` keys); the allow-list comes from `ROLECALL_ALLOW_NETS`.
+pub fn plugin_input(args: &[std::ffi::OsString]) -> Result<String, String> {
+    let Some(path) = args.first() else {
+        return Err(format!("usage: rolecall {PLUGIN_INPUT_ARG} FILE [PLUGIN]"));
+    };
+    let plugin = args
+        .get(1)
+        .map_or_else(|| "plugin".to_string(), |p| p.to_string_lossy().into_owned());
+    let d = crate::deployment::load(std::path::Path::new(path), None).map_err(|e| e.to_string())?;
+    let fleet = serde_json::to_string(&fleet(&d, &Reach::default())).map_err(|e| e.to_string())?;
+    let allow_nets = std::env::var(crate::remote::ALLOW_NETS_ENV)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let options = Options {
+        allow_nets,
+        ..Options::default()
+    };
+    Ok(input_json(&d, &plugin, &fleet, &options, "[]"))
+}
+
 /// `expect_json` is [`expect_keys_json`] of the run's registry.
 pub fn input_json(
     d: &Deployment,

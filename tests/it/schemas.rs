@@ -190,3 +190,46 @@ fn plugin_input_results_and_findings_match_the_sdk_schemas() {
     assert!(!v.is_valid(&bad));
     assert!(!v.is_valid(&serde_json::json!({"host": "a", "outcome": "ok"})));
 }
+
+/// The testing kit reads a deployment with the same code as a real run (the rolecall binary):
+/// for deployments of every profile, the input a plugin gets under the kit equals the input
+/// `validate` builds.
+#[test]
+fn the_testing_kit_gives_plugins_the_input_a_real_run_gives() {
+    for file in [
+        "deploy.example.yaml",
+        "examples/demo.yaml",
+        "tests/fixtures/calyptos/new-schema-vpcmido.yaml",
+        "tests/fixtures/ansible/kubespray-inventory-local-hosts.ini",
+    ] {
+        let kit = rolecall_plugin::testing::Kit::from_file(repo().join(file));
+        let kit_input = serde_json::to_value(kit.input_for("expectations")).expect("JSON");
+        let d = rolecall::deployment::load(&repo().join(file), None).expect("deployment");
+        let reach = rolecall::remote::settings::Reach::default();
+        let fleet = serde_json::to_string(&rolecall::run::fleet(&d, &reach)).expect("fleet");
+        let allow_nets = std::env::var("ROLECALL_ALLOW_NETS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let options = rolecall_plugin::Options {
+            allow_nets,
+            ..Default::default()
+        };
+        let mut host: Value = serde_json::from_str(&rolecall::run::input_json(
+            &d,
+            "expectations",
+            &fleet,
+            &options,
+            "[]",
+        ))
+        .expect("JSON");
+        // No plugin is loaded here: no declared keys, which the SDK writes by leaving them out.
+        assert_eq!(host["expect_keys"], serde_json::json!([]));
+        host.as_object_mut().expect("object").remove("expect_keys");
+        // The same document, key for key (the SDK's types keep every field rolecall sends).
+        assert_eq!(kit_input, host, "{file}");
+    }
+}
