@@ -89,18 +89,22 @@ pub fn plugin_input(args: &[std::ffi::OsString]) -> Result<String, String> {
         .map_or_else(|| "plugin".to_string(), |p| p.to_string_lossy().into_owned());
     let d = crate::deployment::load(std::path::Path::new(path), None).map_err(|e| e.to_string())?;
     let fleet = serde_json::to_string(&fleet(&d, &Reach::default())).map_err(|e| e.to_string())?;
-    let allow_nets = std::env::var(crate::remote::ALLOW_NETS_ENV)
+    let options = Options {
+        allow_nets: allow_nets_from_env(),
+        ..Options::default()
+    };
+    Ok(input_json(&d, &plugin, &fleet, &options, "[]"))
+}
+
+/// The networks of `ROLECALL_ALLOW_NETS`, as given (comma-separated).
+pub fn allow_nets_from_env() -> Vec<String> {
+    std::env::var(crate::remote::ALLOW_NETS_ENV)
         .unwrap_or_default()
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
-        .collect();
-    let options = Options {
-        allow_nets,
-        ..Options::default()
-    };
-    Ok(input_json(&d, &plugin, &fleet, &options, "[]"))
+        .collect()
 }
 
 /// `expect_json` is [`expect_keys_json`] of the run's registry.

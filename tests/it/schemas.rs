@@ -8,7 +8,12 @@ use crate::support::{repo, Test};
 const FLEET: &str = "hosts:\n  web[01:02]:\n    address: 127.0.0.[2:3]\n  db01: 127.0.0.4\nroles:\n  web:\n    hosts: ['web[01:02]']\n    max: 1\n  db: [db01]\nclusters:\n  east: [web01, db01]\n";
 
 fn check(schema: &str, doc: &Value) {
-    let path = repo().join("docs/schemas").join(schema);
+    check_in("docs/schemas", schema, doc);
+}
+
+/// `doc` against the schema file `schema` in the repository directory `dir`.
+fn check_in(dir: &str, schema: &str, doc: &Value) {
+    let path = repo().join(dir).join(schema);
     let schema: Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect("schema file")).expect("schema JSON");
     let validator = jsonschema::validator_for(&schema).expect("a valid schema");
@@ -102,15 +107,7 @@ fn every_json_document_matches_its_schema() {
 
 /// A document against one of the SDK's schemas (`sdk/schemas/`).
 fn check_sdk(schema: &str, doc: &Value) {
-    let path = repo().join("sdk/schemas").join(schema);
-    let schema: Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("schema file")).expect("schema JSON");
-    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
-    let errors: Vec<String> = validator
-        .iter_errors(doc)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{}: {errors:#?}\n{doc:#}", path.display());
+    check_in("sdk/schemas", schema, doc);
 }
 
 /// What plugins receive and what they report, as the host makes it and as the SDK's types make
@@ -207,15 +204,8 @@ fn the_testing_kit_gives_plugins_the_input_a_real_run_gives() {
         let d = rolecall::deployment::load(&repo().join(file), None).expect("deployment");
         let reach = rolecall::remote::settings::Reach::default();
         let fleet = serde_json::to_string(&rolecall::run::fleet(&d, &reach)).expect("fleet");
-        let allow_nets = std::env::var("ROLECALL_ALLOW_NETS")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
         let options = rolecall_plugin::Options {
-            allow_nets,
+            allow_nets: rolecall::run::allow_nets_from_env(),
             ..Default::default()
         };
         let mut host: Value = serde_json::from_str(&rolecall::run::input_json(
