@@ -345,6 +345,10 @@ fn judge(check: &Check, r: &CommandResult) -> (Status, String) {
         }
         Kind::Http => {
             let url = check.http.as_deref().unwrap_or_default();
+            if code == 127 && r.stderr.contains("curl is not installed") {
+                // The host cannot say: not a failure of what the check looks at.
+                return (Status::Warn, format!("{url}: curl is not installed on this host"));
+            }
             if code != 0 {
                 let why = r.stderr.trim();
                 wrong.push(format!("not fetched (curl exit {code}{})", tail(why)));
@@ -694,6 +698,16 @@ mod tests {
         assert_eq!(m, "/srv/app: mode 0700, expected 0755; owner root, expected app");
         let r = CommandResult::exited("a", 0, "MISSING\n", "");
         assert_eq!(judge(&c, &r).1, "/srv/app: does not exist");
+    }
+
+    #[test]
+    fn a_host_without_curl_cannot_say() {
+        let c: Check =
+            rolecall_plugin::serde_json::from_str(r#"{"id": "h", "http": "http://127.0.0.1:1/"}"#).unwrap();
+        let r = CommandResult::exited("a", 127, "", "rolecall: curl is not installed\n");
+        assert_eq!(judge(&c, &r).0, Status::Warn);
+        let refused = CommandResult::exited("a", 7, "", "curl: (7) Failed to connect\n");
+        assert_eq!(judge(&c, &refused).0, Status::Fail);
     }
 
     #[test]
