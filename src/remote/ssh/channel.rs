@@ -1,6 +1,7 @@
-//! Running a batch of commands on one open session, each on its own channel, all read together
-//! on the non-blocking session: no stream can block another, and each command has its own
-//! deadline.
+//! Running what a job took for one host on its open session: commands that may share a channel
+//! as one [`batch`] (one channel, one remote shell), the others each on a channel of their own,
+//! all read together on the non-blocking session: no stream can block another, each command has
+//! its own deadline, and each result is handed on as soon as it is complete.
 //!
 //! Two rules keep this honest:
 //! - **No lost wakeups.** Any libssh2 call may read the socket and buffer what belongs to
@@ -12,7 +13,8 @@
 //!   prelude that tells its process id ([`remote_script`]); on timeout a second channel of the
 //!   same session ends that process group (TERM, then KILL), and the loop waits for the
 //!   command's channel to close, so the server frees the session (`MaxSessions`) before the
-//!   next command. Nothing extra runs on the host otherwise.
+//!   next command. A batched command is stopped the same way, by its subshell and descendants.
+//!   Nothing extra runs on the host otherwise.
 
 use std::io::{ErrorKind, Read, Write};
 use std::sync::Arc;
