@@ -337,16 +337,26 @@ fn c_files(name: &str, kind: Kind) -> Vec<(String, String)> {
     return r;
 }
 
-/* The host names of the input's "hosts", as the JSON array run_command takes. rolecall's input
- * is compact JSON and host names need no escaping; a plugin that reads more of the input should
- * use a JSON library. Returns 0 when they do not fit in `cap` bytes. */
+/* Where `key` first occurs in s[from..n], or n. */
+static size_t find(const char *s, size_t n, size_t from, const char *key) {
+    size_t k = strlen(key);
+    for (size_t i = from; i + k <= n; i++) {
+        if (memcmp(s + i, key, k) == 0) {
+            return i;
+        }
+    }
+    return n;
+}
+
+/* The host names of the input's "deployment" "hosts", as the JSON array run_command takes.
+ * rolecall's input is compact JSON and host names need no escaping; a plugin that reads more of
+ * the input should use a JSON library. Returns 0 when they do not fit in `cap` bytes. */
 static int host_names(RcStr input, char *out, size_t cap) {
     const char *s = (const char *)input.ptr, *key = "\"hosts\":[";
-    size_t n = input.len, k = strlen(key), i = 0, len = 0;
+    size_t n = input.len, k = strlen(key), len = 0;
     int depth = 0, first = 1;
-    while (i + k <= n && memcmp(s + i, key, k) != 0) {
-        i++;
-    }
+    /* The deployment's own "hosts", not a plugin setting of that name before it. */
+    size_t i = find(s, n, find(s, n, 0, "\"deployment\":{"), key);
     if (i + k > n || cap < 3) {
         return 0;
     }
