@@ -29,15 +29,23 @@ pub trait Backend {
     fn run_as(&mut self, user: &str, command: &str, hosts: &[&str]) -> Result<Vec<CommandResult>>;
     /// Every run of `runs` at once (see [`Context::run_many`]); by default one after another.
     fn run_many(&mut self, runs: &[Run<'_>]) -> Result<Vec<Vec<CommandResult>>> {
-        runs.iter()
-            .map(|r| match r.become_user {
-                Some(user) => self.run_as(user, r.command, r.hosts),
-                None => self.run(r.command, r.hosts),
-            })
-            .collect()
+        one_by_one(self, runs)
     }
     fn fetch(&mut self, host: &str, path: &str) -> Result<Vec<u8>>;
     fn cancelled(&self) -> bool;
+}
+
+/// [`Backend::run_many`] one run after another, each through `run` or `run_as`.
+pub(crate) fn one_by_one<B: Backend + ?Sized>(
+    b: &mut B,
+    runs: &[Run<'_>],
+) -> Result<Vec<Vec<CommandResult>>> {
+    runs.iter()
+        .map(|r| match r.become_user {
+            Some(user) => b.run_as(user, r.command, r.hosts),
+            None => b.run(r.command, r.hosts),
+        })
+        .collect()
 }
 
 /// One command of [`Context::run_many`]: the command, its hosts, and the user to run it as

@@ -162,13 +162,7 @@ impl Backend for FfiBackend<'_> {
                 }
                 Ok(out)
             }
-            Err(Code::INVALID) => runs
-                .iter()
-                .map(|r| match r.become_user {
-                    Some(user) => self.run_as(user, r.command, r.hosts),
-                    None => self.run(r.command, r.hosts),
-                })
-                .collect(),
+            Err(Code::INVALID) => crate::context::one_by_one(self, runs),
             Err(code) => Err(Self::refused(code)),
         }
     }

@@ -115,13 +115,12 @@ impl Services for Remote<'_> {
                 .zip(runs)
                 .map(|(h, r)| {
                     h.join().unwrap_or_else(|_| {
-                        let failed = HostResult::failed("", Outcome::Error("internal error (panic)".into()));
                         let results = r
                             .hosts
                             .iter()
                             .map(|host| {
-                                let mut f = failed.clone();
-                                f.host = host.clone();
+                                let f =
+                                    HostResult::failed(host, Outcome::Error("internal error (panic)".into()));
                                 serde_json::to_string(&f.to_command_result()).unwrap_or_default()
                             })
                             .collect();

@@ -510,24 +510,10 @@ pub(super) fn exec_batch(
 ) -> bool {
     let session = &c.session;
     session.set_blocking(false);
-    let batched: Vec<usize> = (0..specs.len()).filter(|&i| specs[i].batch).collect();
-    let batched = if batched.len() >= 2 { batched } else { Vec::new() };
-    let mut channels = usize::from(!batched.is_empty());
     let mut running: Vec<(usize, Running)> = Vec::new();
-    for i in 0..specs.len() {
-        if batched.contains(&i) {
-            continue;
-        }
-        if channels >= super::CHANNELS_PER_HOST {
-            done(i, Ran::Later);
-            continue;
-        }
-        if start_one(c, specs, i, &mut running, done) {
-            channels += 1;
-        }
-    }
     let mut groups: Vec<Group> = Vec::new();
-    start_batch(c, specs, &batched, &mut groups, &running, done);
+    let all: Vec<usize> = (0..specs.len()).collect();
+    launch(c, specs, &all, &mut running, &mut groups, done);
     let mut supported = true;
     let mut buf = vec![0u8; 32 << 10];
     let mut stopper = Stopper::default();
@@ -603,37 +589,21 @@ pub(super) fn exec_batch(
         }
         groups = kept;
         // Commands queued since: in a batch of their own, beside what runs.
-        let in_use = running.len()
-            + groups
-                .iter()
-                .map(|g| 1 + usize::from(g.control.is_some()))
-                .sum::<usize>();
-        if (!running.is_empty() || !groups.is_empty()) && in_use < super::CHANNELS_PER_HOST {
+        if (!running.is_empty() || !groups.is_empty())
+            && channels_in_use(&running, &groups) < super::CHANNELS_PER_HOST
+        {
             let new = more(batch::MAX_BATCH);
             if !new.is_empty() {
                 moved = true;
                 let first = specs.len();
                 specs.extend(new);
-                let (batched, alone): (Vec<usize>, Vec<usize>) =
-                    (first..specs.len()).partition(|&i| specs[i].batch);
-                let (batched, alone) = if batched.len() >= 2 {
-                    (batched, alone)
-                } else {
-                    (Vec::new(), (first..specs.len()).collect())
-                };
-                start_batch(c, specs, &batched, &mut groups, &running, done);
-                for i in alone {
-                    start_one(c, specs, i, &mut running, done);
-                }
+                let added: Vec<usize> = (first..specs.len()).collect();
+                launch(c, specs, &added, &mut running, &mut groups, done);
             }
         }
         if !asks.moved.is_empty() {
             moved = true;
-            if asks.moved.len() == 1 {
-                start_one(c, specs, asks.moved[0], &mut running, done);
-            } else {
-                start_batch(c, specs, &asks.moved, &mut groups, &running, done);
-            }
+            launch(c, specs, &asks.moved, &mut running, &mut groups, done);
         }
         moved |= stopper.step(session, &mut buf, Instant::now());
         if running.is_empty() && groups.is_empty() && !stopper.busy() {
@@ -656,33 +626,62 @@ struct Group {
     control: Option<Running>,
 }
 
-/// Start spec `i` on a channel of its own; false when it did not start (`done` has its result,
-/// or [`Ran::Later`] when the server will not open another channel now).
+/// Channels open on the session: commands alone, batches, and the batches' split channels.
+fn channels_in_use(running: &[(usize, Running)], groups: &[Group]) -> usize {
+    running.len()
+        + groups
+            .iter()
+            .map(|g| 1 + usize::from(g.control.is_some()))
+            .sum::<usize>()
+}
+
+/// Start the specs at `indices`: those that may share a channel as one batch when there are
+/// two or more, the others each on a channel of their own while the host has channels to spare
+/// ([`super::CHANNELS_PER_HOST`]; the rest are [`Ran::Later`]).
+fn launch(
+    c: &Connection,
+    specs: &[Spec],
+    indices: &[usize],
+    running: &mut Vec<(usize, Running)>,
+    groups: &mut Vec<Group>,
+    done: &mut dyn FnMut(usize, Ran),
+) {
+    let (batched, alone): (Vec<usize>, Vec<usize>) = indices.iter().partition(|&&i| specs[i].batch);
+    let (batched, alone) = if batched.len() >= 2 {
+        (batched, alone)
+    } else {
+        (Vec::new(), indices.to_vec())
+    };
+    start_batch(c, specs, &batched, groups, running, done);
+    for i in alone {
+        if channels_in_use(running, groups) >= super::CHANNELS_PER_HOST {
+            done(i, Ran::Later);
+        } else {
+            let others_open = !running.is_empty() || !groups.is_empty();
+            start_one(c, specs, i, running, others_open, done);
+        }
+    }
+}
+
+/// Start spec `i` on a channel of its own; `done` has its result when it did not start
+/// ([`Ran::Later`] when the server will not open another channel while `others_open`).
 fn start_one(
     c: &Connection,
     specs: &[Spec],
     i: usize,
     running: &mut Vec<(usize, Running)>,
+    others_open: bool,
     done: &mut dyn FnMut(usize, Ran),
-) -> bool {
+) {
     let spec = &specs[i];
     // Before the channel opens: the command may run before `exec` returns, and a clock
     // reading's window must hold the moment it ran.
     let sent = SystemTime::now();
     match open(c, spec, &remote_script(spec)) {
-        Ok(channel) => {
-            running.push((i, Running::new(channel, spec, sent)));
-            true
-        }
+        Ok(channel) => running.push((i, Running::new(channel, spec, sent))),
         // MaxSessions reached: try again once the others are done.
-        Err(Unopened::Refused(_)) if !running.is_empty() => {
-            done(i, Ran::Later);
-            false
-        }
-        Err(e) => {
-            done(i, e.ran(spec.timeout));
-            false
-        }
+        Err(Unopened::Refused(_)) if others_open => done(i, Ran::Later),
+        Err(e) => done(i, e.ran(spec.timeout)),
     }
 }
 

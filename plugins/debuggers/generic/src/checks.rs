@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use regex::RegexBuilder;
 use rolecall_plugin::checks::{parse_port, Check, Constraint, Kind, Matcher};
-use rolecall_plugin::{CommandResult, Context, Debugger, Result, Run, Status};
+use rolecall_plugin::{CommandResult, Context, Debugger, Finding, Result, Run, Status};
 use rolecall_plugin_common::common::quote;
 use rolecall_plugin_common::{ports, services};
 
@@ -115,14 +115,13 @@ impl Debugger for Checks {
                     Some(d) => format!("{message} ({d})"),
                     None => message,
                 };
-                let emit = match status {
-                    Status::Pass => ctx.pass(&p.check.id, message),
-                    Status::Fail => ctx.fail(&p.check.id, message),
-                    Status::Warn => ctx.warn(&p.check.id, message),
-                    Status::Skip => ctx.skip(&p.check.id, message),
-                    _ => ctx.error(&p.check.id, message),
-                };
-                emit.host(host).path(path.clone());
+                ctx.report(Finding {
+                    status,
+                    check: p.check.id.clone(),
+                    host: Some(host.to_string()),
+                    message,
+                    path: Some(path.clone()),
+                });
             }
         }
         Ok(())
