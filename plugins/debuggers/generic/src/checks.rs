@@ -35,7 +35,7 @@ impl Debugger for Checks {
         let roles = ctx.roles().to_vec();
         let allow = ctx.options().allow_nets.clone();
         let mut runs: Vec<(String, Option<String>)> = Vec::new();
-        let mut run_hosts: Vec<Vec<&str>> = Vec::new();
+        let mut run_hosts: Vec<HostList<'_>> = Vec::new();
         let mut by_probe: HashMap<(String, Option<String>), usize> = HashMap::new();
         let mut planned = Vec::new();
         let mut refused = Vec::new();
@@ -62,13 +62,11 @@ impl Debugger for Checks {
                 );
                 let run = *by_probe.entry(key.clone()).or_insert_with(|| {
                     runs.push(key);
-                    run_hosts.push(Vec::new());
+                    run_hosts.push(HostList::default());
                     runs.len() - 1
                 });
                 for h in &hosts {
-                    if !run_hosts[run].contains(h) {
-                        run_hosts[run].push(h);
-                    }
+                    run_hosts[run].add(h);
                 }
                 planned.push(Planned {
                     role: &role.name,
@@ -92,7 +90,7 @@ impl Debugger for Checks {
             .zip(&run_hosts)
             .map(|((command, user), hosts)| Run {
                 command,
-                hosts,
+                hosts: &hosts.list,
                 become_user: user.as_deref(),
             })
             .collect();
@@ -101,8 +99,7 @@ impl Debugger for Checks {
             let path = format!("roles.{}.checks[{}]", p.role, p.index);
             for host in &p.hosts {
                 let Some(r) = run_hosts[p.run]
-                    .iter()
-                    .position(|h| h == host)
+                    .position(host)
                     .and_then(|i| answers.get(p.run)?.get(i))
                 else {
                     ctx.error(&p.check.id, "no answer for this host")
@@ -125,6 +122,27 @@ impl Debugger for Checks {
             }
         }
         Ok(())
+    }
+}
+
+/// The hosts of one run, each once, in the order first asked for; found by name without a scan
+/// (a run may have every host of a large fleet).
+#[derive(Default)]
+struct HostList<'a> {
+    list: Vec<&'a str>,
+    at: HashMap<&'a str, usize>,
+}
+
+impl<'a> HostList<'a> {
+    fn add(&mut self, host: &'a str) {
+        if !self.at.contains_key(host) {
+            self.at.insert(host, self.list.len());
+            self.list.push(host);
+        }
+    }
+
+    fn position(&self, host: &str) -> Option<usize> {
+        self.at.get(host).copied()
     }
 }
 
