@@ -146,6 +146,9 @@ pub enum Outcome {
     Cancelled,
     /// `--dry-run`: nothing was sent.
     DryRun,
+    /// The host was reached but this command was not run there (its batch shell died before
+    /// it); the host is not "unreached" for it.
+    NotRun(String),
     /// Anything else (protocol error, connection lost mid-command).
     Error(String),
 }
@@ -179,6 +182,7 @@ impl Outcome {
             Outcome::HostKeyChanged(_) => "host-key-changed",
             Outcome::Cancelled => "cancelled",
             Outcome::DryRun => "dry-run",
+            Outcome::NotRun(_) => "not-run",
             Outcome::Error(_) => "error",
         }
     }
@@ -207,6 +211,7 @@ impl Outcome {
             "host-key-changed" => Outcome::HostKeyChanged(why()),
             "cancelled" => Outcome::Cancelled,
             "dry-run" => Outcome::DryRun,
+            "not-run" => Outcome::NotRun(why()),
             "error" => Outcome::Error(why()),
             _ => return None,
         })
@@ -220,6 +225,13 @@ impl Outcome {
     /// The host was not worked on as asked: the results are incomplete (exit code 3).
     pub fn incomplete(&self) -> bool {
         !self.finished() && !matches!(self, Outcome::DryRun)
+    }
+
+    /// The host itself could not be worked on (not reached, refused, lost...): a reason for
+    /// the run's list of hosts not reached. A command not run on a host that was reached is
+    /// incomplete, but says nothing against the host.
+    pub fn unreached(&self) -> bool {
+        self.incomplete() && !matches!(self, Outcome::NotRun(_))
     }
 
     /// The command started on the host (whether or not it finished).
@@ -237,6 +249,7 @@ impl Outcome {
             | Outcome::HostKeyUnknown(why)
             | Outcome::HostKeyChanged(why)
             | Outcome::Lost(why)
+            | Outcome::NotRun(why)
             | Outcome::Error(why) => why.clone(),
             other => other.describe(),
         }
@@ -259,6 +272,7 @@ impl Outcome {
             | Outcome::Error(why) => format!("{}: {why}", self.name()),
             Outcome::Cancelled => "cancelled before it ran".into(),
             Outcome::DryRun => "not run (dry run)".into(),
+            Outcome::NotRun(why) => format!("not run: {why}"),
         }
     }
 }

@@ -68,6 +68,7 @@ const OUTCOMES: &[&str] = &[
     "host-key-unknown",
     "host-key-changed",
     "cancelled",
+    "not-run",
     "error",
 ];
 
@@ -146,6 +147,7 @@ impl ScriptedExecutor {
             "host-key-unknown" => Outcome::HostKeyUnknown(message),
             "host-key-changed" => Outcome::HostKeyChanged(message),
             "cancelled" => Outcome::Cancelled,
+            "not-run" => Outcome::NotRun(message),
             _ => Outcome::Error(message),
         };
         HostResult {

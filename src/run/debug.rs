@@ -37,7 +37,7 @@ struct Unreached(Mutex<IndexMap<String, String>>);
 
 impl Unreached {
     fn note(&self, r: &HostResult) {
-        if r.outcome.incomplete() {
+        if r.outcome.unreached() {
             let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             map.entry(r.host.clone()).or_insert_with(|| r.outcome.describe());
         }

@@ -330,7 +330,7 @@ fn a_host_that_cannot_run_a_batch_gets_one_channel_per_command() {
     let mut fleet = Fleet::start(1);
     fleet.force_command(
         0,
-        "#!/bin/sh\ncase \"$SSH_ORIGINAL_COMMAND\" in *_rc_run*) echo 'not allowed' >&2; exit 1;; esac\n\
+        "#!/bin/sh\ncase \"$SSH_ORIGINAL_COMMAND\" in 'exec sh -s') echo 'not allowed' >&2; exit 1;; esac\n\
          exec /bin/sh -c \"$SSH_ORIGINAL_COMMAND\"\n",
     );
     let ex = executor(&fleet, Duration::from_secs(30), 1 << 20);

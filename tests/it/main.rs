@@ -8,6 +8,7 @@ mod crash;
 mod executor;
 mod hostile;
 mod install;
+mod integrity;
 mod plugins;
 mod reach;
 mod roles;

@@ -487,6 +487,7 @@ fn replayed_outputs_drive_the_shipped_debuggers() {
 fn el6_node_controller(nc_state: u8) -> String {
     format!(
         "#!/bin/sh\ncase \"$SSH_ORIGINAL_COMMAND\" in\n\
+         'exec sh -s') echo 'canned answers only' >&2; exit 1 ;;\n\
          *chkconfig*) printf 'manager: sysv\\neucalyptus-nc {nc_state}\\nlibvirtd 0\\n--\\n\
          eucalyptus-nc 0:off 1:off 2:on 3:on 4:on 5:on 6:off\\nlibvirtd 0:off 1:off 2:on 3:on 4:on 5:on 6:off\\n' ;;\n\
          *'tool: ss'*) printf 'tool: netstat\\ntcp 0 0 0.0.0.0:8775 0.0.0.0:* LISTEN 2212/httpd-nc\\n' ;;\n\

@@ -1,29 +1,38 @@
 //! Many commands for one host in one exec channel: a small POSIX `sh` script that runs them one
 //! after another, each in a subshell of its own with stdin from `/dev/null`, its stdout and
-//! stderr going straight to the channel's, and writes a token after each on both streams. The
-//! tokens carry a nonce that is random per batch, so no output can end a command by chance:
+//! stderr going straight to the channel's, and writes a token after each on both streams.
 //!
 //! ```text
-//! stdout: NONCE:go\n  <stdout of 0> NONCE:end:STATUS\n  <stdout of 1> NONCE:end:STATUS\n ...
-//! stderr: NONCE:go:PID\n NONCE:job:0:PID\n <stderr of 0> NONCE:end\n ...
+//! stdout: NONCE:dir:DIR\n NONCE:go\n  <stdout of 0> NONCE:end:0:STATUS\n  <stdout of 1> ...
+//! stderr: NONCE:go:PID\n NONCE:job:0\n <stderr of 0> NONCE:end:0\n NONCE:job:1\n ...
 //! ```
 //!
-//! The script starts no process of its own: a batch costs the host one shell and one subshell
-//! per command, where separate channels cost a login shell per command (and sshd's session work).
+//! **Nothing a host's other users can see or write decides a result.** The script reaches the
+//! shell on its stdin (`exec sh -s`), never in an argv that every user can read in
+//! `/proc/*/cmdline`; the nonce is 128 bits from the operating system's generator, in a shell
+//! variable that is neither exported nor visible to the commands (their subshell unsets it),
+//! so no output can imitate a token. Tokens are also positional: each names the command it
+//! belongs to and is accepted only where the protocol expects it; one out of place fails the
+//! batch closed (its commands get an error), never shifts a result.
+//!
+//! The script keeps its records in a private directory it makes with `mktemp -d` (mode 0700,
+//! an unpredictable name; removed by the script on every exit, and by rolecall when the shell
+//! died without doing so): the process id of each command it starts (`jK`, emptied when the
+//! command ends) and the skip mark. What a timeout kills and what a split looks at are read
+//! from there on the host, never from a number the stream carried.
 //!
 //! One command after another means one that hangs would hold back those queued behind it, so
 //! it may not for long: once a command has run for [`SPLIT_AFTER`] with others waiting, a second
-//! channel creates a skip file the script looks for (a shell test, no process) before each
+//! channel creates the skip mark the script looks for (a shell test, no process) before each
 //! command, and checks that the slow command is still running. If it is, the script cannot have
 //! started the next one, so the waiting commands move to a batch of their own at once. If it
 //! ended meanwhile, the script either ran the next one (its result comes as usual) or says it
-//! skipped it (`NONCE:skip`), and skipped commands move then. No command runs twice, none is lost.
+//! skipped it (`NONCE:skip:K`), and skipped commands move then. No command runs twice, none is
+//! lost. A host without `mktemp` runs its batches without splits.
 //!
-//! A command's timeout stops its subshell and the subshell's descendants (named by its `job`
-//! token) on a second channel.
+//! A command's timeout stops its subshell and the subshell's descendants on a second channel.
 
 use std::fmt::Write as _;
-use std::hash::{BuildHasher, Hasher};
 use std::io::{ErrorKind, Read};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -34,73 +43,93 @@ use crate::remote::{shell_quote, Capture, Outcome, RoundTrip};
 pub(super) const MAX_BATCH: usize = 64;
 /// How long a command may hold back the commands queued behind it in its batch.
 pub(super) const SPLIT_AFTER: Duration = Duration::from_secs(1);
-/// Longest token line (with its nonce).
-const MAX_TOKEN: usize = 128;
+/// Longest token line (with its nonce and the private directory's path).
+const MAX_TOKEN: usize = 4096 + 64;
 /// Noise kept (what a login shell printed before the script), for an error.
 const NOISE_CAP: usize = 2048;
+/// What the batch channel runs: a shell that reads the script from stdin, so the script (and
+/// its nonce) is in no process's argv.
+pub(super) const BATCH_COMMAND: &str = "exec sh -s";
 
-/// A random token for one batch.
+/// A random token for one batch: 128 bits from the operating system.
 pub(super) fn nonce() -> String {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    let a = h.finish();
-    h.write_u64(a);
-    format!("rc{a:016x}{:016x}", h.finish())
-}
-
-/// Where the skip file of batch `nonce` may be: the first of these that is a writable directory
-/// gets it (`set -C`: never through an existing file or a planted symlink).
-const SKIP_DIRS: &str = r#"/dev/shm "${TMPDIR:-/tmp}" /tmp"#;
-
-/// What the script does before and around the commands; `@N@` is the nonce. Names start with
-/// `_rc_` so they do not meet the commands' own.
-const SETUP: &str = r#"_rc_n=@N@
-echo "$_rc_n:go"; echo "$_rc_n:go:$$" >&2
-_rc_skip=
-_rc_run() {
-  if [ -z "$_rc_skip" ]; then
-    for _rc_d in @DIRS@; do
-      [ -e "$_rc_d/.rolecall-$_rc_n.skip" ] && _rc_skip=1
-    done
-  fi
-  if [ -n "$_rc_skip" ]; then
-    echo "$_rc_n:skip"
-    return
-  fi
-  _rc_c=$2
-  ( set --; eval "$_rc_c" ) </dev/null &
-  echo "$_rc_n:job:$1:$!" >&2
-  wait $!
-  _rc_s=$?
-  echo "$_rc_n:end:$_rc_s"; echo "$_rc_n:end" >&2
-}
-"#;
-
-/// The script that runs `commands` one after another (see the module docs).
-pub(super) fn script(nonce: &str, commands: &[&str]) -> String {
-    let mut s = SETUP.replace("@N@", nonce).replace("@DIRS@", SKIP_DIRS);
-    for (k, command) in commands.iter().enumerate() {
-        let _ = writeln!(s, "_rc_run {k} {}", shell_quote(command));
+    let mut bytes = [0u8; 16];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if read.is_err() {
+        // No /dev/urandom (a chroot): std's hasher keys come from the OS generator too.
+        use std::hash::{BuildHasher, Hasher};
+        for half in bytes.chunks_mut(8) {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(0);
+            half.copy_from_slice(&h.finish().to_le_bytes());
+        }
     }
-    let _ = writeln!(
-        s,
-        "if [ -n \"$_rc_skip\" ]; then for _rc_d in {SKIP_DIRS}; do rm -f \"$_rc_d/.rolecall-$_rc_n.skip\"; done; fi"
-    );
+    let mut s = String::from("rc");
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
     s
 }
 
-/// What the second channel runs to move the commands behind `pid` (batch `nonce`): the skip
-/// file, then `alive` if `pid` still runs (so the script has not passed its next check).
-pub(super) fn split_script(nonce: &str, pid: u32) -> String {
+/// What the script does before and around the commands; `@N@` is the nonce. Names start with
+/// `_rc_` so they do not meet the commands' own; the commands' subshell unsets the nonce and
+/// the directory, so a command cannot print a token even by mistake.
+const SETUP: &str = r#"_rc_n=@N@
+_rc_d=$(umask 077; mktemp -d "${TMPDIR:-/tmp}/rolecall.XXXXXXXXXX" 2>/dev/null) || _rc_d=
+case $_rc_d in /*) [ -d "$_rc_d" ] && [ ! -h "$_rc_d" ] || _rc_d= ;; *) _rc_d= ;; esac
+_rc_bye() { [ -n "$_rc_d" ] && rm -rf -- "$_rc_d"; _rc_d=; }
+trap '_rc_bye' EXIT
+trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM
+echo "$_rc_n:dir:$_rc_d"; echo "$_rc_n:go"; echo "$_rc_n:go:$$" >&2
+_rc_skip=
+_rc_run() {
+  if [ -z "$_rc_skip" ] && [ -n "$_rc_d" ] && [ -d "$_rc_d/skip" ]; then _rc_skip=1; fi
+  if [ -n "$_rc_skip" ]; then
+    echo "$_rc_n:skip:$1"
+    return
+  fi
+  _rc_c=$2
+  ( unset _rc_n _rc_d _rc_skip _rc_s _rc_j; set --; eval "$_rc_c" ) </dev/null &
+  _rc_j=$!
+  if [ -n "$_rc_d" ]; then echo "$_rc_j" >"$_rc_d/j$1"; fi
+  echo "$_rc_n:job:$1" >&2
+  wait "$_rc_j"
+  _rc_s=$?
+  if [ -n "$_rc_d" ]; then : >"$_rc_d/j$1"; fi
+  echo "$_rc_n:end:$1:$_rc_s"; echo "$_rc_n:end:$1" >&2
+}
+"#;
+
+/// The script that runs `commands` one after another (see the module docs), sent on the
+/// channel's stdin to [`BATCH_COMMAND`].
+pub(super) fn script(nonce: &str, commands: &[&str]) -> String {
+    let mut s = SETUP.replace("@N@", nonce);
+    for (k, command) in commands.iter().enumerate() {
+        let _ = writeln!(s, "_rc_run {k} {}", shell_quote(command));
+    }
+    s
+}
+
+/// What the second channel runs to move the commands behind member `k` of the batch whose
+/// private directory is `dir`: the skip mark (a directory: `mkdir` creates or fails, it never
+/// opens what is there, a FIFO say), then `alive` if member `k` still runs (so the script has
+/// not passed its next check). Its process id is read from the script's own record.
+pub(super) fn split_script(dir: &str, k: usize) -> String {
     format!(
-        "set -C; for d in {SKIP_DIRS}; do if [ -d \"$d\" ] && [ -w \"$d\" ] && \
-         {{ true >\"$d/.rolecall-{nonce}.skip\"; }} 2>/dev/null; then kill -0 {pid} 2>/dev/null && echo alive; break; fi; done"
+        "d={}; if [ -d \"$d\" ] && [ ! -h \"$d\" ] && mkdir \"$d/skip\" 2>/dev/null; then \
+         p=; read -r p <\"$d/j{k}\" 2>/dev/null; case $p in ''|*[!0-9]*) ;; *) kill -0 \"$p\" 2>/dev/null && echo alive;; esac; fi",
+        shell_quote(dir)
     )
+}
+
+/// A private directory's path as the script printed it: absolute, printable, no quoting games.
+fn valid_dir(dir: &str) -> bool {
+    dir.starts_with('/')
+        && dir.len() < 4096
+        && dir.split('/').all(|c| c != "..")
+        && dir
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+".contains(&b))
 }
 
 /// An exit status from the script: `wait` folds a signal into 128 + its number. The signals
@@ -140,8 +169,8 @@ struct Member {
     state: State,
     /// Past its deadline, stopped: its end is awaited until then.
     stopping: Option<Instant>,
-    /// Its subshell on the host.
-    job: Option<u32>,
+    /// The script started it (and recorded its process id in the private directory).
+    started: bool,
     out: Capture,
     err: Capture,
     /// Its exit status, once stdout's end token came; stderr's end token came.
@@ -154,21 +183,36 @@ struct Member {
 /// A token found in a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
+    /// The script's private directory (empty: it has none).
+    Dir(String),
+    /// stdout: commands follow; stderr: the script's process id.
     Go(Option<u32>),
-    Job(usize, u32),
-    End(Option<i32>),
-    Skip,
+    /// stderr: member K started.
+    Job(usize),
+    /// Member K ended: with its status on stdout, without on stderr.
+    End(usize, Option<i32>),
+    /// stdout: member K was passed by.
+    Skip(usize),
 }
 
 fn token(text: &str) -> Option<Token> {
+    if let Some(dir) = text.strip_prefix("dir:") {
+        return Some(Token::Dir(dir.to_string()));
+    }
     let mut f = text.split(':');
+    let num = |s: Option<&str>| -> Option<usize> {
+        let s = s?;
+        (!s.is_empty() && s.len() < 10 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
     Some(match (f.next()?, f.next(), f.next(), f.next()) {
         ("go", None, ..) => Token::Go(None),
-        ("go", Some(pid), None, _) => Token::Go(Some(pid.parse().ok()?)),
-        ("job", Some(k), Some(pid), None) => Token::Job(k.parse().ok()?, pid.parse().ok()?),
-        ("end", None, ..) => Token::End(None),
-        ("end", Some(s), None, _) => Token::End(Some(s.parse().ok()?)),
-        ("skip", None, ..) => Token::Skip,
+        ("go", Some(pid), None, _) => Token::Go(Some(num(Some(pid))?.try_into().ok()?)),
+        ("job", k, None, _) => Token::Job(num(k)?),
+        ("end", k, None, _) => Token::End(num(k)?, None),
+        ("end", k, Some(s), None) => Token::End(num(k)?, Some(s.parse().ok()?)),
+        ("skip", k, None, _) => Token::Skip(num(k)?),
         _ => return None,
     })
 }
@@ -252,6 +296,8 @@ pub(super) struct Batch {
     err: Stream,
     /// The script's own pid (its process group).
     pid: Option<u32>,
+    /// The script's private directory on the host, once it said (`None`: not yet, or none).
+    dir: Option<String>,
     /// What came before the `go` tokens (a login shell's greeting, an error), for an error.
     noise: Vec<u8>,
     sent: SystemTime,
@@ -262,6 +308,8 @@ pub(super) struct Batch {
     split: Option<usize>,
     /// Every member has its result; waiting (until then) for the channel to close.
     closing: Option<Instant>,
+    /// A token out of place: the stream cannot be trusted further.
+    broken: Option<String>,
 }
 
 /// What one pass over a batch did.
@@ -301,7 +349,7 @@ impl Batch {
                 timeout,
                 state: State::Waiting,
                 stopping: None,
-                job: None,
+                started: false,
                 out: Capture::new(out_cap),
                 err: Capture::new(err_cap),
                 status: None,
@@ -317,12 +365,14 @@ impl Batch {
             out: Stream::new(),
             err: Stream::new(),
             pid: None,
+            dir: None,
             noise: Vec::new(),
             sent,
             out_at: 0,
             err_at: 0,
             split: None,
             closing: None,
+            broken: None,
         }
     }
 
@@ -359,6 +409,9 @@ impl Batch {
                 }
                 moved = true;
                 self.drain(is_err, asks, done);
+                if let Some(why) = self.broken.take() {
+                    return self.abandon(&why, stopper, done);
+                }
             }
         }
         let now = Instant::now();
@@ -366,7 +419,7 @@ impl Batch {
         if self.out.eof && self.err.eof {
             match self.channel.wait_close() {
                 Err(e) if super::code(&e) == super::LIBSSH2_ERROR_EAGAIN => {}
-                _ => return self.ended(done),
+                _ => return self.ended(stopper, done),
             }
         }
         if self
@@ -377,9 +430,7 @@ impl Batch {
             // All answered; the script ends on its own unless something of its own hangs.
             let until = *self.closing.get_or_insert(now + STOP_GRACE);
             if now >= until {
-                if let Some(pid) = self.pid {
-                    stopper.stop(Kill::Group(pid), now);
-                }
+                self.kill_script(stopper, now);
                 let _ = self.channel.close();
                 return Pass::Closed;
             }
@@ -392,14 +443,43 @@ impl Batch {
         }
     }
 
+    /// End the script's process group, and remove its private directory (a killed shell does
+    /// not run its own clean-up).
+    fn kill_script(&mut self, stopper: &mut Stopper, now: Instant) {
+        if let Some(pid) = self.pid {
+            stopper.stop(Kill::Group(pid), now);
+        }
+        if let Some(dir) = self.dir.take() {
+            stopper.stop(Kill::Remove(dir), now);
+        }
+    }
+
+    /// The stream broke the protocol: stop the script, and every member without a result gets
+    /// an error (never a result read from a stream that cannot be trusted).
+    fn abandon(&mut self, why: &str, stopper: &mut Stopper, done: &mut dyn FnMut(usize, Ran)) -> Pass {
+        self.kill_script(stopper, Instant::now());
+        let _ = self.channel.close();
+        for m in &mut self.members {
+            if matches!(m.state, State::Waiting | State::Running(_)) {
+                m.state = State::Done;
+                done(m.index, Ran::Failed(format!("the batch was abandoned: {why}")));
+            }
+        }
+        Pass::Closed
+    }
+
     /// Act on what stream `is_err` holds. The script reports on its commands in order, on each
-    /// stream: `out_at` / `err_at` is the member the next bytes and end token belong to.
+    /// stream: `out_at` / `err_at` is the member the next bytes and end token belong to. A token
+    /// for any other member, or one out of its place, breaks the batch.
     fn drain(&mut self, is_err: bool, asks: &mut Asks, done: &mut dyn FnMut(usize, Ran)) {
         let mut pieces = Vec::new();
         let stream = if is_err { &mut self.err } else { &mut self.out };
         let mut going = stream.going;
         stream.pieces(self.nonce.as_bytes(), &mut pieces);
         for piece in pieces {
+            if self.broken.is_some() {
+                return;
+            }
             let at = if is_err { self.err_at } else { self.out_at };
             match piece {
                 Piece::Bytes(b) if !going => {
@@ -411,25 +491,29 @@ impl Batch {
                         if is_err { &mut m.err } else { &mut m.out }.push(&b);
                     }
                 }
-                Piece::Token(Token::Go(pid)) => {
+                Piece::Token(Token::Dir(dir)) if !is_err && !going && self.dir.is_none() => {
+                    self.dir = valid_dir(&dir).then_some(dir);
+                }
+                Piece::Token(Token::Go(pid)) if !going && pid.is_some() == is_err => {
                     going = true;
                     if pid.is_some() {
                         self.pid = pid;
                     }
                     self.start(0, Instant::now());
                 }
-                Piece::Token(Token::Job(k, pid)) => {
+                Piece::Token(Token::Job(k)) if is_err && going && k == at => {
                     if let Some(m) = self.members.get_mut(k) {
-                        m.job = Some(pid);
+                        m.started = true;
                     }
                     self.start(k, Instant::now());
                 }
-                Piece::Token(Token::End(status)) => {
-                    if let Some(m) = self.members.get_mut(at) {
-                        match status {
-                            Some(s) => m.status = Some(s),
-                            None => m.err_ended = true,
-                        }
+                Piece::Token(Token::End(k, status))
+                    if going && k == at && k < self.members.len() && status.is_some() != is_err =>
+                {
+                    let m = &mut self.members[k];
+                    match status {
+                        Some(s) => m.status = Some(s),
+                        None => m.err_ended = true,
                     }
                     if is_err {
                         self.err_at += 1;
@@ -439,18 +523,23 @@ impl Batch {
                     }
                     self.finish_ready(done);
                 }
-                Piece::Token(Token::Skip) => {
-                    // The script passed this command by (skip tokens come on stdout only): it
-                    // runs elsewhere, unless it moved there already when the split was answered.
-                    if let Some(m) = self.members.get_mut(at) {
-                        m.skipped = true;
-                        if matches!(m.state, State::Waiting | State::Running(_)) {
-                            m.state = State::Moved;
-                            asks.moved.push(m.index);
-                        }
+                Piece::Token(Token::Skip(k)) if !is_err && going && k == at && k < self.members.len() => {
+                    // The script passed this command by: it runs elsewhere, unless it moved
+                    // there already when the split was answered.
+                    let m = &mut self.members[k];
+                    m.skipped = true;
+                    if matches!(m.state, State::Waiting | State::Running(_)) {
+                        m.state = State::Moved;
+                        asks.moved.push(m.index);
                     }
                     self.out_at += 1;
                     self.pass_skipped();
+                }
+                Piece::Token(t) => {
+                    let stream = if is_err { "stderr" } else { "stdout" };
+                    self.broken = Some(format!(
+                        "a control token out of place on {stream} ({t:?} where command {at} was due)"
+                    ));
                 }
             }
         }
@@ -516,6 +605,7 @@ impl Batch {
         let mut soonest = |t: Instant| *next = Some(next.map_or(t, |d| d.min(t)));
         let waiting = self.members.iter().any(|m| m.state == State::Waiting);
         let mut stuck = false;
+        let mut kill_all = false;
         for k in 0..self.members.len() {
             let m = &mut self.members[k];
             let State::Running(since) = m.state else { continue };
@@ -533,28 +623,38 @@ impl Batch {
                 Some(until) => soonest(until),
                 None if now >= since + m.timeout => {
                     m.stopping = Some(now + STOP_GRACE);
-                    if let Some(job) = m.job {
-                        stopper.stop(Kill::Tree(job), now);
+                    match (&self.dir, m.started) {
+                        // By the script's own record of the process it started.
+                        (Some(dir), true) => stopper.stop(Kill::Job { dir: dir.clone(), k }, now),
+                        // No record to go by: the whole script goes (the rest are not run).
+                        _ => kill_all = true,
                     }
                     soonest(now + STOP_GRACE);
                 }
                 None => soonest(since + m.timeout),
             }
             if waiting && self.split.is_none() && m.stopping.is_none() {
-                match m.job {
-                    Some(pid) if now >= since + SPLIT_AFTER => {
+                match &self.dir {
+                    Some(dir) if m.started && now >= since + SPLIT_AFTER => {
                         self.split = Some(k);
-                        asks.split = Some(split_script(&self.nonce, pid));
+                        asks.split = Some(split_script(dir, k));
                     }
-                    _ => soonest(since + SPLIT_AFTER),
+                    Some(_) => soonest(since + SPLIT_AFTER),
+                    // No private directory, no skip mark: the commands wait their turn.
+                    None => {}
                 }
+            }
+        }
+        if kill_all {
+            if let Some(pid) = self.pid {
+                stopper.stop(Kill::Group(pid), now);
             }
         }
         if stuck {
             for m in self.members.iter_mut().filter(|m| m.state == State::Waiting) {
                 m.state = State::Done;
-                let why = "not run: the command before it in its batch did not end on the host";
-                done(m.index, Ran::Failed(why.into()));
+                let why = "the command before it in its batch did not end on the host";
+                done(m.index, Ran::NotRun(why.into()));
             }
         }
     }
@@ -570,8 +670,10 @@ impl Batch {
         }
     }
 
-    /// The channel closed: members without a result get why.
-    fn ended(&mut self, done: &mut dyn FnMut(usize, Ran)) -> Pass {
+    /// The channel closed: members without a result get why. A shell that was killed (by a
+    /// command, or on the host) is told as that: the command it ran has no result of its own,
+    /// the ones behind it were not run, and the host was reached.
+    fn ended(&mut self, stopper: &mut Stopper, done: &mut dyn FnMut(usize, Ran)) -> Pass {
         let pending = self
             .members
             .iter()
@@ -585,15 +687,27 @@ impl Batch {
             }
             return Pass::Unsupported;
         }
+        let signal = self.channel.exit_signal().ok().and_then(|s| s.exit_signal);
         let status = self.channel.exit_status().unwrap_or(-1);
+        if pending || signal.is_some() {
+            // The script did not get to its own clean-up.
+            if let Some(dir) = self.dir.take() {
+                stopper.stop(Kill::Remove(dir), Instant::now());
+            }
+        }
+        let ending = match &signal {
+            Some(sig) => format!("the batch shell on the host was killed by signal {sig}"),
+            None => format!("the batch shell on the host ended (exit {status})"),
+        };
         let noise = String::from_utf8_lossy(&self.noise).trim().to_string();
         for m in &mut self.members {
             if !matches!(m.state, State::Waiting | State::Running(_)) {
                 continue;
             }
             let stopped = m.stopping.is_some();
+            let running = matches!(m.state, State::Running(_));
             m.state = State::Done;
-            let (out, err) = take(m);
+            let (out, mut err) = take(m);
             if stopped {
                 done(
                     m.index,
@@ -601,11 +715,32 @@ impl Batch {
                 );
                 continue;
             }
-            let mut why = format!("the batch script ended (exit {status}) before this command's result");
-            if !noise.is_empty() {
-                why.push_str(&format!(": {}", noise.escape_debug()));
+            match (&signal, running) {
+                // The command (or something on the host) killed the shell it ran under: what
+                // happened to it is that signal.
+                (Some(sig), true) => {
+                    err.push(format!("\nrolecall: {ending} while this command ran\n").as_bytes());
+                    done(
+                        m.index,
+                        Ran::Finished(Outcome::Signal(sig.clone()), out, err, None),
+                    );
+                }
+                _ => {
+                    let mut why = if running {
+                        format!("{ending} while this command ran: it has no result")
+                    } else {
+                        format!("{ending} before this command started")
+                    };
+                    if !noise.is_empty() {
+                        why.push_str(&format!(": {}", noise.escape_debug()));
+                    }
+                    if running {
+                        done(m.index, Ran::Failed(why));
+                    } else {
+                        done(m.index, Ran::NotRun(why));
+                    }
+                }
             }
-            done(m.index, Ran::Failed(why));
         }
         Pass::Closed
     }
@@ -632,6 +767,7 @@ fn take(m: &mut Member) -> (Capture, Capture) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
     use std::process::{Command, Stdio};
 
     /// One stream's pieces: per command, its bytes; and the tokens in order.
@@ -653,8 +789,8 @@ mod tests {
                 Piece::Bytes(b) if !going => noise.extend_from_slice(&b),
                 Piece::Bytes(b) => per.last_mut().unwrap().extend_from_slice(&b),
                 Piece::Token(t) => {
-                    going = true;
-                    if matches!(t, Token::End(_)) {
+                    going |= matches!(t, Token::Go(_));
+                    if matches!(t, Token::End(..)) {
                         per.push(Vec::new());
                     }
                     tokens.push(t);
@@ -664,16 +800,25 @@ mod tests {
         (per, tokens, noise)
     }
 
-    fn run(shell: &str, n: &str, commands: &[&str]) -> std::process::Output {
-        Command::new(shell)
+    /// The script as the host gets it: a login shell that greets, then `sh -s` reading it.
+    fn run_with(shell: &str, n: &str, commands: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+        let mut child = Command::new(shell)
             .arg("-c")
-            .arg(format!(
-                "echo greeting from a login shell\n{}",
-                script(n, commands)
-            ))
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .arg(format!("echo greeting from a login shell; {BATCH_COMMAND}"))
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(script(n, commands).as_bytes()).unwrap();
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    }
+
+    fn run(shell: &str, n: &str, commands: &[&str]) -> std::process::Output {
+        run_with(shell, n, commands, &[])
     }
 
     fn shells() -> Vec<&'static str> {
@@ -681,6 +826,13 @@ mod tests {
             .into_iter()
             .filter(|s| std::path::Path::new(s).exists())
             .collect()
+    }
+
+    fn dir_of(tokens: &[Token]) -> String {
+        match &tokens[0] {
+            Token::Dir(d) => d.clone(),
+            t => panic!("no dir token first: {t:?}"),
+        }
     }
 
     #[test]
@@ -693,137 +845,187 @@ mod tests {
                 &[
                     "echo one; echo e1 >&2; exit 3",
                     "printf 'no newline'; printf 'err, no newline' >&2",
-                    "cat; echo \"[$1][$_rc_unset]\"; echo x >/dev/null; echo \"$_rc_n\"",
+                    "cat; echo \"[$1][$_rc_n][$_rc_d]\"; echo x >/dev/null; set | grep -c '^_rc_[nd]=' || true",
                     "kill -TERM $(sh -c 'echo $PPID')",
                 ],
             );
             let (stdout, tokens, noise) = split_stream(&n, &out.stdout);
             assert_eq!(noise, b"greeting from a login shell\n", "{sh}");
+            let dir = dir_of(&tokens);
+            assert!(valid_dir(&dir), "{sh}: {dir}");
             assert_eq!(
-                tokens,
-                vec![
+                tokens[1..],
+                [
                     Token::Go(None),
-                    Token::End(Some(3)),
-                    Token::End(Some(0)),
-                    Token::End(Some(0)),
-                    Token::End(Some(143))
+                    Token::End(0, Some(3)),
+                    Token::End(1, Some(0)),
+                    Token::End(2, Some(0)),
+                    Token::End(3, Some(143))
                 ],
                 "{sh}"
             );
             assert_eq!(stdout[0], b"one\n");
             assert_eq!(stdout[1], b"no newline");
-            // stdin is empty, no positional parameters; the nonce alone is just output.
-            assert_eq!(
-                String::from_utf8_lossy(&stdout[2]),
-                format!("[][]\n{n}\n"),
-                "{sh}"
-            );
+            // stdin is empty, no positional parameters; neither the nonce nor the private
+            // directory is visible to a command.
+            assert_eq!(String::from_utf8_lossy(&stdout[2]), "[][][]\n0\n", "{sh}");
             assert_eq!(outcome_of(143), Outcome::Signal("TERM".into()));
             let (stderr, tokens, _) = split_stream(&n, &out.stderr);
             assert!(matches!(tokens[0], Token::Go(Some(_))), "{tokens:?}");
-            assert_eq!(tokens.iter().filter(|t| matches!(t, Token::Job(..))).count(), 4);
+            assert_eq!(tokens.iter().filter(|t| matches!(t, Token::Job(_))).count(), 4);
             assert_eq!(stderr[0], b"e1\n");
             assert_eq!(stderr[1], b"err, no newline");
+            assert!(
+                !std::path::Path::new(&dir).exists(),
+                "{sh}: the private directory is left"
+            );
         }
     }
 
-    /// With the skip file there, the script runs nothing more and says so for each command; it
-    /// removes the file at the end. The split script answers `alive` only for a live process.
+    /// Regression (forged results): the script and its nonce were in the remote shell's argv,
+    /// readable by every user of the host. Now neither the command line nor the environment of
+    /// any process the batch starts holds the nonce.
+    #[test]
+    fn the_nonce_is_in_no_argv_or_environment() {
+        let n = nonce();
+        let needle = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(needle.path(), &n).unwrap();
+        let probe = format!(
+            "for p in /proc/[0-9]*; do cat $p/cmdline $p/environ 2>/dev/null; done | grep -c -F -f {} || true",
+            needle.path().display()
+        );
+        for sh in shells() {
+            let out = run(sh, &n, &[&probe, "true"]);
+            let (stdout, ..) = split_stream(&n, &out.stdout);
+            assert_eq!(String::from_utf8_lossy(&stdout[0]), "0\n", "{sh}");
+        }
+    }
+
+    /// With the skip mark there, the script runs nothing more and says so for each command; it
+    /// removes its directory at the end. The split script answers `alive` only while the
+    /// member it names still runs, by the script's own record of its process.
     #[test]
     fn a_split_skips_the_rest_and_no_command_runs_twice() {
-        let dir = tempfile::tempdir().unwrap();
-        let ran = dir.path().join("ran");
+        let tmp = tempfile::tempdir().unwrap();
+        let ran = tmp.path().join("ran");
         let n = nonce();
-        let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
-        let split = |pid: u32| {
+        let touch = format!("echo x >> {}", ran.display());
+        let marker = tmp.path().join("started");
+        let first = format!("touch {}; sleep 2", marker.display());
+        let tmpdir = tmp.path().to_str().unwrap().to_string();
+        let mut child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(BATCH_COMMAND)
+            .env("TMPDIR", &tmpdir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(script(&n, &[&first, &touch, &touch]).as_bytes())
+            .unwrap();
+        drop(stdin);
+        while !marker.exists() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let dir = std::fs::read_dir(&tmpdir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("rolecall."))
+            .expect("a private directory");
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&dir).unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o700);
+        let split = |k: usize| {
             Command::new("/bin/sh")
                 .arg("-c")
-                .arg(split_script(&n, pid))
-                .env("TMPDIR", dir.path())
+                .arg(split_script(dir.to_str().unwrap(), k))
                 .output()
                 .unwrap()
         };
-        let answer = split(sleeper.id());
-        assert_eq!(String::from_utf8_lossy(&answer.stdout), "alive\n");
-        let marked: Vec<_> = ["/dev/shm", dir.path().to_str().unwrap(), "/tmp"]
-            .iter()
-            .map(|d| format!("{d}/.rolecall-{n}.skip"))
-            .filter(|p| std::path::Path::new(p).exists())
-            .collect();
-        assert_eq!(marked.len(), 1, "{marked:?}");
-        let touch = format!("echo x >> {}", ran.display());
-        let out = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(script(&n, &[&touch, &touch]))
-            .env("TMPDIR", dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&split(0).stdout), "alive\n");
+        // Member 1 has not started: nothing recorded, not alive.
+        assert_eq!(String::from_utf8_lossy(&split(1).stdout), "");
+        let out = child.wait_with_output().unwrap();
         let (_, tokens, _) = split_stream(&n, &out.stdout);
-        assert_eq!(tokens, vec![Token::Go(None), Token::Skip, Token::Skip]);
-        assert!(!ran.exists(), "a skipped command ran");
-        assert!(
-            !std::path::Path::new(&marked[0]).exists(),
-            "the skip file is left"
-        );
-        sleeper.kill().unwrap();
-        sleeper.wait().unwrap();
-        let answer = split(sleeper.id());
         assert_eq!(
-            String::from_utf8_lossy(&answer.stdout),
-            "",
-            "a dead process is not alive"
+            tokens[1..],
+            [
+                Token::Go(None),
+                Token::End(0, Some(0)),
+                Token::Skip(1),
+                Token::Skip(2)
+            ]
         );
-        for d in ["/dev/shm", dir.path().to_str().unwrap(), "/tmp"] {
-            let _ = std::fs::remove_file(format!("{d}/.rolecall-{n}.skip"));
-        }
+        assert!(!ran.exists(), "a skipped command ran");
+        assert!(!dir.exists(), "the private directory is left");
     }
 
-    /// A planted skip-file name (a symlink to a file that must not be written) is never written
-    /// through.
+    /// Regression (a FIFO at the skip file's predictable name hung the split shell): the
+    /// split only ever makes a directory (never opens a name), inside the batch's own one; a directory
+    /// that is not one (a planted symlink) is not written through.
     #[test]
-    fn a_planted_skip_name_is_not_followed() {
-        let dir = tempfile::tempdir().unwrap();
-        let victim = dir.path().join("victim");
-        std::fs::write(&victim, "precious").unwrap();
-        let n = nonce();
-        let planted = dir.path().join(format!(".rolecall-{n}.skip"));
+    fn a_split_never_writes_through_a_planted_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let victim = tmp.path().join("victim");
+        std::fs::create_dir(&victim).unwrap();
+        let planted = tmp.path().join("rolecall.planted");
         std::os::unix::fs::symlink(&victim, &planted).unwrap();
         let out = Command::new("/bin/sh")
             .arg("-c")
-            .arg(split_script(&n, std::process::id()))
-            .env("TMPDIR", dir.path())
+            .arg(split_script(planted.to_str().unwrap(), 0))
             .output()
             .unwrap();
-        for d in ["/dev/shm", "/tmp"] {
-            let _ = std::fs::remove_file(format!("{d}/.rolecall-{n}.skip"));
-        }
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
-        let _ = out;
+        assert!(out.status.success());
+        assert!(!victim.join("skip").exists(), "wrote through a symlink");
+        // A FIFO where the skip mark goes: never opened, so nothing blocks.
+        let real = tmp.path().join("rolecall.real");
+        std::fs::create_dir(&real).unwrap();
+        let st = Command::new("mkfifo").arg(real.join("skip")).status().unwrap();
+        assert!(st.success());
+        let start = Instant::now();
+        let out = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(split_script(real.to_str().unwrap(), 0))
+            .output()
+            .unwrap();
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "");
     }
 
     #[test]
     fn tokens_parse_strictly() {
         assert_eq!(token("go"), Some(Token::Go(None)));
         assert_eq!(token("go:12"), Some(Token::Go(Some(12))));
-        assert_eq!(token("job:2:345"), Some(Token::Job(2, 345)));
-        assert_eq!(token("end:7"), Some(Token::End(Some(7))));
-        assert_eq!(token("end"), Some(Token::End(None)));
-        assert_eq!(token("skip"), Some(Token::Skip));
+        assert_eq!(token("dir:/tmp/a:b"), Some(Token::Dir("/tmp/a:b".into())));
+        assert_eq!(token("job:2"), Some(Token::Job(2)));
+        assert_eq!(token("end:3:7"), Some(Token::End(3, Some(7))));
+        assert_eq!(token("end:3"), Some(Token::End(3, None)));
+        assert_eq!(token("skip:4"), Some(Token::Skip(4)));
         assert_eq!(token("end:x"), None);
-        assert_eq!(token("job:2"), None);
+        assert_eq!(token("end:1:x"), None);
+        assert_eq!(token("job:2:345"), None);
+        assert_eq!(token("job:+2"), None);
+        assert_eq!(token("skip"), None);
         assert_eq!(token("nope"), None);
         assert_eq!(outcome_of(137), Outcome::Signal("KILL".into()));
         assert_eq!(outcome_of(1), Outcome::Exited(1));
         assert_eq!(outcome_of(200), Outcome::Exited(200));
         assert_ne!(nonce(), nonce());
+        assert_eq!(nonce().len(), 34);
+        assert!(valid_dir("/tmp/rolecall.AbC123xyz_"));
+        for bad in ["tmp/x", "/tmp/x y", "/tmp/'x", "/tmp/../etc", "/tmp/x\n", ""] {
+            assert!(!valid_dir(bad), "{bad:?}");
+        }
     }
 
     /// Bytes split anywhere (a nonce cut in two across reads) come out the same.
     #[test]
     fn pieces_survive_any_read_boundary() {
         let n = nonce();
-        let whole = format!("noise\n{n}:go\nab{n}:end:0\n{n}x{n}:end:1\n").into_bytes();
+        let whole = format!("noise\n{n}:go\nab{n}:end:0:0\n{n}x{n}:end:1:1\n").into_bytes();
         let (want, want_tokens, _) = split_stream(&n, &whole);
         for cut in 1..whole.len() {
             let mut s = Stream::new();

@@ -26,7 +26,7 @@ use super::{
     code, recv, LIBSSH2_ERROR_EAGAIN, LIBSSH2_ERROR_SOCKET_DISCONNECT, LIBSSH2_ERROR_SOCKET_RECV,
     LIBSSH2_ERROR_SOCKET_SEND,
 };
-use crate::remote::{wait, Capture, Outcome, RoundTrip};
+use crate::remote::{shell_quote, wait, Capture, Outcome, RoundTrip};
 
 /// The longest single wait on the socket.
 const SAFETY_NET: Duration = Duration::from_millis(50);
@@ -54,6 +54,9 @@ pub(super) enum Ran {
     Finished(Outcome, Capture, Capture, Option<RoundTrip>),
     /// The channel could not be opened or started (the session is fine).
     Failed(String),
+    /// The host was reached, but this command was not run there (the shell of its batch died
+    /// before it, or the command before it never ended).
+    NotRun(String),
     /// Not started: the server refused another channel while others were open.
     Later,
     /// The connection failed (what the command printed until then is kept): drop the session.
@@ -69,42 +72,60 @@ pub(super) fn remote_script(spec: &Spec) -> String {
 }
 
 /// What a timeout stops on the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Kill {
-    /// A process group: a command sent alone (sshd makes its shell a group leader).
+    /// A process group: a command sent alone (sshd makes its shell a group leader), or a
+    /// batch's shell.
     Group(u32),
-    /// A process and its descendants: one command of a batch, which shares the batch's group.
-    Tree(u32),
+    /// Command `k` of the batch whose private directory is `dir`, and its descendants: the
+    /// process is the one the batch shell recorded there, never a number read from output.
+    Job { dir: String, k: usize },
+    /// A batch's private directory, left by a shell that did not get to remove it.
+    Remove(String),
 }
 
 /// What a timeout sends on a second channel: TERM to each process group and tree, KILL a second
-/// later. A tree is listed once, before the TERM (`ps` and `awk`, both POSIX).
+/// later. A tree is listed once, before the TERM (`ps` and `awk`, both POSIX); its root is read
+/// from the batch shell's record (a number, else nothing).
 fn stop_script(kills: &[Kill]) -> String {
     let mut groups = String::new();
-    let mut roots = Vec::new();
+    let mut records = String::new();
+    let mut removes = String::new();
     for k in kills {
         match k {
             Kill::Group(p) => groups.push_str(&format!(" -{p}")),
-            Kill::Tree(p) => roots.push(p.to_string()),
+            Kill::Job { dir, k } => records.push_str(&format!(
+                "p=; read -r p <{} 2>/dev/null; case $p in ''|*[!0-9]*) ;; *) r=\"$r $p\";; esac; ",
+                shell_quote(&format!("{dir}/j{k}"))
+            )),
+            Kill::Remove(dir) => removes.push_str(&format!(" {}", shell_quote(dir))),
         }
     }
-    let mut targets = groups;
     let mut script = String::new();
-    if !roots.is_empty() {
+    let mut targets = groups;
+    if !records.is_empty() {
+        script.push_str("r=; ");
+        script.push_str(&records);
         script.push_str(&format!(
-            "t=$(ps -A -o pid= -o ppid= | awk -v r='{}' '{TREE_AWK}'); ",
-            roots.join(" ")
+            "t=; [ -n \"$r\" ] && t=$(ps -A -o pid= -o ppid= | awk -v r=\"$r\" '{TREE_AWK}'); "
         ));
         targets.push_str(" $t");
     }
-    script.push_str(&format!(
-        "kill -TERM --{targets} 2>/dev/null; sleep 1; kill -KILL --{targets} 2>/dev/null; true"
-    ));
+    if !targets.trim().is_empty() {
+        script.push_str(&format!(
+            "kill -TERM --{targets} 2>/dev/null; sleep 1; kill -KILL --{targets} 2>/dev/null; "
+        ));
+    }
+    if !removes.is_empty() {
+        script.push_str(&format!("rm -rf --{removes}; "));
+    }
+    script.push_str("true");
     script
 }
 
 /// Prints the pids given in `r` and all their descendants, from `ps`'s `PID PPID` lines.
-const TREE_AWK: &str = "BEGIN{n=split(r,a,\" \");for(i=1;i<=n;i++)k[a[i]]=1} {p[NR]=$1;q[NR]=$2} \
+const TREE_AWK: &str =
+    "BEGIN{n=split(r,a,\" \");for(i=1;i<=n;i++)if(a[i]!=\"\")k[a[i]]=1} {p[NR]=$1;q[NR]=$2} \
 END{do{c=0;for(i=1;i<=NR;i++)if(!(p[i] in k)&&(q[i] in k)){k[p[i]]=1;c=1}}while(c);for(x in k)print x}";
 
 /// Why a non-blocking call gave up.
@@ -699,8 +720,9 @@ fn start_batch(
     };
     let commands: Vec<&str> = indices.iter().map(|&i| specs[i].command.as_str()).collect();
     let nonce = batch::nonce();
+    let script = batch::script(&nonce, &commands);
     let lead = Spec {
-        command: batch::script(&nonce, &commands),
+        command: batch::BATCH_COMMAND.to_string(),
         timeout: indices
             .iter()
             .map(|&i| specs[i].timeout)
@@ -712,7 +734,7 @@ fn start_batch(
         batch: false,
     };
     let sent = SystemTime::now();
-    match open(c, &lead, &lead.command) {
+    match open_with_input(c, &lead, &lead.command, script.as_bytes()) {
         Ok(channel) => {
             let members: Vec<(usize, Duration)> = indices.iter().map(|&i| (i, specs[i].timeout)).collect();
             let batch = Batch::new(channel, &nonce, sent, &members, lead.out_cap, lead.err_cap);
@@ -758,10 +780,38 @@ impl Unopened {
 
 /// Open a channel and start `script` on it, within `spec`'s timeout.
 fn open(c: &Connection, spec: &Spec, script: &str) -> Result<ssh2::Channel, Unopened> {
+    open_with_input(c, spec, script, &[])
+}
+
+/// Open a channel, start `command` on it and, when `input` is not empty, send it as the
+/// command's whole stdin (then EOF), within `spec`'s timeout. Input that must not be in any
+/// argv on the host (a batch's script and nonce) travels this way.
+fn open_with_input(
+    c: &Connection,
+    spec: &Spec,
+    command: &str,
+    input: &[u8],
+) -> Result<ssh2::Channel, Unopened> {
     let deadline = Instant::now() + spec.timeout;
     let session = &c.session;
     let opened = nb(c, deadline, || session.channel_session()).and_then(|mut ch| {
-        nb(c, deadline, || ch.exec(script))?;
+        nb(c, deadline, || ch.exec(command))?;
+        if !input.is_empty() {
+            let mut at = 0;
+            while at < input.len() {
+                at += nb(c, deadline, || match ch.write(&input[at..]) {
+                    Ok(n) => Ok(n),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => Err(ssh2::Error::from_errno(
+                        ssh2::ErrorCode::Session(LIBSSH2_ERROR_EAGAIN),
+                    )),
+                    Err(_) => Err(ssh2::Error::new(
+                        ssh2::ErrorCode::Session(LIBSSH2_ERROR_SOCKET_SEND),
+                        "sending the batch script",
+                    )),
+                })?;
+            }
+            nb(c, deadline, || ch.send_eof())?;
+        }
         Ok(ch)
     });
     opened.map_err(|e| match e {

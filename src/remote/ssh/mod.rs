@@ -562,6 +562,7 @@ fn work(
                 }
             }
             Ran::Failed(why) => failed(w, host, Outcome::Error(why)),
+            Ran::NotRun(why) => failed(w, host, Outcome::NotRun(why)),
             Ran::Finished(outcome, out, err, round_trip) => match w {
                 Work::Run(..) => {
                     let mut result = HostResult {
