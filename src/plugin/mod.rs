@@ -15,6 +15,7 @@ pub mod host;
 mod library;
 pub mod loader;
 pub mod process;
+mod reap;
 pub mod wire;
 
 use std::fmt;

@@ -1,8 +1,18 @@
 //! A plugin-host child process seen from rolecall: started, fed, watched (a deadline kills it),
 //! and, when it ends without finishing, described in one line (signal, exit status, deadline)
 //! with the tail of what it wrote to stderr.
+//!
+//! The host runs in a process group of its own, and every kill (the deadline, a protocol
+//! violation, its end, rolecall's own SIGINT/SIGTERM through [`super::reap`]) takes the whole
+//! group: a grandchild a plugin forks cannot outlive the run. Its stdout is read with a poll, so
+//! a grandchild that escaped the group and holds the pipe open cannot hold the run either: once
+//! the host has ended, the pipe's end is its end.
+
+#![allow(unsafe_code)] // kill(2) of the host's group
 
 use std::io::{self, BufReader, Read};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +20,9 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::reap;
 use super::wire::PLUGIN_HOST_ARG;
+use crate::remote::wait;
 
 /// Environment variable naming the executable to run as plugin host (default: this one). For
 /// embedding the library in another program, and for tests of the library itself.
@@ -23,12 +35,53 @@ const STDERR_TAIL: usize = 2048;
 pub struct HostProcess {
     child: Arc<Mutex<Child>>,
     pub stdin: Option<ChildStdin>,
-    pub stdout: BufReader<ChildStdout>,
+    pub stdout: BufReader<HostOut>,
     stderr: Option<mpsc::Receiver<Vec<u8>>>,
     stop_watch: Option<mpsc::Sender<()>>,
     watch: Option<JoinHandle<()>>,
     timed_out: Arc<AtomicBool>,
     started: Instant,
+    _recorded: reap::Recorded,
+}
+
+/// Kill the host's whole process group (the host is its leader) and the host itself.
+fn kill_group(c: &mut Child) {
+    if let Ok(pgid) = i32::try_from(c.id()) {
+        // SAFETY: plain syscall; the group is the one `spawn` created for this child, and the
+        // child is not reaped yet or was reaped just before this call under the same lock.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
+    let _ = c.kill();
+}
+
+/// The host's stdout: reads block only while the host lives (a poll(2) every 100 ms asks), so a
+/// grandchild holding the pipe open cannot hold rolecall after the host has ended.
+pub struct HostOut {
+    pipe: ChildStdout,
+    child: Arc<Mutex<Child>>,
+}
+
+impl std::fmt::Debug for HostOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostOut").finish_non_exhaustive()
+    }
+}
+
+impl Read for HostOut {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if wait::socket(self.pipe.as_raw_fd(), false, Duration::from_millis(100)) {
+                return self.pipe.read(buf);
+            }
+            let mut c = self.child.lock().unwrap_or_else(|p| p.into_inner());
+            if !matches!(c.try_wait(), Ok(None)) {
+                // Ended (or cannot be asked): what is left in its group goes too, and nothing
+                // more will come from it.
+                kill_group(&mut c);
+                return Ok(0);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for HostProcess {
@@ -106,7 +159,9 @@ impl HostProcess {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .process_group(0)
             .spawn()?;
+        let recorded = reap::record(i32::try_from(child.id()).unwrap_or(0));
         let (Some(stdin), Some(stdout), Some(mut stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
@@ -143,28 +198,32 @@ impl HostProcess {
                     if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(wait) {
                         timed_out.store(true, Ordering::SeqCst);
                         let mut c = child.lock().unwrap_or_else(|p| p.into_inner());
-                        let _ = c.kill();
+                        kill_group(&mut c);
                     }
                 });
                 (Some(tx), Some(watch))
             }
         };
         Ok(Self {
+            stdout: BufReader::new(HostOut {
+                pipe: stdout,
+                child: Arc::clone(&child),
+            }),
             child,
             stdin: Some(stdin),
-            stdout: BufReader::new(stdout),
             stderr: Some(tail_rx),
             stop_watch,
             watch,
             timed_out,
             started: Instant::now(),
+            _recorded: recorded,
         })
     }
 
     /// Kill the host now (a flood, a protocol violation).
     pub fn kill(&self) {
         let mut c = self.child.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = c.kill();
+        kill_group(&mut c);
     }
 
     /// Wait for the host to end (killing it if it lingers after closing its pipe).
@@ -175,10 +234,13 @@ impl HostProcess {
             loop {
                 let mut c = self.child.lock().unwrap_or_else(|p| p.into_inner());
                 match c.try_wait() {
-                    Ok(Some(s)) => break Some(s),
+                    Ok(Some(s)) => {
+                        kill_group(&mut c);
+                        break Some(s);
+                    }
                     Ok(None) if Instant::now() < deadline => {}
                     Ok(None) => {
-                        let _ = c.kill();
+                        kill_group(&mut c);
                         break c.wait().ok();
                     }
                     Err(_) => break None,

@@ -12,7 +12,7 @@ pub mod settings;
 pub mod ssh;
 pub mod ssh_config;
 pub mod sudo;
-mod wait;
+pub(crate) mod wait;
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

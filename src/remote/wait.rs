@@ -1,5 +1,5 @@
 //! Waiting for a socket to become readable or writable, with a timeout: what a non-blocking
-//! libssh2 session needs between calls that answered "would block".
+//! libssh2 session needs between calls that answered "would block", and a plugin host's stdout.
 #![allow(unsafe_code)] // one poll(2) call
 
 use std::os::fd::RawFd;

@@ -326,3 +326,130 @@ fn a_run_that_checked_nothing_is_an_error() {
     out.code(2)
         .stderr_has("nothing was checked: the plugins ran but reported no check");
 }
+
+/// The pid a `FORK_SPIN` plugin wrote into `dir/name`, once it is there.
+fn noted_pid(dir: &std::path::Path, name: &str) -> i32 {
+    let path = dir.join(name);
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(pid) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            return pid;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{} never written",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether process `pid` is gone (or a zombie nobody reaps) within 3 seconds.
+fn gone(pid: i32) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return true,
+            Ok(stat)
+                if stat
+                    .rsplit(')')
+                    .next()
+                    .is_some_and(|s| s.trim_start().starts_with('Z')) =>
+            {
+                return true
+            }
+            Ok(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    false
+}
+
+/// Regression: a plugin that forks a grandchild holding the host's pipe, then spins, held the
+/// run until the grandchild ended (40 s with `--deadline 5`), and the grandchild outlived it.
+#[test]
+fn a_grandchild_holding_the_pipe_does_not_hold_the_deadline() {
+    let t = Test::new().yaml(FLEET);
+    let dir = dies(&t, "FORK_SPIN");
+    let pids = tempfile::tempdir().expect("temp dir");
+    let out = t
+        .env("DIES_PIDS", pids.path().to_str().expect("utf-8 path"))
+        .args(["validate", "--format", "json", "--deadline", "3", "--plugin-dir"])
+        .args([dir.to_str().expect("utf-8 path")])
+        .deadline(Duration::from_secs(90))
+        .run();
+    out.code(2);
+    assert!(out.elapsed < Duration::from_secs(10), "took {:?}", out.elapsed);
+    let (mine, others) = rows(&out, "dies-fork_spin");
+    assert!(others, "the other plugins ran:\n{}", out.stdout);
+    let last = mine.last().expect("an error row");
+    assert!(last.1.contains("stopped at the deadline after "), "{mine:?}");
+    let grandchild = noted_pid(pids.path(), "grandchild");
+    assert!(
+        gone(grandchild),
+        "the plugin's grandchild {grandchild} outlived the run"
+    );
+}
+
+/// Regression: the same grandchild forked by a library constructor held `plugins` past the
+/// 10 s load timeout.
+#[test]
+fn a_grandchild_holding_the_pipe_does_not_hold_the_load_timeout() {
+    let t = Test::new();
+    let dir = dies(&t, "CTOR_FORK_SPIN");
+    let pids = tempfile::tempdir().expect("temp dir");
+    let out = t
+        .env("DIES_PIDS", pids.path().to_str().expect("utf-8 path"))
+        .args(["plugins", "--plugin-dir", dir.to_str().expect("utf-8 path")])
+        .deadline(Duration::from_secs(90))
+        .run();
+    out.code(2)
+        .stdout_has("loading it stopped at the deadline after 10.");
+    assert!(out.elapsed < Duration::from_secs(20), "took {:?}", out.elapsed);
+    let grandchild = noted_pid(pids.path(), "grandchild");
+    assert!(
+        gone(grandchild),
+        "the constructor's grandchild {grandchild} outlived the run"
+    );
+}
+
+/// Regression: SIGTERM (or Ctrl-C) to rolecall left `__plugin-host` and what it forked running.
+#[test]
+fn a_stopped_run_takes_its_plugin_hosts_with_it() {
+    for (sig, name) in [(libc::SIGTERM, "TERM"), (libc::SIGINT, "INT")] {
+        let t = Test::new().yaml(FLEET);
+        let dir = dies(&t, "FORK_SPIN");
+        let pids = tempfile::tempdir().expect("temp dir");
+        let mut child = Command::new(crate::support::BIN)
+            .args(["validate", "--plugin-dir", dir.to_str().expect("utf-8 path")])
+            .current_dir(t.dir())
+            .env("HOME", t.dir())
+            .env("DIES_PIDS", pids.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn rolecall");
+        let host = noted_pid(pids.path(), "host");
+        let grandchild = noted_pid(pids.path(), "grandchild");
+        let sent = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        let status = child.wait().expect("wait");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(sig), "rolecall ends by the signal it got");
+        assert!(
+            gone(host),
+            "signal {sig}: the plugin host {host} outlived rolecall"
+        );
+        assert!(
+            gone(grandchild),
+            "signal {sig}: its grandchild {grandchild} outlived rolecall"
+        );
+    }
+}
