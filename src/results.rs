@@ -130,15 +130,30 @@ impl Results {
         );
     }
 
-    /// Why nothing was checked, when nothing was: never a pass.
-    pub fn nothing_checked(&self) -> Option<&'static str> {
+    /// Why nothing was checked, when nothing was: never a pass. A run whose every result is a
+    /// skip checked nothing either; the reason then names each plugin's first skip.
+    pub fn nothing_checked(&self) -> Option<String> {
         if self.ran.is_empty() {
-            Some("no plugin ran")
-        } else if self.items.is_empty() {
-            Some("the plugins ran but reported no check")
-        } else {
-            None
+            return Some("no plugin ran".into());
         }
+        if self.items.is_empty() {
+            return Some("the plugins ran but reported no check".into());
+        }
+        if self.items.iter().all(|r| r.status == Status::Skip) {
+            let mut why: IndexMap<&str, &str> = IndexMap::new();
+            for r in &self.items {
+                why.entry(r.plugin.as_str()).or_insert(r.message.as_str());
+            }
+            let each: Vec<String> = why
+                .iter()
+                .map(|(p, m)| match m.is_empty() {
+                    true => p.to_string(),
+                    false => format!("{p}: {}", crate::report::safe::cell(m, 200)),
+                })
+                .collect();
+            return Some(format!("every check was skipped ({})", each.join("; ")));
+        }
+        None
     }
 
     /// The exit code: 2 for load problems, plugin errors or nothing checked, else 3 when hosts
@@ -175,12 +190,29 @@ pub struct DebugReport {
     pub sent: IndexMap<String, Vec<Sent>>,
     /// The selected hosts, in file order.
     pub hosts: Vec<String>,
+    /// The hosts a session was opened to (a command reached them).
+    pub reached: indexmap::IndexSet<String>,
     pub dry_run: bool,
-    /// `--shard I/N`: this run covered that part of the selected hosts.
-    pub shard: Option<crate::run::shard::Shard>,
+    /// `--shard I/N`: this run covered that part of the selected hosts (and what run it is).
+    pub shard: Option<crate::run::shard::ShardRun>,
 }
 
 impl DebugReport {
+    /// Selected hosts that no result names and no reason for not reaching explains.
+    pub fn unchecked(&self) -> Vec<&str> {
+        let named: std::collections::HashSet<&str> = self
+            .results
+            .items
+            .iter()
+            .filter_map(|r| r.host.as_deref())
+            .collect();
+        self.hosts
+            .iter()
+            .map(String::as_str)
+            .filter(|h| !named.contains(h) && !self.results.unreached.contains_key(*h))
+            .collect()
+    }
+
     /// The run's exit code. A dry run sends nothing, so it checks nothing: the commands listed
     /// are its answer, and it passes when a plugin ran at all.
     pub fn exit(&self) -> crate::exit::Exit {

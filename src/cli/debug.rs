@@ -37,6 +37,28 @@ pub struct DebugArgs {
     pub connect: ConnectArgs,
 }
 
+/// How a shard names what `debug` ran: the plugin selection (sorted) and whether changes were
+/// allowed.
+fn debug_command(only: &[String], skip: &[String], allow_changes: bool) -> String {
+    let sorted = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v.dedup();
+        v.join(",")
+    };
+    let mut c = String::from("debug");
+    if !only.is_empty() {
+        c.push_str(&format!(" --only {}", sorted(only)));
+    }
+    if !skip.is_empty() {
+        c.push_str(&format!(" --skip {}", sorted(skip)));
+    }
+    if allow_changes {
+        c.push_str(" --allow-changes");
+    }
+    c
+}
+
 pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyhow::Result<Exit> {
     let DebugArgs {
         deployment: super::DeploymentArgs { config, profile },
@@ -55,6 +77,7 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
     if select.listed(&hosts, printer)? {
         return Ok(Exit::Ok);
     }
+    let shard = select.shard_run(&d, debug_command(&only, &skip, allow_changes))?;
     let (reach, ask_become_pass) = connect.into_reach()?;
     let limits = exec.limits()?;
     let registry = plugins.load(printer);
@@ -92,7 +115,7 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         &progress,
     );
     progress.finish();
-    report.shard = select.shard;
+    report.shard = shard;
     unknown_plugin_errors("debugger", &report.results, &registry, printer);
     let show = output.show(printer);
     super::output::write(&sinks, printer, |format| match format {
@@ -103,6 +126,15 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         ReportFormat::Sarif => String::new(),
     })?;
     super::show_logs(&report.results, printer);
+    let unchecked = report.unchecked();
+    if !unchecked.is_empty() && !report.dry_run && !report.results.ran.is_empty() {
+        let hosts = rolecall::deployment::range::fold(unchecked.iter().copied()).join(",");
+        printer.warn(&format!(
+            "{} selected host(s) got no result from any plugin (not contacted): {}",
+            unchecked.len(),
+            rolecall::report::safe::escape(&hosts)
+        ));
+    }
     if printer.verbose() >= 2 && !report.dry_run {
         for (plugin, sent) in &report.sent {
             for s in sent {

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use rolecall::exit::Exit;
 use rolecall::report::{debug as render, fanout, Printer};
-use rolecall::run::merge::{merge, Merged};
+use rolecall::run::merge::{merge, Merged, MAX_SHARD_BYTES};
 
 use super::output::{OutputArgs, ReportFormat};
 
@@ -16,29 +16,54 @@ pub struct MergeArgs {
     /// The JSON results of every shard (`debug` or `run` with `--shard I/N --format json`)
     #[arg(required = true, value_name = "SHARD.json")]
     pub files: Vec<PathBuf>,
-    /// The deployment file the shards ran on (named in table locations)
-    #[arg(short = 'c', long = "config", value_name = "FILE", default_value = super::DEFAULT_DEPLOYMENT)]
-    pub config: PathBuf,
+    /// The deployment the shards ran on: its SHA-256 must be the one they record, and their
+    /// hosts its hosts (also named in table locations)
+    #[command(flatten)]
+    pub deployment: super::DeploymentArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// A shard's JSON, refused past [`MAX_SHARD_BYTES`] before it is read into memory.
+fn read_capped(f: &std::path::Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(f).with_context(|| format!("reading `{}`", f.display()))?;
+    let mut text = String::new();
+    file.take(MAX_SHARD_BYTES + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("reading `{}`", f.display()))?;
+    if text.len() as u64 > MAX_SHARD_BYTES {
+        anyhow::bail!(
+            "`{}` is over the {MAX_SHARD_BYTES}-byte limit for a shard's result",
+            f.display()
+        );
+    }
+    Ok(text)
 }
 
 pub fn run(args: MergeArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let MergeArgs {
         files,
-        config,
+        deployment: super::DeploymentArgs { config, profile },
         output,
     } = args;
     let sinks = output.sinks(false)?;
     let show = output.show(printer);
+    let d = super::load_deployment(&config, profile, printer)?;
+    let digest = rolecall::run::shard::digest(&d.source)
+        .with_context(|| format!("reading `{}`", d.source.display()))?;
     let mut docs = Vec::with_capacity(files.len());
     for f in &files {
-        let text = std::fs::read_to_string(f).with_context(|| format!("reading `{}`", f.display()))?;
+        let text = read_capped(f)?;
         let doc: serde_json::Value =
             serde_json::from_str(&text).with_context(|| format!("`{}` is not JSON", f.display()))?;
         docs.push((f.clone(), doc));
     }
-    match merge(&docs).map_err(anyhow::Error::msg)? {
+    let (merged, warnings) = merge(&docs, &d, &digest).map_err(anyhow::Error::msg)?;
+    for w in warnings {
+        printer.warn(&w);
+    }
+    match merged {
         Merged::Debug(report) => {
             super::output::write(&sinks, printer, |format| match format {
                 ReportFormat::Table => render::table(&report, &config, printer, show),

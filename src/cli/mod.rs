@@ -134,6 +134,7 @@ pub fn nothing_checked(
     if results.ran.is_empty() && reg.of_kind(kind).next().is_none() {
         printer.error(&no_plugins_message(reg, &format!("{kind} plugin")));
     } else if results.unknown_plugins.is_empty() {
+        let why = rolecall::report::safe::escape(&why);
         printer.error(&format!("nothing was checked: {why}"));
     }
 }

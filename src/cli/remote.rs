@@ -37,6 +37,11 @@ pub struct SelectArgs {
     /// one run on N machines; `rolecall merge` joins their JSON results
     #[arg(long, value_name = "I/N")]
     pub shard: Option<rolecall::run::shard::Shard>,
+    /// With --shard: the id of the run this shard is part of, the same on every shard (default:
+    /// ROLECALL_RUN_ID, else GitHub's GITHUB_RUN_ID-GITHUB_RUN_ATTEMPT or GitLab's
+    /// CI_PIPELINE_ID); `merge` refuses shards of different runs
+    #[arg(long, value_name = "ID", requires = "shard")]
+    pub run_id: Option<String>,
 }
 
 impl SelectArgs {
@@ -61,6 +66,28 @@ impl SelectArgs {
             );
         }
         Ok(part)
+    }
+
+    /// With `--shard`, what this shard's result records about its run: `command` is what ran
+    /// (`debug` with its plugin selection, or `run`'s command).
+    pub fn shard_run(
+        &self,
+        d: &Deployment,
+        command: String,
+    ) -> anyhow::Result<Option<rolecall::run::shard::ShardRun>> {
+        let Some(shard) = self.shard else {
+            return Ok(None);
+        };
+        let deployment = rolecall::run::shard::digest(&d.source)
+            .with_context(|| format!("reading `{}`", d.source.display()))?;
+        Ok(Some(rolecall::run::shard::ShardRun {
+            shard,
+            run_id: self.run_id.clone().or_else(rolecall::run::shard::run_id_from_env),
+            deployment,
+            roles: self.roles.clone(),
+            limit: self.limit.clone(),
+            command,
+        }))
     }
 
     /// With `--list-hosts`, print `hosts` and say the command is done.

@@ -64,6 +64,7 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
     if select.listed(&hosts, printer)? {
         return Ok(Exit::Ok);
     }
+    let shard = select.shard_run(&d, command.clone())?;
     let (reach, ask_become_pass) = connect.into_reach()?;
     let stdin = stdin.as_deref().map(read_stdin).transpose()?;
     let limits = exec.limits()?;
@@ -99,7 +100,7 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let text = match (stream, format) {
         (true, _) => fanout::summary_line(&command, &results),
         (false, ListFormat::Table) => fanout::table(&command, &results),
-        (false, ListFormat::Json) => fanout::json(&command, &results, select.shard),
+        (false, ListFormat::Json) => fanout::json(&command, &results, shard.as_ref()),
     };
     printer.out(&text).context("writing to stdout")?;
     Ok(fanout::exit(&results))

@@ -234,6 +234,12 @@ impl Outcome {
         self.incomplete() && !matches!(self, Outcome::NotRun(_))
     }
 
+    /// A session to the host was opened for this command (whatever became of the command):
+    /// what the connection column's "ok" means.
+    pub fn reached(&self) -> bool {
+        self.started() || matches!(self, Outcome::BecomeFailed(_) | Outcome::NotRun(_))
+    }
+
     /// The command started on the host (whether or not it finished).
     pub fn started(&self) -> bool {
         self.finished() || matches!(self, Outcome::Timeout(_) | Outcome::Lost(_))

@@ -29,10 +29,20 @@ fn rank(s: Status) -> u8 {
     }
 }
 
+/// A host's connection column: "ok" only for a host a session was really opened to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Connection {
+    Ok,
+    /// Why the host could not be worked on (the reason's first part).
+    Failed(String),
+    /// No command was sent to it (no plugin asked, or the run ended first).
+    NotContacted,
+}
+
 /// One overview row: hosts sharing the same worst status per plugin and connection state.
 struct Row<'a> {
     statuses: Vec<Option<Status>>,
-    conn: Option<String>,
+    conn: Connection,
     hosts: Vec<&'a str>,
 }
 
@@ -58,11 +68,11 @@ fn overview(report: &DebugReport) -> Vec<Row<'_>> {
     // Fold hosts whose whole row (and connection state) is the same.
     let mut rows: Vec<Row<'_>> = Vec::new();
     for (host, statuses) in cells {
-        let conn = report
-            .results
-            .unreached
-            .get(host)
-            .map(|why| why.split(':').next().unwrap_or(why).to_string());
+        let conn = match report.results.unreached.get(host) {
+            Some(why) => Connection::Failed(why.split(':').next().unwrap_or(why).to_string()),
+            None if report.reached.contains(host) => Connection::Ok,
+            None => Connection::NotContacted,
+        };
         match rows.iter_mut().find(|r| r.statuses == statuses && r.conn == conn) {
             Some(r) => r.hosts.push(host),
             None => rows.push(Row {
@@ -97,10 +107,11 @@ fn status_or_dash(s: Option<Status>) -> Cell {
     }
 }
 
-fn connection_cell(conn: &Option<String>) -> Cell {
+fn connection_cell(conn: &Connection) -> Cell {
     match conn {
-        Some(c) => Cell::new(safe::cell(c, safe::MAX_CELL)).fg(Color::Magenta),
-        None => Cell::new("ok").fg(Color::Green),
+        Connection::Failed(c) => Cell::new(safe::cell(c, safe::MAX_CELL)).fg(Color::Magenta),
+        Connection::Ok => Cell::new("ok").fg(Color::Green),
+        Connection::NotContacted => Cell::new("not contacted").fg(Color::DarkGrey),
     }
 }
 
@@ -187,6 +198,10 @@ pub fn json(report: &DebugReport, source: &Path) -> String {
             summary.insert("exit_code".into(), json!(report.exit().code()));
         }
         map.insert("hosts".into(), json!(report.hosts));
+        map.insert("reached".into(), json!(report.reached));
+        if !report.dry_run {
+            map.insert("unchecked".into(), json!(report.unchecked()));
+        }
         if let Some(shard) = &report.shard {
             map.insert("shard".into(), shard.json());
         }
@@ -216,6 +231,7 @@ mod tests {
     fn report(plugins: &[&str], hosts: &[&str]) -> DebugReport {
         let mut r = DebugReport {
             hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            reached: hosts.iter().map(|h| h.to_string()).collect(),
             ..DebugReport::default()
         };
         for (i, p) in plugins.iter().enumerate() {
@@ -254,5 +270,23 @@ mod tests {
             many_hosts.contains("h1,h3") || many_hosts.contains("h[1,3]"),
             "{many_hosts}"
         );
+    }
+
+    /// Regression: a host no command reached showed "ok" in the connection column.
+    #[test]
+    fn connection_is_ok_only_where_a_session_was_opened() {
+        colored::control::set_override(false);
+        let printer = Printer::plain();
+        let mut r = report(&["a"], &["h1", "h2", "h3"]);
+        r.reached.shift_remove("h2");
+        r.reached.shift_remove("h3");
+        r.results
+            .unreached
+            .insert("h3".into(), "unreachable: refused".into());
+        let t = overview_table(&r, &printer);
+        let line = |h: &str| t.lines().find(|l| l.contains(h)).unwrap_or_default().to_string();
+        assert!(line("h1").contains("┆ ok "), "{t}");
+        assert!(line("h2").contains("not contacted"), "{t}");
+        assert!(line("h3").contains("unreachable"), "{t}");
     }
 }

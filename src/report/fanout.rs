@@ -172,7 +172,7 @@ impl std::fmt::Display for Tally {
 }
 
 /// `{"command", "results": [one object per host], "summary"}`.
-pub fn json(command: &str, results: &[HostResult], shard: Option<crate::run::shard::Shard>) -> String {
+pub fn json(command: &str, results: &[HostResult], shard: Option<&crate::run::shard::ShardRun>) -> String {
     let items: Vec<Value> = results
         .iter()
         .map(|r| {

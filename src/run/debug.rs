@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use indexmap::IndexMap;
+use indexmap::{IndexMap, IndexSet};
 use rolecall_plugin::abi::Code;
 use rolecall_plugin::Options;
 
@@ -31,15 +31,20 @@ pub struct DebugOptions {
     pub reach: crate::remote::settings::Reach,
 }
 
-/// Hosts that could not be worked on, first reason kept.
+/// Hosts that could not be worked on (first reason kept), and hosts a session was opened to.
 #[derive(Debug, Default)]
-struct Unreached(Mutex<IndexMap<String, String>>);
+struct Unreached(Mutex<(IndexMap<String, String>, IndexSet<String>)>);
 
 impl Unreached {
     fn note(&self, r: &HostResult) {
+        let mut seen = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if r.outcome.unreached() {
-            let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            map.entry(r.host.clone()).or_insert_with(|| r.outcome.describe());
+            seen.0
+                .entry(r.host.clone())
+                .or_insert_with(|| r.outcome.describe());
+        }
+        if r.outcome.reached() {
+            seen.1.insert(r.host.clone());
         }
     }
 }
@@ -233,6 +238,7 @@ pub fn debug(
             continue;
         }
         for (f, took) in call::with_plugin_error(outcome.findings, outcome.code) {
+            let f = super::refuse_foreign(&plugin.name, f, d, Some(&selected));
             // Where the finding's YAML path is written, as `validate` shows it.
             let position = f.path.as_deref().and_then(|p| locator.at(p));
             results
@@ -240,9 +246,11 @@ pub fn debug(
                 .push(CheckResult::from_finding(&plugin.name, f, position, took));
         }
     }
-    results.unreached = unreached
+    let (unreached, reached) = unreached
         .0
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    results.unreached = unreached;
+    report.reached = reached;
     report
 }

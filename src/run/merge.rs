@@ -1,7 +1,10 @@
 //! `rolecall merge`: the JSON results of the shards of one run (`--shard I/N`), joined into the
 //! report of the whole run: same tables, JSON, JUnit and exit code as if one machine had run it.
-//! Every shard 1..N must be there exactly once, all from the same kind of run (and, for `run`,
-//! the same command), and no host may be in two shards.
+//! Every shard 1..N must be there exactly once, all from the same run: the same run id, the
+//! same deployment (its SHA-256, which must also be that of the file `merge` is given), the
+//! same selection (`--roles`, `--limit`) and the same command; no dry run; and each shard must
+//! hold exactly the hosts its `--shard I/N` of that selection holds (so no host is missing,
+//! in two shards, or outside the deployment), with results only for those hosts.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,8 +13,9 @@ use indexmap::IndexMap;
 use rolecall_plugin::Status;
 use serde_json::Value;
 
-use super::shard::Shard;
+use super::shard::{Shard, ShardRun};
 use crate::deployment::locate::Position;
+use crate::deployment::Deployment;
 use crate::plugin::LoadProblem;
 use crate::remote::{HostResult, Outcome};
 use crate::results::{CheckResult, DebugReport, SCHEMA_VERSION};
@@ -30,14 +34,25 @@ fn string(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
-/// Join `docs` (file, parsed JSON) of shards 1..N of one run.
-pub fn merge(docs: &[(PathBuf, Value)]) -> Result<Merged, String> {
+/// Bytes of one shard's JSON `merge` reads at most (as a deployment file).
+pub const MAX_SHARD_BYTES: u64 = 64 << 20;
+
+/// Join `docs` (file, parsed JSON) of shards 1..N of one run on deployment `d`, whose digest
+/// ([`super::shard::digest`]) is `expected_digest`. Warnings (a check that could not be made)
+/// come back beside the result.
+pub fn merge(
+    docs: &[(PathBuf, Value)],
+    d: &Deployment,
+    expected_digest: &str,
+) -> Result<(Merged, Vec<String>), String> {
     if docs.is_empty() {
         return Err("nothing to merge: give the JSON results of every shard".into());
     }
     let mut count = None;
     let mut seen: IndexMap<u32, &PathBuf> = IndexMap::new();
     let mut kind = None;
+    let mut first: Option<(&PathBuf, ShardRun)> = None;
+    let mut runs: Vec<(&PathBuf, ShardRun)> = Vec::new();
     for (path, doc) in docs {
         let at = path.display();
         match doc.get("schema_version").and_then(Value::as_u64) {
@@ -64,9 +79,44 @@ pub fn merge(docs: &[(PathBuf, Value)]) -> Result<Merged, String> {
                 kind.unwrap_or(this)
             ));
         }
-        let Some(shard) = doc.get("shard").and_then(Shard::from_json) else {
+        if doc.get("dry_run").and_then(Value::as_bool) == Some(true) {
+            return Err(format!("{at}: a dry run (--dry-run): it checked nothing"));
+        }
+        let Some(recorded) = doc.get("shard") else {
             return Err(format!("{at}: not a shard's result (run it with `--shard I/N`)"));
         };
+        let run = ShardRun::from_json(recorded).map_err(|why| format!("{at}: {why}"))?;
+        let shard = run.shard;
+        match &first {
+            None => first = Some((path, run.clone())),
+            Some((other, f)) => {
+                let differs = |what: &str| {
+                    format!(
+                        "{at}: its {what} differs from {}'s: not the same run",
+                        other.display()
+                    )
+                };
+                if f.run_id != run.run_id {
+                    return Err(differs("run id (--run-id)"));
+                }
+                if f.deployment != run.deployment {
+                    return Err(differs("deployment (SHA-256 of the file)"));
+                }
+                if (&f.roles, &f.limit) != (&run.roles, &run.limit) {
+                    return Err(differs("selection (--roles, --limit)"));
+                }
+                if f.command != run.command {
+                    return Err(differs("command"));
+                }
+            }
+        }
+        if run.deployment != expected_digest {
+            return Err(format!(
+                "{at}: it ran on another deployment than `{}` (their SHA-256 differ): give the file the shards ran on with -c",
+                d.source.display()
+            ));
+        }
+        runs.push((path, run));
         if *count.get_or_insert(shard.count) != shard.count {
             return Err(format!(
                 "{at}: shard {shard}, but the others are of {}",
@@ -92,13 +142,82 @@ pub fn merge(docs: &[(PathBuf, Value)]) -> Result<Merged, String> {
             missing.join(", ")
         ));
     }
+    let mut warnings = Vec::new();
+    if let Some((_, f)) = &first {
+        if f.run_id.is_none() {
+            warnings.push(
+                "the shards record no run id (--run-id or ROLECALL_RUN_ID): merge cannot tell two runs \
+                 of the same command on the same deployment apart"
+                    .to_string(),
+            );
+        }
+        // Each shard holds exactly its part of the selection.
+        let selection =
+            super::select(d, &f.roles, &f.limit).map_err(|e| format!("the shards' selection: {e}"))?;
+        for ((path, doc), (_, run)) in docs.iter().zip(&runs) {
+            check_hosts(path, doc, run.shard, d, &run.shard.select(&selection))?;
+        }
+    }
     // Shard order, whatever the order of the files.
     let mut ordered: Vec<&(PathBuf, Value)> = docs.iter().collect();
     ordered.sort_by_key(|(_, d)| d.get("shard").and_then(Shard::from_json).map_or(0, |s| s.index));
-    match kind {
+    let merged = match kind {
         Some("run") => merge_run(&ordered),
         _ => merge_debug(&ordered).map(|r| Merged::Debug(Box::new(r))),
+    }?;
+    Ok((merged, warnings))
+}
+
+/// The hosts `doc` (shard `shard`) worked on, and those its results name, against `expected`
+/// (that shard's part of the selection).
+fn check_hosts(
+    path: &std::path::Path,
+    doc: &Value,
+    shard: Shard,
+    d: &Deployment,
+    expected: &[String],
+) -> Result<(), String> {
+    let at = path.display();
+    let names = |v: Option<&Value>, key: Option<&str>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|x| match key {
+                Some(k) => string(x, k),
+                None => x.as_str().map(str::to_string),
+            })
+            .collect()
+    };
+    let results = names(doc.get("results"), Some("host"));
+    // `debug` lists the hosts it worked on; `run` has one result per host.
+    let worked = match doc.get("hosts") {
+        Some(h) => names(Some(h), None),
+        None => results.clone(),
+    };
+    let expected_set: std::collections::HashSet<&str> = expected.iter().map(String::as_str).collect();
+    let worked_set: std::collections::HashSet<&str> = worked.iter().map(String::as_str).collect();
+    for h in worked.iter().chain(&results) {
+        if !d.hosts.contains_key(h) {
+            return Err(format!(
+                "{at}: host `{h}` is not in the deployment `{}`",
+                d.source.display()
+            ));
+        }
+        if !expected_set.contains(h.as_str()) {
+            return Err(format!(
+                "{at}: host `{h}` is not in shard {shard} of the selection"
+            ));
+        }
+        if !worked_set.contains(h.as_str()) {
+            return Err(format!(
+                "{at}: a result for host `{h}`, which this shard did not work on"
+            ));
+        }
     }
+    if let Some(h) = expected.iter().find(|h| !worked_set.contains(h.as_str())) {
+        return Err(format!("{at}: shard {shard} lacks host `{h}` of the selection"));
+    }
+    Ok(())
 }
 
 /// Each host in one shard only.

@@ -196,3 +196,76 @@ pub fn select_plugins<'r>(
         .filter(|p| (only.is_empty() || only.contains(&p.name)) && !skip.contains(&p.name))
         .collect()
 }
+
+/// A plugin's finding about a host the run does not cover becomes that plugin's error: a
+/// result for a host outside the deployment (or, with `selected`, outside the run's selection)
+/// would stand for a host nobody checked.
+pub(crate) fn refuse_foreign(
+    plugin: &str,
+    f: rolecall_plugin::Finding,
+    d: &Deployment,
+    selected: Option<&HashSet<String>>,
+) -> rolecall_plugin::Finding {
+    let Some(host) = f.host.as_deref() else {
+        return f;
+    };
+    let why = if !d.hosts.contains_key(host) {
+        "which is not a host of the deployment"
+    } else if selected.is_some_and(|s| !s.contains(host)) {
+        "which is not among the selected hosts (see --roles, --limit)"
+    } else {
+        return f;
+    };
+    rolecall_plugin::Finding {
+        status: rolecall_plugin::Status::Error,
+        check: "plugin".into(),
+        message: format!(
+            "plugin `{plugin}` reported a result for `{host}`, {why} (check `{}`: {})",
+            f.check, f.message
+        ),
+        host: None,
+        path: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(host: &str) -> rolecall_plugin::Finding {
+        rolecall_plugin::Finding {
+            status: rolecall_plugin::Status::Pass,
+            check: "c".into(),
+            host: Some(host.into()),
+            message: "fine".into(),
+            path: None,
+        }
+    }
+
+    /// Regression: results for hosts outside the deployment or the selection were accepted.
+    #[test]
+    fn results_for_hosts_the_run_does_not_cover_are_the_plugins_error() {
+        let d = crate::deployment::load_str(
+            "d.yaml",
+            "hosts:\n  a: 127.0.0.2\n  b: 127.0.0.3\nroles:\n  web: [a, b]\n",
+            None,
+        )
+        .expect("loads");
+        let selected: HashSet<String> = ["a".to_string()].into();
+        let kept = refuse_foreign("p", finding("a"), &d, Some(&selected));
+        assert_eq!(kept.status, rolecall_plugin::Status::Pass);
+        let outside = refuse_foreign("p", finding("b"), &d, Some(&selected));
+        assert_eq!(outside.status, rolecall_plugin::Status::Error);
+        assert_eq!(
+            outside.message,
+            "plugin `p` reported a result for `b`, which is not among the selected hosts \
+             (see --roles, --limit) (check `c`: fine)"
+        );
+        let stranger = refuse_foreign("p", finding("z"), &d, None);
+        assert!(stranger.message.contains("which is not a host of the deployment"));
+        assert_eq!(
+            refuse_foreign("p", finding("b"), &d, None).status,
+            rolecall_plugin::Status::Pass
+        );
+    }
+}

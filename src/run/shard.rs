@@ -68,6 +68,117 @@ impl Shard {
     }
 }
 
+/// What a shard's result records about the run it is part of; `merge` joins only shards that
+/// agree on all of it, and checks their hosts against the deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardRun {
+    pub shard: Shard,
+    /// `--run-id` (default: `ROLECALL_RUN_ID`, else the CI's run id): the same on every shard
+    /// of one run. `None` when none was given.
+    pub run_id: Option<String>,
+    /// SHA-256 (hex) of the deployment (see [`digest`]).
+    pub deployment: String,
+    pub roles: Vec<String>,
+    pub limit: Vec<String>,
+    /// What ran: `debug` with its plugin selection, or the command of `run`.
+    pub command: String,
+}
+
+/// The run id a shard records when `--run-id` is not given: `ROLECALL_RUN_ID`, else GitHub
+/// Actions' `GITHUB_RUN_ID`-`GITHUB_RUN_ATTEMPT`, else GitLab's `CI_PIPELINE_ID`.
+pub fn run_id_from_env() -> Option<String> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    var("ROLECALL_RUN_ID")
+        .or_else(|| {
+            let id = var("GITHUB_RUN_ID")?;
+            Some(format!(
+                "github-{id}-{}",
+                var("GITHUB_RUN_ATTEMPT").unwrap_or_else(|| "1".into())
+            ))
+        })
+        .or_else(|| var("CI_PIPELINE_ID").map(|id| format!("gitlab-{id}")))
+}
+
+/// SHA-256 (hex) of the deployment at `path`: of the file's bytes, or for a directory (an
+/// Ansible inventory) of every file under it, by relative path in sorted order.
+pub fn digest(path: &std::path::Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    fn feed(
+        h: &mut sha2::Sha256,
+        root: &std::path::Path,
+        dir: &std::path::Path,
+        depth: usize,
+    ) -> std::io::Result<()> {
+        if depth > 16 {
+            return Err(std::io::Error::other(format!(
+                "`{}` is nested too deep",
+                dir.display()
+            )));
+        }
+        let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for e in entries {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap_or(&p);
+            if e.file_type()?.is_dir() {
+                feed(h, root, &p, depth + 1)?;
+            } else {
+                let bytes = std::fs::read(&p)?;
+                h.update(rel.as_os_str().as_encoded_bytes());
+                h.update([0]);
+                h.update((bytes.len() as u64).to_le_bytes());
+                h.update(&bytes);
+            }
+        }
+        Ok(())
+    }
+    let mut h = sha2::Sha256::new();
+    if path.is_dir() {
+        feed(&mut h, path, path, 0)?;
+    } else {
+        h.update(std::fs::read(path)?);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl ShardRun {
+    /// As JSON documents record it (`shard`).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "index": self.shard.index,
+            "count": self.shard.count,
+            "run_id": self.run_id,
+            "deployment_sha256": self.deployment,
+            "roles": self.roles,
+            "limit": self.limit,
+            "command": self.command,
+        })
+    }
+
+    /// From a JSON document's `shard`; `Err` says what is missing.
+    pub fn from_json(v: &serde_json::Value) -> Result<Self, String> {
+        let shard = Shard::from_json(v).ok_or("no valid shard index and count")?;
+        let text = |k: &str| v.get(k).and_then(serde_json::Value::as_str).map(str::to_string);
+        let list = |k: &str| -> Option<Vec<String>> {
+            v.get(k)?
+                .as_array()?
+                .iter()
+                .map(|x| x.as_str().map(str::to_string))
+                .collect()
+        };
+        let old = "it does not record its run (deployment, selection, command): made by an older \
+                   rolecall? run the shards again";
+        Ok(Self {
+            shard,
+            run_id: text("run_id"),
+            deployment: text("deployment_sha256").ok_or(old)?,
+            roles: list("roles").ok_or(old)?,
+            limit: list("limit").ok_or(old)?,
+            command: text("command").ok_or(old)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

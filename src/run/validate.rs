@@ -56,6 +56,7 @@ pub fn validate(d: &Deployment, registry: &Registry, opts: &ValidateOptions) -> 
         results.add_logs(&plugin.name, outcome.logs);
         let findings = call::with_plugin_error(outcome.findings, outcome.code);
         for (f, took) in findings {
+            let f = super::refuse_foreign(&plugin.name, f, d, None);
             let position = f.path.as_deref().and_then(|p| locator.at(p));
             results
                 .items

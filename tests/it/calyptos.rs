@@ -201,11 +201,23 @@ fn eucalyptus_validators_report_the_real_problems_offline() {
         "examples-ceph_euca.yaml",
         "examples-edge-source.yaml",
         "examples-riak_euca.yaml",
-        "etc-cephenv.yaml",
-        "etc-riakcsenv.yaml",
     ] {
         let (code, v) = run(file);
         assert_eq!(code, 0, "{file}: {v}");
+    }
+    // Not Eucalyptus environments: every Eucalyptus check skips, which checks nothing (exit 2).
+    for file in ["etc-cephenv.yaml", "etc-riakcsenv.yaml"] {
+        let (code, v) = run(file);
+        assert_eq!(code, 2, "{file}: {v}");
+        assert!(
+            v["results"]
+                .as_array()
+                .expect("results")
+                .iter()
+                .all(|r| r["status"] == "skip"
+                    && r["message"] == "not a Eucalyptus environment (no default_attributes.eucalyptus)"),
+            "{file}: {v}"
+        );
     }
     let (code, v) = run("examples-environment.vpc.yaml");
     assert_eq!(code, 1);

@@ -415,10 +415,25 @@ fn a_grandchild_holding_the_pipe_does_not_hold_the_load_timeout() {
     );
 }
 
+/// Whether this process ignores `sig` (and so would the rolecall it starts).
+fn ignored(sig: i32) -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (sig - 1)) != 0)
+}
+
 /// Regression: SIGTERM (or Ctrl-C) to rolecall left `__plugin-host` and what it forked running.
 #[test]
 fn a_stopped_run_takes_its_plugin_hosts_with_it() {
     for (sig, name) in [(libc::SIGTERM, "TERM"), (libc::SIGINT, "INT")] {
+        if ignored(sig) {
+            // Inherited as ignored (a background job of a shell): rolecall keeps it so, as
+            // `nohup` asks, and the signal stops nothing.
+            continue;
+        }
         let t = Test::new().yaml(FLEET);
         let dir = dies(&t, "FORK_SPIN");
         let pids = tempfile::tempdir().expect("temp dir");
@@ -452,4 +467,32 @@ fn a_stopped_run_takes_its_plugin_hosts_with_it() {
             "signal {sig}: its grandchild {grandchild} outlived rolecall"
         );
     }
+}
+
+/// Regression: a run whose every check skipped exited 0.
+#[test]
+fn a_run_whose_every_check_skipped_is_an_error() {
+    let out = validate("SKIP", &["--only", "dies-skip"]);
+    out.code(2)
+        .stderr_has("nothing was checked: every check was skipped (dies-skip: nothing to do here)");
+}
+
+/// Regression: a result for a host outside the deployment was accepted as a pass.
+#[test]
+fn a_result_for_a_host_outside_the_deployment_is_a_plugin_error() {
+    let out = validate("STRANGER", &["--only", "dies-stranger"]);
+    out.code(2);
+    let (mine, _) = rows(&out, "dies-stranger");
+    assert_eq!(
+        mine,
+        vec![
+            (
+                "error".to_string(),
+                "plugin `dies-stranger` reported a result for `intruder01`, which is not a host of \
+                 the deployment (check `stranger`: all good on a host nobody selected)"
+                    .to_string()
+            ),
+            ("pass".to_string(), "all good on web01".to_string()),
+        ]
+    );
 }

@@ -732,10 +732,8 @@ fn shards_merge_into_the_single_runs_report() {
             .map(|i| dir.join(format!("{kind}{i}.json")).display().to_string())
             .collect::<Vec<_>>()
     };
-    let merged = Test::new()
-        .args(["merge", "--format", "json"])
-        .args(files("debug"))
-        .run();
+    let merge = || Test::new().yaml(yaml).args(["merge"]);
+    let merged = merge().args(["--format", "json"]).args(files("debug")).run();
     merged.code(3);
     let key = |v: &serde_json::Value| {
         let mut items: Vec<String> = v["results"]
@@ -756,10 +754,7 @@ fn shards_merge_into_the_single_runs_report() {
         merged.json()["summary"]["total"],
         whole_debug.json()["summary"]["total"]
     );
-    let merged_run = Test::new()
-        .args(["merge", "--format", "json"])
-        .args(files("run"))
-        .run();
+    let merged_run = merge().args(["--format", "json"]).args(files("run")).run();
     merged_run.code(3);
     let outcomes = |v: &serde_json::Value| {
         let mut o: Vec<String> = v["results"]
@@ -775,21 +770,111 @@ fn shards_merge_into_the_single_runs_report() {
     assert_eq!(merged_run.json()["summary"], whole_run.json()["summary"]);
     // A missing shard, a shard twice: errors.
     let two = &files("debug")[..2];
-    Test::new()
-        .args(["merge"])
-        .args(two)
-        .run()
-        .code(2)
-        .stderr_has("missing shard 3/3");
+    merge().args(two).run().code(2).stderr_has("missing shard 3/3");
     let twice = [
         files("debug")[0].clone(),
         files("debug")[0].clone(),
         files("debug")[1].clone(),
     ];
-    Test::new()
-        .args(["merge"])
+    merge()
         .args(&twice)
         .run()
         .code(2)
         .stderr_has("shard 1/3 is given twice");
+    // Shards that do not make up one run are refused, each naming the shard and why
+    // (regression: each of these merged with exit 0).
+    let forged = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| -> Vec<String> {
+        let mut list = files("debug");
+        let mut doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&list[1]).expect("read")).expect("json");
+        edit(&mut doc);
+        let path = dir.join(name);
+        std::fs::write(&path, doc.to_string()).expect("write");
+        list[1] = path.display().to_string();
+        list
+    };
+    let refused = |files: Vec<String>, why: &str| {
+        merge().args(&files).run().code(2).stderr_has(why);
+    };
+    let other = |args: &[&str]| {
+        let d = run(&[&["debug", "--only", "memory", "--shard", "2/3"], args, &base[..]].concat());
+        let path = dir.join(format!(
+            "other{}.json",
+            args.join("_").replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+        ));
+        std::fs::write(&path, &d.stdout).expect("write");
+        let mut list = files("debug");
+        list[1] = path.display().to_string();
+        list
+    };
+    refused(
+        other(&["--limit", "h00*"]),
+        "other__limit_h00_.json: its selection (--roles, --limit) differs from",
+    );
+    refused(other(&["--run-id", "42"]), "its run id (--run-id) differs from");
+    refused(
+        forged("dry.json", &|d| d["dry_run"] = true.into()),
+        "dry.json: a dry run (--dry-run): it checked nothing",
+    );
+    refused(
+        forged("otherdeploy.json", &|d| {
+            d["shard"]["deployment_sha256"] = "00".into()
+        }),
+        "otherdeploy.json: its deployment (SHA-256 of the file) differs from",
+    );
+    let first: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files("debug")[0]).expect("read")).expect("json");
+    let stolen = first["hosts"][0].clone();
+    refused(
+        forged("overlap.json", &|d| {
+            d["hosts"].as_array_mut().expect("hosts").push(stolen.clone());
+            let mut pass = d["results"][0].clone();
+            pass["host"] = stolen.clone();
+            pass["status"] = "pass".into();
+            d["results"].as_array_mut().expect("results").push(pass);
+        }),
+        &format!(
+            "overlap.json: host `{}` is not in shard 2/3 of the selection",
+            stolen.as_str().expect("name")
+        ),
+    );
+    refused(
+        forged("stranger.json", &|d| {
+            d["hosts"].as_array_mut().expect("hosts").push("intruder".into())
+        }),
+        "stranger.json: host `intruder` is not in the deployment",
+    );
+    refused(
+        forged("short.json", &|d| {
+            let gone = d["hosts"].as_array_mut().expect("hosts").pop().expect("a host");
+            d["results"]
+                .as_array_mut()
+                .expect("results")
+                .retain(|r| r["host"] != gone);
+        }),
+        "short.json: shard 2/3 lacks host",
+    );
+    refused(
+        forged("old.json", &|d| {
+            d["shard"] = serde_json::json!({"index": 2, "count": 3})
+        }),
+        "old.json: it does not record its run",
+    );
+    let huge = dir.join("huge.json");
+    let f = std::fs::File::create(&huge).expect("create");
+    f.set_len((64 << 20) + 1).expect("grow");
+    let mut list = files("debug");
+    list[1] = huge.display().to_string();
+    refused(
+        list,
+        "huge.json` is over the 67108864-byte limit for a shard's result",
+    );
+    let other_yaml = Test::new()
+        .yaml(&yaml.replace("1024", "2048"))
+        .args(["merge"])
+        .args(files("debug"))
+        .run();
+    other_yaml
+        .code(2)
+        .stderr_has("it ran on another deployment than `deploy.yaml`");
 }
