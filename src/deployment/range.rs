@@ -130,80 +130,92 @@ fn parse_bound(s: &str) -> Result<u64, RangeError> {
 /// `nc01 nc02 nc03 nc04 nc07 web` -> `nc[01-04,07]`, `web`.
 ///
 /// Names are grouped by (prefix, digit width, suffix) where the number is the last run of digits.
+///
+/// Linear in the total length of the names (a hash finds each name's group).
 pub fn fold<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    struct Group {
-        prefix: String,
-        suffix: String,
+    struct Group<'a> {
+        prefix: &'a str,
+        suffix: &'a str,
         width: usize,
         numbers: Vec<u64>,
     }
-    let mut groups: Vec<Group> = Vec::new();
-    let mut singles: Vec<(usize, String)> = Vec::new();
+    /// What the output holds, in first-appearance order.
+    enum Entry<'a> {
+        Group(usize),
+        Single(&'a str),
+    }
+    let mut groups: Vec<Group<'a>> = Vec::new();
+    let mut entries: Vec<Entry<'a>> = Vec::new();
+    // (prefix, suffix, width) -> group; width 0 for unpadded numbers.
+    let mut index: std::collections::HashMap<(&'a str, &'a str, usize), usize> =
+        std::collections::HashMap::new();
     for name in names {
-        let Some((prefix, digits, suffix)) = split_number(name) else {
-            singles.push((groups.len() + singles.len(), name.to_string()));
-            continue;
-        };
-        let Ok(n) = digits.parse::<u64>() else {
-            singles.push((groups.len() + singles.len(), name.to_string()));
+        let parsed = split_number(name).and_then(|(p, d, s)| Some((p, d, s, d.parse::<u64>().ok()?)));
+        let Some((prefix, digits, suffix, n)) = parsed else {
+            entries.push(Entry::Single(name));
             continue;
         };
         let padded = digits.len() > 1 && digits.starts_with('0');
-        let width = if padded { digits.len() } else { 0 };
-        // `nc10` joins a zero-padded `nc01` group of width 2; `nc10` joins an unpadded `nc9`.
-        let fits = |g: &Group| {
-            g.prefix == prefix
-                && g.suffix == suffix
-                && if g.width > 0 {
-                    digits.len() == g.width
-                } else {
-                    !padded
-                }
+        // `nc10` joins a zero-padded `nc01` group of width 2 or an unpadded `nc9` group,
+        // whichever came first; a padded `nc01` joins only a group of its width.
+        let same_width = index.get(&(prefix, suffix, digits.len())).copied();
+        let unpadded = if padded {
+            None
+        } else {
+            index.get(&(prefix, suffix, 0)).copied()
         };
-        match groups.iter_mut().find(|g| fits(g)) {
-            Some(g) => g.numbers.push(n),
-            None => groups.push(Group {
-                prefix: prefix.to_string(),
-                suffix: suffix.to_string(),
-                width,
-                numbers: vec![n],
-            }),
+        let found = match (same_width, unpadded) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match found {
+            Some(g) => groups[g].numbers.push(n),
+            None => {
+                let width = if padded { digits.len() } else { 0 };
+                index.insert((prefix, suffix, width), groups.len());
+                entries.push(Entry::Group(groups.len()));
+                groups.push(Group {
+                    prefix,
+                    suffix,
+                    width,
+                    numbers: vec![n],
+                });
+            }
         }
     }
-    // Rebuild in first-appearance order: singles carry their slot; groups fill the rest.
-    let mut rendered: Vec<String> = groups
-        .into_iter()
-        .map(|g| {
-            if g.numbers.len() == 1 {
-                return format!("{}{:0w$}{}", g.prefix, g.numbers[0], g.suffix, w = g.width);
-            }
-            let mut nums = g.numbers;
-            nums.sort_unstable();
-            nums.dedup();
-            let mut spans: Vec<String> = Vec::new();
-            let mut i = 0;
-            while i < nums.len() {
-                let start = nums[i];
-                let mut end = start;
-                while i + 1 < nums.len() && nums[i + 1] == end + 1 {
-                    i += 1;
-                    end = nums[i];
-                }
-                let w = g.width;
-                spans.push(if start == end {
-                    format!("{start:0w$}")
-                } else {
-                    format!("{start:0w$}-{end:0w$}")
-                });
+    let render = |g: &mut Group<'_>| -> String {
+        if g.numbers.len() == 1 {
+            return format!("{}{:0w$}{}", g.prefix, g.numbers[0], g.suffix, w = g.width);
+        }
+        let nums = &mut g.numbers;
+        nums.sort_unstable();
+        nums.dedup();
+        let mut spans: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < nums.len() {
+            let start = nums[i];
+            let mut end = start;
+            while i + 1 < nums.len() && nums[i + 1] == end + 1 {
                 i += 1;
+                end = nums[i];
             }
-            format!("{}[{}]{}", g.prefix, spans.join(","), g.suffix)
+            let w = g.width;
+            spans.push(if start == end {
+                format!("{start:0w$}")
+            } else {
+                format!("{start:0w$}-{end:0w$}")
+            });
+            i += 1;
+        }
+        format!("{}[{}]{}", g.prefix, spans.join(","), g.suffix)
+    };
+    entries
+        .into_iter()
+        .map(|e| match e {
+            Entry::Group(g) => render(&mut groups[g]),
+            Entry::Single(name) => name.to_string(),
         })
-        .collect();
-    for (slot, name) in singles {
-        rendered.insert(slot.min(rendered.len()), name);
-    }
-    rendered
+        .collect()
 }
 
 fn split_number(name: &str) -> Option<(&str, &str, &str)> {

@@ -1,6 +1,6 @@
 //! `rolecall roles`: the resolved roles, clusters and hosts as a table or JSON.
 
-use super::safe::escape;
+use super::safe::{cell, MAX_CELL};
 use comfy_table::{Cell, CellAlignment, Color};
 use serde_json::{json, Map, Value};
 
@@ -15,7 +15,7 @@ pub fn table(d: &Deployment, printer: &Printer) -> String {
     let mut roles = new_table(printer, &["Role", "Hosts", "Members"]);
     for role in d.roles.values() {
         let members = crate::deployment::range::fold(role.hosts.iter().map(String::as_str)).join(", ");
-        let name = Cell::new(escape(&role.name));
+        let name = Cell::new(cell(&role.name, MAX_CELL));
         let name = if role.name == ALL_ROLE {
             name
         } else {
@@ -24,7 +24,7 @@ pub fn table(d: &Deployment, printer: &Printer) -> String {
         roles.add_row(vec![
             name,
             Cell::new(role.hosts.len()).set_alignment(CellAlignment::Right),
-            Cell::new(escape(&members)),
+            Cell::new(cell(&members, MAX_CELL)),
         ]);
     }
     out.push_str(&roles.to_string());
@@ -34,9 +34,9 @@ pub fn table(d: &Deployment, printer: &Printer) -> String {
         for (name, hosts) in &d.clusters {
             let members = crate::deployment::range::fold(hosts.iter().map(String::as_str)).join(", ");
             clusters.add_row(vec![
-                Cell::new(escape(name)).fg(Color::Cyan),
+                Cell::new(cell(name, MAX_CELL)).fg(Color::Cyan),
                 Cell::new(hosts.len()).set_alignment(CellAlignment::Right),
-                Cell::new(escape(&members)),
+                Cell::new(cell(&members, MAX_CELL)),
             ]);
         }
         out.push('\n');

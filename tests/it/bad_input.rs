@@ -143,3 +143,63 @@ fn ten_thousand_hosts_load() {
     out.code(0);
     assert_eq!(out.json()["roles"]["web"].as_array().map(Vec::len), Some(10_000));
 }
+
+/// Regression: a 1.3 KB Ansible inventory of ranges (each under the per-range limit) expanded
+/// to 5,000,000 hosts (35 s, 5.7 GB); the total is now held while the file is read.
+#[test]
+fn a_small_inventory_cannot_expand_to_millions_of_hosts() {
+    let mut many_hosts = String::new();
+    for g in 0..50 {
+        many_hosts.push_str(&format!("[g{g}]\nh{g}x[00000:99999]\n"));
+    }
+    assert!(many_hosts.len() < 1400, "{}", many_hosts.len());
+    let mut many_groups = String::from("[g0]\nh[00000:99999]\n");
+    for g in 1..50 {
+        many_groups.push_str(&format!("[g{g}]\nh[00000:99999]\n"));
+    }
+    let product = "[g]\nh[00000:99999]-[00000:99999]\n";
+    for (inventory, message) in [
+        (
+            many_hosts.as_str(),
+            "the inventory defines more than 100000 hosts, the limit (raise it with `--max-hosts N`",
+        ),
+        (
+            many_groups.as_str(),
+            "the inventory lists more than 1600000 host names (hosts times their groups)",
+        ),
+        (
+            product,
+            "`h[00000:99999]-[00000:99999]` expands to 10000000000 names, more than the limit of 100000",
+        ),
+    ] {
+        let out = Test::new()
+            .file("inventory.ini", inventory.as_bytes())
+            .args(["roles", "-c", "inventory.ini"])
+            .deadline(Duration::from_secs(30))
+            .run();
+        out.code(2)
+            .stdout_empty()
+            .stderr_has(message)
+            .stderr_has("inventory.ini:");
+        eprintln!("refused in {:?}", out.elapsed);
+    }
+}
+
+/// Regression: the roles table was quadratic in a host name's length (a 60 MB name: over
+/// 120 s) and did not cut its cells.
+#[test]
+fn a_huge_host_name_is_cut_in_the_roles_table_quickly() {
+    let name = "h".repeat(8 << 20);
+    let out = Test::new()
+        .file("inventory.ini", format!("[web]\n{name}\n").as_bytes())
+        .args(["roles", "-c", "inventory.ini"])
+        .deadline(Duration::from_secs(30))
+        .run();
+    out.code(0).stdout_has(&format!(
+        "{} [... cut: {} more bytes; --format json has it all]",
+        "h".repeat(2000),
+        (8 << 20) - 2000
+    ));
+    assert!(out.stdout.len() < 30_000, "{} bytes of table", out.stdout.len());
+    eprintln!("8 MB host name: {:?}", out.elapsed);
+}

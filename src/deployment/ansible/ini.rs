@@ -82,7 +82,8 @@ pub(super) fn read_ini(src: &Source, inv: &mut Inventory) -> Result<(), Diagnost
                     vars.entry("ansible_port").or_insert(Value::from(p));
                 }
                 for name in names {
-                    inv.add_host(&section.0, &name, vars.clone(), at.clone());
+                    inv.add_host(&section.0, &name, vars.clone(), at.clone())
+                        .map_err(&err)?;
                 }
             }
             Kind::Vars => {
@@ -230,15 +231,43 @@ fn split_port(pattern: &str) -> Result<(String, Option<u16>), String> {
     Ok((pattern.to_string(), None))
 }
 
+/// Every name of `name`'s ranges, left-major. The count (the product of every range's
+/// length) is checked against the host limit before any name is made.
 fn expand(name: &str) -> Result<Vec<String>, String> {
-    let Some(open) = name.find('[') else {
-        return Ok(vec![name.to_string()]);
-    };
-    let close = name[open..]
-        .find(']')
-        .map(|c| c + open)
-        .ok_or("unclosed `[` in host range")?;
-    let (head, body, tail) = (&name[..open], &name[open + 1..close], &name[close + 1..]);
+    let limit = crate::deployment::max_hosts();
+    let mut parts: Vec<Vec<String>> = Vec::new();
+    let mut rest = name;
+    while let Some(open) = rest.find('[') {
+        let close = rest[open..]
+            .find(']')
+            .map(|c| c + open)
+            .ok_or("unclosed `[` in host range")?;
+        parts.push(vec![rest[..open].to_string()]);
+        parts.push(range_items(&rest[open + 1..close], limit)?);
+        rest = &rest[close + 1..];
+    }
+    parts.push(vec![rest.to_string()]);
+    let total: u128 = parts.iter().map(|p| p.len() as u128).product();
+    if total > limit as u128 {
+        return Err(format!(
+            "`{name}` expands to {total} names, more than the limit of {limit} (see `--max-hosts`)"
+        ));
+    }
+    let mut out = vec![String::new()];
+    for part in parts {
+        let mut next = Vec::with_capacity(out.len() * part.len());
+        for prefix in &out {
+            for item in &part {
+                next.push(format!("{prefix}{item}"));
+            }
+        }
+        out = next;
+    }
+    Ok(out)
+}
+
+/// The items of one `[start:end]` or `[start:end:step]` range (numbers or single letters).
+fn range_items(body: &str, limit: usize) -> Result<Vec<String>, String> {
     let parts: Vec<&str> = body.split(':').collect();
     let (start, end, step) = match parts.as_slice() {
         [a, b] => (*a, *b, 1u64),
@@ -256,7 +285,7 @@ fn expand(name: &str) -> Result<Vec<String>, String> {
             ))
         }
     };
-    let items: Vec<String> = if !start.is_empty() && start.bytes().all(|b| b.is_ascii_digit()) {
+    if !start.is_empty() && start.bytes().all(|b| b.is_ascii_digit()) {
         let (a, b) = (
             start
                 .parse::<u64>()
@@ -267,10 +296,9 @@ fn expand(name: &str) -> Result<Vec<String>, String> {
         if b < a {
             return Err(format!("range `[{body}]` runs backwards"));
         }
-        if (b - a) / step >= crate::deployment::max_hosts() as u64 {
+        if (b - a) / step >= limit as u64 {
             return Err(format!(
-                "range `[{body}]` expands to more than {} names",
-                crate::deployment::max_hosts()
+                "range `[{body}]` expands to more than {limit} names (see `--max-hosts`)"
             ));
         }
         let width = if start.len() > 1 && start.starts_with('0') {
@@ -278,29 +306,22 @@ fn expand(name: &str) -> Result<Vec<String>, String> {
         } else {
             0
         };
-        (a..=b)
-            .step_by(step as usize)
+        Ok((a..=b)
+            .step_by(usize::try_from(step).unwrap_or(usize::MAX))
             .map(|n| format!("{n:0width$}"))
-            .collect()
+            .collect())
     } else if start.len() == 1 && end.len() == 1 && start.bytes().all(|b| b.is_ascii_alphabetic()) {
         let (a, b) = (start.as_bytes()[0], end.as_bytes()[0]);
         if b < a {
             return Err(format!("range `[{body}]` runs backwards"));
         }
-        (a..=b)
-            .step_by(step as usize)
+        Ok((a..=b)
+            .step_by(usize::try_from(step).unwrap_or(usize::MAX))
             .map(|c| (c as char).to_string())
-            .collect()
+            .collect())
     } else {
-        return Err(format!("`[{body}]` is not a numeric or alphabetic range"));
-    };
-    let mut out = Vec::new();
-    for item in items {
-        for rest in expand(tail)? {
-            out.push(format!("{head}{item}{rest}"));
-        }
+        Err(format!("`[{body}]` is not a numeric or alphabetic range"))
     }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -64,7 +64,14 @@ struct Inventory {
     hosts: IndexMap<String, HostEntry>,
     groups: IndexMap<String, Group>,
     warnings: Vec<String>,
+    /// Host names listed so far (a host in three groups counts three times).
+    listed: usize,
 }
+
+/// Host names an inventory may list (hosts times the groups each is in), per allowed host:
+/// a real inventory puts a host in a handful of groups; a 1 KB file of ranges must not list
+/// millions.
+const LISTED_PER_HOST: usize = 16;
 
 impl Inventory {
     fn new() -> Self {
@@ -75,7 +82,32 @@ impl Inventory {
             hosts: IndexMap::new(),
             groups,
             warnings: Vec::new(),
+            listed: 0,
         }
+    }
+
+    /// The entry of `host`, new or not; `Err` once the inventory passes the host limit
+    /// ([`crate::deployment::max_hosts`]) or lists more than [`LISTED_PER_HOST`] names per
+    /// allowed host: checked at each name, while the file is read, never after.
+    fn host_entry(&mut self, host: &str) -> Result<&mut HostEntry, String> {
+        let limit = crate::deployment::max_hosts();
+        self.listed += 1;
+        if self.listed > limit.saturating_mul(LISTED_PER_HOST) {
+            return Err(format!(
+                "the inventory lists more than {} host names (hosts times their groups), more than \
+                 {LISTED_PER_HOST} per host of the limit of {limit} (raise it with `--max-hosts N` or {})",
+                limit.saturating_mul(LISTED_PER_HOST),
+                crate::deployment::MAX_HOSTS_ENV
+            ));
+        }
+        if !self.hosts.contains_key(host) && self.hosts.len() >= limit {
+            return Err(format!(
+                "the inventory defines more than {limit} hosts, the limit (raise it with `--max-hosts N` or {}, \
+                 if the fleet is really that big)",
+                crate::deployment::MAX_HOSTS_ENV
+            ));
+        }
+        Ok(self.hosts.entry(host.to_string()).or_default())
     }
 
     fn group(&mut self, name: &str, at: (PathBuf, usize)) -> &mut Group {
@@ -84,11 +116,12 @@ impl Inventory {
         g
     }
 
-    fn add_host(&mut self, group: &str, host: &str, vars: Vars, at: (PathBuf, usize)) {
-        let h = self.hosts.entry(host.to_string()).or_default();
+    fn add_host(&mut self, group: &str, host: &str, vars: Vars, at: (PathBuf, usize)) -> Result<(), String> {
+        let h = self.host_entry(host)?;
         h.at.get_or_insert(at.clone());
         h.vars.extend(vars);
         self.group(group, at).hosts.insert(host.to_string());
+        Ok(())
     }
 }
 

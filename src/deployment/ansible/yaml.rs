@@ -61,7 +61,8 @@ fn read_listing(src: &Source, inv: &mut Inventory, top: serde_yaml::Mapping) -> 
             match key.as_str() {
                 "hosts" => {
                     for h in names(&gv, &kpath)? {
-                        inv.add_host(&name, &h, Vars::new(), at.clone());
+                        inv.add_host(&name, &h, Vars::new(), at.clone())
+                            .map_err(|e| src.error_at(&kpath, e))?;
                     }
                 }
                 "children" => {
@@ -83,7 +84,9 @@ fn read_listing(src: &Source, inv: &mut Inventory, top: serde_yaml::Mapping) -> 
         let host = key_text(&k);
         let vars = yaml_vars(src, inv, v, &meta.key(&host), &format!("host `{host}`"))?;
         let at = (src.path.clone(), line_of(src, &meta.key(&host)));
-        let h = inv.hosts.entry(host).or_default();
+        let h = inv
+            .host_entry(&host)
+            .map_err(|e| src.error_at(&meta.key(&host), e))?;
         h.at.get_or_insert(at);
         h.vars.extend(vars);
     }
@@ -149,7 +152,8 @@ fn read_group(
                         }
                         let hat = (src.path.clone(), line_of(src, &hpath));
                         for n in names {
-                            inv.add_host(name, &n, vars.clone(), hat.clone());
+                            inv.add_host(name, &n, vars.clone(), hat.clone())
+                                .map_err(|e| src.error_at(&hpath, e))?;
                         }
                     }
                 }
