@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::Args;
 use comfy_table::{presets, Cell, ContentArrangement, Table};
 use rolecall::exit::Exit;
+use rolecall::report::safe::{cell, escape, MAX_CELL};
 use rolecall::report::Printer;
 use serde_json::json;
 
@@ -57,16 +58,16 @@ pub fn run(args: PluginsArgs, settings: &PluginSettings, printer: &Printer) -> a
             for p in &reg.plugins {
                 t.add_row(vec![
                     Cell::new(p.kind),
-                    Cell::new(&p.name),
-                    Cell::new(&p.description),
-                    Cell::new(format!("{} {}", p.module, p.version)),
-                    Cell::new(p.library.display()),
+                    Cell::new(cell(&p.name, MAX_CELL)),
+                    Cell::new(cell(&p.description, MAX_CELL)),
+                    Cell::new(cell(&format!("{} {}", p.module, p.version), MAX_CELL)),
+                    Cell::new(cell(&p.library.display().to_string(), MAX_CELL)),
                 ]);
             }
             let mut s = t.to_string();
             s.push('\n');
             for p in &reg.problems {
-                s.push_str(&format!("failed to load {p}\n"));
+                s.push_str(&format!("failed to load {}\n", escape(&p.to_string())));
             }
             s
         }
@@ -109,10 +110,10 @@ fn expect_keys(
             }
             for k in &keys {
                 t.add_row(vec![
-                    Cell::new(&k.key),
-                    Cell::new(&k.kind),
-                    Cell::new(&k.plugin),
-                    Cell::new(&k.description),
+                    Cell::new(cell(&k.key, MAX_CELL)),
+                    Cell::new(cell(&k.kind, MAX_CELL)),
+                    Cell::new(cell(&k.plugin, MAX_CELL)),
+                    Cell::new(cell(&k.description, MAX_CELL)),
                 ]);
             }
             let mut s = t.to_string();

@@ -106,14 +106,35 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
     Ok(fanout::exit(&results))
 }
 
-/// `DIR/HOST.stdout` and `DIR/HOST.stderr` (a `/` in a host name becomes `_`).
+/// `DIR/HOST.stdout` and `DIR/HOST.stderr`, the exact bytes the host sent. The host name is
+/// made a file name one-to-one: `%`, `/`, NUL and a leading `.` are written `%25`, `%2F`,
+/// `%00`, `%2E` (so `x/y` and `x_y` never share a file, and no name is `.` or `..`).
 fn save(dir: &Path, r: &rolecall::remote::HostResult) -> anyhow::Result<()> {
-    let name = r.host.replace(['/', '\0'], "_");
-    for (ext, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+    let name = file_name(&r.host);
+    let outputs: [(&str, &[u8]); 2] = [
+        ("stdout", r.raw.stdout.as_deref().unwrap_or(r.stdout.as_bytes())),
+        ("stderr", r.raw.stderr.as_deref().unwrap_or(r.stderr.as_bytes())),
+    ];
+    for (ext, bytes) in outputs {
         let path = dir.join(format!("{name}.{ext}"));
-        std::fs::write(&path, text).with_context(|| format!("writing `{}`", path.display()))?;
+        std::fs::write(&path, bytes).with_context(|| format!("writing `{}`", path.display()))?;
     }
     Ok(())
+}
+
+/// A host name as a file name, one-to-one (see [`save`]).
+fn file_name(host: &str) -> String {
+    let mut out = String::with_capacity(host.len());
+    for (i, c) in host.chars().enumerate() {
+        match c {
+            '%' => out.push_str("%25"),
+            '/' => out.push_str("%2F"),
+            '\0' => out.push_str("%00"),
+            '.' if i == 0 => out.push_str("%2E"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The bytes `--stdin` names: a file, or all of rolecall's stdin for `-`.

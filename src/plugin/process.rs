@@ -3,7 +3,7 @@
 //! with the tail of what it wrote to stderr.
 //!
 //! The host runs in a process group of its own, and every kill (the deadline, a protocol
-//! violation, its end, rolecall's own SIGINT/SIGTERM through [`super::reap`]) takes the whole
+//! violation, its end, rolecall's own SIGINT/SIGTERM through `plugin::reap`) takes the whole
 //! group: a grandchild a plugin forks cannot outlive the run. Its stdout is read with a poll, so
 //! a grandchild that escaped the group and holds the pipe open cannot hold the run either: once
 //! the host has ended, the pipe's end is its end.

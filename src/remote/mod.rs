@@ -298,6 +298,15 @@ pub struct HostResult {
     pub duration: Duration,
     /// When the command went out and when its first output came back, where known.
     pub round_trip: Option<RoundTrip>,
+    /// The exact bytes, where the output was not valid UTF-8 (the text then has U+FFFD).
+    pub raw: RawOutput,
+}
+
+/// A command's output bytes, kept beside its text only when they are not valid UTF-8.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawOutput {
+    pub stdout: Option<Vec<u8>>,
+    pub stderr: Option<Vec<u8>>,
 }
 
 /// One command's own round trip on the wall clock: sent, first output back.
@@ -322,6 +331,7 @@ impl HostResult {
             stderr: String::new(),
             duration: Duration::ZERO,
             round_trip: None,
+            raw: RawOutput::default(),
         }
     }
 
@@ -417,6 +427,14 @@ impl Capture {
 
     pub(crate) fn into_bytes(self) -> Vec<u8> {
         self.data
+    }
+
+    /// [`Self::into_text`], and the kept bytes themselves when they are not valid UTF-8.
+    pub(crate) fn into_parts(self) -> (String, Option<Vec<u8>>) {
+        let raw = std::str::from_utf8(&self.data)
+            .is_err()
+            .then(|| self.data.clone());
+        (self.into_text(), raw)
     }
 
     /// Lossy UTF-8, with a visible mark when bytes were dropped.

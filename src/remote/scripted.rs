@@ -157,6 +157,7 @@ impl ScriptedExecutor {
             stderr: r.stderr.clone(),
             duration,
             round_trip: None,
+            raw: super::RawOutput::default(),
         }
     }
 }

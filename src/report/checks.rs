@@ -81,7 +81,7 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer, show: S
         let quiet_line = (show != Show::All).then(|| rest_line(&rows, show)).flatten();
         if shown.is_empty() {
             if let Some(line) = quiet_line {
-                let _ = writeln!(out, "{} {line}", plugin.bold());
+                let _ = writeln!(out, "{} {line}", safe::escape(plugin).bold());
                 after_line = true;
             }
             continue;
@@ -90,7 +90,7 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer, show: S
             out.push('\n');
             after_line = false;
         }
-        let _ = writeln!(out, "{}", plugin.bold());
+        let _ = writeln!(out, "{}", safe::escape(plugin).bold());
         let mut t = new_table(printer, &["Check", "Hosts", "Status", "Message", "Where"]);
         for r in &shown {
             let hosts = r.hosts_text();
@@ -99,7 +99,7 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer, show: S
                 Cell::new(safe::cell(&hosts, safe::MAX_CELL)),
                 status_cell(r.status),
                 Cell::new(safe::cell(&r.message, safe::MAX_CELL)),
-                Cell::new(where_folded(r, source)),
+                Cell::new(safe::cell(&where_folded(r, source), safe::MAX_CELL)),
             ]);
         }
         let _ = writeln!(out, "{t}");
@@ -113,7 +113,7 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer, show: S
             out,
             "{} {}",
             "nothing to do here (skipped):".dimmed(),
-            idle.join(", ").dimmed()
+            safe::escape(&idle.join(", ")).dimmed()
         );
         after_line = true;
     }
@@ -125,7 +125,7 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer, show: S
         let mut t = new_table(printer, &["Library", "Problem"]);
         for p in &results.load_problems {
             t.add_row(vec![
-                Cell::new(p.file.display()),
+                Cell::new(safe::cell(&p.file.display().to_string(), safe::MAX_CELL)),
                 Cell::new(safe::cell(&p.reason, safe::MAX_CELL)).fg(Color::Magenta),
             ]);
         }
@@ -217,7 +217,7 @@ pub fn table_summary(results: &Results, printer: &Printer, show: Show) -> String
     for (name, c) in &per {
         let num = |n: usize| Cell::new(n).set_alignment(CellAlignment::Right);
         t.add_row(vec![
-            Cell::new(name),
+            Cell::new(safe::cell(name, safe::MAX_CELL)),
             num(c.pass),
             num(c.fail),
             num(c.warn),
@@ -501,9 +501,9 @@ pub(crate) fn new_table(printer: &Printer, header: &[&str]) -> Table {
     t.load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(
-            header
-                .iter()
-                .map(|h| Cell::new(h).add_attribute(comfy_table::Attribute::Bold)),
+            header.iter().map(|h| {
+                Cell::new(safe::cell(h, safe::MAX_CELL)).add_attribute(comfy_table::Attribute::Bold)
+            }),
         );
     if printer.color() {
         t.enforce_styling();

@@ -149,7 +149,7 @@ fn overview_table(report: &DebugReport, printer: &Printer) -> String {
     header.extend(groups.iter().map(String::as_str));
     let mut t = new_table(printer, &header);
     for (i, plugin) in plugins.iter().enumerate() {
-        let mut cells = vec![Cell::new(plugin)];
+        let mut cells = vec![Cell::new(safe::cell(plugin, safe::MAX_CELL))];
         cells.extend(rows.iter().map(|r| status_or_dash(r.statuses[i])));
         t.add_row(cells);
     }
@@ -163,7 +163,7 @@ fn dry_run(report: &DebugReport, printer: &Printer) -> String {
     let mut out = String::new();
     let mut commands = 0;
     for (plugin, sent) in &report.sent {
-        let _ = writeln!(out, "{}", plugin.bold());
+        let _ = writeln!(out, "{}", safe::escape(plugin).bold());
         if sent.is_empty() {
             let _ = writeln!(out, "  (no commands)\n");
             continue;
@@ -173,7 +173,10 @@ fn dry_run(report: &DebugReport, printer: &Printer) -> String {
             commands += 1;
             t.add_row(vec![
                 Cell::new(safe::cell(&s.command, safe::MAX_CELL)),
-                Cell::new(fold(s.hosts.iter().map(String::as_str)).join(",")),
+                Cell::new(safe::cell(
+                    &fold(s.hosts.iter().map(String::as_str)).join(","),
+                    safe::MAX_CELL,
+                )),
             ]);
         }
         let _ = writeln!(out, "{t}\n");

@@ -70,6 +70,7 @@ pub fn table(command: &str, results: &[HostResult]) -> String {
         let hosts = fold(g.hosts.iter().copied()).join(",");
         let status = g.outcome.describe();
         let status = escape(&status);
+        let hosts = escape(&hosts);
         let head = format!("==> {hosts} ({}): {status}", plural(g.hosts.len(), "host"));
         let head = match g.outcome {
             Outcome::Exited(0) => head.green().bold(),
@@ -179,6 +180,15 @@ pub fn json(command: &str, results: &[HostResult], shard: Option<&crate::run::sh
             let mut v = serde_json::to_value(r.to_command_result()).unwrap_or(Value::Null);
             // rolecall's own names (`failed`, `killed`), not the plugin ABI's.
             v["outcome"] = json!(r.outcome.name());
+            // Output that is not UTF-8: its exact bytes beside the (lossy) text.
+            use base64::Engine;
+            let b64 = &base64::engine::general_purpose::STANDARD;
+            if let Some(b) = &r.raw.stdout {
+                v["stdout_base64"] = json!(b64.encode(b));
+            }
+            if let Some(b) = &r.raw.stderr {
+                v["stderr_base64"] = json!(b64.encode(b));
+            }
             v
         })
         .collect();
@@ -215,6 +225,7 @@ mod tests {
             stderr: String::new(),
             duration: Duration::from_millis(5),
             round_trip: None,
+            raw: crate::remote::RawOutput::default(),
         }
     }
 

@@ -144,7 +144,11 @@ impl Printer {
     /// A progress or summary note on stderr; silenced by `-q`.
     pub fn note(&self, message: &str) {
         if !self.quiet {
-            let _ = writeln!(io::stderr().lock(), "{}", self.redact(message));
+            let _ = writeln!(
+                io::stderr().lock(),
+                "{}",
+                super::safe::escape(&self.redact(message))
+            );
         }
     }
 
@@ -154,7 +158,11 @@ impl Printer {
         } else {
             label.to_string()
         };
-        let _ = writeln!(io::stderr().lock(), "{label}: {}", self.redact(message));
+        let _ = writeln!(
+            io::stderr().lock(),
+            "{label}: {}",
+            super::safe::escape(&self.redact(message))
+        );
     }
 }
 

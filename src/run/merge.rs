@@ -34,6 +34,13 @@ fn string(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
+/// The bytes a result's `KEY_base64` field holds (see `run --format json`).
+fn bytes(v: &Value, key: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let text = v.get(key)?.as_str()?;
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
+
 /// Bytes of one shard's JSON `merge` reads at most (as a deployment file).
 pub const MAX_SHARD_BYTES: u64 = 64 << 20;
 
@@ -269,6 +276,10 @@ fn merge_run(docs: &[&(PathBuf, Value)]) -> Result<Merged, String> {
                 stderr: string(r, "stderr").unwrap_or_default(),
                 duration,
                 round_trip: None,
+                raw: crate::remote::RawOutput {
+                    stdout: bytes(r, "stdout_base64"),
+                    stderr: bytes(r, "stderr_base64"),
+                },
             });
         }
     }

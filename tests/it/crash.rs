@@ -496,3 +496,33 @@ fn a_result_for_a_host_outside_the_deployment_is_a_plugin_error() {
         ]
     );
 }
+
+/// Regression: raw escapes and carriage returns in a library's file name reached the terminal
+/// through the `plugins` table, load errors and error messages.
+#[test]
+fn escapes_in_file_names_never_reach_the_terminal() {
+    let keep = tempfile::tempdir().expect("temp dir");
+    let dir = keep.path().join("plugins");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let evil = dir.join("libevil\x1b]0;owned\x07\x1b[2J\rx.so");
+    std::fs::write(&evil, b"not an ELF file").expect("write");
+    std::fs::set_permissions(&evil, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let dir = dir.to_str().expect("utf-8 path");
+    let raw = |s: &str| s.contains('\x1b') || s.contains('\r') || s.contains('\x07');
+    for args in [
+        vec!["plugins", "--plugin-dir", dir],
+        vec!["validate", "--plugin-dir", dir],
+        vec!["validate", "--plugin-dir", dir, "-c", "missing\x1b[2J.yaml"],
+    ] {
+        let out = Test::new().yaml(FLEET).args(args.clone()).run();
+        assert!(!raw(&out.stdout), "{args:?}: stdout {:?}", out.stdout);
+        assert!(!raw(&out.stderr), "{args:?}: stderr {:?}", out.stderr);
+        assert!(
+            out.stdout.contains("\\x1b]0;owned\\x07\\x1b[2J\\x0dx.so")
+                || out.stderr.contains("\\x1b]0;owned\\x07\\x1b[2J\\x0dx.so")
+                || out.stderr.contains("missing\\x1b[2J.yaml"),
+            "{args:?}: {out:?}"
+        );
+    }
+}

@@ -878,3 +878,77 @@ fn shards_merge_into_the_single_runs_report() {
         .code(2)
         .stderr_has("it ran on another deployment than `deploy.yaml`");
 }
+
+/// Regression: output that is not UTF-8 became U+FFFD in `--format json` and `--output-dir`
+/// files, and hosts `x/y` and `x_y` wrote one file.
+#[test]
+fn run_keeps_every_byte_and_a_file_per_host() {
+    use base64::Engine;
+    let fleet = Fleet::start(2);
+    // An Ansible inventory: Ansible takes `x/y` as a host name (rolecall's own format does not).
+    let mut inventory = String::from("[fleet]\n");
+    for (name, h) in ["x/y", "x_y"].iter().zip(&fleet.hosts) {
+        inventory.push_str(&format!(
+            "{name} ansible_host={} ansible_port={}\n",
+            h.address, h.port
+        ));
+    }
+    let sent: &[u8] = b"caf\xe9\n\xff\xfe end\n";
+    let run = |extra: &[&str]| {
+        let t = Test::new()
+            .file("inventory.ini", inventory.as_bytes())
+            .args(["run", "-c", "inventory.ini", "--all"])
+            .args(extra.iter().copied())
+            .args(fleet.args())
+            .args([
+                "--connect-timeout",
+                "30",
+                "--",
+                r"printf 'caf\351\n\377\376 end\n'; printf '\377' >&2",
+            ])
+            .deadline(DEADLINE);
+        let dir = t.dir().to_path_buf();
+        (t.run(), dir)
+    };
+    let (out, _) = run(&["--format", "json"]);
+    out.code(0);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for r in out.json()["results"].as_array().expect("results") {
+        let decode = |k: &str| b64.decode(r[k].as_str().expect(k)).expect("base64");
+        assert_eq!(decode("stdout_base64"), sent, "{r}");
+        assert_eq!(decode("stderr_base64"), b"\xff", "{r}");
+        assert!(r["stdout"].as_str().expect("text").contains('\u{fffd}'), "{r}");
+    }
+    let t = Test::new()
+        .file("inventory.ini", inventory.as_bytes())
+        .args(["run", "-c", "inventory.ini", "--all", "--output-dir", "out"])
+        .args(fleet.args())
+        .args([
+            "--connect-timeout",
+            "30",
+            "--",
+            r"printf 'caf\351\n\377\376 end\n'; printf '\377' >&2",
+        ])
+        .deadline(DEADLINE);
+    let dir = t.dir().join("out");
+    t.run().code(0);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("out")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["x%2Fy.stderr", "x%2Fy.stdout", "x_y.stderr", "x_y.stdout"]
+    );
+    for host in ["x%2Fy", "x_y"] {
+        assert_eq!(
+            std::fs::read(dir.join(format!("{host}.stdout"))).expect("file"),
+            sent
+        );
+        assert_eq!(
+            std::fs::read(dir.join(format!("{host}.stderr"))).expect("file"),
+            b"\xff"
+        );
+    }
+}

@@ -37,7 +37,7 @@ use self::channel::{exec_batch, Ran, Spec};
 use self::connect::{connect, Connection};
 use super::known_hosts::KnownHosts;
 use super::settings::HostSettings;
-use super::{shell_quote, AllowList, Executor, HostResult, Outcome};
+use super::{shell_quote, AllowList, Executor, HostResult, Outcome, RawOutput};
 use crate::deployment::HostKeyChecking;
 
 /// libssh2 error codes we branch on.
@@ -550,14 +550,21 @@ fn work(
             Ran::Lost(why, out, err) => {
                 lost = true;
                 match w {
-                    Work::Run(..) => Reply::Run(HostResult {
-                        host: host.to_string(),
-                        outcome: Outcome::Lost(why),
-                        stdout: out.into_text(),
-                        stderr: err.into_text(),
-                        duration: start.elapsed(),
-                        round_trip: None,
-                    }),
+                    Work::Run(..) => {
+                        let ((stdout, raw_out), (stderr, raw_err)) = (out.into_parts(), err.into_parts());
+                        Reply::Run(HostResult {
+                            host: host.to_string(),
+                            outcome: Outcome::Lost(why),
+                            stdout,
+                            stderr,
+                            duration: start.elapsed(),
+                            round_trip: None,
+                            raw: RawOutput {
+                                stdout: raw_out,
+                                stderr: raw_err,
+                            },
+                        })
+                    }
                     Work::Fetch(_) => failed(w, host, Outcome::Lost(why)),
                 }
             }
@@ -565,18 +572,30 @@ fn work(
             Ran::NotRun(why) => failed(w, host, Outcome::NotRun(why)),
             Ran::Finished(outcome, out, err, round_trip) => match w {
                 Work::Run(..) => {
+                    let ((stdout, raw_out), (stderr, raw_err)) = (out.into_parts(), err.into_parts());
                     let mut result = HostResult {
                         host: host.to_string(),
                         outcome,
-                        stdout: out.into_text(),
-                        stderr: err.into_text(),
+                        stdout,
+                        stderr,
                         duration: start.elapsed(),
                         round_trip,
+                        raw: RawOutput {
+                            stdout: raw_out,
+                            stderr: raw_err,
+                        },
                     };
                     if let Some(user) = sudo {
                         let login = &target.user.value;
                         match super::sudo::settle(&result.outcome, &result.stderr, login, user) {
-                            Ok(stderr) => result.stderr = stderr,
+                            Ok(stderr) => {
+                                if stderr != result.stderr {
+                                    // sudo's own lines were taken out of the text: the bytes
+                                    // no longer match it.
+                                    result.raw.stderr = None;
+                                }
+                                result.stderr = stderr;
+                            }
                             Err(o) => result.outcome = o,
                         }
                     }
