@@ -21,6 +21,10 @@ pub(super) fn read_ini(src: &Source, inv: &mut Inventory) -> Result<(), Diagnost
     // `[x:vars]` of groups not (yet) defined: applied at the end if the group is defined by
     // then, else refused (as Ansible does).
     let mut deferred: IndexMap<String, (usize, Vars)> = IndexMap::new();
+    // Groups named by a section header so far, and children named before any section of
+    // their own (line, parent).
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut pending: IndexMap<String, (usize, String)> = IndexMap::new();
     for (i, raw) in src.text.lines().enumerate() {
         let line_no = i + 1;
         let line = raw.trim();
@@ -34,20 +38,20 @@ pub(super) fn read_ini(src: &Source, inv: &mut Inventory) -> Result<(), Diagnost
                 column: raw.len() - raw.trim_start().len() + 1,
             }))
         };
-        if let Some(inner) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            let (name, kind) = match inner.split_once(':') {
-                None => (inner, Kind::Hosts),
-                Some((n, "vars")) => (n, Kind::Vars),
-                Some((n, "children")) => (n, Kind::Children),
-                Some((_, other)) => {
-                    return Err(err(format!("`[{inner}]`: unknown section type `:{other}`"))
+        if let Some((name, kind)) = section_header(line) {
+            let kind = match kind {
+                None | Some("hosts") => Kind::Hosts,
+                Some("vars") => Kind::Vars,
+                Some("children") => Kind::Children,
+                Some(other) => {
+                    return Err(err(format!("`{line}`: unknown section type `:{other}`"))
                         .hint("sections are `[group]`, `[group:vars]` or `[group:children]`"));
                 }
             };
-            let name = name.trim();
-            if name.is_empty() || name.contains(char::is_whitespace) {
-                return Err(err(format!("`[{inner}]` is not a valid group name")));
+            if !matches!(kind, Kind::Vars) {
+                pending.shift_remove(name);
             }
+            seen.insert(name.to_string());
             match kind {
                 Kind::Vars if !inv.groups.contains_key(name) => {
                     deferred.entry(name.to_string()).or_insert((line_no, Vars::new()));
@@ -58,6 +62,12 @@ pub(super) fn read_ini(src: &Source, inv: &mut Inventory) -> Result<(), Diagnost
             }
             section = (name.to_string(), kind);
             continue;
+        }
+        if line.starts_with('[') && line.ends_with(']') {
+            return Err(err(format!(
+                "`{}` is not a valid section header: no spaces or `:`/`]` in a group name",
+                excerpt(line)
+            )));
         }
         match section.1 {
             Kind::Hosts => {
@@ -109,11 +119,38 @@ pub(super) fn read_ini(src: &Source, inv: &mut Inventory) -> Result<(), Diagnost
                 }
             }
             Kind::Children => {
-                let child = line.split_whitespace().next().unwrap_or_default().to_string();
-                inv.group(&child, at.clone());
-                inv.group(&section.0, at).children.insert(child);
+                // Ansible's group name: up to whitespace, `:` or `]`, then only a comment.
+                let child = line
+                    .split(|c: char| c.is_whitespace() || c == '#')
+                    .next()
+                    .unwrap_or_default();
+                let rest = line[child.len()..].trim_start();
+                if child.is_empty()
+                    || child.contains([':', ']'])
+                    || !(rest.is_empty() || rest.starts_with('#'))
+                {
+                    return Err(err(format!("expected a group name, got `{}`", excerpt(line))));
+                }
+                if !seen.contains(child) {
+                    // Defined later or never: Ansible refuses the latter.
+                    pending
+                        .entry(child.to_string())
+                        .or_insert((line_no, section.0.clone()));
+                }
+                inv.group(child, at.clone());
+                inv.group(&section.0, at).children.insert(child.to_string());
             }
         }
+    }
+    if let Some((child, (line, parent))) = pending.into_iter().next() {
+        return Err(Diagnostic::new(
+            &src.path,
+            format!("`[{parent}:children]` includes `{child}`, a group that is never defined"),
+        )
+        .at(Some(Position { line, column: 1 }))
+        .hint(format!(
+            "define `[{child}]` (it may be empty), as Ansible requires"
+        )));
     }
     for (name, (line, vars)) in deferred {
         if let Some(g) = inv.groups.get_mut(&name) {
@@ -130,6 +167,24 @@ pub(super) fn read_ini(src: &Source, inv: &mut Inventory) -> Result<(), Diagnost
         }
     }
     Ok(())
+}
+
+/// A section header as Ansible's INI plugin reads it: `[name]` or `[name:tag]`, then only
+/// whitespace or a `#` comment. The name holds no whitespace, `:` or `]`; the tag is a word.
+fn section_header(line: &str) -> Option<(&str, Option<&str>)> {
+    let inner = line.strip_prefix('[')?;
+    let close = inner.find(']')?;
+    let rest = inner[close + 1..].trim_start();
+    if !(rest.is_empty() || rest.starts_with('#')) {
+        return None;
+    }
+    let inner = &inner[..close];
+    let (name, tag) = match inner.split_once(':') {
+        Some((n, t)) => (n, Some(t)),
+        None => (inner, None),
+    };
+    let word = |t: &str| !t.is_empty() && t.chars().all(|c| c.is_alphanumeric() || c == '_');
+    (!name.is_empty() && !name.contains(char::is_whitespace) && tag.is_none_or(word)).then_some((name, tag))
 }
 
 /// Python's `shlex.split(s, comments=True)`, enough for inventory lines.
@@ -266,13 +321,17 @@ fn expand(name: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+const LETTERS: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
 /// The items of one `[start:end]` or `[start:end:step]` range (numbers or single letters).
 fn range_items(body: &str, limit: usize) -> Result<Vec<String>, String> {
     let parts: Vec<&str> = body.split(':').collect();
     let (start, end, step) = match parts.as_slice() {
+        // Ansible: an omitted start is 0 (`db[:5]`).
+        [a, b] if a.is_empty() => ("0", *b, 1u64),
         [a, b] => (*a, *b, 1u64),
         [a, b, s] => (
-            *a,
+            if a.is_empty() { "0" } else { *a },
             *b,
             s.parse::<u64>()
                 .ok()
@@ -302,6 +361,11 @@ fn range_items(body: &str, limit: usize) -> Result<Vec<String>, String> {
             ));
         }
         let width = if start.len() > 1 && start.starts_with('0') {
+            if end.len() != start.len() {
+                return Err(format!(
+                    "range `[{body}]`: a zero-padded start needs an end of the same length (as Ansible requires)"
+                ));
+            }
             start.len()
         } else {
             0
@@ -310,14 +374,18 @@ fn range_items(body: &str, limit: usize) -> Result<Vec<String>, String> {
             .step_by(usize::try_from(step).unwrap_or(usize::MAX))
             .map(|n| format!("{n:0width$}"))
             .collect())
-    } else if start.len() == 1 && end.len() == 1 && start.bytes().all(|b| b.is_ascii_alphabetic()) {
-        let (a, b) = (start.as_bytes()[0], end.as_bytes()[0]);
+    } else if let (Some(a), Some(b)) = (LETTERS.find(start), LETTERS.find(end)) {
+        // Python's `string.ascii_letters`: a-z then A-Z (`[x:B]` runs x, y, z, A, B).
+        if start.len() != 1 || end.len() != 1 {
+            return Err(format!("`[{body}]` is not a numeric or alphabetic range"));
+        }
         if b < a {
             return Err(format!("range `[{body}]` runs backwards"));
         }
-        Ok((a..=b)
+        Ok(LETTERS[a..=b]
+            .chars()
             .step_by(usize::try_from(step).unwrap_or(usize::MAX))
-            .map(|c| (c as char).to_string())
+            .map(String::from)
             .collect())
     } else {
         Err(format!("`[{body}]` is not a numeric or alphabetic range"))

@@ -21,7 +21,7 @@ mod literal;
 mod vars;
 mod yaml;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use indexmap::{IndexMap, IndexSet};
@@ -245,10 +245,24 @@ fn read_file(path: &Path, inv: &mut Inventory) -> Result<(), LoadError> {
         return Err(vaulted(path).into());
     }
     let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
-    let yaml_ok = matches!(ext.as_deref(), None | Some("yml" | "yaml" | "json"));
-    if yaml_ok {
-        if let Ok(serde_yaml::Value::Mapping(_)) = serde_yaml::from_str::<serde_yaml::Value>(&src.text) {
-            return yaml::read_yaml(&src, inv).map_err(Into::into);
+    let yaml_named = matches!(ext.as_deref(), Some("yml" | "yaml" | "json"));
+    if yaml_named || ext.is_none() {
+        // Ansible tries its `yaml` plugin on these names, then `ini` on whatever is left.
+        match serde_yaml::from_str::<serde_yaml::Value>(&src.text) {
+            Ok(serde_yaml::Value::Mapping(_)) => return yaml::read_yaml(&src, inv).map_err(Into::into),
+            Err(_) if yaml_named || !ini_like(&src.text) => {
+                // Not YAML: INI if it reads as INI, else the YAML error at its place (an INI
+                // error at 1:1 would point nowhere useful).
+                let mut attempt = Inventory::new();
+                if ini::read_ini(&src, &mut attempt).is_ok() {
+                    return ini::read_ini(&src, inv).map_err(Into::into);
+                }
+                return Err(src.value().err().map_or_else(
+                    || Diagnostic::new(path, "not a YAML or INI inventory").into(),
+                    Into::into,
+                ));
+            }
+            _ => {}
         }
     }
     ini::read_ini(&src, inv).map_err(Into::into)
@@ -294,6 +308,8 @@ fn finish(
         .filter(|h| !grouped.contains(*h))
         .cloned()
         .collect();
+    // As Ansible reconciles: a host in a real group is not `ungrouped`, a host in none is.
+    inv.groups[UNGROUPED].hosts.retain(|h| !grouped.contains(h));
     inv.groups[UNGROUPED].hosts.extend(lone);
     let depth = depths(&inv.groups)?;
     for g in inv.groups.values_mut() {
@@ -414,7 +430,11 @@ fn finish(
         );
     }
     if hosts.is_empty() {
-        return Err(Diagnostic::new(path, "the inventory defines no hosts").into());
+        let mut d = Diagnostic::new(path, "the inventory defines no hosts");
+        if !inv.warnings.is_empty() {
+            d = d.hint(inv.warnings.join("\n"));
+        }
+        return Err(d.into());
     }
     let mut roles: IndexMap<String, Role> = IndexMap::new();
     for name in inv.groups.keys().filter(|n| n.as_str() != ALL_ROLE) {
@@ -422,11 +442,8 @@ fn finish(
         if name == UNGROUPED && members.is_none_or(IndexSet::is_empty) {
             continue;
         }
-        let hosts_in: Vec<String> = hosts
-            .keys()
-            .filter(|h| members.is_some_and(|m| m.contains(*h)))
-            .cloned()
-            .collect();
+        let hosts_in = ansible_order(&inv.groups, name);
+        debug_assert!(hosts_in.iter().all(|h| members.is_some_and(|m| m.contains(h))));
         roles.insert(
             name.clone(),
             Role {
@@ -441,7 +458,7 @@ fn finish(
         Role {
             name: ALL_ROLE.to_string(),
             description: Some("every host of the inventory".into()),
-            hosts: hosts.keys().cloned().collect(),
+            hosts: ansible_order(&inv.groups, ALL_ROLE),
             ..Role::default()
         },
     );
@@ -461,6 +478,32 @@ fn finish(
         warnings: inv.warnings,
         origins: std::collections::HashMap::new(),
     })
+}
+
+/// The hosts of group `name` in the order Ansible's `Group.get_hosts` gives them: the group's
+/// own hosts, then those of its children in order, then of their children (level by level),
+/// each host once. (Ansible walks the levels below the children in a set's order, which
+/// varies between runs; here they go in the order the groups were written.)
+fn ansible_order(groups: &IndexMap<String, Group>, name: &str) -> Vec<String> {
+    let mut order: IndexSet<&str> = IndexSet::new();
+    order.insert(name);
+    let mut level: Vec<&str> = vec![name];
+    while !level.is_empty() {
+        let mut next = Vec::new();
+        for g in level {
+            for c in &groups[g].children {
+                if order.insert(c.as_str()) {
+                    next.push(c.as_str());
+                }
+            }
+        }
+        level = next;
+    }
+    let mut hosts: IndexSet<&str> = IndexSet::new();
+    for g in order {
+        hosts.extend(groups[g].hosts.iter().map(String::as_str));
+    }
+    hosts.into_iter().map(str::to_string).collect()
 }
 
 /// Each group's depth below `all` (the longest path); a cycle of `children` is an error.
@@ -488,20 +531,61 @@ fn depths(groups: &IndexMap<String, Group>) -> Result<HashMap<String, usize>, Lo
         path.pop();
         Ok(())
     }
-    let mut path = Vec::new();
-    visit(groups, ALL_ROLE, 0, &mut depth, &mut path).map_err(|cycle| {
-        let (file, line) = groups.values().find_map(|g| g.at.clone()).unwrap_or_default();
+    let cycle_error = |cycle: String| {
+        let first = cycle.split(" -> ").next().unwrap_or_default();
+        let (file, line) = groups
+            .get(first)
+            .and_then(|g| g.at.clone())
+            .or_else(|| groups.values().find_map(|g| g.at.clone()))
+            .unwrap_or_default();
         LoadError::from(
-            Diagnostic::new(&file, format!("groups are their own children: {cycle}")).at(Some(Position {
+            Diagnostic::new(
+                &file,
+                format!("groups are their own children (Ansible: a recursive dependency loop): {cycle}"),
+            )
+            .at(Some(Position {
                 line: line.max(1),
                 column: 1,
             })),
         )
-    })?;
+    };
+    let mut path = Vec::new();
+    visit(groups, ALL_ROLE, 0, &mut depth, &mut path).map_err(cycle_error)?;
+    // A loop that nothing above reaches (`a` child of `b`, `b` of `a`) is one too.
+    let mut done: HashSet<&str> = HashSet::new();
+    for start in groups.keys() {
+        find_cycle(groups, start, &mut Vec::new(), &mut done).map_err(cycle_error)?;
+    }
     for n in groups.keys() {
         depth.entry(n.clone()).or_insert(1);
     }
     Ok(depth)
+}
+
+/// Depth-first from `name`: `Err` names a loop of `children`.
+fn find_cycle<'g>(
+    groups: &'g IndexMap<String, Group>,
+    name: &'g str,
+    path: &mut Vec<&'g str>,
+    done: &mut HashSet<&'g str>,
+) -> Result<(), String> {
+    if let Some(at) = path.iter().position(|p| *p == name) {
+        let mut cycle: Vec<&str> = path[at..].to_vec();
+        cycle.push(name);
+        return Err(cycle.join(" -> "));
+    }
+    if done.contains(name) {
+        return Ok(());
+    }
+    path.push(name);
+    for c in &groups[name].children {
+        if let Some((c, _)) = groups.get_key_value(c.as_str()) {
+            find_cycle(groups, c, path, done)?;
+        }
+    }
+    path.pop();
+    done.insert(name);
+    Ok(())
 }
 
 /// `ansible-inventory --list`'s shape: groups with their own hosts and children, and every

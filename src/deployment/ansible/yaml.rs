@@ -14,10 +14,19 @@ pub(super) fn read_yaml(src: &Source, inv: &mut Inventory) -> Result<(), Diagnos
     let serde_yaml::Value::Mapping(top) = value else {
         return Err(src.error_at(&YamlPath::root(), "a YAML inventory is a mapping of group names"));
     };
-    if top.contains_key("plugin") {
-        return Err(src
-            .error_at(&YamlPath::root().key("plugin"), "this is an inventory plugin configuration, which rolecall does not run")
-            .hint("save the inventory it makes with `ansible-inventory -i FILE --list --output inventory.json` and read that"));
+    if let Some(plugin) = top.get("plugin") {
+        // Ansible's `auto` plugin runs the plugin named; rolecall runs none, so what it would
+        // add is missing: said, never silent, and the rest of the inventory still loads.
+        let name = key_text(plugin);
+        inv.warnings.push(format!(
+            "{}:{}: an inventory plugin configuration (`plugin: {name}`), which rolecall does not run: \
+             the hosts and groups it would add are missing (save `ansible-inventory -i {} --list --output \
+             inventory.json` and read that to have them)",
+            src.path.display(),
+            line_of(src, &YamlPath::root().key("plugin")),
+            src.path.display()
+        ));
+        return Ok(());
     }
     if top.contains_key("_meta") {
         return read_listing(src, inv, top);
