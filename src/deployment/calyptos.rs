@@ -90,8 +90,14 @@ struct Service {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 struct EucaMidonet {
+    /// Calyptos's own role builder reads `Gateways` (Eucalyptus's `Mido.Gateways` spelling);
+    /// the lowercase form is read too.
+    #[serde(alias = "Gateways")]
     gateways: Option<Vec<serde_yaml::Value>>,
     midolman_host_mapping: Option<UniqueMap<Str>>,
+    /// Keys rolecall does not read: each is a warning, never a silent drop.
+    #[serde(flatten)]
+    other: IndexMap<String, serde_yaml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,6 +111,9 @@ struct Topology {
     console: Option<OneOrMany<Str>>,
     objectstorage: Option<ObjectStorage>,
     clusters: Option<UniqueMap<Cluster>>,
+    /// Keys rolecall does not read: each is a warning.
+    #[serde(flatten)]
+    other: IndexMap<String, serde_yaml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -122,6 +131,9 @@ struct Cluster {
     sc_1: Option<Str>,
     sc: Option<OneOrMany<Str>>,
     nodes: Option<OneOrMany<Str>>,
+    /// Keys rolecall does not read: each is a warning.
+    #[serde(flatten)]
+    other: IndexMap<String, serde_yaml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -208,6 +220,8 @@ pub enum Schema {
 /// Collects roles in [`ROLE_ORDER`], hosts in order of first appearance.
 struct Builder<'a> {
     src: &'a Source,
+    /// Keys under a section rolecall reads that it does not know, with their place.
+    warnings: Vec<String>,
     hosts: IndexMap<String, Host>,
     roles: IndexMap<String, Role>,
     clusters: IndexMap<String, Vec<String>>,
@@ -215,7 +229,27 @@ struct Builder<'a> {
     origin: std::collections::HashMap<String, YamlPath>,
 }
 
+/// Keys of the sections rolecall reads that hold settings, not hosts (seen in real files).
+const KNOWN_SETTINGS: &[&str] = &["storage-backend", "das-device"];
+
 impl Builder<'_> {
+    /// A warning for each key of `other` (under `path`, the section named `what`): a key
+    /// rolecall does not read may hold hosts it would otherwise silently leave out.
+    fn unknown_keys(&mut self, other: &IndexMap<String, serde_yaml::Value>, path: &YamlPath, what: &str) {
+        for key in other.keys() {
+            if KNOWN_SETTINGS.contains(&key.as_str()) {
+                continue;
+            }
+            let d = self.src.error_at(
+                &path.key(key),
+                format!(
+                    "`{key}` in {what} is not a key rolecall reads: any hosts it lists are not in the roles"
+                ),
+            );
+            self.warnings.push(d.to_string());
+        }
+    }
+
     /// Add `entry` (an address, or `address:port`) to `role`.
     fn add(&mut self, role: &str, entry: &str, path: &YamlPath) -> Result<String, Diagnostic> {
         let entry = entry.trim();
@@ -325,6 +359,7 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
         roles: IndexMap::new(),
         clusters: IndexMap::new(),
         origin: std::collections::HashMap::new(),
+        warnings: Vec::new(),
     };
 
     if let Some(topo) = attrs.eucalyptus.as_ref().and_then(|e| e.topology.as_ref()) {
@@ -439,6 +474,7 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
         roles,
         clusters,
         origin: origins,
+        warnings,
         ..
     } = b;
     if hosts.is_empty() {
@@ -482,7 +518,7 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
         plugins: IndexMap::new(),
         document,
         from_env: Vec::new(),
-        warnings: Vec::new(),
+        warnings,
         origins,
     })
 }
@@ -587,8 +623,14 @@ fn new_vpcmido(b: &mut Builder<'_>, attrs: &Attrs, attrs_path: &YamlPath) -> Res
             .hint("add `eucalyptus.midonet` with `gateways` and `midolman-host-mapping`"));
     };
     let mp = ep.key("midonet");
+    b.unknown_keys(&midonet.other, &mp, "eucalyptus.midonet");
+    let gateways_key = if b.src.text.contains("Gateways:") {
+        "Gateways"
+    } else {
+        "gateways"
+    };
     for (i, gw) in midonet.gateways.iter().flatten().enumerate() {
-        let p = mp.key("gateways").index(i);
+        let p = mp.key(gateways_key).index(i);
         let addr = match gw {
             serde_yaml::Value::String(s) => (s.clone(), p),
             serde_yaml::Value::Mapping(m) => {
@@ -672,9 +714,11 @@ fn eucalyptus_roles(b: &mut Builder<'_>, topo: &Topology, tp: &YamlPath) -> Resu
             )?;
         }
     }
+    b.unknown_keys(&topo.other, tp, "eucalyptus.topology");
     if let Some(clusters) = &topo.clusters {
         for (name, c) in &clusters.0 {
             let cp = tp.key("clusters").key(name);
+            b.unknown_keys(&c.other, &cp, &format!("cluster `{name}`"));
             let mut members: IndexSet<String> = IndexSet::new();
             if let Some(Str(cc)) = &c.cc_1 {
                 members.insert(b.add("cluster-controller", cc, &cp.key("cc-1"))?);

@@ -322,3 +322,29 @@ fn mutated_environments_never_panic() {
         }
     }
 }
+
+/// Regression: Calyptos's role builder reads `eucalyptus.midonet.Gateways`; rolecall read only
+/// `gateways` and silently left `midonet-gateway` empty. A key it does not read is a warning.
+#[test]
+fn vpcmido_gateways_in_either_spelling_and_unknown_keys_warned() {
+    let text = std::fs::read_to_string(fixture("calyptos/new-schema-vpcmido.yaml")).expect("fixture");
+    let gateways = |out: &crate::support::Output| {
+        out.json()["roles"]["midonet-gateway"]
+            .as_array()
+            .expect("midonet-gateway role")
+            .iter()
+            .map(|h| h.as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+    };
+    let run = |yaml: &str| Test::new().yaml(yaml).args(["roles", "--format", "json"]).run();
+    let lower = run(&text);
+    lower.code(0);
+    assert_eq!(gateways(&lower), ["10.111.1.190"]);
+    let capital = run(&text.replace("      gateways:", "      Gateways:"));
+    capital.code(0);
+    assert_eq!(gateways(&capital), ["10.111.1.190"]);
+    let unknown = run(&text.replace("      gateways:", "      gateway-hosts:"));
+    unknown.stderr_has(
+        "`gateway-hosts` in eucalyptus.midonet is not a key rolecall reads: any hosts it lists are not in the roles",
+    );
+}

@@ -328,7 +328,7 @@ fn range_items(body: &str, limit: usize) -> Result<Vec<String>, String> {
     let parts: Vec<&str> = body.split(':').collect();
     let (start, end, step) = match parts.as_slice() {
         // Ansible: an omitted start is 0 (`db[:5]`).
-        [a, b] if a.is_empty() => ("0", *b, 1u64),
+        ["", b] => ("0", *b, 1u64),
         [a, b] => (*a, *b, 1u64),
         [a, b, s] => (
             if a.is_empty() { "0" } else { *a },
