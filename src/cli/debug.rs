@@ -73,7 +73,7 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
     } = args;
     let sinks = output.sinks(false)?;
     let d = super::load_deployment(&config, profile, printer)?;
-    let hosts = select.hosts(&d, false)?;
+    let hosts = select.hosts(&d, false, printer)?;
     if select.listed(&hosts, printer)? {
         return Ok(Exit::Ok);
     }

@@ -36,7 +36,16 @@ pub fn run(args: HostsArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let hosts = if patterns.is_empty() {
         d.hosts.keys().cloned().collect()
     } else {
-        rolecall::run::pattern::select_pattern(&d, &patterns).map_err(anyhow::Error::msg)?
+        let selected = rolecall::run::pattern::select_pattern(&d, &patterns).map_err(anyhow::Error::msg)?;
+        for w in &selected.warnings {
+            printer.warn(w);
+        }
+        if printer.verbose() > 0 {
+            for e in &selected.extensions {
+                printer.note(e);
+            }
+        }
+        selected.hosts
     };
     let (reach, _) = connect.into_reach()?;
     let (settings, warnings) = reach.resolve(&d, &hosts);

@@ -47,14 +47,24 @@ pub struct SelectArgs {
 impl SelectArgs {
     /// The hosts selected, in file order. `explicit`: no selector at all is a usage error
     /// (as Ansible requires a pattern), so a forgotten `--limit` never means every host.
-    pub fn hosts(&self, d: &Deployment, explicit: bool) -> anyhow::Result<Vec<String>> {
+    pub fn hosts(&self, d: &Deployment, explicit: bool, printer: &Printer) -> anyhow::Result<Vec<String>> {
         if explicit && self.roles.is_empty() && self.limit.is_empty() && !self.all {
             anyhow::bail!(
                 "say which hosts: --limit PATTERN, --roles ROLE,.. or --all (every host of {})",
                 d.source.display()
             );
         }
-        let hosts = rolecall::run::select(d, &self.roles, &self.limit).map_err(anyhow::Error::msg)?;
+        let selected =
+            rolecall::run::select_with_warnings(d, &self.roles, &self.limit).map_err(anyhow::Error::msg)?;
+        for w in &selected.warnings {
+            printer.warn(w);
+        }
+        if printer.verbose() > 0 {
+            for e in &selected.extensions {
+                printer.note(e);
+            }
+        }
+        let hosts = selected.hosts;
         let Some(shard) = self.shard else {
             return Ok(hosts);
         };

@@ -60,7 +60,7 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
     }
     let command = command.join(" ");
     let d = super::load_deployment(&config, profile, printer)?;
-    let hosts = select.hosts(&d, true)?;
+    let hosts = select.hosts(&d, true, printer)?;
     if select.listed(&hosts, printer)? {
         return Ok(Exit::Ok);
     }

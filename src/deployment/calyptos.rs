@@ -270,6 +270,7 @@ impl Builder<'_> {
             user: None,
             jump: None,
             vars: serde_json::Map::new(),
+            unusable: None,
         });
         let r = self.roles.entry(role.to_string()).or_insert_with(|| Role {
             name: role.to_string(),

@@ -158,6 +158,10 @@ pub struct Host {
     /// The host's own jump hosts (see [`SshSettings::jump`]).
     pub jump: Option<Vec<String>>,
     pub vars: serde_json::Map<String, serde_json::Value>,
+    /// Why this host cannot be contacted, found while loading (an Ansible connection variable
+    /// that is a template rolecall cannot render): its commands fail with this, the rest of the
+    /// fleet works.
+    pub unusable: Option<String>,
 }
 
 /// A role: a named set of hosts, in file order without duplicates, with the expectations that

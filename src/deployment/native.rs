@@ -380,6 +380,7 @@ fn build_hosts(
                     user: spec.user.clone().map(|s| s.0),
                     jump: spec.jump.clone().map(jump_list),
                     vars: vars.clone(),
+                    unusable: None,
                 },
             );
         }

@@ -94,6 +94,8 @@ pub struct HostSettings {
     pub jump: Sourced<Vec<HostSettings>>,
     /// `sudo` for every command on this host (`None`: commands run as the login user).
     pub sudo: Sourced<Option<Become>>,
+    /// Why the host must not be contacted (see [`crate::deployment::Host::unusable`]).
+    pub unusable: Option<String>,
 }
 
 impl HostSettings {
@@ -114,6 +116,7 @@ impl HostSettings {
             connect_timeout: sourced(DEFAULT_CONNECT_TIMEOUT, Source::Builtin),
             jump: sourced(Vec::new(), Source::Builtin),
             sudo: sourced(None, Source::Builtin),
+            unusable: None,
         }
     }
 
@@ -243,6 +246,7 @@ impl<'a> Resolver<'a> {
         let hops = jump.value.iter().map(|spec| self.hop(spec)).collect();
         s.0.jump = sourced(hops, jump.from);
         s.0.sudo = sudo;
+        s.0.unusable = h.unusable.clone();
         Some(s.0)
     }
 
@@ -474,6 +478,7 @@ impl<'a> Resolver<'a> {
             connect_timeout,
             jump: sourced(Vec::new(), Source::Builtin),
             sudo: sourced(None, Source::Builtin),
+            unusable: None,
         };
         (s, cfg)
     }

@@ -134,6 +134,17 @@ pub fn expect_keys_json(registry: &Registry) -> String {
 /// patterns of `limit` ([`pattern`]; none when empty), in file order. Unknown roles and patterns
 /// that match nothing are errors, so a typo never silently means "nothing" or "everything".
 pub fn select(d: &Deployment, roles: &[String], limit: &[String]) -> Result<Vec<String>, String> {
+    select_with_warnings(d, roles, limit).map(|s| s.hosts)
+}
+
+/// The hosts `roles` and `limit` select: with `limit`, in the order its patterns select them
+/// (Ansible's), else in file order; with the pattern warnings (terms skipped) and the terms a
+/// rolecall extension answered.
+pub fn select_with_warnings(
+    d: &Deployment,
+    roles: &[String],
+    limit: &[String],
+) -> Result<pattern::Selected, String> {
     let mut wanted: HashSet<&str> = HashSet::new();
     for role in roles {
         let Some(hosts) = d.role_hosts(role) else {
@@ -144,22 +155,20 @@ pub fn select(d: &Deployment, roles: &[String], limit: &[String]) -> Result<Vec<
         };
         wanted.extend(hosts.iter().map(String::as_str));
     }
-    let limited: Option<HashSet<String>> = if limit.is_empty() {
-        None
+    let mut sel = if limit.is_empty() {
+        pattern::Selected {
+            hosts: d.hosts.keys().cloned().collect(),
+            ..pattern::Selected::default()
+        }
     } else {
-        Some(pattern::select_pattern(d, limit)?.into_iter().collect())
+        pattern::select_pattern(d, limit)?
     };
-    let selected: Vec<String> = d
-        .hosts
-        .keys()
-        .filter(|h| roles.is_empty() || wanted.contains(h.as_str()))
-        .filter(|h| limited.as_ref().is_none_or(|l| l.contains(*h)))
-        .cloned()
-        .collect();
-    if selected.is_empty() {
+    sel.hosts
+        .retain(|h| roles.is_empty() || wanted.contains(h.as_str()));
+    if sel.hosts.is_empty() {
         return Err("the --roles and --limit given select no host".into());
     }
-    Ok(selected)
+    Ok(sel)
 }
 
 /// `fleet` narrowed to `hosts`: other hosts disappear from hosts, roles and clusters, so

@@ -301,8 +301,8 @@ fn run_needs_a_pattern_and_patterns_list_hosts() {
         .args(["run", "--limit", "nc09", "--", "true"])
         .run()
         .code(2)
-        .stderr_has("pattern `nc09` matches no host, role or cluster")
-        .stderr_has("did you mean");
+        .stderr_has("the pattern `nc09` selects no host of deploy.yaml")
+        .stderr_has("pattern `nc09` matches no host or group: skipped (did you mean");
 }
 
 #[test]

@@ -390,7 +390,8 @@ fn unknown_role_and_empty_limit_are_usage_errors() {
         .run()
         .code(2)
         .stdout_empty()
-        .stderr_has("pattern `web*` matches no host, role or cluster in deploy.yaml");
+        .stderr_has("the pattern `web*` selects no host of deploy.yaml")
+        .stderr_has("pattern `web*` matches no host or group: skipped");
 }
 
 #[test]
@@ -951,4 +952,48 @@ fn run_keeps_every_byte_and_a_file_per_host() {
             b"\xff"
         );
     }
+}
+
+/// Jinja in an Ansible inventory: a template made of inventory values is rendered (as Ansible
+/// renders it when used) and the host is reached; one that needs a lookup cannot be rendered:
+/// that host fails with the reason and the rest of the fleet still runs. (Regression: either
+/// template rejected the whole inventory.)
+#[test]
+fn inventory_templates_render_or_fail_only_their_host() {
+    let fleet = Fleet::start(2);
+    let (a, b) = (&fleet.hosts[0], &fleet.hosts[1]);
+    let (net, last) = a.address.rsplit_once('.').expect("an IPv4 address");
+    let inventory = format!(
+        "[fleet]\nrendered ansible_host=\"{{{{ net }}}}.{{{{ last }}}}\" ansible_port={} net={net} last={last}\n\
+         looked_up ansible_host=\"{{{{ lookup('env', 'NOPE') }}}}\" ansible_port={}\n",
+        a.port, b.port
+    );
+    let out = Test::new()
+        .file("inventory.ini", inventory.as_bytes())
+        .args(["run", "-c", "inventory.ini", "--all", "--format", "json"])
+        .args(fleet.args())
+        .args(["--connect-timeout", "30", "--", "echo reached"])
+        .deadline(DEADLINE)
+        .run();
+    out.code(3)
+        .stderr_has("host `looked_up`: `ansible_host` is a Jinja template rolecall cannot render");
+    let j = out.json();
+    let by_host = |h: &str| {
+        j["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .find(|r| r["host"] == h)
+            .cloned()
+            .expect("a result")
+    };
+    assert_eq!(by_host("rendered")["stdout"], "reached\n", "{j}");
+    let failed = by_host("looked_up");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no lookups or facts"),
+        "{failed}"
+    );
 }

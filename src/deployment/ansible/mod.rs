@@ -16,8 +16,10 @@
 //!
 //! The deployment's `document` has the shape of `ansible-inventory --list`.
 
+mod constructed;
 mod ini;
 mod literal;
+mod template;
 mod vars;
 mod yaml;
 
@@ -78,6 +80,10 @@ impl Inventory {
         let mut groups = IndexMap::new();
         groups.insert(ALL_ROLE.to_string(), Group::default());
         groups.insert(UNGROUPED.to_string(), Group::default());
+        // As ansible-core starts every inventory: `ungrouped` is `all`'s first child.
+        if let Some(all) = groups.get_mut(ALL_ROLE) {
+            all.children.insert(UNGROUPED.to_string());
+        }
         Self {
             hosts: IndexMap::new(),
             groups,
@@ -161,6 +167,12 @@ pub fn looks_like(path: &Path, text: Option<&str>) -> bool {
                     _ => false,
                 }
         })
+}
+
+/// The names an INI host range stands for (`web[1:3].example.com`, `db[:5]`), as Ansible
+/// expands them; `Err` says why it is not one.
+pub fn expand_range(name: &str) -> Result<Vec<String>, String> {
+    ini::host_pattern(name).map(|(names, _)| names)
 }
 
 /// Whether any line is an INI section header (`[web]`, `[web:vars]`).
@@ -374,6 +386,8 @@ fn finish(
             let (file, line) = at.clone().unwrap_or((path.to_path_buf(), 1));
             format!("{}:{line}: host `{name}`: `{key}`", file.display())
         };
+        // A connection value that cannot be rendered: this host cannot be reached, the rest can.
+        let problem: std::cell::RefCell<Option<String>> = std::cell::RefCell::new(None);
         let text = |keys: [&str; 2]| -> Result<Option<(String, String)>, LoadError> {
             for key in keys {
                 if let Some(v) = vars.get(key) {
@@ -388,18 +402,20 @@ fn finish(
                             .into())
                         }
                     };
-                    if s.contains("{{") || s.contains("{%") {
-                        return Err(Diagnostic::new(
-                            path,
-                            format!(
-                                "{} is a Jinja template (`{s}`), which rolecall does not render",
-                                where_(key)
-                            ),
-                        )
-                        .hint(
-                            "give the value itself, or save `ansible-inventory --list` output and read that",
-                        )
-                        .into());
+                    if template::is_template(&s) {
+                        // Ansible renders it when used: here, from the inventory's own values.
+                        match template::render(&s, name, vars) {
+                            Ok(rendered) => return Ok(Some((key.to_string(), rendered))),
+                            Err(why) => {
+                                problem.borrow_mut().get_or_insert_with(|| {
+                                    format!(
+                                        "{} is a Jinja template rolecall cannot render (`{s}`): {why}",
+                                        where_(key)
+                                    )
+                                });
+                                return Ok(None);
+                            }
+                        }
                     }
                     return Ok(Some((key.to_string(), s)));
                 }
@@ -417,6 +433,11 @@ fn finish(
             None => None,
         };
         let user = text(["ansible_user", "ansible_ssh_user"])?.map(|(_, u)| u);
+        let unusable = problem.into_inner();
+        if let Some(why) = &unusable {
+            inv.warnings
+                .push(format!("{why}: this host will not be contacted"));
+        }
         hosts.insert(
             name.clone(),
             Host {
@@ -426,6 +447,7 @@ fn finish(
                 user,
                 jump: None,
                 vars: vars.clone(),
+                unusable,
             },
         );
     }

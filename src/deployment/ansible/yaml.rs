@@ -15,9 +15,12 @@ pub(super) fn read_yaml(src: &Source, inv: &mut Inventory) -> Result<(), Diagnos
         return Err(src.error_at(&YamlPath::root(), "a YAML inventory is a mapping of group names"));
     };
     if let Some(plugin) = top.get("plugin") {
-        // Ansible's `auto` plugin runs the plugin named; rolecall runs none, so what it would
-        // add is missing: said, never silent, and the rest of the inventory still loads.
         let name = key_text(plugin);
+        if name == "constructed" || name == "ansible.builtin.constructed" {
+            return super::constructed::apply(src, inv, &top);
+        }
+        // Ansible's `auto` plugin runs the plugin named; rolecall runs no other, so what it
+        // would add is missing: said, never silent, and the rest of the inventory still loads.
         inv.warnings.push(format!(
             "{}:{}: an inventory plugin configuration (`plugin: {name}`), which rolecall does not run: \
              the hosts and groups it would add are missing (save `ansible-inventory -i {} --list --output \
@@ -112,7 +115,7 @@ fn key_text(k: &serde_yaml::Value) -> String {
     }
 }
 
-fn line_of(src: &Source, path: &YamlPath) -> usize {
+pub(super) fn line_of(src: &Source, path: &YamlPath) -> usize {
     crate::deployment::locate::locate_in_file(&src.text, path).map_or(1, |p| p.line)
 }
 

@@ -102,6 +102,9 @@ enum Stream {
 }
 
 fn connect_once(shared: &Shared, target: &HostSettings, via: &[HostSettings]) -> Result<Connection, Attempt> {
+    if let Some(why) = &target.unusable {
+        return Err(Attempt::Final(Outcome::Error(format!("{why}; not contacted"))));
+    }
     let config = &shared.config;
     let ep = target.endpoint();
     let timeout = target.connect_timeout.value;
