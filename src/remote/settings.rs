@@ -350,7 +350,8 @@ impl<'a> Resolver<'a> {
 
         let address = match one("hostname") {
             Some((h, from)) => sourced(ssh_config::expand_hostname(&h, address), from),
-            None => sourced(address.to_string(), Source::HostEntry),
+            // As ssh connects to it: lower case, numeric shorthand written out.
+            None => sourced(ssh_config::canonical_hostname(address), Source::HostEntry),
         };
         let port = if let Some(p) = layer.flag_port {
             sourced(p, Source::Flag("--port"))
@@ -405,7 +406,12 @@ impl<'a> Resolver<'a> {
             let mut v = Vec::new();
             for (args, origin) in cfg.all("identityfile") {
                 from.get_or_insert_with(|| Source::SshConfig(origin.clone()));
-                v.extend(paths(args.to_vec()));
+                // ssh keeps a file once however it is written (`~/.ssh/id` and `/home/u/.ssh/id`).
+                for p in paths(args.to_vec()) {
+                    if !v.contains(&p) {
+                        v.push(p);
+                    }
+                }
             }
             match from {
                 Some(from) => sourced(v, from),

@@ -55,24 +55,44 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("localcommand", "nothing runs locally"),
 ];
 
-/// Directives that do not change where or how rolecall connects (or that only concern
-/// interactive sessions): ignored without a word.
-const HARMLESS: &[&str] = &[
+/// Every keyword OpenSSH's client reads (OpenSSH 9.2, Debian's `ssh -G -o KEY=...` accepting
+/// it; plus `tag`, `channeltimeout`, `obscurekeystroketiming`, `refuseconnection` and
+/// `warnweakcrypto` of later releases). Any other is an error, as in `ssh`, unless an earlier
+/// `IgnoreUnknown` covers it.
+const KNOWN: &[&str] = &[
     "addkeystoagent",
+    "addressfamily",
+    "afstokenpassing",
     "batchmode",
+    "bindaddress",
+    "bindinterface",
+    "canonicaldomains",
+    "canonicalizefallbacklocal",
+    "canonicalizehostname",
+    "canonicalizemaxdots",
+    "canonicalizepermittedcnames",
     "casignaturealgorithms",
+    "certificatefile",
     "challengeresponseauthentication",
     "channeltimeout",
     "checkhostip",
+    "cipher",
     "ciphers",
     "clearallforwardings",
     "compression",
+    "compressionlevel",
     "connectionattempts",
+    "connecttimeout",
+    "controlmaster",
+    "controlpath",
+    "controlpersist",
+    "dsaauthentication",
     "dynamicforward",
     "enableescapecommandline",
     "enablesshkeysign",
     "escapechar",
     "exitonforwardfailure",
+    "fallbacktorsh",
     "fingerprinthash",
     "forkafterauthentication",
     "forwardagent",
@@ -80,58 +100,105 @@ const HARMLESS: &[&str] = &[
     "forwardx11timeout",
     "forwardx11trusted",
     "gatewayports",
+    "globalknownhostsfile",
+    "globalknownhostsfile2",
     "gssapiauthentication",
+    "gssapiclientidentity",
     "gssapidelegatecredentials",
+    "gssapikexalgorithms",
     "gssapikeyexchange",
+    "gssapirenewalforcesrekey",
+    "gssapiserveridentity",
     "gssapitrustdns",
     "hashknownhosts",
+    "host",
+    "hostbasedacceptedalgorithms",
     "hostbasedauthentication",
+    "hostbasedkeytypes",
     "hostkeyalgorithms",
+    "hostkeyalias",
+    "hostname",
+    "identitiesonly",
+    "identityagent",
+    "identityfile",
+    "identityfile2",
     "ignoreunknown",
+    "include",
     "ipqos",
     "kbdinteractiveauthentication",
     "kbdinteractivedevices",
+    "keepalive",
+    "kerberosauthentication",
+    "kerberostgtpassing",
     "kexalgorithms",
+    "knownhostscommand",
+    "localcommand",
     "localforward",
     "loglevel",
     "logverbose",
     "macs",
+    "match",
     "nohostauthenticationforlocalhost",
     "numberofpasswordprompts",
-    "passwordauthentication",
     "obscurekeystroketiming",
+    "passwordauthentication",
     "permitlocalcommand",
     "permitremoteopen",
+    "pkcs11provider",
+    "port",
     "preferredauthentications",
     "protocol",
-    "pubkeyauthentication",
+    "protocolkeepalives",
+    "proxycommand",
+    "proxyjump",
+    "proxyusefdpass",
     "pubkeyacceptedalgorithms",
     "pubkeyacceptedkeytypes",
+    "pubkeyauthentication",
+    "refuseconnection",
     "rekeylimit",
+    "remotecommand",
     "remoteforward",
-    "requestty",
+    "requesttty",
     "requiredrsasize",
     "revokedhostkeys",
+    "rhostsauthentication",
+    "rhostsrsaauthentication",
+    "securitykeyprovider",
     "sendenv",
     "serveralivecountmax",
     "serveraliveinterval",
     "sessiontype",
     "setenv",
+    "setuptimeout",
+    "skeyauthentication",
+    "smartcarddevice",
     "stdinnull",
     "streamlocalbindmask",
     "streamlocalbindunlink",
+    "stricthostkeychecking",
+    "syslogfacility",
     "tag",
     "tcpkeepalive",
+    "tisauthentication",
     "tunnel",
     "tunneldevice",
     "updatehostkeys",
-    "usekeychain",
+    "useblacklistedkeys",
     "useprivilegedport",
+    "user",
+    "userknownhostsfile",
+    "userknownhostsfile2",
     "useroaming",
+    "usersh",
     "verifyhostkeydns",
     "visualhostkey",
+    "warnweakcrypto",
     "xauthlocation",
 ];
+
+/// Bytes of one configuration file rolecall reads at most.
+const MAX_FILE_BYTES: u64 = 4 << 20;
 
 /// Where a value was written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -173,6 +240,11 @@ pub struct SshConfig {
     files: HashMap<PathBuf, File>,
     /// Problems found while reading (unreadable included files, bad lines).
     pub problems: Vec<String>,
+    /// What makes `ssh` itself refuse the configuration (an unknown option, an `Include`
+    /// loop, a file that is not a regular file or has unsafe permissions): `load` fails.
+    fatal: Option<String>,
+    /// `IgnoreUnknown` patterns seen so far, in reading order.
+    ignore_unknown: Vec<String>,
 }
 
 /// Which files to read.
@@ -238,34 +310,51 @@ impl SshConfig {
         match files {
             Files::None => {}
             Files::Only(path) => {
-                let text = std::fs::read_to_string(path)
+                let text = read_file(path, false)
                     .map_err(|e| format!("cannot read the ssh configuration `{}`: {e}", path.display()))?;
-                me.add(path.clone(), &text, &user_dir(), 0);
+                me.add(path.clone(), &text, &user_dir(), &mut Vec::new(), false);
                 me.roots.push(path.clone());
             }
             Files::Default => {
                 let mut defaults = Vec::new();
                 if let Some(h) = home() {
-                    defaults.push((h.join(".ssh/config"), user_dir()));
+                    // ssh checks the owner and permissions of the user's own file.
+                    defaults.push((h.join(".ssh/config"), user_dir(), true));
                 }
-                defaults.push((PathBuf::from("/etc/ssh/ssh_config"), PathBuf::from("/etc/ssh")));
-                for (path, base) in defaults {
-                    if let Ok(text) = std::fs::read_to_string(&path) {
-                        me.add(path.clone(), &text, &base, 0);
-                        me.roots.push(path);
+                defaults.push((
+                    PathBuf::from("/etc/ssh/ssh_config"),
+                    PathBuf::from("/etc/ssh"),
+                    false,
+                ));
+                for (path, base, check) in defaults {
+                    if !path.exists() {
+                        continue;
                     }
+                    let text = read_file(&path, check).map_err(|e| {
+                        format!("cannot read the ssh configuration `{}`: {e}", path.display())
+                    })?;
+                    me.add(path.clone(), &text, &base, &mut Vec::new(), check);
+                    me.roots.push(path);
                 }
             }
         }
-        Ok(me)
+        match me.fatal.take() {
+            Some(why) => Err(why),
+            None => Ok(me),
+        }
     }
 
     /// A configuration from text (tests); `Include`s resolve against `base`.
     pub fn from_text(name: &str, text: &str, base: &Path) -> Self {
         let mut me = Self::default();
-        me.add(PathBuf::from(name), text, base, 0);
+        me.add(PathBuf::from(name), text, base, &mut Vec::new(), false);
         me.roots.push(PathBuf::from(name));
         me
+    }
+
+    /// Why `ssh` itself would refuse this configuration, if it would.
+    pub fn refused(&self) -> Option<&str> {
+        self.fatal.as_deref()
     }
 
     /// The files read, top-level ones first.
@@ -275,55 +364,100 @@ impl SshConfig {
         v
     }
 
-    fn add(&mut self, path: PathBuf, text: &str, base: &Path, depth: usize) {
-        if self.files.contains_key(&path) {
+    /// Read `text` (file `path`), then the files it includes. `stack` holds the files being
+    /// read (an `Include` of one of them is a loop, which `ssh` refuses); `check`: ssh's owner
+    /// and permission rules apply (the user's own file and what it includes).
+    fn add(&mut self, path: PathBuf, text: &str, base: &Path, stack: &mut Vec<PathBuf>, check: bool) {
+        if self.fatal.is_some() {
             return;
         }
+        stack.push(path.clone());
         let mut file = File::default();
-        let mut includes = Vec::new();
+        let mut includes: Vec<(PathBuf, String)> = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
             let Some((key, name, args)) = split_line_named(raw) else {
                 continue;
             };
-            let at = || format!("{}:{line}", path.display());
+            let at = format!("{}:{line}", path.display());
             let parsed = match key.as_str() {
                 "host" => Line::Host(args),
                 "match" => Line::Match(args),
                 "include" => {
-                    if depth >= MAX_DEPTH {
-                        self.problems.push(format!(
-                            "{}: `Include` nested more than {MAX_DEPTH} deep; ignored",
-                            at()
+                    if stack.len() > MAX_DEPTH {
+                        self.fatal = Some(format!(
+                            "{at}: too many recursive configuration includes (more than {MAX_DEPTH}), as ssh says"
                         ));
-                        continue;
+                        return;
                     }
                     let mut found = Vec::new();
                     for pattern in &args {
+                        // A glob that matches nothing is nothing, as in ssh (Debian's own
+                        // `Include /etc/ssh/ssh_config.d/*.conf`); a plain missing path is
+                        // reported when it is read.
                         found.extend(glob_files(&include_path(pattern, base)));
                     }
-                    includes.extend(found.iter().cloned());
+                    includes.extend(found.iter().map(|f| (f.clone(), at.clone())));
                     Line::Include(found)
+                }
+                _ if !KNOWN.contains(&key.as_str()) => {
+                    if self.ignore_unknown.iter().any(|p| {
+                        p.split(',')
+                            .any(|p| super::wildcard_match(&p.to_ascii_lowercase(), &key))
+                    }) {
+                        continue;
+                    }
+                    self.fatal = Some(format!(
+                        "{at}: `{}`: bad configuration option `{}` (ssh refuses this file too)\n\
+                         hint: if another ssh reads it, add `IgnoreUnknown {}` above it",
+                        raw.trim().escape_debug(),
+                        name.escape_debug(),
+                        name.escape_debug()
+                    ));
+                    return;
                 }
                 _ if args.is_empty() => {
                     self.problems
-                        .push(format!("{}: `{}` has no value; ignored", at(), raw.trim()));
+                        .push(format!("{at}: `{}` has no value; ignored", raw.trim()));
                     continue;
+                }
+                "ignoreunknown" => {
+                    self.ignore_unknown.extend(args.iter().cloned());
+                    Line::Set { key, name, args }
                 }
                 _ => Line::Set { key, name, args },
             };
             file.lines.push((line, parsed));
         }
         self.files.insert(path, file);
-        for inc in includes {
-            match std::fs::read_to_string(&inc) {
-                Ok(text) => self.add(inc, &text, base, depth + 1),
+        for (inc, at) in includes {
+            if stack.contains(&inc) {
+                self.fatal = Some(format!(
+                    "{at}: `Include {}` includes a file being read: too many recursive configuration includes, as ssh says",
+                    inc.display()
+                ));
+                return;
+            }
+            if self.files.contains_key(&inc) {
+                continue;
+            }
+            match read_file(&inc, check) {
+                Ok(text) => self.add(inc, &text, base, stack, check),
+                Err(e)
+                    if e.contains("not a regular file")
+                        || e.contains("permissions")
+                        || e.contains("limit") =>
+                {
+                    self.fatal = Some(format!("{at}: `Include {}`: {e}", inc.display()));
+                    return;
+                }
                 Err(e) => self.problems.push(format!(
-                    "cannot read included ssh configuration `{}`: {e}",
+                    "{at}: cannot read included ssh configuration `{}`: {e}",
                     inc.display()
                 )),
             }
         }
+        stack.pop();
     }
 
     /// The values that apply to the host `q` names.
@@ -370,12 +504,6 @@ impl SshConfig {
                         if !off {
                             out.unsupported.push((name.clone(), why, origin()));
                         }
-                    } else if !HARMLESS.contains(&key.as_str()) {
-                        out.unsupported.push((
-                            name.clone(),
-                            "not an ssh_config directive rolecall knows",
-                            origin(),
-                        ));
                     }
                 }
                 Line::Set { .. } => {}
@@ -446,6 +574,34 @@ impl SshConfig {
     }
 }
 
+/// A configuration file's text: a regular file only (a FIFO or device would hang or never
+/// end), at most [`MAX_FILE_BYTES`]; with `check`, ssh's rule for the user's own files (owned
+/// by the user or root, not writable by group or others).
+fn read_file(path: &Path, check: bool) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if check && ((meta.uid() != 0 && meta.uid() != current_uid()) || meta.mode() & 0o022 != 0) {
+        return Err(
+            "bad owner or permissions (ssh refuses it too: owned by you or root, not writable by others)"
+                .into(),
+        );
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| e.to_string())?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "over the {MAX_FILE_BYTES}-byte limit for an ssh configuration file"
+        ));
+    }
+    Ok(text)
+}
+
 fn user_dir() -> PathBuf {
     home().map_or_else(|| PathBuf::from(".ssh"), |h| h.join(".ssh"))
 }
@@ -481,8 +637,11 @@ fn glob_files(path: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
+    // glob(3), as ssh uses it: a leading `.` only matches a pattern that starts with one.
+    let dot_ok = name.starts_with('.');
     let mut found: Vec<PathBuf> = entries
         .filter_map(Result::ok)
+        .filter(|e| dot_ok || !e.file_name().to_string_lossy().starts_with('.'))
         .filter(|e| super::wildcard_match(&name, &e.file_name().to_string_lossy()))
         .map(|e| e.path())
         .filter(|p| p.is_file())
@@ -500,18 +659,18 @@ fn split_line(raw: &str) -> Option<(String, Vec<String>)> {
 
 /// [`split_line`], with the keyword as written too.
 fn split_line_named(raw: &str) -> Option<(String, String, Vec<String>)> {
-    let line = raw.trim();
+    // ssh splits at space, tab, CR, LF and `=` only: a no-break space is part of a word.
+    let ws = |c: char| matches!(c, ' ' | '\t' | '\r' | '\n');
+    let line = raw.trim_matches(ws);
     if line.is_empty() || line.starts_with('#') {
         return None;
     }
-    let end = line
-        .find(|c: char| c.is_whitespace() || c == '=')
-        .unwrap_or(line.len());
+    let end = line.find(|c: char| ws(c) || c == '=').unwrap_or(line.len());
     let name = line[..end].to_string();
     let key = name.to_ascii_lowercase();
-    let mut rest = line[end..].trim_start();
+    let mut rest = line[end..].trim_start_matches(ws);
     if let Some(r) = rest.strip_prefix('=') {
-        rest = r.trim_start();
+        rest = r.trim_start_matches(ws);
     }
     let mut args = Vec::new();
     let mut cur = String::new();
@@ -523,7 +682,7 @@ fn split_line_named(raw: &str) -> Option<(String, String, Vec<String>)> {
                 quoted = !quoted;
                 any = true;
             }
-            c if c.is_whitespace() && !quoted => {
+            c if ws(c) && !quoted => {
                 if any {
                     args.push(std::mem::take(&mut cur));
                     any = false;
@@ -543,16 +702,15 @@ fn split_line_named(raw: &str) -> Option<(String, String, Vec<String>)> {
 }
 
 /// OpenSSH's pattern lists: a match of any plain pattern, and no match of a `!` pattern.
-/// Host names compare case-insensitively.
+/// Case-sensitive, as in `ssh` (which matches `Host` against the name as given).
 fn host_matches(patterns: &[String], host: &str) -> bool {
-    let host = host.to_ascii_lowercase();
     let mut matched = false;
     for p in patterns.iter().flat_map(|p| p.split(',')) {
         let (neg, p) = match p.strip_prefix('!') {
             Some(p) => (true, p),
             None => (false, p),
         };
-        if super::wildcard_match(&p.to_ascii_lowercase(), &host) {
+        if super::wildcard_match(p, host) {
             if neg {
                 return false;
             }
@@ -562,9 +720,10 @@ fn host_matches(patterns: &[String], host: &str) -> bool {
     matched
 }
 
-/// `HostName` may hold `%h` (the name given) and `%%`.
+/// `HostName` may hold `%h` (the name given) and `%%`; the result is canonical as `ssh` makes
+/// it ([`canonical_hostname`]).
 pub fn expand_hostname(value: &str, host: &str) -> String {
-    expand_tokens(
+    canonical_hostname(&expand_tokens(
         value,
         &Tokens {
             host,
@@ -572,7 +731,52 @@ pub fn expand_hostname(value: &str, host: &str) -> String {
             port: 0,
             user: "",
         },
-    )
+    ))
+}
+
+/// The host name as `ssh` connects to it: lower case, and a numeric IPv4 shorthand
+/// (`1`, `10.1`, `0x7f.1`, as inet_aton(3) reads it) written out (`0.0.0.1`, `10.0.0.1`,
+/// `127.0.0.1`).
+pub fn canonical_hostname(name: &str) -> String {
+    inet_aton(name).map_or_else(|| name.to_ascii_lowercase(), |ip| ip.to_string())
+}
+
+/// inet_aton(3): one to four parts, each decimal, octal (`0` first) or hex (`0x`), the last
+/// filling the remaining bytes.
+fn inet_aton(s: &str) -> Option<std::net::Ipv4Addr> {
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let num = |p: &str| -> Option<u64> {
+        if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")) {
+            if h.is_empty() {
+                return Some(0);
+            }
+            return u64::from_str_radix(h, 16).ok();
+        }
+        if p.len() > 1 && p.starts_with('0') {
+            return u64::from_str_radix(&p[1..], 8).ok();
+        }
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        p.parse().ok()
+    };
+    let vals: Vec<u64> = parts.iter().map(|p| num(p)).collect::<Option<_>>()?;
+    let (last, head) = vals.split_last()?;
+    if head.iter().any(|v| *v > 255) {
+        return None;
+    }
+    let room = 8 * (4 - head.len()) as u32;
+    if *last >= 1u64 << room {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for (i, v) in head.iter().enumerate() {
+        n |= v << (24 - 8 * i as u32);
+    }
+    Some(std::net::Ipv4Addr::from((n | last) as u32))
 }
 
 /// What `%` tokens stand for in paths (`IdentityFile`, `UserKnownHostsFile`).
@@ -675,9 +879,11 @@ mod tests {
         assert_eq!(w.first("port").unwrap().1.line, 3);
         let ids: Vec<String> = w.all("identityfile").map(|(a, _)| a.join("")).collect();
         assert_eq!(ids, ["~/.ssh/a", "~/.ssh/b"]);
-        let d = c.query(&q("DB"));
+        let d = c.query(&q("db"));
         assert_eq!(first(&d, "port").as_deref(), Some("2202"));
         assert_eq!(first(&d, "user").as_deref(), Some("fallback"));
+        // Case-sensitive, as in ssh: `DB` is not `db`.
+        assert_eq!(first(&c.query(&q("DB")), "port").as_deref(), Some("22"));
         // Negation wins over a match.
         let w3 = c.query(&q("web03"));
         assert_eq!(first(&w3, "port").as_deref(), Some("2201"));
@@ -748,11 +954,87 @@ mod tests {
     fn harmless_directives_are_quiet_and_off_values_too() {
         let c = SshConfig::from_text(
             "cfg",
-            "Host *\n  SendEnv LANG\n  HashKnownHosts yes\n  ControlMaster no\n  Frobnicate 1\n",
+            "Host *\n  SendEnv LANG\n  HashKnownHosts yes\n  ControlMaster no\n  KeepAlive yes\n  \
+             ProxyUseFdpass no\n  RequestTTY no\n  ControlPath /x\n",
             Path::new("/x"),
         );
+        assert_eq!(c.refused(), None);
         let h = c.query(&q("a"));
         let what: Vec<&str> = h.unsupported.iter().map(|(k, _, _)| k.as_str()).collect();
-        assert_eq!(what, ["Frobnicate"]);
+        assert_eq!(what, ["ControlPath"]);
+    }
+
+    /// What ssh refuses (`ssh -G` exits 255 on each), rolecall refuses, naming the line.
+    #[test]
+    fn what_ssh_refuses_is_refused() {
+        let c = SshConfig::from_text("cfg", "Host *\n  Frobnicate 1\n", Path::new("/x"));
+        assert!(
+            c.refused()
+                .unwrap()
+                .starts_with("cfg:2: `Frobnicate 1`: bad configuration option"),
+            "{:?}",
+            c.refused()
+        );
+        let c = SshConfig::from_text(
+            "cfg",
+            "IgnoreUnknown Frob*,UseKeychain\nHost *\n  Frobnicate 1\n  UseKeychain yes\n",
+            Path::new("/x"),
+        );
+        assert_eq!(c.refused(), None);
+        // A no-break space is not white space to ssh: `\u{a0}User` is an unknown option.
+        let c = SshConfig::from_text("cfg", "Host *\n\u{a0}User x\n", Path::new("/x"));
+        assert!(
+            c.refused().unwrap().contains("bad configuration option"),
+            "{:?}",
+            c.refused()
+        );
+    }
+
+    #[test]
+    fn includes_loop_dotfiles_and_special_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("a"), "Include b\n").unwrap();
+        std::fs::write(d.join("b"), "Include a\n").unwrap();
+        let c = SshConfig::from_text("top", "Include a\n", d);
+        assert!(
+            c.refused()
+                .unwrap()
+                .contains("too many recursive configuration includes"),
+            "{:?}",
+            c.refused()
+        );
+        std::fs::write(d.join("self"), "Include self\nHost x\n User y\n").unwrap();
+        let c = SshConfig::from_text("top", "Include self\n", d);
+        assert!(c.refused().is_some());
+        let sub = d.join("conf.d");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::write(sub.join(".hidden"), "Host *\n User hidden\n").unwrap();
+        std::fs::write(sub.join("visible"), "Host *\n User visible\n").unwrap();
+        let c = SshConfig::from_text("top", "Include conf.d/*\n", d);
+        assert_eq!(first(&c.query(&q("h")), "user").as_deref(), Some("visible"));
+        let c = SshConfig::from_text("top", "Include missing\n", d);
+        assert!(
+            c.problems[0].starts_with("top:1: cannot read included"),
+            "{:?}",
+            c.problems
+        );
+        let c = SshConfig::from_text("top", "Include /dev/zero\n", d);
+        assert!(
+            c.refused().unwrap().contains("not a regular file"),
+            "{:?}",
+            c.refused()
+        );
+    }
+
+    #[test]
+    fn host_names_are_canonical_as_ssh_makes_them() {
+        assert_eq!(canonical_hostname("1"), "0.0.0.1");
+        assert_eq!(canonical_hostname("10.1"), "10.0.0.1");
+        assert_eq!(canonical_hostname("0x7f.1"), "127.0.0.1");
+        assert_eq!(canonical_hostname("MyHost.Example"), "myhost.example");
+        assert_eq!(canonical_hostname("127.0.0.2"), "127.0.0.2");
+        assert_eq!(canonical_hostname("10.256.0.1"), "10.256.0.1");
+        assert_eq!(canonical_hostname("::1"), "::1");
     }
 }

@@ -474,3 +474,149 @@ fn batched_checks_reach_targets_behind_a_bastion() {
         }
     }
 }
+
+/// Every host name of every configuration in tests/fixtures/ssh_config, resolved by `rolecall
+/// hosts -F FILE` and by OpenSSH's own `ssh -G` (tests/fixtures/ssh_config/expected, made by
+/// `scripts/ssh-expected`): the same value for every field the configuration decides; a file
+/// ssh refuses, rolecall refuses. (`ProxyCommand` is compared once rolecall runs it.)
+#[test]
+fn ssh_config_resolves_as_ssh_g_does() {
+    let dir = crate::support::fixture("ssh_config/expected");
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .expect("expected/")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    entries.sort();
+    let (mut fields, mut files) = (0, 0);
+    let mut wrong: Vec<String> = Vec::new();
+    for path in entries {
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+        let name = path.file_stem().and_then(|s| s.to_str()).expect("name");
+        let cfg = crate::support::fixture(&format!("ssh_config/{name}"));
+        let hosts = doc["hosts"].as_object().expect("hosts");
+        let mut yaml = String::from("hosts:\n");
+        for h in hosts.keys() {
+            yaml.push_str(&format!("  {h:?}: {{}}\n"));
+        }
+        yaml.push_str("roles:\n  all-of-them: [");
+        yaml.push_str(
+            &hosts
+                .keys()
+                .map(|h| format!("{h:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        yaml.push_str("]\n");
+        if hosts.is_empty() {
+            yaml = "hosts:\n  somewhere: {}\nroles:\n  r: [somewhere]\n".into();
+        }
+        let t = Test::new().yaml(&yaml);
+        let home = t.dir().display().to_string();
+        let out = t
+            .args([
+                "hosts",
+                "--format",
+                "json",
+                "-F",
+                cfg.to_str().expect("utf-8 path"),
+            ])
+            .env("USER", doc["local_user"].as_str().unwrap_or("root"))
+            .run();
+        files += 1;
+        if let Some(why) = doc["refused"].as_str() {
+            if out.code != 2 || !out.stderr.contains("bad configuration option") {
+                wrong.push(format!(
+                    "{name}: ssh refuses it ({why}); rolecall: exit {} {}",
+                    out.code, out.stderr
+                ));
+            }
+            continue;
+        }
+        if out.code != 0 {
+            wrong.push(format!("{name}: rolecall failed: {}", out.stderr));
+            continue;
+        }
+        let got = out.json();
+        let tilde = |s: &str| s.replacen(&format!("{home}/"), "~/", 1);
+        for r in got["hosts"].as_array().expect("hosts") {
+            let host = r["name"].as_str().expect("name");
+            let want = &hosts[host];
+            let s = |v: &serde_json::Value| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let list = |v: &serde_json::Value| {
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| tilde(p.as_str().unwrap_or_default()))
+                    .collect::<Vec<_>>()
+            };
+            let address = s(&r["address"]["value"]);
+            for (field, value) in want.as_object().expect("fields") {
+                fields += 1;
+                let ours = match field.as_str() {
+                    "hostname" => address.clone(),
+                    "user" => s(&r["user"]["value"]),
+                    "port" => s(&r["port"]["value"]),
+                    "identitiesonly" => if r["identities_only"]["value"] == true {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                    .to_string(),
+                    "stricthostkeychecking" => match r["host_key_checking"]["value"].as_str() {
+                        Some("strict") => "true".into(),
+                        Some("off") => "false".into(),
+                        other => other.unwrap_or_default().to_string(),
+                    },
+                    "userknownhostsfile" => list(&r["known_hosts"]["value"]).join(" "),
+                    "globalknownhostsfile" => list(&r["global_known_hosts"]["value"]).join(" "),
+                    "connecttimeout" => format!(
+                        "{}",
+                        r["connect_timeout_seconds"]["value"].as_f64().unwrap_or(0.0) as u64
+                    ),
+                    "proxyjump" => r["jump_hosts"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|j| s(&j["name"]))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    "identityfile" => list(&r["identities"]["value"]).join("\n"),
+                    _ => continue,
+                };
+                let theirs = match (field.as_str(), value) {
+                    // ssh -G prints these before expanding `%` tokens.
+                    ("identityfile", serde_json::Value::Array(a)) => a
+                        .iter()
+                        .map(|p| {
+                            p.as_str()
+                                .unwrap_or_default()
+                                .replace("%h", &address)
+                                .replace("%n", host)
+                                .replace("%r", &s(&r["user"]["value"]))
+                                .replace("%p", &s(&r["port"]["value"]))
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    (_, v) => s(v),
+                };
+                if ours != theirs {
+                    wrong.push(format!(
+                        "{name}: {host}: {field}: ssh -G `{theirs}`, rolecall `{ours}`"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(files >= 7, "only {files} configurations");
+    assert!(fields >= 100, "only {fields} fields compared");
+    assert!(
+        wrong.is_empty(),
+        "{} of {fields} fields differ:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
