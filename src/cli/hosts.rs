@@ -149,6 +149,14 @@ fn table(settings: &[HostSettings]) -> String {
                 escape(&from)
             ));
         }
+        if let Some(p) = &s.proxy_command {
+            out.push_str(&format!(
+                "  {:<13} {:<w$}  {}\n",
+                "proxy command",
+                escape(&p.value),
+                escape(&p.from.to_string())
+            ));
+        }
         for hop in &s.jump.value {
             out.push_str(&format!("  via {}\n", escape(&hop.name)));
             for (label, value, from) in rows_of_hop(hop) {
@@ -195,5 +203,6 @@ fn to_json(s: &HostSettings) -> Value {
             "from": s.jump.from.to_string(),
         },
         "jump_hosts": s.jump.value.iter().map(to_json).collect::<Vec<_>>(),
+        "proxy_command": s.proxy_command.as_ref().map(|p| json!({"value": p.value, "from": p.from.to_string()})),
     })
 }

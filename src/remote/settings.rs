@@ -96,6 +96,9 @@ pub struct HostSettings {
     pub sudo: Sourced<Option<Become>>,
     /// Why the host must not be contacted (see [`crate::deployment::Host::unusable`]).
     pub unusable: Option<String>,
+    /// ssh_config's `ProxyCommand`, tokens not yet expanded (`None`: connect directly or
+    /// through `jump`).
+    pub proxy_command: Option<Sourced<String>>,
 }
 
 impl HostSettings {
@@ -117,6 +120,7 @@ impl HostSettings {
             jump: sourced(Vec::new(), Source::Builtin),
             sudo: sourced(None, Source::Builtin),
             unusable: None,
+            proxy_command: None,
         }
     }
 
@@ -233,8 +237,15 @@ impl<'a> Resolver<'a> {
                 entry_port: h.port,
             },
         );
+        let explicit_jump = jump.is_some() || file.jump.is_some();
+        // Whichever of ProxyJump and ProxyCommand ssh_config gives first is the one ssh uses.
+        let command_first = s.1.position("proxycommand") < s.1.position("proxyjump");
+        if explicit_jump || !command_first {
+            s.0.proxy_command = None;
+        }
         let jump = match jump.or_else(|| file.jump.clone().map(|j| sourced(j, Source::Defaults))) {
             Some(j) => j,
+            None if s.0.proxy_command.is_some() => sourced(Vec::new(), Source::Builtin),
             None => match s.1.first("proxyjump") {
                 Some((args, origin)) => {
                     let list = crate::deployment::jump_hops(args.iter().map(String::as_str));
@@ -485,6 +496,11 @@ impl<'a> Resolver<'a> {
             jump: sourced(Vec::new(), Source::Builtin),
             sudo: sourced(None, Source::Builtin),
             unusable: None,
+            proxy_command: cfg.first("proxycommand").and_then(|(a, o)| {
+                let command = a.join(" ");
+                (!command.eq_ignore_ascii_case("none"))
+                    .then(|| sourced(command, Source::SshConfig(o.clone())))
+            }),
         };
         (s, cfg)
     }

@@ -26,15 +26,12 @@ pub const SUPPORTED: &[&str] = &[
     "globalknownhostsfile",
     "stricthostkeychecking",
     "connecttimeout",
+    "proxycommand",
 ];
 
 /// Directives that change where or how `ssh` connects, which rolecall does not do: using the
 /// file as if they were not there could connect somewhere else, or differently, than `ssh`.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    (
-        "proxycommand",
-        "use ProxyJump (or `jump:` in the deployment) instead",
-    ),
     ("controlmaster", "every run opens its own connections"),
     ("controlpath", "every run opens its own connections"),
     ("controlpersist", "every run opens its own connections"),
@@ -278,6 +275,14 @@ pub struct HostConfig {
 }
 
 impl HostConfig {
+    /// Where `key` first applied, in the order ssh reads the values (`usize::MAX`: never).
+    pub fn position(&self, key: &str) -> usize {
+        self.values
+            .iter()
+            .position(|(k, _, _)| k == key)
+            .unwrap_or(usize::MAX)
+    }
+
     /// The first value of `key` (lower case) and where it was written.
     pub fn first(&self, key: &str) -> Option<(&[String], &Origin)> {
         self.values
@@ -425,6 +430,12 @@ impl SshConfig {
                     self.ignore_unknown.extend(args.iter().cloned());
                     Line::Set { key, name, args }
                 }
+                // The rest of the line, as written: ssh hands it to the shell.
+                "proxycommand" => Line::Set {
+                    key,
+                    args: vec![rest_of_line(raw, &name)],
+                    name,
+                },
                 _ => Line::Set { key, name, args },
             };
             file.lines.push((line, parsed));
@@ -648,6 +659,17 @@ fn glob_files(path: &Path) -> Vec<PathBuf> {
         .collect();
     found.sort();
     found
+}
+
+/// What follows `name` on `raw` (after white space or one `=`), as written.
+fn rest_of_line(raw: &str, name: &str) -> String {
+    let ws = |c: char| matches!(c, ' ' | '\t' | '\r' | '\n');
+    let line = raw.trim_matches(ws);
+    let rest = line.get(name.len()..).unwrap_or_default().trim_start_matches(ws);
+    rest.strip_prefix('=')
+        .unwrap_or(rest)
+        .trim_start_matches(ws)
+        .to_string()
 }
 
 /// A line's keyword (lower case) and arguments; `None` for blank lines and comments.
@@ -896,7 +918,7 @@ mod tests {
         let c = SshConfig::from_text(
             "cfg",
             "Host alias\n  HostName real.example\nMatch host real.example\n  Port 2300\n\
-             Match originalhost alias user bob\n  User x\nMatch exec \"true\"\n  Port 1\nMatch all\n  ProxyCommand nc %h %p\n",
+             Match originalhost alias user bob\n  User x\nMatch exec \"true\"\n  Port 1\nMatch all\n  ControlPath /x\n  ProxyCommand nc %h \"%p\"\n",
             Path::new("/nonexistent"),
         );
         let a = c.query(&Query {
@@ -907,8 +929,10 @@ mod tests {
         assert_eq!(first(&a, "port").as_deref(), Some("2300"));
         assert_eq!(first(&a, "user").as_deref(), Some("x"));
         let what: Vec<&str> = a.unsupported.iter().map(|(k, _, _)| k.as_str()).collect();
-        assert_eq!(what, ["Match exec", "ProxyCommand"]);
+        assert_eq!(what, ["Match exec", "ControlPath"]);
         assert_eq!(a.unsupported[1].2.line, 10);
+        // ProxyCommand is applied, its line kept as written (quotes too) for the shell.
+        assert_eq!(first(&a, "proxycommand").as_deref(), Some("nc %h \"%p\""));
     }
 
     #[test]

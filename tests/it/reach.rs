@@ -585,6 +585,7 @@ fn ssh_config_resolves_as_ssh_g_does() {
                         .collect::<Vec<_>>()
                         .join(","),
                     "identityfile" => list(&r["identities"]["value"]).join("\n"),
+                    "proxycommand" => s(&r["proxy_command"]["value"]),
                     _ => continue,
                 };
                 let theirs = match (field.as_str(), value) {
@@ -618,5 +619,75 @@ fn ssh_config_resolves_as_ssh_g_does() {
         "{} of {fields} fields differ:\n{}",
         wrong.len(),
         wrong.join("\n")
+    );
+}
+
+/// ssh_config's ProxyCommand, as ssh runs it: `ssh -W %h:%p` through another host of the
+/// fleet reaches the target (tokens expanded, the stream bridged to the session); a command
+/// that fails makes that host unreachable with the command's own words; `ProxyCommand none`
+/// turns an inherited one off. (It was only warned about: such hosts could not be reached.)
+#[test]
+fn proxy_command_reaches_hosts_as_ssh_does() {
+    let fleet = Fleet::start(3);
+    let (bastion, target, direct) = (&fleet.hosts[0], &fleet.hosts[1], &fleet.hosts[2]);
+    let me = whoami();
+    let config = format!(
+        "Host behind\n  HostName {}\n  Port {}\n  ProxyCommand touch proxied-%n; exec ssh -F /dev/null -i {} -o UserKnownHostsFile={} \
+         -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes -p {} {me}@{} -W %h:%p\n\
+         Host broken\n  HostName {}\n  Port {}\n  ProxyCommand echo no route to the bastion >&2; exit 3\n\
+         Host plain\n  HostName {}\n  Port {}\n  ProxyCommand none\nHost *\n  ProxyCommand false\n",
+        target.address,
+        target.port,
+        fleet.user_key.display(),
+        fleet.known_hosts.display(),
+        bastion.port,
+        bastion.address,
+        target.address,
+        target.port,
+        direct.address,
+        direct.port,
+    );
+    let yaml = "hosts:\n  behind: {}\n  broken: {}\n  plain: {}\nroles:\n  r: [behind, broken, plain]\n";
+    let t = Test::new().yaml(yaml).file("ssh_config", config.as_bytes());
+    let cfg = t.dir().join("ssh_config");
+    let t = t
+        .args([
+            "run",
+            "--all",
+            "--format",
+            "json",
+            "-F",
+            cfg.to_str().expect("utf-8 path"),
+        ])
+        .args(["-i", fleet.user_key.to_str().expect("utf-8 path")])
+        .args(["--known-hosts", fleet.known_hosts.to_str().expect("utf-8 path")])
+        .args(["--user", &me, "--connect-timeout", "30", "--", "echo reached"])
+        .deadline(Duration::from_secs(90));
+    let out = t.run();
+    let t_dir = t.dir().to_path_buf();
+    out.code(3);
+    let j = out.json();
+    let result = |h: &str| {
+        j["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .find(|r| r["host"] == h)
+            .cloned()
+            .expect("a result")
+    };
+    assert_eq!(result("behind")["stdout"], "reached\n", "{j}");
+    assert!(
+        t_dir.join("proxied-behind").exists(),
+        "the ProxyCommand ran, with %n expanded"
+    );
+    assert_eq!(result("plain")["stdout"], "reached\n", "{j}");
+    let broken = result("broken");
+    assert!(
+        broken["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no route to the bastion"),
+        "{broken}"
     );
 }

@@ -20,6 +20,7 @@ use super::{
 use crate::deployment::HostKeyChecking;
 use crate::remote::known_hosts::{self, Check};
 use crate::remote::settings::HostSettings;
+use crate::remote::ssh_config;
 use crate::remote::Outcome;
 
 /// Why a connection attempt failed, and whether trying again may help.
@@ -32,6 +33,8 @@ pub(super) struct Connection {
     pub(super) session: Session,
     /// The session's socket (owned by the session), for waiting on it.
     pub(super) fd: RawFd,
+    /// The `ProxyCommand` the session runs over, if any: ended with the connection.
+    pub(super) proxy: Option<super::proxy::Proxy>,
 }
 
 /// Open an authenticated session to `target`, through its jump hosts if it has any; retried
@@ -116,14 +119,16 @@ fn connect_once(shared: &Shared, target: &HostSettings, via: &[HostSettings]) ->
             Outcome::Unreachable(why)
         })
     });
-    // Through a jump host a name need not resolve here (it may only resolve there), unless an
-    // allow-list must be checked: then the checked address is what the jump host connects to.
+    // Through a jump host or a ProxyCommand a name need not resolve here (it may only resolve
+    // there), unless an allow-list must be checked: then the checked address is what the jump
+    // host connects to, and the ProxyCommand starts only for an allowed target.
+    let indirect = !via.is_empty() || target.proxy_command.is_some();
     let addrs = match addrs {
-        Err(_) if !via.is_empty() && config.allow.is_empty() => Vec::new(),
+        Err(_) if indirect && config.allow.is_empty() => Vec::new(),
         other => other?,
     };
     let (allowed, refused): (Vec<_>, Vec<_>) = addrs.into_iter().partition(|a| config.allow.permits(a.ip()));
-    if allowed.is_empty() && (via.is_empty() || !config.allow.is_empty()) {
+    if allowed.is_empty() && (!indirect || !config.allow.is_empty()) {
         let ips: Vec<String> = refused.iter().map(|a| a.ip().to_string()).collect();
         return Err(Attempt::Final(Outcome::Refused(format!(
             "{} is outside the allowed networks ({}); not contacted",
@@ -135,7 +140,23 @@ fn connect_once(shared: &Shared, target: &HostSettings, via: &[HostSettings]) ->
             config.allow.nets().join(",")
         ))));
     }
-    let stream = if via.is_empty() {
+    let mut proxy = None;
+    let stream = if let Some(command) = &target.proxy_command {
+        let tokens = ssh_config::Tokens {
+            host: &ep.address,
+            original: &target.name,
+            port: ep.port,
+            user: &ep.user,
+        };
+        let command = ssh_config::expand_tokens(&command.value, &tokens);
+        let (p, sock) = super::proxy::Proxy::start(&command).map_err(|e| {
+            Attempt::Final(Outcome::Unreachable(format!(
+                "cannot start the ProxyCommand `{command}`: {e}"
+            )))
+        })?;
+        proxy = Some(p);
+        Stream::Tunnel(sock)
+    } else if via.is_empty() {
         Stream::Tcp(tcp(allowed, timeout)?)
     } else {
         let dest = if config.allow.is_empty() {
@@ -165,10 +186,18 @@ fn connect_once(shared: &Shared, target: &HostSettings, via: &[HostSettings]) ->
     let name = known_hosts::host_name(&ep.address, ep.port);
     let known = shared.known_hosts(target);
     prefer_known_key_types(&session, &lock(known).key_types(&name));
-    session.handshake().map_err(|e| handshake_error(&e, timeout))?;
+    if let Err(e) = session.handshake() {
+        // Through a ProxyCommand, its own words say why (no route, a refused hop...).
+        return Err(match (handshake_error(&e, timeout), proxy.as_mut()) {
+            (Attempt::Final(o) | Attempt::Retry(o), Some(p)) => Attempt::Final(Outcome::Unreachable(
+                format!("{}; {}", o.describe(), p.describe()),
+            )),
+            (a, None) => a,
+        });
+    }
     check_host_key(shared, target, &session, &name)?;
     authenticate(shared, &session, target).map_err(Attempt::Final)?;
-    Ok(Connection { session, fd })
+    Ok(Connection { session, fd, proxy })
 }
 
 /// A tunnel through the last of `via` to `dest:port`, within `timeout`; on a fresh session to

@@ -291,7 +291,9 @@ fn forward(
     opening: &Opening,
     born: Instant,
 ) {
-    let Connection { session, fd } = conn;
+    let Connection { session, fd, proxy } = conn;
+    // A jump host reached through a ProxyCommand keeps it for as long as it forwards.
+    let _proxy = proxy;
     session.set_blocking(false);
     let mut pending: VecDeque<Request> = VecDeque::new();
     let mut tunnels: Vec<Tunnel> = Vec::new();

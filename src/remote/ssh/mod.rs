@@ -22,6 +22,7 @@ mod batch;
 mod channel;
 mod connect;
 mod jump;
+mod proxy;
 mod recv;
 
 use std::cell::RefCell;
