@@ -254,7 +254,7 @@ impl<'a> Resolver<'a> {
                 None => sourced(Vec::new(), Source::Builtin),
             },
         };
-        let hops = jump.value.iter().map(|spec| self.hop(spec)).collect();
+        let hops = self.chain(name, &jump.value);
         s.0.jump = sourced(hops, jump.from);
         s.0.sudo = sudo;
         s.0.unusable = h.unusable.clone();
@@ -312,7 +312,52 @@ impl<'a> Resolver<'a> {
 
     /// A jump host from its specification: `[user@]host[:port]` or `ssh://[user@]host[:port]`,
     /// where host may name a deployment host.
-    fn hop(&mut self, spec: &str) -> HostSettings {
+    /// The hops of `specs` (first hop first), as OpenSSH builds the chain: `ssh -J a,b T`
+    /// reaches `b` with `-J a`, so only the first hop's own ssh_config `ProxyJump` (or
+    /// `ProxyCommand`) applies, and it is followed to any depth; a loop stops with a warning.
+    fn chain(&mut self, host: &str, specs: &[String]) -> Vec<HostSettings> {
+        let mut hops: Vec<(HostSettings, Vec<String>)> = specs.iter().map(|spec| self.hop(spec)).collect();
+        for (h, own) in hops.iter_mut().skip(1) {
+            h.proxy_command = None;
+            own.clear();
+        }
+        let mut seen: Vec<String> = specs.to_vec();
+        while let Some(own) = hops.first_mut().map(|(_, own)| std::mem::take(own)) {
+            if own.is_empty() {
+                break;
+            }
+            if own.iter().any(|o| seen.contains(o)) || seen.len() > MAX_CHAIN {
+                self.warnings.insert(
+                    format!(
+                        "host `{host}`: the jump hosts' own ProxyJump settings loop or nest too deep ({} -> {}); \
+                         the chain stops at `{}`",
+                        own.join(","),
+                        seen.join(","),
+                        seen.first().cloned().unwrap_or_default()
+                    ),
+                    String::new(),
+                );
+                break;
+            }
+            seen.splice(0..0, own.iter().cloned());
+            let mut more: Vec<(HostSettings, Vec<String>)> = own.iter().map(|spec| self.hop(spec)).collect();
+            for (h, later) in more.iter_mut().skip(1) {
+                h.proxy_command = None;
+                later.clear();
+            }
+            // The hop that had its own ProxyJump is now reached through it, not by its command.
+            if let Some((h, _)) = hops.first_mut() {
+                h.proxy_command = None;
+            }
+            more.append(&mut hops);
+            hops = more;
+        }
+        hops.into_iter().map(|(h, _)| h).collect()
+    }
+
+    /// One hop's settings, and its own ssh_config `ProxyJump` hops (when that, not a
+    /// `ProxyCommand`, comes first for it).
+    fn hop(&mut self, spec: &str) -> (HostSettings, Vec<String>) {
         let (user, host, port) = parse_hop(spec);
         let entry = self.d.hosts.get(&host);
         let address = entry.map_or_else(|| host.clone(), |h| h.address.clone());
@@ -322,13 +367,20 @@ impl<'a> Resolver<'a> {
             flag_port: None,
             entry_port: port.or_else(|| entry.and_then(|h| h.port)),
         };
-        let (mut s, _) = self.resolve(spec, &address, layer);
+        let (mut s, cfg) = self.resolve(spec, &address, layer);
         for v in [&mut s.address.from, &mut s.user.from, &mut s.port.from] {
             if *v == Source::HostEntry && entry.is_none() {
                 *v = Source::JumpSpec;
             }
         }
-        s
+        let mut own = Vec::new();
+        if cfg.position("proxyjump") < cfg.position("proxycommand") {
+            s.proxy_command = None;
+            if let Some((args, _)) = cfg.first("proxyjump") {
+                own = crate::deployment::jump_hops(args.iter().map(String::as_str));
+            }
+        }
+        (s, own)
     }
 
     fn resolve(&mut self, name: &str, address: &str, layer: Layer) -> (HostSettings, HostConfig) {
@@ -523,6 +575,9 @@ impl<'a> Resolver<'a> {
         }
     }
 }
+
+/// Jump hosts a chain may hold, all hops' own ProxyJump settings followed.
+const MAX_CHAIN: usize = 16;
 
 /// The host-specific layer of a resolution.
 struct Layer {

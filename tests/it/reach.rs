@@ -691,3 +691,41 @@ fn proxy_command_reaches_hosts_as_ssh_does() {
         "{broken}"
     );
 }
+
+/// A jump host's own ProxyJump from ssh_config is followed, as OpenSSH follows it: the target
+/// names only `hopb`, ssh_config says `hopb` is reached through `hopa`; `hosts` shows the whole
+/// chain, and with `hopa` stopped, the error names `hopa`.
+#[test]
+fn a_jump_hosts_own_proxy_jump_is_followed() {
+    let mut fleet = Fleet::start(3);
+    let me = whoami();
+    let (a_address, a_port) = (fleet.hosts[0].address.clone(), fleet.hosts[0].port);
+    let target = fleet.hosts[2].name.clone();
+    let config = format!(
+        "Host hopb\n  HostName {}\n  Port {}\n  ProxyJump {me}@{a_address}:{a_port}\n",
+        fleet.hosts[1].address, fleet.hosts[1].port
+    );
+    let yaml = fleet.yaml(&format!("  behind:\n    hosts: [{target}]\n    jump: hopb\n"));
+    let run = |fleet: &Fleet, args: &[&str], tail: &[&str]| {
+        let t = Test::new().yaml(&yaml).file("ssh_config", config.as_bytes());
+        let cfg = t.dir().join("ssh_config").display().to_string();
+        t.args(args.iter().copied())
+            .args(["-F", &cfg, "--connect-timeout", "30"])
+            .args(fleet.args())
+            .args(tail.iter().copied())
+            .deadline(DEADLINE)
+            .run()
+    };
+    let go = ["--retries", "0", "--", "echo through two hops"];
+    run(&fleet, &["run", "--limit", "behind"], &go)
+        .code(0)
+        .stdout_has("through two hops");
+    run(&fleet, &["hosts", &target], &[])
+        .code(0)
+        .stdout_has(&format!("via {me}@{a_address}:{a_port}"))
+        .stdout_has("via hopb");
+    fleet.stop(0);
+    let out = run(&fleet, &["run", "--limit", "behind"], &go);
+    out.code(3)
+        .stdout_has(&format!("jump host {me}@{a_address}:{a_port}"));
+}
