@@ -48,7 +48,12 @@ pub fn run(args: HostsArgs, printer: &Printer) -> anyhow::Result<Exit> {
         selected.hosts
     };
     let (reach, _) = connect.into_reach()?;
-    let (settings, warnings) = reach.resolve(&d, &hosts);
+    let (settings, warnings, notes) = reach.resolve_noting(&d, &hosts);
+    if printer.verbose() >= 2 {
+        for n in &notes {
+            printer.note(n);
+        }
+    }
     for w in &warnings {
         printer.warn(w);
     }

@@ -205,7 +205,12 @@ pub fn executor(
         let canned = ScriptedExecutor::from_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
         return Ok(Box::new(canned));
     }
-    let (targets, warnings) = reach.resolve(d, hosts);
+    let (targets, warnings, notes) = reach.resolve_noting(d, hosts);
+    if printer.verbose() >= 2 {
+        for n in &notes {
+            printer.note(n);
+        }
+    }
     for w in &warnings {
         printer.warn(w);
     }

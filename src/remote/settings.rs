@@ -164,6 +164,17 @@ impl Reach {
     pub fn resolve(&self, d: &Deployment, hosts: &[String]) -> (Vec<HostSettings>, Vec<String>) {
         resolve_all(d, &self.flags, &self.ssh_config, hosts)
     }
+
+    /// [`Self::resolve`], with what each `Match exec` command did (for `-vv`).
+    pub fn resolve_noting(
+        &self,
+        d: &Deployment,
+        hosts: &[String],
+    ) -> (Vec<HostSettings>, Vec<String>, Vec<String>) {
+        let mut r = Resolver::new(d, &self.flags, &self.ssh_config);
+        let v = hosts.iter().filter_map(|h| r.host(h)).collect();
+        (v, r.warnings(), r.notes().to_vec())
+    }
 }
 
 /// Resolves [`HostSettings`] for the hosts of one deployment.
@@ -178,6 +189,8 @@ pub struct Resolver<'a> {
     roles_of: HashMap<&'a str, Vec<&'a str>>,
     /// Warnings, each once: (text, where) sorted by where.
     warnings: BTreeMap<String, String>,
+    /// What `Match exec` commands ran and how they ended, in order (for `-vv`).
+    notes: Vec<String>,
 }
 
 impl<'a> Resolver<'a> {
@@ -199,6 +212,7 @@ impl<'a> Resolver<'a> {
             base: d.source.parent().unwrap_or(Path::new(".")).to_path_buf(),
             roles_of,
             warnings,
+            notes: Vec::new(),
         }
     }
 
@@ -206,6 +220,11 @@ impl<'a> Resolver<'a> {
     /// role settings), each once.
     pub fn warnings(&self) -> Vec<String> {
         self.warnings.keys().cloned().collect()
+    }
+
+    /// Each `Match exec` run so far and how it ended.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// The settings of deployment host `name`; `None` when there is no such host.
@@ -397,6 +416,7 @@ impl<'a> Resolver<'a> {
             user: pre_user.as_deref(),
             port: pre_port,
         });
+        self.notes.extend(cfg.execs.iter().cloned());
         for (what, why, origin) in &cfg.unsupported {
             self.warnings.insert(
                 format!(
@@ -731,13 +751,20 @@ mod tests {
             "Host a\n  ProxyJump bastion,u@127.0.0.51:2251\nHost b\n  ProxyJump none\nHost *\n  ProxyJump x\n",
             Path::new("/x"),
         );
-        let (s, _) = resolve_all(&d, &SshSettings::default(), &cfg, &["a".into(), "b".into()]);
+        let (s, warnings) = resolve_all(&d, &SshSettings::default(), &cfg, &["a".into(), "b".into()]);
         let hops: Vec<String> = s[0].jump.value.iter().map(HostSettings::describe).collect();
         let me = default_user();
+        // As OpenSSH: the first hop (`bastion`) is reached with its own ssh_config, whose
+        // `Host *` says ProxyJump x; x's own `ProxyJump x` is a loop, which stops the chain.
         assert_eq!(
             hops,
-            [format!("{me}@127.0.0.50:2250"), "u@127.0.0.51:2251".to_string()]
+            [
+                format!("{me}@x"),
+                format!("{me}@127.0.0.50:2250"),
+                "u@127.0.0.51:2251".to_string()
+            ]
         );
+        assert!(warnings.iter().any(|w| w.contains("loop")), "{warnings:?}");
         assert!(s[1].jump.value.is_empty());
         assert_eq!(s[1].jump.from.to_string(), "cfg:4");
     }

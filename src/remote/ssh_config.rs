@@ -272,6 +272,8 @@ pub struct HostConfig {
     values: Vec<(String, Vec<String>, Origin)>,
     /// Directives that applied but are not supported: (directive as written, why, where).
     pub unsupported: Vec<(String, &'static str, Origin)>,
+    /// Each `Match exec` run for this host and how it ended (shown with `-vv`).
+    pub execs: Vec<String>,
 }
 
 impl HostConfig {
@@ -568,13 +570,49 @@ impl SshConfig {
                     };
                     host_matches(&patterns, &subject)
                 }
+                "exec" => {
+                    let Some(command) = it.next() else {
+                        sofar
+                            .unsupported
+                            .push((format!("Match {word}"), "has no argument", origin.clone()));
+                        return false;
+                    };
+                    // As ssh: once the line has failed, its commands are not run.
+                    if !all {
+                        false
+                    } else {
+                        let port = q
+                            .port
+                            .or_else(|| sofar.first("port").and_then(|(a, _)| a.first()?.parse().ok()))
+                            .unwrap_or(22);
+                        let tokens = Tokens {
+                            host: &target,
+                            original: q.host,
+                            port,
+                            user: &user,
+                        };
+                        let command = expand_tokens(command, &tokens);
+                        let (matched, how) = run_match_exec(&command);
+                        sofar
+                            .execs
+                            .push(format!("{origin}: Match exec `{command}`: {how}"));
+                        if how.starts_with("stopped") {
+                            sofar.unsupported.push((
+                                format!("Match exec {command}"),
+                                "did not finish in time; the block is skipped",
+                                origin.clone(),
+                            ));
+                        }
+                        matched
+                    }
+                }
                 _ => {
                     sofar.unsupported.push((
                         format!("Match {word}"),
                         "this Match criterion is not supported; the block is skipped",
                         origin.clone(),
                     ));
-                    // `exec`, `localnetwork`, `tagged`... take an argument.
+                    // `localnetwork`, `tagged`... take an argument.
                     it.next();
                     false
                 }
@@ -582,6 +620,61 @@ impl SshConfig {
             all &= result != negate;
         }
         all
+    }
+}
+
+/// How long a `Match exec` command may run before it is stopped (and does not match).
+const EXEC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Run a `Match exec` command as ssh runs it: the user's shell (`$SHELL`, else `/bin/sh`)
+/// with `-c`, stdin and stdout from and to /dev/null; exit status 0 matches. Stopped (its
+/// process group killed) after [`EXEC_TIMEOUT`]. Returns the match and how it ended.
+fn run_match_exec(command: &str) -> (bool, String) {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let shell = std::env::var_os("SHELL")
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "/bin/sh".into());
+    let child = std::process::Command::new(&shell)
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return (false, format!("could not be started ({e}): no match")),
+    };
+    let start = std::time::Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                return match (status.code(), status.signal()) {
+                    (Some(0), _) => (true, "exit 0: matched".into()),
+                    (Some(c), _) => (false, format!("exit {c}: no match")),
+                    (None, sig) => (false, format!("killed by signal {}: no match", sig.unwrap_or(0))),
+                };
+            }
+            Ok(None) if start.elapsed() < EXEC_TIMEOUT => {
+                std::thread::sleep(std::time::Duration::from_millis(5))
+            }
+            _ => {
+                if let Ok(pgid) = i32::try_from(child.id()) {
+                    // SAFETY: plain syscall on the process group this function started (the
+                    // command is its leader and has not been reaped).
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        libc::kill(-pgid, libc::SIGKILL);
+                    }
+                }
+                let _ = child.wait();
+                return (
+                    false,
+                    format!("stopped after {}s: no match", EXEC_TIMEOUT.as_secs()),
+                );
+            }
+        }
     }
 }
 
@@ -914,7 +1007,7 @@ mod tests {
     }
 
     #[test]
-    fn match_host_sees_hostname_and_unsupported_criteria_skip() {
+    fn match_host_sees_hostname_and_exec_runs() {
         let c = SshConfig::from_text(
             "cfg",
             "Host alias\n  HostName real.example\nMatch host real.example\n  Port 2300\n\
@@ -929,8 +1022,14 @@ mod tests {
         assert_eq!(first(&a, "port").as_deref(), Some("2300"));
         assert_eq!(first(&a, "user").as_deref(), Some("x"));
         let what: Vec<&str> = a.unsupported.iter().map(|(k, _, _)| k.as_str()).collect();
-        assert_eq!(what, ["Match exec", "ControlPath"]);
-        assert_eq!(a.unsupported[1].2.line, 10);
+        assert_eq!(what, ["ControlPath"]);
+        assert_eq!(a.unsupported[0].2.line, 10);
+        assert_eq!(a.execs.len(), 1, "{:?}", a.execs);
+        assert!(
+            a.execs[0].ends_with("Match exec `true`: exit 0: matched"),
+            "{:?}",
+            a.execs
+        );
         // ProxyCommand is applied, its line kept as written (quotes too) for the shell.
         assert_eq!(first(&a, "proxycommand").as_deref(), Some("nc %h \"%p\""));
     }

@@ -729,3 +729,41 @@ fn a_jump_hosts_own_proxy_jump_is_followed() {
     out.code(3)
         .stdout_has(&format!("jump host {me}@{a_address}:{a_port}"));
 }
+
+/// `Match exec` is evaluated as ssh evaluates it (the user's shell, tokens expanded, exit 0
+/// matches) and decides the user here; `-vv` shows each command and its result. (It was
+/// skipped with a warning.)
+#[test]
+fn match_exec_decides_the_user() {
+    let fleet = Fleet::start(2);
+    let me = whoami();
+    let (chosen, other) = (fleet.hosts[0].name.clone(), fleet.hosts[1].name.clone());
+    // `%n` is what ssh would be given: the deployment's address.
+    let (ca, oa) = (fleet.hosts[0].address.clone(), fleet.hosts[1].address.clone());
+    let config = format!("Match exec \"test %n = {ca}\"\n  User {me}\nHost *\n  User nobody-such-user\n");
+    let yaml = fleet.yaml("");
+    let t = Test::new().yaml(&yaml).file("ssh_config", config.as_bytes());
+    let cfg = t.dir().join("ssh_config").display().to_string();
+    let t = t
+        .args(["run", "--all", "--format", "json", "-F", &cfg, "-vv"])
+        .args(["-i", fleet.user_key.to_str().expect("utf-8 path")])
+        .args(["--known-hosts", fleet.known_hosts.to_str().expect("utf-8 path")])
+        .args(["--connect-timeout", "30", "--retries", "0", "--", "id -un"])
+        .deadline(DEADLINE);
+    let out = t.run();
+    out.code(3)
+        .stderr_has(&format!("Match exec `test {ca} = {ca}`: exit 0: matched"))
+        .stderr_has(&format!("Match exec `test {oa} = {ca}`: exit 1: no match"));
+    let j = out.json();
+    let result = |h: &str| {
+        j["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .find(|r| r["host"] == h)
+            .cloned()
+            .expect("a result")
+    };
+    assert_eq!(result(&chosen)["stdout"], format!("{me}\n"), "{j}");
+    assert_eq!(result(&other)["outcome"], "auth-failed", "{j}");
+}
