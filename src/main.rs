@@ -36,7 +36,10 @@ fn main() -> ExitCode {
             }
         };
     }
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     match cli::run(cli) {
         Ok(exit) => ExitCode::from(exit.code()),
         Err(err) => {
@@ -48,4 +51,30 @@ fn main() -> ExitCode {
             ExitCode::from(Exit::Error.code())
         }
     }
+}
+
+/// A usage error as clap renders it, with a hint where a habit from `ansible` or `pssh` is
+/// the likely cause: the remote command of `run` given without `--`.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let is_run = args.first().is_some_and(|a| a == "run");
+    let has_dashdash = args.iter().any(|a| a == "--");
+    let hint = matches!(
+        e.kind(),
+        ErrorKind::UnknownArgument | ErrorKind::MissingRequiredArgument
+    ) && is_run
+        && !has_dashdash;
+    if !hint || matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        e.exit();
+    }
+    let rendered = e.render().to_string();
+    let text = format!(
+        "{}\nhint: the remote command goes after `--`: rolecall run [OPTIONS] [PATTERN] -- COMMAND \
+         (for example `rolecall run web -- uptime`)\n",
+        rendered.trim_end()
+    );
+    let printer = Printer::new(ColorChoice::Never, false, 0);
+    let _ = printer.err_raw(&text);
+    ExitCode::from(Exit::Error.code())
 }

@@ -13,7 +13,7 @@ use rolecall::remote::ssh_config::{Files, SshConfig};
 #[command(next_help_heading = "Connection")]
 pub struct ConnectArgs {
     /// SSH user for every host
-    #[arg(long, value_name = "USER")]
+    #[arg(short = 'u', long, value_name = "USER")]
     pub user: Option<String>,
     /// SSH port for every host
     #[arg(long, value_name = "PORT")]
@@ -86,6 +86,28 @@ impl ConnectArgs {
             (None, false) => Files::Default,
         };
         let ssh_config = SshConfig::load(&files).map_err(anyhow::Error::msg)?;
+        // A file named on the command line that is not there is an error now, not a host-key
+        // or authentication failure on every host later.
+        for id in &self.identity {
+            if !id.exists() {
+                anyhow::bail!("the identity file `{}` (-i) does not exist", id.display());
+            }
+        }
+        if let Some(kh) = &self.known_hosts {
+            let records_new = matches!(
+                self.host_key_checking,
+                Some(HostKeyArg::AcceptNew | HostKeyArg::Off)
+            );
+            if !kh.exists() && !records_new {
+                anyhow::bail!(
+                    "the known_hosts file `{}` (--known-hosts) does not exist: every host key would be unknown\n\
+                     hint: record the keys with `ssh-keyscan -p PORT HOST >> {}`, or let rolecall record \
+                     them with --host-key-checking accept-new",
+                    kh.display(),
+                    kh.display()
+                );
+            }
+        }
         let ask = self.ask_become_pass;
         Ok((
             Reach {

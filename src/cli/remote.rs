@@ -27,6 +27,9 @@ pub struct SelectArgs {
     /// (not), `@FILE` (a pattern per line). Repeated: union
     #[arg(long, short = 'l', value_name = "PATTERN")]
     pub limit: Vec<String>,
+    /// A host pattern, as `ansible PATTERN` takes it (the same as `--limit PATTERN`)
+    #[arg(value_name = "PATTERN")]
+    pub pattern: Option<String>,
     /// Every host of the deployment (`run` needs this, --roles or --limit)
     #[arg(long)]
     pub all: bool,
@@ -48,14 +51,16 @@ impl SelectArgs {
     /// The hosts selected, in file order. `explicit`: no selector at all is a usage error
     /// (as Ansible requires a pattern), so a forgotten `--limit` never means every host.
     pub fn hosts(&self, d: &Deployment, explicit: bool, printer: &Printer) -> anyhow::Result<Vec<String>> {
-        if explicit && self.roles.is_empty() && self.limit.is_empty() && !self.all {
+        let mut limit = self.limit.clone();
+        limit.extend(self.pattern.iter().cloned());
+        if explicit && self.roles.is_empty() && limit.is_empty() && !self.all {
             anyhow::bail!(
                 "say which hosts: --limit PATTERN, --roles ROLE,.. or --all (every host of {})",
                 d.source.display()
             );
         }
         let selected =
-            rolecall::run::select_with_warnings(d, &self.roles, &self.limit).map_err(anyhow::Error::msg)?;
+            rolecall::run::select_with_warnings(d, &self.roles, &limit).map_err(anyhow::Error::msg)?;
         for w in &selected.warnings {
             printer.warn(w);
         }
@@ -95,7 +100,7 @@ impl SelectArgs {
             run_id: self.run_id.clone().or_else(rolecall::run::shard::run_id_from_env),
             deployment,
             roles: self.roles.clone(),
-            limit: self.limit.clone(),
+            limit: self.limit.iter().chain(&self.pattern).cloned().collect(),
             command,
         }))
     }
@@ -116,7 +121,7 @@ impl SelectArgs {
 #[command(next_help_heading = "Execution")]
 pub struct ExecArgs {
     /// Hosts worked on at once (worker threads)
-    #[arg(long, value_name = "N", default_value_t = remote::DEFAULT_FORKS,
+    #[arg(short = 'f', long, value_name = "N", default_value_t = remote::DEFAULT_FORKS,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
     pub forks: usize,
     /// Extra connection attempts after a refused, reset or dropped connection (with backoff)

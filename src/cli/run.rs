@@ -38,7 +38,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
     /// The command, after `--`; its words are joined with spaces and run by the remote shell
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    #[arg(last = true, required_unless_present = "list_hosts", value_name = "COMMAND")]
     pub command: Vec<String>,
 }
 
@@ -78,6 +78,10 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
         Sending::Live { stdin },
         printer,
     )?;
+    if printer.verbose() >= 2 {
+        let folded = rolecall::deployment::range::fold(hosts.iter().map(String::as_str)).join(",");
+        printer.note(&format!("[run] on {folded}: {command}"));
+    }
     let progress = printer.progress(Some(hosts.len() as u64), "run");
     let mut failure: Option<anyhow::Error> = None;
     let results = executor.run_each(&command, &hosts, &mut |r| {

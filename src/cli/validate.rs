@@ -85,6 +85,18 @@ pub fn unknown_plugin_errors(
     printer: &Printer,
 ) {
     for name in &results.unknown_plugins {
+        // A plugin of the other kind: say what it is and which command runs it.
+        if let Some(other) = registry.plugins.iter().find(|p| &p.name == name) {
+            let command = match other.kind {
+                rolecall::plugin::PluginKind::Debugger => "debug",
+                _ => "validate",
+            };
+            printer.error(&format!(
+                "`{name}` is a {}, not a {kind}\nhint: run it with `rolecall {command} --only {name}`",
+                other.kind
+            ));
+            continue;
+        }
         let known: Vec<&str> = registry.plugins.iter().map(|p| p.name.as_str()).collect();
         let hint = rolecall::deployment::error::did_you_mean(name, known.iter().copied())
             .map(|h| format!("\nhint: {h}"))

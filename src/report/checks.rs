@@ -232,15 +232,18 @@ pub fn table_summary(results: &Results, printer: &Printer, show: Show) -> String
 
 fn overall(results: &Results, all: &Counts) -> String {
     let mut s = format!(
-        "{} checks from {} plugin{}: {} passed, {} failed, {} warnings, {} skipped, {} errors",
+        "{} check{} from {} plugin{}: {} passed, {} failed, {} warning{}, {} skipped, {} error{}",
         all.total(),
+        if all.total() == 1 { "" } else { "s" },
         results.ran.len(),
         if results.ran.len() == 1 { "" } else { "s" },
         all.pass,
         all.fail,
         all.warn,
+        if all.warn == 1 { "" } else { "s" },
         all.skip,
-        all.error
+        all.error,
+        if all.error == 1 { "" } else { "s" }
     );
     if !results.load_problems.is_empty() {
         let _ = write!(

@@ -136,6 +136,13 @@ impl Printer {
         self.diag("error", colored::Color::Red, message);
     }
 
+    /// `text` on stderr as it is (escaped for the terminal): a usage error already rendered.
+    pub fn err_raw(&self, text: &str) -> io::Result<()> {
+        let mut err = io::stderr().lock();
+        err.write_all(super::safe::escape(&self.redact(text)).as_bytes())?;
+        err.flush()
+    }
+
     /// `warning: ...` on stderr (shown even with `-q`: warnings are about safety).
     pub fn warn(&self, message: &str) {
         self.diag("warning", colored::Color::Yellow, message);

@@ -203,3 +203,71 @@ fn a_huge_host_name_is_cut_in_the_roles_table_quickly() {
     assert!(out.stdout.len() < 30_000, "{} bytes of table", out.stdout.len());
     eprintln!("8 MB host name: {:?}", out.elapsed);
 }
+
+/// Habits from ansible and pssh meet a helpful answer (newcomer issue): `-u`, `-f`, a
+/// positional pattern, `--list-hosts` without a command, and a command without `--` gets the
+/// hint to put it after `--`.
+#[test]
+fn habits_of_neighbouring_tools() {
+    let yaml = "hosts:\n  web01: 127.0.0.2\n  web02: 127.0.0.3\n  db01: 127.0.0.4\nroles:\n  web: [web01, web02]\n  db: [db01]\n";
+    Test::new()
+        .yaml(yaml)
+        .args(["run", "-u", "root", "-f", "4", "web", "--list-hosts"])
+        .run()
+        .code(0)
+        .stdout_has("web01\nweb02\n");
+    Test::new()
+        .yaml(yaml)
+        .args(["run", "web", "uptime"])
+        .run()
+        .code(2)
+        .stderr_has("unexpected argument 'uptime'")
+        .stderr_has("hint: the remote command goes after `--`");
+    Test::new()
+        .yaml(yaml)
+        .args(["run", "web"])
+        .run()
+        .code(2)
+        .stderr_has("<COMMAND>")
+        .stderr_has("hint: the remote command goes after `--`");
+    Test::new()
+        .yaml(yaml)
+        .args(["debug", "db", "--list-hosts"])
+        .run()
+        .code(0)
+        .stdout_has("db01\n");
+}
+
+/// A plugin of the other kind is named as such, with the command that runs it (it got a
+/// "did you mean" pointing at itself).
+#[test]
+fn a_debugger_given_to_validate_says_so() {
+    Test::new()
+        .yaml("hosts:\n  web01: 127.0.0.2\nroles:\n  web: [web01]\n")
+        .args(["validate", "--only", "checks"])
+        .run()
+        .code(2)
+        .stderr_has(
+            "`checks` is a debugger, not a validator\nhint: run it with `rolecall debug --only checks`",
+        );
+}
+
+/// Files named on the command line that are not there are errors naming them (they were a
+/// `host-key-unknown` or an authentication failure on every host later).
+#[test]
+fn missing_identity_and_known_hosts_files_are_named() {
+    let yaml = "hosts:\n  web01: 127.0.0.2\nroles:\n  web: [web01]\n";
+    Test::new()
+        .yaml(yaml)
+        .args(["run", "--all", "-i", "no-such-key", "--", "true"])
+        .run()
+        .code(2)
+        .stderr_has("the identity file `no-such-key` (-i) does not exist");
+    Test::new()
+        .yaml(yaml)
+        .args(["run", "--all", "--known-hosts", "no-such-file", "--", "true"])
+        .run()
+        .code(2)
+        .stderr_has("the known_hosts file `no-such-file` (--known-hosts) does not exist")
+        .stderr_has("ssh-keyscan -p PORT HOST >> no-such-file");
+}

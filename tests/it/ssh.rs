@@ -471,7 +471,7 @@ fn replayed_outputs_drive_the_shipped_debuggers() {
         .stdout_has("eucalyptus-nc (active, enabled)")
         .stdout_has("eucalyptus-nc (inactive, enabled): not running")
         .stdout_has("unreachable: 127.0.0.13:22 connection refused")
-        .stdout_has("1 passed, 1 failed, 0 warnings, 0 skipped, 1 errors; 1 host not reached");
+        .stdout_has("1 passed, 1 failed, 0 warnings, 0 skipped, 1 error; 1 host not reached");
     // A malformed canned file names its line.
     Test::new()
         .yaml("hosts:\n  a: 127.0.0.2\n")

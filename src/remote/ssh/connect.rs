@@ -348,11 +348,17 @@ fn check_host_key(
             known.remember(&file, name, key_type, key);
             Ok(())
         }
-        Check::Unknown => Err(Attempt::Final(Outcome::HostKeyUnknown(format!(
-            "{name} is not in {}; it offered {key_type} {fp}. Verify it, then add it or use \
-             --host-key-checking accept-new",
-            file.display()
-        )))),
+        Check::Unknown => {
+            let ep = target.endpoint();
+            Err(Attempt::Final(Outcome::HostKeyUnknown(format!(
+                "{name} is not in {}; it offered {key_type} {fp}. Verify it, then record it with: \
+                 ssh-keyscan -p {} {} >> {} (or use --host-key-checking accept-new)",
+                file.display(),
+                ep.port,
+                ep.address,
+                file.display()
+            ))))
+        }
         Check::Changed(why) => Err(Attempt::Final(Outcome::HostKeyChanged(format!(
             "{why}; the server offered {key_type} {fp}. If the host was reinstalled, remove the \
              old key with: ssh-keygen -f {} -R '{name}'",
