@@ -80,6 +80,17 @@ pub fn load_deployment(
     Ok(d)
 }
 
+/// A warning per role with no host (`roles` and `validate`: a role nothing fills is most
+/// likely a mistake in the file).
+pub fn warn_empty_roles(d: &rolecall::deployment::Deployment, printer: &Printer) {
+    for r in d.roles.values().filter(|r| r.hosts.is_empty()) {
+        printer.warn(&format!(
+            "role `{}` has no hosts",
+            rolecall::report::safe::escape(&r.name)
+        ));
+    }
+}
+
 /// The plugin directories searched, in order, for people.
 pub fn searched(reg: &rolecall::plugin::Registry) -> Vec<String> {
     reg.searched.iter().map(|p| p.display().to_string()).collect()

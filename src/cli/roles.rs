@@ -26,6 +26,7 @@ pub fn run(args: RolesArgs, printer: &Printer) -> anyhow::Result<Exit> {
         connect,
     } = args;
     let d = super::load_deployment(&config, profile, printer)?;
+    super::warn_empty_roles(&d, printer);
     // The deployment itself is shown: every value taken from the environment by name.
     printer.hide(&d.from_env);
     let (reach, _) = connect.into_reach()?;

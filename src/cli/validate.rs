@@ -49,6 +49,7 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
     let show = output.show(printer);
     let deadline = deadline.map(|d| std::time::Instant::now() + d);
     let d = super::load_deployment(&config, profile, printer)?;
+    super::warn_empty_roles(&d, printer);
     let allow = super::remote::allow_list(&allow_nets)?;
     let registry = plugins.load(printer);
     let opts = ValidateOptions {

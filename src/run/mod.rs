@@ -153,6 +153,9 @@ pub fn select_with_warnings(
                 .unwrap_or_default();
             return Err(format!("no role `{role}` in {}{hint}", d.source.display()));
         };
+        if hosts.is_empty() && roles.len() == 1 {
+            return Err(format!("role `{role}` has no hosts in {}", d.source.display()));
+        }
         wanted.extend(hosts.iter().map(String::as_str));
     }
     let mut sel = if limit.is_empty() {

@@ -271,3 +271,21 @@ fn missing_identity_and_known_hosts_files_are_named() {
         .stderr_has("the known_hosts file `no-such-file` (--known-hosts) does not exist")
         .stderr_has("ssh-keyscan -p PORT HOST >> no-such-file");
 }
+
+/// An empty role is a warning in `roles` and `validate`, and `--roles` naming only it says so.
+#[test]
+fn an_empty_role_is_named() {
+    let yaml = "hosts:\n  web01: 127.0.0.2\nroles:\n  web: [web01]\n  spare: []\n";
+    Test::new()
+        .yaml(yaml)
+        .args(["roles"])
+        .run()
+        .code(0)
+        .stderr_has("warning: role `spare` has no hosts");
+    Test::new()
+        .yaml(yaml)
+        .args(["run", "--roles", "spare", "--", "true"])
+        .run()
+        .code(2)
+        .stderr_has("role `spare` has no hosts in deploy.yaml");
+}
