@@ -577,7 +577,12 @@ impl Constraint {
             let (op, version) = term.split_at(op_len);
             let op = if op.is_empty() { "==" } else { op };
             let version = version.trim();
-            if !matches!(op, "==" | "=" | "!=" | "<" | "<=" | ">" | ">=") || version.is_empty() {
+            // A version starts with a letter or digit, holds a digit, and no space or operator
+            // (`> = 1` and `latest` are not constraints).
+            let looks_like_version = version.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && version.contains(|c: char| c.is_ascii_digit())
+                && !version.contains(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '=' | '!'));
+            if !matches!(op, "==" | "=" | "!=" | "<" | "<=" | ">" | ">=") || !looks_like_version {
                 return Err(format!(
                     "version `{text}` is not a constraint such as \"1.2.3\", \">= 1.2\" or \">= 1.2, < 2\""
                 ));
@@ -694,6 +699,11 @@ mod tests {
         assert!(c.allows("1.18.0-6") && !c.allows("2.0.1") && !c.allows("1.1"));
         assert!(Constraint::parse("1.18.0").unwrap().allows("1.18.0-6ubuntu14"));
         assert!(Constraint::parse("=> 1").is_err());
+        // Regression: `> = 1` passed on the host (as `>` of `= 1`), `latest` read as a version.
+        assert!(Constraint::parse("> = 1").is_err());
+        assert!(Constraint::parse("latest").is_err());
+        assert!(Constraint::parse(">= 1.2 beta").is_err());
+        assert!(Constraint::parse("2:1.18.0-6ubuntu14").is_ok());
     }
 
     #[test]

@@ -289,3 +289,17 @@ fn an_empty_role_is_named() {
         .code(2)
         .stderr_has("role `spare` has no hosts in deploy.yaml");
 }
+
+/// A malformed package version constraint is a load error with its place (regression: `> = 1`
+/// passed on the host as `>` of `= 1`; `latest` was read as a version).
+#[test]
+fn a_malformed_version_constraint_is_refused_at_load() {
+    for bad in ["> = 1", "latest"] {
+        let yaml = format!(
+            "hosts:\n  web01: 127.0.0.2\nroles:\n  web:\n    hosts: [web01]\n    checks:\n      - {{id: ng, package: nginx, version: \"{bad}\"}}\n"
+        );
+        roles(Test::new().yaml(&yaml))
+            .stderr_has("deploy.yaml:7:")
+            .stderr_has(&format!("version `{bad}` is not a constraint"));
+    }
+}
