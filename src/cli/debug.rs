@@ -72,7 +72,7 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         connect,
     } = args;
     let sinks = output.sinks(false)?;
-    let d = super::load_deployment(&config, profile, printer)?;
+    let d = super::load_or_report(&config, profile, printer, &sinks, std::path::Path::new("."))?;
     let hosts = select.hosts(&d, false, printer)?;
     if select.listed(&hosts, printer)? {
         return Ok(Exit::Ok);

@@ -80,6 +80,53 @@ pub fn load_deployment(
     Ok(d)
 }
 
+/// [`load_deployment`], writing every requested output even when the deployment does not
+/// load (a pipeline's JSON, SARIF or JUnit step then reads the reason, at its place, instead
+/// of finding no file); the error itself still goes to stderr and the exit code is 2.
+pub fn load_or_report(
+    config: &std::path::Path,
+    profile: Option<ProfileArg>,
+    printer: &Printer,
+    sinks: &[output::Sink],
+    sarif_root: &std::path::Path,
+) -> anyhow::Result<rolecall::deployment::Deployment> {
+    match rolecall::deployment::load(config, profile.map(Into::into)) {
+        Ok(d) => {
+            printer.hide(&secret_values(&d.from_env));
+            for w in &d.warnings {
+                printer.warn(w);
+            }
+            Ok(d)
+        }
+        Err(e) => {
+            use rolecall::report::checks;
+            let f = checks::LoadFailure::from_error(&e, config);
+            let machine: Vec<output::Sink> = sinks
+                .iter()
+                .filter(|s| s.format != output::ReportFormat::Table)
+                .cloned()
+                .collect();
+            output::write(&machine, printer, |format| match format {
+                output::ReportFormat::Json => checks::load_failure_json(&f),
+                output::ReportFormat::Sarif => checks::load_failure_sarif(&f, sarif_root),
+                output::ReportFormat::Junit => checks::load_failure_junit(&f),
+                output::ReportFormat::Table => String::new(),
+            })?;
+            Err(e.into())
+        }
+    }
+}
+
+/// The SARIF base directory: `--sarif-root`, else the current directory (absolute).
+pub fn sarif_root(given: Option<std::path::PathBuf>) -> anyhow::Result<std::path::PathBuf> {
+    let cwd = std::env::current_dir()?;
+    Ok(match given {
+        Some(p) if p.is_absolute() => p,
+        Some(p) => cwd.join(p),
+        None => cwd,
+    })
+}
+
 /// A warning per role with no host (`roles` and `validate`: a role nothing fills is most
 /// likely a mistake in the file).
 pub fn warn_empty_roles(d: &rolecall::deployment::Deployment, printer: &Printer) {

@@ -32,6 +32,10 @@ pub struct ValidateArgs {
     pub deadline: Option<std::time::Duration>,
     #[command(flatten)]
     pub connect: ConnectArgs,
+    /// The directory SARIF locations are relative to (`uriBaseId` SRCROOT; default: the current
+    /// directory), so code scanning can place them in the repository
+    #[arg(long, value_name = "DIR")]
+    pub sarif_root: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> anyhow::Result<Exit> {
@@ -44,11 +48,13 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
         output,
         deadline,
         connect,
+        sarif_root,
     } = args;
     let sinks = output.sinks(true)?;
     let show = output.show(printer);
     let deadline = deadline.map(|d| std::time::Instant::now() + d);
-    let d = super::load_deployment(&config, profile, printer)?;
+    let root = super::sarif_root(sarif_root)?;
+    let d = super::load_or_report(&config, profile, printer, &sinks, &root)?;
     super::warn_empty_roles(&d, printer);
     let allow = super::remote::allow_list(&allow_nets)?;
     let registry = plugins.load(printer);
@@ -66,7 +72,7 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
         ReportFormat::Table => checks::table(&results, &d.source, printer, show),
         ReportFormat::Json => checks::json(&results, &d.source),
         ReportFormat::Junit => checks::junit(&results, &d.source),
-        ReportFormat::Sarif => checks::sarif(&results, &d.source),
+        ReportFormat::Sarif => checks::sarif(&results, &d.source, &root),
     })?;
     super::show_logs(&results, printer);
     super::nothing_checked(

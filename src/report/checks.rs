@@ -306,12 +306,156 @@ pub fn json_value(results: &Results, source: &Path) -> Value {
     })
 }
 
+/// A deployment that could not be loaded, as every output reports it: what and where.
+#[derive(Debug, Clone)]
+pub struct LoadFailure {
+    pub message: String,
+    pub file: std::path::PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// The YAML path of the offending key, where known.
+    pub path: Option<String>,
+    pub hint: Option<String>,
+}
+
+impl LoadFailure {
+    pub fn from_error(e: &crate::deployment::error::LoadError, source: &Path) -> Self {
+        use crate::deployment::error::LoadError;
+        match e {
+            LoadError::Invalid(d) => Self {
+                message: d.message.clone(),
+                file: d.file.clone(),
+                line: d.position.map(|p| p.line),
+                column: d.position.map(|p| p.column),
+                path: d.path.as_ref().map(ToString::to_string).filter(|p| !p.is_empty()),
+                hint: d.hint.clone(),
+            },
+            other => {
+                let text = other.to_string();
+                let (message, hint) = match text.split_once("\nhint: ") {
+                    Some((m, h)) => (m.to_string(), Some(h.to_string())),
+                    None => (text, None),
+                };
+                Self {
+                    message,
+                    file: source.to_path_buf(),
+                    line: None,
+                    column: None,
+                    path: None,
+                    hint,
+                }
+            }
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({"message": self.message, "file": self.file.display().to_string(), "line": self.line,
+               "column": self.column, "path": self.path, "hint": self.hint})
+    }
+}
+
+/// The JSON document of a run whose deployment did not load: no results, exit code 2, and
+/// the reason in `errors`.
+pub fn load_failure_json(f: &LoadFailure) -> String {
+    let doc = json!({
+        "schema_version": crate::results::SCHEMA_VERSION,
+        "results": [],
+        "summary": {"plugins": {}, "total": Counts::default().json(), "exit_code": crate::exit::Exit::Error.code()},
+        "errors": [f.json()],
+        "load_errors": [],
+        "unreached": [],
+        "logs": [],
+    });
+    pretty(&doc)
+}
+
+/// SARIF of a run whose deployment did not load: one error result at its place, and a tool
+/// execution notification saying the run failed.
+pub fn load_failure_sarif(f: &LoadFailure, root: &Path) -> String {
+    let mut location = json!({"physicalLocation": {"artifactLocation": artifact(&f.file, root)}});
+    if let (Some(line), Some(column)) = (f.line, f.column) {
+        location["physicalLocation"]["region"] = json!({"startLine": line, "startColumn": column});
+    }
+    let mut text = f.message.clone();
+    if let Some(h) = &f.hint {
+        text.push_str(&format!(" (hint: {h})"));
+    }
+    let doc = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "rolecall",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": [{"id": "rolecall/load", "name": "load",
+                           "shortDescription": {"text": "the deployment file loads"},
+                           "help": {"text": "rolecall reads the deployment before any check: fix the file at the place shown."}}],
+            }},
+            "originalUriBaseIds": base_ids(root),
+            "results": [{"ruleId": "rolecall/load", "level": "error", "message": {"text": text}, "locations": [location]}],
+            "invocations": [{
+                "executionSuccessful": false,
+                "toolExecutionNotifications": [{"level": "error", "message": {"text": text}}],
+            }],
+        }],
+    });
+    pretty(&doc)
+}
+
+/// JUnit of a run whose deployment did not load: one errored test case.
+pub fn load_failure_junit(f: &LoadFailure) -> String {
+    let place = match (f.line, f.column) {
+        (Some(l), Some(c)) => format!("{}:{l}:{c}", f.file.display()),
+        _ => f.file.display().to_string(),
+    };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"rolecall\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\" time=\"0.000\">\n  <testsuite name=\"load\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\" time=\"0.000\">\n    <testcase classname=\"load\" name=\"deployment\" time=\"0.000\"><error message=\"{}\">{}</error></testcase>\n  </testsuite>\n</testsuites>\n",
+        esc(&f.message),
+        esc(&format!("{}\n{place}{}", f.message, f.hint.as_ref().map(|h| format!("\nhint: {h}")).unwrap_or_default()))
+    )
+}
+
+/// A SARIF artifact location: relative to `root` (as `uriBaseId` `SRCROOT`) when the file is
+/// under it, so code scanning can place it in the repository; else an absolute `file:` URI.
+fn artifact(file: &Path, root: &Path) -> Value {
+    let abs = if file.is_absolute() {
+        file.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(file)
+    };
+    match abs.strip_prefix(root) {
+        Ok(rel) => json!({"uri": uri_path(rel), "uriBaseId": "SRCROOT"}),
+        Err(_) => json!({"uri": format!("file://{}", uri_path(&abs))}),
+    }
+}
+
+/// `p` with `/` separators and each segment percent-encoded where a URI needs it.
+fn uri_path(p: &Path) -> String {
+    let mut out = String::new();
+    for b in p.to_string_lossy().bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn base_ids(root: &Path) -> Value {
+    let mut base = format!("file://{}", uri_path(root));
+    if !base.ends_with('/') {
+        base.push('/');
+    }
+    json!({"SRCROOT": {"uri": base}})
+}
+
 /// SARIF 2.1.0 (for code-scanning tools): every error, failure and warning as a result with
-/// its rule (`plugin/check`), level and place in the deployment file.
-pub fn sarif(results: &Results, source: &Path) -> String {
+/// its rule (`plugin/check`), level and place in the deployment file, the file relative to
+/// `root` (`uriBaseId` `SRCROOT`).
+pub fn sarif(results: &Results, source: &Path, root: &Path) -> String {
     let mut rules: IndexMap<String, Value> = IndexMap::new();
     let mut items = Vec::new();
-    let uri = source.display().to_string();
     for r in &results.items {
         let level = match r.status {
             Status::Pass | Status::Skip => continue,
@@ -320,9 +464,10 @@ pub fn sarif(results: &Results, source: &Path) -> String {
         };
         let rule = format!("{}/{}", r.plugin, r.check);
         rules.entry(rule.clone()).or_insert_with(|| {
-            json!({"id": rule, "name": r.check, "shortDescription": {"text": format!("{} check `{}`", r.plugin, r.check)}})
+            json!({"id": rule, "name": r.check, "shortDescription": {"text": format!("{} check `{}`", r.plugin, r.check)},
+                   "help": {"text": format!("Reported by the `{}` plugin (`rolecall plugins` describes it); the message says what was found and where.", r.plugin)}})
         });
-        let mut location = json!({"physicalLocation": {"artifactLocation": {"uri": uri}}});
+        let mut location = json!({"physicalLocation": {"artifactLocation": artifact(source, root)}});
         if let Some(pos) = r.position {
             location["physicalLocation"]["region"] =
                 json!({"startLine": pos.line, "startColumn": pos.column});
@@ -355,6 +500,7 @@ pub fn sarif(results: &Results, source: &Path) -> String {
                 "version": env!("CARGO_PKG_VERSION"),
                 "rules": rules.into_values().collect::<Vec<_>>(),
             }},
+            "originalUriBaseIds": base_ids(root),
             "results": items,
             "invocations": [{"executionSuccessful": results.exit() != crate::exit::Exit::Error}],
         }],

@@ -378,6 +378,14 @@ fn three_outputs_in_one_run_and_sarif_for_code_scanning() {
         result["locations"][0]["physicalLocation"]["region"]["startLine"],
         7
     );
+    // Relative to the run's directory, so code scanning can place it in the repository.
+    let artifact = &result["locations"][0]["physicalLocation"]["artifactLocation"];
+    assert_eq!(artifact["uri"], "deploy.yaml", "{artifact}");
+    assert_eq!(artifact["uriBaseId"], "SRCROOT");
+    let base = sarif["runs"][0]["originalUriBaseIds"]["SRCROOT"]["uri"]
+        .as_str()
+        .expect("base");
+    assert!(base.starts_with("file:///") && base.ends_with('/'), "{base}");
     // Two outputs to stdout are refused before anything runs.
     Test::new()
         .yaml(FLEET)
@@ -711,4 +719,54 @@ fn another_plugins_settings_are_checked_on_a_native_file() {
         .run();
     out.code(1)
         .stdout_has("clock: max_skew_seconds -1 is not a positive number");
+}
+
+/// Every requested output is written even when the deployment does not load (regression:
+/// `--format json` printed nothing and `--output sarif=FILE` left no file, so a pipeline's
+/// upload step failed with "file not found" instead of pointing at the line).
+#[test]
+fn every_output_is_written_when_the_deployment_does_not_load() {
+    let t = Test::new()
+        .yaml("hosts:\n  web01:\n    adress: 127.0.0.2\nroles:\n  web: [web01]\n")
+        .args(["validate", "--output", "table", "--output", "json=out.json"])
+        .args(["--output", "junit=junit.xml", "--output", "sarif=out.sarif"]);
+    let dir = t.dir().to_path_buf();
+    let out = t.run();
+    out.code(2).stderr_has("deploy.yaml:3:5");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out.json")).expect("json file"))
+            .expect("JSON");
+    assert_eq!(json["summary"]["exit_code"], 2);
+    let e = &json["errors"][0];
+    assert_eq!(
+        (e["line"].as_u64(), e["column"].as_u64()),
+        (Some(3), Some(5)),
+        "{e}"
+    );
+    assert!(
+        e["message"].as_str().unwrap_or_default().contains("adress"),
+        "{e}"
+    );
+    assert_eq!(e["path"], "hosts.web01.adress", "{e}");
+    let sarif: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out.sarif")).expect("sarif file"))
+            .expect("SARIF");
+    let run = &sarif["runs"][0];
+    assert_eq!(run["invocations"][0]["executionSuccessful"], false);
+    let loc = &run["results"][0]["locations"][0]["physicalLocation"];
+    assert_eq!(loc["artifactLocation"]["uri"], "deploy.yaml");
+    assert_eq!(loc["region"]["startLine"], 3);
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).expect("junit file");
+    assert!(
+        junit.contains("errors=\"1\"") && junit.contains("<error message="),
+        "{junit}"
+    );
+    // `debug` too (JSON to stdout).
+    let out = Test::new()
+        .yaml("hosts: [\n")
+        .args(["debug", "--format", "json"])
+        .run();
+    out.code(2);
+    assert_eq!(out.json()["summary"]["exit_code"], 2);
+    assert!(out.json()["errors"][0]["line"].is_u64(), "{}", out.stdout);
 }
