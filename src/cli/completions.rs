@@ -36,8 +36,22 @@ pub fn run(args: CompletionsArgs, printer: &Printer) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// Print the man page, roff (`rolecall man > rolecall.1`).
-pub fn man(printer: &Printer) -> anyhow::Result<Exit> {
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write every page into DIR: rolecall.1 and one per command (rolecall-debug.1,
+    /// rolecall-plugin-new.1, ...), as the top page refers to them
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
+}
+
+/// Print the man page, roff (`rolecall man > rolecall.1`), or write them all (`--dir`).
+pub fn man(args: ManArgs, printer: &Printer) -> anyhow::Result<Exit> {
+    if let Some(dir) = args.dir {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating `{}`", dir.display()))?;
+        clap_mangen::generate_to(super::Cli::command(), &dir)
+            .with_context(|| format!("writing the man pages into `{}`", dir.display()))?;
+        return Ok(Exit::Ok);
+    }
     let mut out = Vec::new();
     clap_mangen::Man::new(super::Cli::command())
         .render(&mut out)

@@ -233,8 +233,8 @@ pub enum Command {
     Plugin(scaffold::PluginCommand),
     /// Print a shell completion script (bash, zsh, fish)
     Completions(completions::CompletionsArgs),
-    /// Print the man page (roff)
-    Man,
+    /// Print the man page (roff), or with --dir write one per command (rolecall-debug.1, ...)
+    Man(completions::ManArgs),
 }
 
 /// Where the deployment comes from; shared by every command that reads one.
@@ -322,6 +322,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Plugins(args) => plugins::run(args, &plugin_settings, &printer),
         Command::Plugin(command) => scaffold::run(command, &printer),
         Command::Completions(args) => completions::run(args, &printer),
-        Command::Man => completions::man(&printer),
+        Command::Man(args) => completions::man(args, &printer),
     }
 }

@@ -98,7 +98,33 @@ fn completions_parse_and_the_man_page_renders() {
         .run()
         .code(0)
         .stdout_has(".TH rolecall 1")
-        .stdout_has("validate");
+        .stdout_has("validate")
+        .stdout_has("rolecall\\-debug(1)");
+    // Every page the top page refers to exists, with its command's own flags (regression:
+    // rolecall-debug(1) was referred to and not installed).
+    let t = Test::new().args(["man", "--dir", "pages"]);
+    let dir = t.dir().join("pages");
+    t.run().code(0);
+    for sub in [
+        "roles",
+        "validate",
+        "debug",
+        "run",
+        "hosts",
+        "merge",
+        "plugins",
+        "plugin-new",
+        "completions",
+    ] {
+        let page = std::fs::read_to_string(dir.join(format!("rolecall-{sub}.1")))
+            .unwrap_or_else(|e| panic!("rolecall-{sub}.1: {e}"));
+        assert!(page.contains(&format!(".TH rolecall-{sub} 1")), "{sub}: {page}");
+    }
+    let run_page = std::fs::read_to_string(dir.join("rolecall-run.1")).expect("run page");
+    assert!(
+        run_page.contains("\\-\\-list\\-hosts") && run_page.contains("\\-\\-forks"),
+        "{run_page}"
+    );
     Test::new()
         .args(["completions", "tcsh"])
         .run()
