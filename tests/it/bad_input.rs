@@ -303,3 +303,17 @@ fn a_malformed_version_constraint_is_refused_at_load() {
             .stderr_has(&format!("version `{bad}` is not a constraint"));
     }
 }
+
+/// `-c DIR` is read as an Ansible inventory directory: an error in one of its files says so
+/// and lists the files (it failed on an unrelated file with no word of why it was read).
+#[test]
+fn a_directory_says_it_is_read_as_an_inventory() {
+    let t = Test::new()
+        .file("conf/notes.yaml", b"hosts:\n  web01: 127.0.0.2\n")
+        .file("conf/readme", b"just some text = not an inventory\n");
+    t.args(["roles", "-c", "conf"])
+        .run()
+        .code(2)
+        .stderr_has("conf/readme:1:1")
+        .stderr_has("`conf` is read as an Ansible inventory directory (each file in it is an inventory source); its files: notes.yaml, readme");
+}

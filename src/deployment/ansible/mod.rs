@@ -201,7 +201,33 @@ pub fn load(path: &Path) -> Result<Deployment, LoadError> {
         });
     }
     for file in &files {
-        read_file(file, &mut inv)?;
+        if let Err(e) = read_file(file, &mut inv) {
+            // A directory is read as Ansible reads an inventory directory: say so, and which
+            // files it holds, so a `-c DIR` meant for something else is not a riddle.
+            if !path.is_dir() {
+                return Err(e);
+            }
+            let names: Vec<String> = files
+                .iter()
+                .map(|f| f.strip_prefix(path).unwrap_or(f).display().to_string())
+                .collect();
+            let why = format!(
+                "`{}` is read as an Ansible inventory directory (each file in it is an inventory \
+                 source); its files: {}",
+                path.display(),
+                names.join(", ")
+            );
+            return Err(match e {
+                LoadError::Invalid(d) => {
+                    let hint = match &d.hint {
+                        Some(h) => format!("{h}\n{why}"),
+                        None => why,
+                    };
+                    LoadError::Invalid(Box::new(d.hint(hint)))
+                }
+                other => other,
+            });
+        }
     }
     let group_files = vars::vars_dir(&base.join("group_vars"))?;
     let host_files = vars::vars_dir(&base.join("host_vars"))?;
