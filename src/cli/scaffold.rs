@@ -440,7 +440,7 @@ static void answered(void *user, RcStr result) {
     {message_line}
     RcReport report = {{
         .struct_size = sizeof(RcReport),
-        .status = RC_STATUS_PASS,
+        .status = {status},
         .check = RC_STR("{name}"),
         .host = {{NULL, 0}},
         .message = {{(const uint8_t *)message, strlen(message)}},
@@ -472,6 +472,11 @@ __attribute__((visibility("default"))) const RcModuleDescriptor *rolecall_plugin
 }}
 "#,
         kind = kind_word(kind),
+        // A debugger passes only when every host answered with exit 0.
+        status = match kind {
+            Kind::Validator => "RC_STATUS_PASS",
+            Kind::Debugger => "count.hosts > 0 && count.ok == count.hosts ? RC_STATUS_PASS : RC_STATUS_FAIL",
+        },
         message_line = match kind {
             Kind::Validator => format!(
                 "snprintf(message, sizeof message, \"{message} (%zu bytes of input)\", input.len);"

@@ -668,14 +668,22 @@ fn plugin_new_scaffolds_build_pass_their_tests_and_load() {
     }
     assert_eq!(v["load_errors"].as_array().map(Vec::len), Some(0), "{v}");
     // The C debugger asks every host of a real fleet.
-    let fleet = rolecall_fleet::Fleet::start(2);
-    let out = Test::new()
-        .yaml(&fleet.yaml(""))
-        .args(["debug", "--only", "c-debugger", "--show", "all", "--plugin-dir"])
-        .args([dir.join("c-debugger").to_str().expect("utf-8")])
-        .args(fleet.args())
-        .run();
-    out.code(0).stdout_has("2 answered, 2 exited 0");
+    let mut fleet = rolecall_fleet::Fleet::start(2);
+    let debug = |fleet: &rolecall_fleet::Fleet| {
+        Test::new()
+            .yaml(&fleet.yaml(""))
+            .args(["debug", "--only", "c-debugger", "--show", "all", "--plugin-dir"])
+            .args([dir.join("c-debugger").to_str().expect("utf-8")])
+            .args(fleet.args())
+            .run()
+    };
+    debug(&fleet).code(0).stdout_has("2 answered, 2 exited 0");
+    // Regression: it passed with "2 answered, 1 exited 0".
+    fleet.force_command(1, "exit 3");
+    debug(&fleet)
+        .code(1)
+        .stdout_has("2 answered, 1 exited 0")
+        .stdout_has("FAIL");
 }
 
 #[test]
