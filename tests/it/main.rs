@@ -5,6 +5,7 @@ mod bad_input;
 mod calyptos;
 mod checks;
 mod crash;
+mod docs;
 mod executor;
 mod hostile;
 mod install;

@@ -1,0 +1,116 @@
+//! The README's console examples run as written: every ```console block whose command needs no
+//! fleet (`roles`, `validate`, on files in the repository) is run from the repository's root,
+//! and each line it shows must appear in the real output, in order (a line of `...` elides
+//! lines; a line ending in `...` shows the start of one).
+//! Examples that need hosts are listed, and the test says which ones it did not run.
+
+use std::process::Command;
+
+use crate::support::{repo, BIN};
+
+/// One example: the command's words after `rolecall`, and the output lines shown.
+struct Example {
+    line: usize,
+    args: Vec<String>,
+    shown: Vec<String>,
+}
+
+fn examples(text: &str) -> Vec<Example> {
+    let mut out = Vec::new();
+    let mut in_block = false;
+    let mut current: Option<Example> = None;
+    for (i, raw) in text.lines().enumerate() {
+        if raw.starts_with("```console") {
+            in_block = true;
+            continue;
+        }
+        if in_block && raw.starts_with("```") {
+            in_block = false;
+            out.extend(current.take());
+            continue;
+        }
+        if !in_block {
+            continue;
+        }
+        if let Some(cmd) = raw.strip_prefix("$ ") {
+            if cmd == "echo $?" {
+                if let Some(e) = current.as_mut() {
+                    e.shown.push(raw.to_string());
+                }
+                continue;
+            }
+            out.extend(current.take());
+            if let Some(rest) = cmd.strip_prefix("rolecall ") {
+                current = Some(Example {
+                    line: i + 1,
+                    args: rest.split_whitespace().map(str::to_string).collect(),
+                    shown: Vec::new(),
+                });
+            }
+            continue;
+        }
+        if let Some(e) = current.as_mut() {
+            if raw.trim() != "..." && !raw.trim().is_empty() {
+                e.shown.push(raw.trim_end().to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn readme_examples_run_as_written() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let mut ran = 0;
+    let mut wrong = Vec::new();
+    let mut skipped = Vec::new();
+    for e in examples(&readme) {
+        let offline = matches!(e.args.first().map(String::as_str), Some("roles" | "validate"));
+        let files_exist = e
+            .args
+            .windows(2)
+            .filter(|w| w[0] == "-c")
+            .all(|w| repo().join(&w[1]).exists());
+        if !offline || !files_exist {
+            skipped.push(format!("README.md:{}: rolecall {}", e.line, e.args.join(" ")));
+            continue;
+        }
+        let out = Command::new(BIN)
+            .args(&e.args)
+            .current_dir(repo())
+            .env("NO_COLOR", "1")
+            .env_remove("ROLECALL_PLUGIN_PATH")
+            .output()
+            .expect("rolecall");
+        ran += 1;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // `$ echo $?` after a command shows its exit code.
+        let text = format!("{text}$ echo $?\n{}\n", out.status.code().unwrap_or(-1));
+        let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+        let mut at = 0;
+        for want in &e.shown {
+            // A line ending in `...` shows the start of the real one.
+            let matches = |l: &&str| match want.strip_suffix("...") {
+                Some(start) => l.starts_with(start.trim_end()),
+                None => l == want,
+            };
+            match lines[at..].iter().position(matches) {
+                Some(p) => at += p + 1,
+                None => {
+                    wrong.push(format!(
+                        "README.md:{}: `rolecall {}` does not print, in order:\n  {want}\nit printed:\n{text}",
+                        e.line,
+                        e.args.join(" ")
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+    assert!(ran >= 3, "only {ran} README examples ran; skipped: {skipped:#?}");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+}
