@@ -75,9 +75,13 @@ impl Read for HostOut {
             }
             let mut c = self.child.lock().unwrap_or_else(|p| p.into_inner());
             if !matches!(c.try_wait(), Ok(None)) {
-                // Ended (or cannot be asked): what is left in its group goes too, and nothing
-                // more will come from it.
+                // Ended (or cannot be asked): what is left in its group goes too. What it wrote
+                // just before it ended is still read; then nothing more comes from it.
                 kill_group(&mut c);
+                drop(c);
+                if wait::socket(self.pipe.as_raw_fd(), false, Duration::ZERO) {
+                    return self.pipe.read(buf);
+                }
                 return Ok(0);
             }
         }
