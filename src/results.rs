@@ -63,6 +63,10 @@ pub struct Results {
     pub unreached: IndexMap<String, String>,
     /// What plugins logged, in order: plugin, level (`error`, `warn`, `info`, `debug`), text.
     pub logs: Vec<(String, &'static str, String)>,
+    /// `--baseline`: how each failing result compares with a previous run.
+    pub baseline: Option<crate::run::baseline::Baseline>,
+    /// `--fail-on new`: only failures new since the baseline fail the run.
+    pub fail_on_new_only: bool,
 }
 
 /// The name of a plugin log level (`rolecall_plugin::abi::level`).
@@ -174,10 +178,24 @@ impl Results {
             Exit::Error
         } else if !self.unreached.is_empty() {
             Exit::Incomplete
-        } else if all.fail > 0 {
+        } else if self.failures_that_count(all.fail) > 0 {
             Exit::ChecksFailed
         } else {
             Exit::Ok
+        }
+    }
+
+    /// The failures that fail the run: all of them, or with `--fail-on new` and a baseline
+    /// only the new ones.
+    fn failures_that_count(&self, all: usize) -> usize {
+        match (&self.baseline, self.fail_on_new_only) {
+            (Some(b), true) => self
+                .items
+                .iter()
+                .zip(&b.states)
+                .filter(|(r, s)| r.status == Status::Fail && **s == Some(crate::run::baseline::State::New))
+                .count(),
+            _ => all,
         }
     }
 }

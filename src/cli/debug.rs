@@ -116,6 +116,7 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
     );
     progress.finish();
     report.shard = shard;
+    output.apply_baseline(&mut report.results)?;
     unknown_plugin_errors("debugger", &report.results, &registry, printer);
     let show = output.show(printer);
     super::output::write(&sinks, printer, |format| match format {

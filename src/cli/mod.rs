@@ -4,6 +4,7 @@
 mod completions;
 mod connect;
 mod debug;
+mod diff;
 mod hosts;
 mod merge;
 mod output;
@@ -224,6 +225,9 @@ pub enum Command {
     Hosts(hosts::HostsArgs),
     /// Run one command on the deployment's hosts; identical answers are grouped
     Run(Box<run::RunArgs>),
+    /// What changed between two runs' JSON results: new and updated failures, what was fixed
+    /// (exit 1 when something new fails)
+    Diff(diff::DiffArgs),
     /// Join the JSON results of `--shard I/N` runs into the report of the whole run
     Merge(merge::MergeArgs),
     /// List the plugins found in the plugin directories, and any that failed to load
@@ -319,6 +323,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Run(args) => run::run(*args, &printer),
         Command::Hosts(args) => hosts::run(args, &printer),
         Command::Merge(args) => merge::run(args, &printer),
+        Command::Diff(args) => diff::run(args, &printer),
         Command::Plugins(args) => plugins::run(args, &plugin_settings, &printer),
         Command::Plugin(command) => scaffold::run(command, &printer),
         Command::Completions(args) => completions::run(args, &printer),

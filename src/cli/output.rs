@@ -57,9 +57,26 @@ fn parse_sink(s: &str) -> Result<Sink, String> {
     Ok(Sink { format, file })
 }
 
+/// Which failures fail the run when a baseline is given.
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub enum FailOn {
+    /// Every failure (the default)
+    #[default]
+    Any,
+    /// Only failures that are new since the baseline
+    New,
+}
+
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
+    /// Compare with a previous run's JSON: each failure is marked new, unchanged or updated,
+    /// and what no longer fails is listed as fixed
+    #[arg(long, value_name = "PREVIOUS.json")]
+    pub baseline: Option<PathBuf>,
+    /// With --baseline: `new` fails the run only for new failures
+    #[arg(long, value_enum, default_value_t = FailOn::Any, requires = "baseline")]
+    pub fail_on: FailOn,
     /// Output format, to stdout (one output; see --output for several)
     #[arg(long, value_enum, conflicts_with = "outputs")]
     pub format: Option<ReportFormat>,
@@ -93,6 +110,19 @@ impl OutputArgs {
             );
         }
         Ok(sinks)
+    }
+
+    /// Compare `results` with `--baseline`, if given (an unreadable baseline is an error).
+    pub fn apply_baseline(&self, results: &mut rolecall::results::Results) -> anyhow::Result<()> {
+        let Some(path) = &self.baseline else {
+            return Ok(());
+        };
+        let previous = rolecall::run::baseline::read(path).map_err(anyhow::Error::msg)?;
+        let b = rolecall::run::baseline::compare(results, &previous)
+            .map_err(|e| anyhow::anyhow!("the baseline `{}`: {e}", path.display()))?;
+        results.baseline = Some(b);
+        results.fail_on_new_only = self.fail_on == FailOn::New;
+        Ok(())
     }
 
     /// How much the table shows: `--show`, else `-q` = failed, `-v` = all, else problems.

@@ -66,7 +66,8 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
         reach: connect.into_reach()?.0,
         deadline,
     };
-    let results = validate(&d, &registry, &opts);
+    let mut results = validate(&d, &registry, &opts);
+    output.apply_baseline(&mut results)?;
     unknown_plugin_errors("validator", &results, &registry, printer);
     super::output::write(&sinks, printer, |format| match format {
         ReportFormat::Table => checks::table(&results, &d.source, printer, show),

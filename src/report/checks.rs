@@ -211,6 +211,9 @@ pub fn table_summary(results: &Results, printer: &Printer, show: Show) -> String
     let (per, all) = results.counts();
     if show != Show::All {
         let _ = writeln!(out, "{}", overall(results, &all));
+        if let Some(line) = baseline_line(results) {
+            let _ = writeln!(out, "{line}");
+        }
         return out;
     }
     let mut t = new_table(printer, &["Plugin", "Pass", "Fail", "Warn", "Skip", "Error"]);
@@ -227,6 +230,9 @@ pub fn table_summary(results: &Results, printer: &Printer, show: Show) -> String
     }
     let _ = writeln!(out, "{t}");
     let _ = writeln!(out, "{}", overall(results, &all));
+    if let Some(line) = baseline_line(results) {
+        let _ = writeln!(out, "{line}");
+    }
     out
 }
 
@@ -273,11 +279,13 @@ pub(crate) fn pretty(doc: &Value) -> String {
 
 /// The JSON document of [`json()`], to extend.
 pub fn json_value(results: &Results, source: &Path) -> Value {
+    let states = results.baseline.as_ref().map(|b| &b.states);
     let items: Vec<Value> = results
         .items
         .iter()
-        .map(|r| {
-            json!({
+        .enumerate()
+        .map(|(i, r)| {
+            let mut v = json!({
                 "plugin": r.plugin,
                 "check": r.check,
                 "status": r.status.as_str(),
@@ -290,20 +298,51 @@ pub fn json_value(results: &Results, source: &Path) -> Value {
                     "column": r.position.map(|x| x.column),
                 })),
                 "duration_ms": r.duration.as_secs_f64() * 1000.0,
-            })
+            });
+            if let Some(state) = states.and_then(|s| s.get(i).copied().flatten()) {
+                v["baseline"] = json!(state.as_str());
+            }
+            v
         })
         .collect();
     let (per, all) = results.counts();
     let plugins: serde_json::Map<String, Value> =
         per.iter().map(|(n, c)| (n.to_string(), c.json())).collect();
-    json!({
+    let mut doc = json!({
         "schema_version": crate::results::SCHEMA_VERSION,
         "results": items,
         "summary": {"plugins": plugins, "total": all.json(), "exit_code": results.exit().code()},
         "load_errors": results.load_problems.iter().map(|p| json!({"file": p.file.display().to_string(), "reason": p.reason})).collect::<Vec<_>>(),
         "unreached": results.unreached.iter().map(|(h, why)| json!({"host": h, "reason": why})).collect::<Vec<_>>(),
         "logs": results.logs.iter().map(|(p, level, text)| json!({"plugin": p, "level": level, "message": text})).collect::<Vec<_>>(),
-    })
+    });
+    if let Some(b) = &results.baseline {
+        doc["fixed"] = json!(b
+            .fixed
+            .iter()
+            .map(|f| json!({"plugin": f.plugin, "check": f.check, "host": f.host, "path": f.path, "message": f.message}))
+            .collect::<Vec<_>>());
+    }
+    doc
+}
+
+/// The line the table ends with when a baseline was given.
+fn baseline_line(results: &Results) -> Option<String> {
+    use crate::run::baseline::State;
+    let b = results.baseline.as_ref()?;
+    Some(format!(
+        "since the baseline: {} new, {} updated, {} unchanged failure{}; {} fixed{}",
+        b.count(State::New),
+        b.count(State::Updated),
+        b.count(State::Unchanged),
+        if b.count(State::Unchanged) == 1 { "" } else { "s" },
+        b.fixed.len(),
+        if results.fail_on_new_only {
+            " (only new failures fail this run: --fail-on new)"
+        } else {
+            ""
+        }
+    ))
 }
 
 /// A deployment that could not be loaded, as every output reports it: what and where.
@@ -456,7 +495,8 @@ fn base_ids(root: &Path) -> Value {
 pub fn sarif(results: &Results, source: &Path, root: &Path) -> String {
     let mut rules: IndexMap<String, Value> = IndexMap::new();
     let mut items = Vec::new();
-    for r in &results.items {
+    let states = results.baseline.as_ref().map(|b| &b.states);
+    for (i, r) in results.items.iter().enumerate() {
         let level = match r.status {
             Status::Pass | Status::Skip => continue,
             Status::Warn => "warning",
@@ -488,6 +528,9 @@ pub fn sarif(results: &Results, source: &Path, root: &Path) -> String {
         }
         if let Some(p) = &r.path {
             item["locations"][0]["logicalLocations"] = json!([{"fullyQualifiedName": p, "kind": "member"}]);
+        }
+        if let Some(state) = states.and_then(|s| s.get(i).copied().flatten()) {
+            item["baselineState"] = json!(state.as_str());
         }
         items.push(item);
     }

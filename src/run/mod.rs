@@ -1,5 +1,6 @@
 //! Orchestration: plugins x deployment -> results.
 
+pub mod baseline;
 pub mod debug;
 pub mod merge;
 pub mod pattern;

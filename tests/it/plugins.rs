@@ -778,3 +778,78 @@ fn every_output_is_written_when_the_deployment_does_not_load() {
     assert_eq!(out.json()["summary"]["exit_code"], 2);
     assert!(out.json()["errors"][0]["line"].is_u64(), "{}", out.stdout);
 }
+
+/// Baselines (`--baseline PREVIOUS.json`, `--fail-on new`, `rolecall diff`): each failure is
+/// new, unchanged or updated against a previous run, and what no longer fails is fixed.
+#[test]
+fn baselines_mark_new_unchanged_and_fixed_failures() {
+    let yaml = |a_min: u32, b_min: u32| {
+        format!(
+            "hosts:\n  h1: 127.0.0.2\n  h2: 127.0.0.3\nroles:\n  a:\n    hosts: [h1]\n    min: {a_min}\n  b:\n    hosts: [h2]\n    min: {b_min}\n"
+        )
+    };
+    let keep = tempfile::tempdir().expect("tmp");
+    let before = keep.path().join("before.json");
+    // Before: role `a` fails its minimum.
+    let first = Test::new()
+        .yaml(&yaml(2, 1))
+        .args(["validate", "--only", "cardinality", "--format", "json"])
+        .run();
+    first.code(1);
+    std::fs::write(&before, &first.stdout).expect("write");
+    let base = before.to_str().expect("utf-8 path");
+    // The same failure again: unchanged; with --fail-on new it does not fail the run.
+    let same = Test::new()
+        .yaml(&yaml(2, 1))
+        .args([
+            "validate",
+            "--only",
+            "cardinality",
+            "--baseline",
+            base,
+            "--fail-on",
+            "new",
+        ])
+        .run();
+    same.code(0)
+        .stdout_has("since the baseline: 0 new, 0 updated, 1 unchanged failure; 0 fixed (only new failures fail this run: --fail-on new)");
+    // After: `a` fixed, `b` fails: new.
+    let t = Test::new().yaml(&yaml(1, 3)).args([
+        "validate",
+        "--only",
+        "cardinality",
+        "--format",
+        "json",
+        "--baseline",
+        base,
+    ]);
+    let after_dir = t.dir().to_path_buf();
+    let after = t.run();
+    after.code(1);
+    let j = after.json();
+    let failing: Vec<&serde_json::Value> = j["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["status"] == "fail")
+        .collect();
+    assert_eq!(failing.len(), 1, "{j}");
+    assert_eq!(failing[0]["baseline"], "new", "{j}");
+    assert_eq!(j["fixed"].as_array().map(Vec::len), Some(1), "{j}");
+    let after_file = after_dir.join("after.json");
+    std::fs::write(&after_file, &after.stdout).expect("write");
+    // `diff` says the same without running anything, exit 1 for the new failure.
+    Test::new()
+        .args(["diff", base, after_file.to_str().expect("utf-8 path")])
+        .run()
+        .code(1)
+        .stdout_has("new      cardinality/")
+        .stdout_has("fixed    cardinality/")
+        .stdout_has("1 new, 0 updated, 0 unchanged, 1 fixed");
+    Test::new()
+        .yaml(&yaml(1, 1))
+        .args(["validate", "--baseline", "no-such.json"])
+        .run()
+        .code(2)
+        .stderr_has("cannot read the baseline `no-such.json`");
+}
