@@ -539,7 +539,7 @@ fn ansible_order(groups: &IndexMap<String, Group>, name: &str) -> Vec<String> {
     while !level.is_empty() {
         let mut next = Vec::new();
         for g in level {
-            for c in &groups[g].children {
+            for c in groups.get(g).into_iter().flat_map(|g| &g.children) {
                 if order.insert(c.as_str()) {
                     next.push(c.as_str());
                 }
@@ -549,7 +549,12 @@ fn ansible_order(groups: &IndexMap<String, Group>, name: &str) -> Vec<String> {
     }
     let mut hosts: IndexSet<&str> = IndexSet::new();
     for g in order {
-        hosts.extend(groups[g].hosts.iter().map(String::as_str));
+        hosts.extend(
+            groups
+                .get(g)
+                .into_iter()
+                .flat_map(|g| g.hosts.iter().map(String::as_str)),
+        );
     }
     hosts.into_iter().map(str::to_string).collect()
 }
