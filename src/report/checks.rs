@@ -49,6 +49,20 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer, show: S
     for r in &results.items {
         by_plugin.entry(r.plugin.as_str()).or_default().push(r);
     }
+    // The results a baseline calls new (by address: the rows below point at them).
+    let new_results: std::collections::HashSet<*const CheckResult> = results
+        .baseline
+        .as_ref()
+        .map(|b| {
+            results
+                .items
+                .iter()
+                .zip(&b.states)
+                .filter(|(_, s)| **s == Some(crate::run::baseline::State::New))
+                .map(|(r, _)| std::ptr::from_ref(r))
+                .collect()
+        })
+        .unwrap_or_default();
     // Plugins with problems first (worst first, then run order); then the rest.
     let worst = |items: &[&CheckResult]| {
         items
@@ -74,10 +88,13 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer, show: S
             Show::Failed => matches!(s, Status::Error | Status::Fail),
             _ => !matches!(s, Status::Pass | Status::Skip),
         };
-        let shown: Vec<&fold::Folded<'_>> = rows
+        let mut shown: Vec<&fold::Folded<'_>> = rows
             .iter()
             .filter(|r| show == Show::All || problem(r.status))
             .collect();
+        // With a baseline, new failures come first within the plugin's table.
+        let is_new = |r: &fold::Folded<'_>| new_results.contains(&std::ptr::from_ref(r.first));
+        shown.sort_by_key(|r| !is_new(r));
         let quiet_line = (show != Show::All).then(|| rest_line(&rows, show)).flatten();
         if shown.is_empty() {
             if let Some(line) = quiet_line {
@@ -98,7 +115,11 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer, show: S
                 Cell::new(safe::cell(r.check, safe::MAX_CELL)),
                 Cell::new(safe::cell(&hosts, safe::MAX_CELL)),
                 status_cell(r.status),
-                Cell::new(safe::cell(&r.message, safe::MAX_CELL)),
+                Cell::new(if is_new(r) {
+                    format!("{} [new]", safe::cell(&r.message, safe::MAX_CELL))
+                } else {
+                    safe::cell(&r.message, safe::MAX_CELL)
+                }),
                 Cell::new(safe::cell(&where_folded(r, source), safe::MAX_CELL)),
             ]);
         }

@@ -836,6 +836,13 @@ fn baselines_mark_new_unchanged_and_fixed_failures() {
     assert_eq!(failing.len(), 1, "{j}");
     assert_eq!(failing[0]["baseline"], "new", "{j}");
     assert_eq!(j["fixed"].as_array().map(Vec::len), Some(1), "{j}");
+    Test::new()
+        .yaml(&yaml(1, 3))
+        .args(["validate", "--only", "cardinality", "--baseline", base])
+        .run()
+        .code(1)
+        .stdout_has("[new]")
+        .stdout_has("since the baseline: 1 new, 0 updated, 0 unchanged failures; 1 fixed");
     let after_file = after_dir.join("after.json");
     std::fs::write(&after_file, &after.stdout).expect("write");
     // `diff` says the same without running anything, exit 1 for the new failure.
