@@ -280,6 +280,19 @@ impl Matcher {
         }
     }
 
+    /// [`Self::failure`] for `text`, saying where a habit from goss is the likely mistake: a
+    /// plain string must equal the whole text (goss reads it as "contains"), so when the text
+    /// does contain it, the message says how to ask for that.
+    pub fn failure_for(&self, text: &str) -> String {
+        match self {
+            Matcher::Equals(t) if !t.is_empty() && text.contains(t.as_str()) => format!(
+                "is not {t:?} (it contains it: a plain string must equal the whole text; \
+                 write `{{contains: {t:?}}}` to match a part)"
+            ),
+            _ => self.failure(),
+        }
+    }
+
     /// The matcher as a person reads it: `contains "syntax is ok"`.
     pub fn describe(&self) -> String {
         match self {
@@ -699,6 +712,11 @@ mod tests {
         assert!(c.allows("1.18.0-6") && !c.allows("2.0.1") && !c.allows("1.1"));
         assert!(Constraint::parse("1.18.0").unwrap().allows("1.18.0-6ubuntu14"));
         assert!(Constraint::parse("=> 1").is_err());
+        let plain = Matcher::Equals("ok".into());
+        assert!(plain
+            .failure_for("all ok here")
+            .contains("write `{contains: \"ok\"}`"));
+        assert_eq!(plain.failure_for("nope"), "is not \"ok\"");
         // Regression: `> = 1` passed on the host (as `>` of `= 1`), `latest` read as a version.
         assert!(Constraint::parse("> = 1").is_err());
         assert!(Constraint::parse("latest").is_err());

@@ -51,6 +51,7 @@ fn checks_of_every_kind_pass_and_fail_on_the_fleet() {
         r#"    checks:
       - {{id: cmd-ok, command: "echo hello; echo warn >&2", stdout: {{contains: hello}}, stderr: warn}}
       - {{id: cmd-bad, command: "exit 3", description: exits 0 when healthy}}
+      - {{id: cmd-goss, command: "echo all good here", stdout: good}}
       - {{id: dir-ok, file: {d}/app, type: directory, mode: "0755", owner: {user}, group: {group}}}
       - {{id: conf-bad, file: {d}/conf, mode: "0600", contains: {{matches: "^listen [0-9]+$"}}}}
       - {{id: pkg-ok, package: bash, version: ">= 3"}}
@@ -123,6 +124,14 @@ fn checks_of_every_kind_pass_and_fail_on_the_fleet() {
         "`exit 3`: exit 3, expected 0 (exits 0 when healthy)"
     );
     assert_eq!(message("conf-bad"), format!("{d}/conf: mode 0644, expected 0600"));
+    // A plain string is "equals"; where the output contains it (goss's reading), the failure
+    // says how to ask for a part.
+    assert!(
+        message("cmd-goss")
+            .contains("a plain string must equal the whole text; write `{contains: \"good\"}`"),
+        "{}",
+        message("cmd-goss")
+    );
     assert!(message("http-bad").contains("status 200, expected 404"), "{v}");
     // Each result points at its check in the deployment.
     let at = &results.iter().find(|r| r["check"] == "pkg-bad").expect("pkg-bad")["location"];
@@ -133,7 +142,7 @@ fn checks_of_every_kind_pass_and_fail_on_the_fleet() {
         + 1;
     assert_eq!(
         (at["path"].as_str(), at["line"].as_u64()),
-        (Some("roles.fleet.checks[5]"), Some(line as u64))
+        (Some("roles.fleet.checks[6]"), Some(line as u64))
     );
 }
 

@@ -260,7 +260,7 @@ fn mismatch(what: &str, matcher: &Matcher, text: &str) -> Option<String> {
         Ok(true) => None,
         Ok(false) => {
             let shown: String = text.trim_end().chars().take(120).collect();
-            Some(format!("{what} {} (it is {shown:?})", matcher.failure()))
+            Some(format!("{what} {} (it is {shown:?})", matcher.failure_for(text)))
         }
         Err(why) => Some(why),
     }
@@ -511,7 +511,7 @@ fn judge_file(check: &Check, out: &str, wrong: &mut Vec<String>) -> String {
     for m in check.contains.iter().flat_map(|c| c.items()) {
         if let Err(why) | Ok(Some(why)) = match m.test(content, &regex) {
             Ok(true) => Ok(None),
-            Ok(false) => Ok(Some(format!("its content {}", m.failure()))),
+            Ok(false) => Ok(Some(format!("its content {}", m.failure_for(content)))),
             Err(e) => Err(e),
         } {
             wrong.push(why);
