@@ -80,7 +80,7 @@ impl fmt::Display for YamlPath {
 }
 
 /// A 1-based line and column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Position {
     pub line: usize,
     pub column: usize,

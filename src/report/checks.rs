@@ -217,8 +217,9 @@ fn rest_line(rows: &[fold::Folded<'_>], show: Show) -> Option<String> {
 /// Where a folded row points: its first result's place, with how many more there are.
 fn where_folded(r: &fold::Folded<'_>, source: &Path) -> String {
     let w = where_(r.first, source);
-    if r.count > 1 && !w.is_empty() && r.first.position.is_some() {
-        format!("{w} (+{} more)", r.count - 1)
+    // Only other places are "more": hosts that share one place add nothing to point at.
+    if r.places > 1 && !w.is_empty() && r.first.position.is_some() {
+        format!("{w} (+{} more)", r.places - 1)
     } else {
         w
     }

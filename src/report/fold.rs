@@ -35,6 +35,8 @@ pub struct Folded<'a> {
     pub first: &'a CheckResult,
     /// How many results the row stands for.
     pub count: usize,
+    /// How many different places in the file they point at.
+    pub places: usize,
 }
 
 impl Folded<'_> {
@@ -186,6 +188,12 @@ pub fn fold_results<'a>(items: &[&'a CheckResult]) -> Vec<Folded<'a>> {
                 message,
                 first,
                 count: g.results.len(),
+                places: g
+                    .results
+                    .iter()
+                    .filter_map(|r| r.position)
+                    .collect::<std::collections::HashSet<_>>()
+                    .len(),
             }
         })
         .collect();
@@ -263,5 +271,20 @@ mod tests {
         let rows = fold_results(&refs);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].hosts, ["a", "c"]);
+    }
+
+    /// Regression: rows folded from hosts that share one place in the file said `(+1 more)`.
+    #[test]
+    fn places_count_distinct_positions_only() {
+        let at = |line| Some(crate::deployment::locate::Position { line, column: 3 });
+        let mut a = r("disk", Status::Fail, "h1", "full");
+        let mut b = r("disk", Status::Fail, "h2", "full");
+        a.position = at(7);
+        b.position = at(7);
+        let (ra, rb) = (&a, &b);
+        assert_eq!(fold_results(&[ra, rb])[0].places, 1);
+        b.position = at(9);
+        let rb = &b;
+        assert_eq!(fold_results(&[ra, rb])[0].places, 2);
     }
 }
