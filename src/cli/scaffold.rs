@@ -2,15 +2,50 @@
 //! loads from its build directory at once. Rust (a cdylib crate on the `rolecall-plugin` SDK,
 //! with a test on the SDK's testing kit) or C (one file, the ABI header and a Makefile).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use rolecall::exit::Exit;
 use rolecall::report::Printer;
 
-/// Where the SDK was when this rolecall was built: the default for a new Rust plugin.
-const BUILT_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sdk");
+/// The `rolecall-plugin` SDK this rolecall was built with, shipped inside the binary: a new
+/// Rust plugin gets its own copy (`rolecall-plugin/`), so it builds from an installed rolecall
+/// with no source checkout and no build path.
+const SDK_SOURCES: &[(&str, &str)] = &[
+    ("src/lib.rs", include_str!("../../sdk/src/lib.rs")),
+    ("src/abi.rs", include_str!("../../sdk/src/abi.rs")),
+    ("src/checks.rs", include_str!("../../sdk/src/checks.rs")),
+    ("src/context.rs", include_str!("../../sdk/src/context.rs")),
+    ("src/ffi.rs", include_str!("../../sdk/src/ffi.rs")),
+    ("src/model.rs", include_str!("../../sdk/src/model.rs")),
+    ("src/testing.rs", include_str!("../../sdk/src/testing.rs")),
+    ("ABI.md", include_str!("../../sdk/ABI.md")),
+];
+
+/// The vendored SDK's manifest: the workspace's values written out.
+fn sdk_manifest() -> String {
+    format!(
+        r#"# The rolecall-plugin SDK {version}, as shipped inside the rolecall that wrote this plugin.
+[package]
+name = "rolecall-plugin"
+description = "SDK for rolecall validator and debugger plugins: the C ABI, safe traits, a testing kit"
+version = "{version}"
+edition = "2021"
+license = "MIT OR Apache-2.0"
+publish = false
+
+[features]
+testing = ["dep:serde_yaml"]
+
+[dependencies]
+serde = {{ version = "1", features = ["derive"] }}
+serde_json = {{ version = "1", features = ["preserve_order"] }}
+serde_yaml = {{ version = "0.9", optional = true }}
+"#,
+        version = env!("CARGO_PKG_VERSION")
+    )
+}
 /// The ABI header, shipped inside the binary for C plugins.
 const HEADER: &str = include_str!("../../sdk/include/rolecall_plugin.h");
 
@@ -33,8 +68,8 @@ pub struct NewArgs {
     /// Directory to create it in (default: ./NAME)
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// The `rolecall-plugin` SDK crate for a Rust plugin's path dependency (default: the one
-    /// this rolecall was built from)
+    /// The `rolecall-plugin` SDK crate for a Rust plugin's path dependency (default: a copy of
+    /// the SDK this rolecall ships, written into the plugin as `rolecall-plugin/`)
     #[arg(long, value_name = "PATH")]
     pub sdk: Option<PathBuf>,
 }
@@ -78,19 +113,26 @@ pub fn run(command: PluginCommand, printer: &Printer) -> anyhow::Result<Exit> {
         return Ok(Exit::Error);
     }
     let files = match args.lang {
-        Lang::Rust => {
-            let sdk = match &args.sdk {
-                Some(p) => p.clone(),
-                None if Path::new(BUILT_SDK).join("Cargo.toml").exists() => PathBuf::from(BUILT_SDK),
-                None => bail!(
-                    "the rolecall-plugin SDK this rolecall was built from is not at {BUILT_SDK} any more: \
-                     pass --sdk PATH (the `sdk` directory of a rolecall checkout)"
-                ),
-            };
-            let sdk = std::fs::canonicalize(&sdk)
-                .with_context(|| format!("the SDK directory {}", sdk.display()))?;
-            rust_files(name, args.kind, &sdk)
-        }
+        Lang::Rust => match &args.sdk {
+            Some(p) => {
+                let sdk =
+                    std::fs::canonicalize(p).with_context(|| format!("the SDK directory {}", p.display()))?;
+                if !sdk.join("Cargo.toml").exists() {
+                    bail!("{} has no Cargo.toml: not the rolecall-plugin SDK", sdk.display());
+                }
+                rust_files(name, args.kind, &sdk.display().to_string())
+            }
+            None => {
+                let mut files = rust_files(name, args.kind, "rolecall-plugin");
+                files.push(("rolecall-plugin/Cargo.toml".into(), sdk_manifest()));
+                files.extend(
+                    SDK_SOURCES
+                        .iter()
+                        .map(|(rel, text)| (format!("rolecall-plugin/{rel}"), (*text).to_string())),
+                );
+                files
+            }
+        },
         Lang::C => c_files(name, args.kind),
     };
     for (rel, text) in &files {
@@ -137,14 +179,10 @@ fn type_name(name: &str) -> String {
         .collect()
 }
 
-fn rust_files(name: &str, kind: Kind, sdk: &Path) -> Vec<(String, String)> {
+fn rust_files(name: &str, kind: Kind, sdk: &str) -> Vec<(String, String)> {
     let ty = type_name(name);
     let lib = format!("rolecall_{}", name.replace('-', "_"));
-    let sdk = sdk
-        .display()
-        .to_string()
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"");
+    let sdk = sdk.replace('\\', "\\\\").replace('"', "\\\"");
     let cargo = format!(
         r#"[package]
 name = "{name}"

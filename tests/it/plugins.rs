@@ -612,6 +612,13 @@ fn plugin_new_scaffolds_build_pass_their_tests_and_load() {
     for kind in ["validator", "debugger"] {
         let name = format!("rs-{kind}");
         new(&name, kind, "rust");
+        // It carries its own copy of the SDK: no path into a rolecall checkout or build
+        // (regression: it pointed at the directory rolecall was built in).
+        let manifest = std::fs::read_to_string(dir.join(&name).join("Cargo.toml")).expect("Cargo.toml");
+        assert!(manifest.contains("path = \"rolecall-plugin\""), "{manifest}");
+        assert!(dir.join(&name).join("rolecall-plugin/src/lib.rs").exists());
+        let root = crate::support::repo().display().to_string();
+        assert!(!manifest.contains(&root), "{manifest}");
         for step in [&["test", "--offline"][..], &["build", "--offline"][..]] {
             let out = Command::new(env!("CARGO"))
                 .args(step)
