@@ -61,12 +61,18 @@ pub fn expand(pattern: &str) -> Result<Vec<String>, RangeError> {
     }
     parts.push(vec![rest.to_string()]);
 
+    cross(parts, max_expansion()).map_err(|count| RangeError::TooMany {
+        count,
+        limit: max_expansion(),
+    })
+}
+
+/// Every concatenation of one item of each part, left-major; `Err(count)` when there would
+/// be more than `limit`, counted before any name is made.
+pub(crate) fn cross(parts: Vec<Vec<String>>, limit: usize) -> Result<Vec<String>, u128> {
     let total: u128 = parts.iter().map(|p| p.len() as u128).product();
-    if total > max_expansion() as u128 {
-        return Err(RangeError::TooMany {
-            count: total,
-            limit: max_expansion(),
-        });
+    if total > limit as u128 {
+        return Err(total);
     }
     let mut out = vec![String::new()];
     for part in parts {

@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 
-use indexmap::IndexSet;
 use serde_json::{Map, Value};
 
 use super::{Inventory, Vars};
@@ -199,24 +198,8 @@ fn eval(
 /// (with their ancestors), lowest first by depth, priority and name, then its own, then the
 /// magic `inventory_hostname`, `inventory_hostname_short` and `group_names`.
 fn vars_now(inv: &Inventory, host: &str) -> Map<String, Value> {
-    let mut parents: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (n, g) in &inv.groups {
-        for c in &g.children {
-            parents.entry(c.as_str()).or_default().push(n.as_str());
-        }
-    }
-    let mut groups: IndexSet<&str> = IndexSet::new();
-    let mut stack: Vec<&str> = inv
-        .groups
-        .iter()
-        .filter(|(_, g)| g.hosts.contains(host))
-        .map(|(n, _)| n.as_str())
-        .collect();
-    while let Some(g) = stack.pop() {
-        if groups.insert(g) {
-            stack.extend(parents.get(g).into_iter().flatten().copied());
-        }
-    }
+    let parents = inv.parents();
+    let groups = inv.groups_of(host, &parents);
     // Depth: the longest path down from a group with no parent (0), as Ansible counts it
     // before the inventory is reconciled.
     fn depth<'a>(g: &'a str, parents: &HashMap<&'a str, Vec<&'a str>>, seen: &mut Vec<&'a str>) -> usize {

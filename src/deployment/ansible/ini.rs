@@ -302,23 +302,9 @@ fn expand(name: &str) -> Result<Vec<String>, String> {
         rest = &rest[close + 1..];
     }
     parts.push(vec![rest.to_string()]);
-    let total: u128 = parts.iter().map(|p| p.len() as u128).product();
-    if total > limit as u128 {
-        return Err(format!(
-            "`{name}` expands to {total} names, more than the limit of {limit} (see `--max-hosts`)"
-        ));
-    }
-    let mut out = vec![String::new()];
-    for part in parts {
-        let mut next = Vec::with_capacity(out.len() * part.len());
-        for prefix in &out {
-            for item in &part {
-                next.push(format!("{prefix}{item}"));
-            }
-        }
-        out = next;
-    }
-    Ok(out)
+    crate::deployment::range::cross(parts, limit).map_err(|total| {
+        format!("`{name}` expands to {total} names, more than the limit of {limit} (see `--max-hosts`)")
+    })
 }
 
 const LETTERS: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";

@@ -92,6 +92,35 @@ impl Inventory {
         }
     }
 
+    /// Each group's parents (the groups that list it under `children`).
+    fn parents(&self) -> HashMap<&str, Vec<&str>> {
+        let mut parents: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (n, g) in &self.groups {
+            for c in &g.children {
+                parents.entry(c.as_str()).or_default().push(n.as_str());
+            }
+        }
+        parents
+    }
+
+    /// The groups `host` is in: those that list it, and all their ancestors (`parents` from
+    /// [`Self::parents`]).
+    fn groups_of<'a>(&'a self, host: &str, parents: &HashMap<&'a str, Vec<&'a str>>) -> IndexSet<&'a str> {
+        let mut groups: IndexSet<&str> = IndexSet::new();
+        let mut stack: Vec<&str> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.hosts.contains(host))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        while let Some(g) = stack.pop() {
+            if groups.insert(g) {
+                stack.extend(parents.get(g).into_iter().flatten().copied());
+            }
+        }
+        groups
+    }
+
     /// The entry of `host`, new or not; `Err` once the inventory passes the host limit
     /// ([`crate::deployment::max_hosts`]) or lists more than [`LISTED_PER_HOST`] names per
     /// allowed host: checked at each name, while the file is read, never after.
@@ -359,28 +388,12 @@ fn finish(
     }
 
     // Per host: its groups (all ancestors), in Ansible's order.
-    let mut parents: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (n, g) in &inv.groups {
-        for c in &g.children {
-            parents.entry(c.as_str()).or_default().push(n.as_str());
-        }
-    }
+    let parents = inv.parents();
     let priority = |g: &str| inv.groups[g].priority.unwrap_or(1);
     let mut hostvars: IndexMap<String, Vars> = IndexMap::new();
     let mut role_hosts: IndexMap<String, IndexSet<String>> = IndexMap::new();
     for (host, entry) in &inv.hosts {
-        let mut groups: IndexSet<&str> = IndexSet::new();
-        let mut stack: Vec<&str> = inv
-            .groups
-            .iter()
-            .filter(|(_, g)| g.hosts.contains(host))
-            .map(|(n, _)| n.as_str())
-            .collect();
-        while let Some(g) = stack.pop() {
-            if groups.insert(g) {
-                stack.extend(parents.get(g).into_iter().flatten().copied());
-            }
-        }
+        let mut groups = inv.groups_of(host, &parents);
         groups.insert(ALL_ROLE);
         let mut sorted: Vec<&str> = groups.iter().copied().collect();
         sorted.sort_by(|a, b| (depth[*a], priority(a), *a).cmp(&(depth[*b], priority(b), *b)));
