@@ -12,6 +12,7 @@
 //! # Ok::<(), rolecall::deployment::LoadError>(())
 //! ```
 
+mod child;
 pub mod deployment;
 pub mod exit;
 pub mod plugin;

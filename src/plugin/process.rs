@@ -8,8 +8,6 @@
 //! a grandchild that escaped the group and holds the pipe open cannot hold the run either: once
 //! the host has ended, the pipe's end is its end.
 
-#![allow(unsafe_code)] // kill(2) of the host's group
-
 use std::io::{self, BufReader, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
@@ -22,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::reap;
 use super::wire::PLUGIN_HOST_ARG;
+use crate::child::kill_group;
 use crate::remote::wait;
 
 /// Environment variable naming the executable to run as plugin host (default: this one). For
@@ -42,16 +41,6 @@ pub struct HostProcess {
     timed_out: Arc<AtomicBool>,
     started: Instant,
     _recorded: reap::Recorded,
-}
-
-/// Kill the host's whole process group (the host is its leader) and the host itself.
-fn kill_group(c: &mut Child) {
-    if let Ok(pgid) = i32::try_from(c.id()) {
-        // SAFETY: plain syscall; the group is the one `spawn` created for this child, and the
-        // child is not reaped yet or was reaped just before this call under the same lock.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
-    }
-    let _ = c.kill();
 }
 
 /// The host's stdout: reads block only while the host lives (a poll(2) every 100 ms asks), so a

@@ -660,14 +660,7 @@ fn run_match_exec(command: &str) -> (bool, String) {
                 std::thread::sleep(std::time::Duration::from_millis(5))
             }
             _ => {
-                if let Ok(pgid) = i32::try_from(child.id()) {
-                    // SAFETY: plain syscall on the process group this function started (the
-                    // command is its leader and has not been reaped).
-                    #[allow(unsafe_code)]
-                    unsafe {
-                        libc::kill(-pgid, libc::SIGKILL);
-                    }
-                }
+                crate::child::kill_group(&mut child);
                 let _ = child.wait();
                 return (
                     false,

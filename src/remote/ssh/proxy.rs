@@ -109,15 +109,7 @@ impl Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        if let Ok(pgid) = i32::try_from(self.child.id()) {
-            // SAFETY: plain syscall on the process group this value started (the command is its
-            // leader and is not reaped before this point).
-            #[allow(unsafe_code)]
-            unsafe {
-                libc::kill(-pgid, libc::SIGKILL);
-            }
-        }
-        let _ = self.child.kill();
+        crate::child::kill_group(&mut self.child);
         let _ = self.child.wait();
     }
 }
