@@ -74,11 +74,16 @@ pub fn load_deployment(
     printer: &Printer,
 ) -> anyhow::Result<rolecall::deployment::Deployment> {
     let d = rolecall::deployment::load(config, profile.map(Into::into))?;
+    announce(&d, printer);
+    Ok(d)
+}
+
+/// A loaded deployment's values from the environment hidden from output, its warnings shown.
+fn announce(d: &rolecall::deployment::Deployment, printer: &Printer) {
     printer.hide(&secret_values(&d.from_env));
     for w in &d.warnings {
         printer.warn(w);
     }
-    Ok(d)
 }
 
 /// [`load_deployment`], writing every requested output even when the deployment does not
@@ -93,10 +98,7 @@ pub fn load_or_report(
 ) -> anyhow::Result<rolecall::deployment::Deployment> {
     match rolecall::deployment::load(config, profile.map(Into::into)) {
         Ok(d) => {
-            printer.hide(&secret_values(&d.from_env));
-            for w in &d.warnings {
-                printer.warn(w);
-            }
+            announce(&d, printer);
             Ok(d)
         }
         Err(e) => {

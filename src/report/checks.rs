@@ -9,6 +9,7 @@ use indexmap::IndexMap;
 use rolecall_plugin::Status;
 use serde_json::{json, Value};
 
+use crate::deployment::locate::Position;
 use crate::results::{CheckResult, Counts, Results};
 
 use super::printer::Printer;
@@ -433,14 +434,42 @@ pub fn load_failure_json(f: &LoadFailure) -> String {
 /// SARIF of a run whose deployment did not load: one error result at its place, and a tool
 /// execution notification saying the run failed.
 pub fn load_failure_sarif(f: &LoadFailure, root: &Path) -> String {
-    let mut location = json!({"physicalLocation": {"artifactLocation": artifact(&f.file, root)}});
-    if let (Some(line), Some(column)) = (f.line, f.column) {
-        location["physicalLocation"]["region"] = json!({"startLine": line, "startColumn": column});
-    }
+    let position = f
+        .line
+        .zip(f.column)
+        .map(|(line, column)| Position { line, column });
+    let location = sarif_location(&f.file, root, position);
     let mut text = f.message.clone();
     if let Some(h) = &f.hint {
         text.push_str(&format!(" (hint: {h})"));
     }
+    let rule = json!({"id": "rolecall/load", "name": "load",
+                      "shortDescription": {"text": "the deployment file loads"},
+                      "help": {"text": "rolecall reads the deployment before any check: fix the file at the place shown."}});
+    sarif_log(
+        vec![rule],
+        vec![
+            json!({"ruleId": "rolecall/load", "level": "error", "message": {"text": text}, "locations": [location]}),
+        ],
+        json!({
+            "executionSuccessful": false,
+            "toolExecutionNotifications": [{"level": "error", "message": {"text": text}}],
+        }),
+        root,
+    )
+}
+
+/// A SARIF location in `file` (relative to `root`, see [`artifact`]), at `position` if known.
+fn sarif_location(file: &Path, root: &Path, position: Option<Position>) -> Value {
+    let mut location = json!({"physicalLocation": {"artifactLocation": artifact(file, root)}});
+    if let Some(pos) = position {
+        location["physicalLocation"]["region"] = json!({"startLine": pos.line, "startColumn": pos.column});
+    }
+    location
+}
+
+/// A SARIF 2.1.0 log of one rolecall run.
+fn sarif_log(rules: Vec<Value>, results: Vec<Value>, invocation: Value, root: &Path) -> String {
     let doc = json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -448,16 +477,11 @@ pub fn load_failure_sarif(f: &LoadFailure, root: &Path) -> String {
             "tool": {"driver": {
                 "name": "rolecall",
                 "version": env!("CARGO_PKG_VERSION"),
-                "rules": [{"id": "rolecall/load", "name": "load",
-                           "shortDescription": {"text": "the deployment file loads"},
-                           "help": {"text": "rolecall reads the deployment before any check: fix the file at the place shown."}}],
+                "rules": rules,
             }},
             "originalUriBaseIds": base_ids(root),
-            "results": [{"ruleId": "rolecall/load", "level": "error", "message": {"text": text}, "locations": [location]}],
-            "invocations": [{
-                "executionSuccessful": false,
-                "toolExecutionNotifications": [{"level": "error", "message": {"text": text}}],
-            }],
+            "results": results,
+            "invocations": [invocation],
         }],
     });
     pretty(&doc)
@@ -529,11 +553,7 @@ pub fn sarif(results: &Results, source: &Path, root: &Path) -> String {
             json!({"id": rule, "name": r.check, "shortDescription": {"text": format!("{} check `{}`", r.plugin, r.check)},
                    "help": {"text": format!("Reported by the `{}` plugin (`rolecall plugins` describes it); the message says what was found and where.", r.plugin)}})
         });
-        let mut location = json!({"physicalLocation": {"artifactLocation": artifact(source, root)}});
-        if let Some(pos) = r.position {
-            location["physicalLocation"]["region"] =
-                json!({"startLine": pos.line, "startColumn": pos.column});
-        }
+        let location = sarif_location(source, root, r.position);
         let mut message = r.message.clone();
         if let Some(h) = &r.host {
             message = format!("{h}: {message}");
@@ -556,21 +576,12 @@ pub fn sarif(results: &Results, source: &Path, root: &Path) -> String {
         }
         items.push(item);
     }
-    let doc = json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "rolecall",
-                "version": env!("CARGO_PKG_VERSION"),
-                "rules": rules.into_values().collect::<Vec<_>>(),
-            }},
-            "originalUriBaseIds": base_ids(root),
-            "results": items,
-            "invocations": [{"executionSuccessful": results.exit() != crate::exit::Exit::Error}],
-        }],
-    });
-    pretty(&doc)
+    sarif_log(
+        rules.into_values().collect(),
+        items,
+        json!({"executionSuccessful": results.exit() != crate::exit::Exit::Error}),
+        root,
+    )
 }
 
 /// JUnit XML: a testsuite per plugin, a testcase per result (`check[host]`).
