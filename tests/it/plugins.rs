@@ -270,15 +270,7 @@ fn online_reachability_on_loopback() {
         .run();
     out.code(1);
     let j = out.json();
-    let by_host = |h: &str| {
-        j["results"]
-            .as_array()
-            .expect("r")
-            .iter()
-            .find(|r| r["host"] == h)
-            .expect("host")
-            .clone()
-    };
+    let by_host = |h: &str| crate::support::host_result(&j, h);
     assert_eq!(by_host("up")["status"], "pass");
     assert_eq!(by_host("down")["status"], "fail");
 }

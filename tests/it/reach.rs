@@ -667,15 +667,7 @@ fn proxy_command_reaches_hosts_as_ssh_does() {
     let t_dir = t.dir().to_path_buf();
     out.code(3);
     let j = out.json();
-    let result = |h: &str| {
-        j["results"]
-            .as_array()
-            .expect("results")
-            .iter()
-            .find(|r| r["host"] == h)
-            .cloned()
-            .expect("a result")
-    };
+    let result = |h: &str| crate::support::host_result(&j, h);
     assert_eq!(result("behind")["stdout"], "reached\n", "{j}");
     assert!(
         t_dir.join("proxied-behind").exists(),
@@ -755,15 +747,7 @@ fn match_exec_decides_the_user() {
         .stderr_has(&format!("Match exec `test {ca} = {ca}`: exit 0: matched"))
         .stderr_has(&format!("Match exec `test {oa} = {ca}`: exit 1: no match"));
     let j = out.json();
-    let result = |h: &str| {
-        j["results"]
-            .as_array()
-            .expect("results")
-            .iter()
-            .find(|r| r["host"] == h)
-            .cloned()
-            .expect("a result")
-    };
+    let result = |h: &str| crate::support::host_result(&j, h);
     assert_eq!(result(&chosen)["stdout"], format!("{me}\n"), "{j}");
     assert_eq!(result(&other)["outcome"], "auth-failed", "{j}");
 }

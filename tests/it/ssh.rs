@@ -895,8 +895,8 @@ fn run_keeps_every_byte_and_a_file_per_host() {
         ));
     }
     let sent: &[u8] = b"caf\xe9\n\xff\xfe end\n";
-    let run = |extra: &[&str]| {
-        let t = Test::new()
+    let test = |extra: &[&str]| {
+        Test::new()
             .file("inventory.ini", inventory.as_bytes())
             .args(["run", "-c", "inventory.ini", "--all"])
             .args(extra.iter().copied())
@@ -907,11 +907,9 @@ fn run_keeps_every_byte_and_a_file_per_host() {
                 "--",
                 r"printf 'caf\351\n\377\376 end\n'; printf '\377' >&2",
             ])
-            .deadline(DEADLINE);
-        let dir = t.dir().to_path_buf();
-        (t.run(), dir)
+            .deadline(DEADLINE)
     };
-    let (out, _) = run(&["--format", "json"]);
+    let out = test(&["--format", "json"]).run();
     out.code(0);
     let b64 = base64::engine::general_purpose::STANDARD;
     for r in out.json()["results"].as_array().expect("results") {
@@ -920,17 +918,7 @@ fn run_keeps_every_byte_and_a_file_per_host() {
         assert_eq!(decode("stderr_base64"), b"\xff", "{r}");
         assert!(r["stdout"].as_str().expect("text").contains('\u{fffd}'), "{r}");
     }
-    let t = Test::new()
-        .file("inventory.ini", inventory.as_bytes())
-        .args(["run", "-c", "inventory.ini", "--all", "--output-dir", "out"])
-        .args(fleet.args())
-        .args([
-            "--connect-timeout",
-            "30",
-            "--",
-            r"printf 'caf\351\n\377\376 end\n'; printf '\377' >&2",
-        ])
-        .deadline(DEADLINE);
+    let t = test(&["--output-dir", "out"]);
     let dir = t.dir().join("out");
     t.run().code(0);
     let mut names: Vec<String> = std::fs::read_dir(&dir)
@@ -978,15 +966,7 @@ fn inventory_templates_render_or_fail_only_their_host() {
     out.code(3)
         .stderr_has("host `looked_up`: `ansible_host` is a Jinja template rolecall cannot render");
     let j = out.json();
-    let by_host = |h: &str| {
-        j["results"]
-            .as_array()
-            .expect("results")
-            .iter()
-            .find(|r| r["host"] == h)
-            .cloned()
-            .expect("a result")
-    };
+    let by_host = |h: &str| crate::support::host_result(&j, h);
     assert_eq!(by_host("rendered")["stdout"], "reached\n", "{j}");
     let failed = by_host("looked_up");
     assert!(

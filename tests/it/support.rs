@@ -205,6 +205,17 @@ impl Output {
     }
 }
 
+/// The result for `host` in a JSON document's `results` (the first one).
+pub fn host_result(doc: &serde_json::Value, host: &str) -> serde_json::Value {
+    doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["host"] == host)
+        .cloned()
+        .unwrap_or_else(|| panic!("no result for {host}: {doc}"))
+}
+
 /// Every mutation of `text` at each line: truncated before it, the line dropped, and the line
 /// rewritten by `swap`, as (line, variant 0..3, mutated text).
 pub fn mutations<'a>(
