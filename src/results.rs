@@ -50,6 +50,40 @@ impl CheckResult {
     }
 }
 
+impl CheckResult {
+    /// A result as rolecall's JSON writes it (one item of `results`): status names are
+    /// `Status`'s own, anything else reads as an error; missing fields are empty.
+    pub fn from_json(r: &serde_json::Value) -> Self {
+        use serde_json::Value;
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        let location = r.get("location");
+        Self {
+            plugin: text(r, "plugin").unwrap_or_default(),
+            check: text(r, "check").unwrap_or_default(),
+            status: r
+                .get("status")
+                .and_then(|s| serde_json::from_value::<Status>(s.clone()).ok())
+                .unwrap_or(Status::Error),
+            host: text(r, "host"),
+            message: text(r, "message").unwrap_or_default(),
+            path: location.and_then(|l| text(l, "path")),
+            position: location.and_then(|l| {
+                Some(crate::deployment::locate::Position {
+                    line: usize::try_from(l.get("line")?.as_u64()?).ok()?,
+                    column: usize::try_from(l.get("column")?.as_u64()?).ok()?,
+                })
+            }),
+            duration: Duration::from_secs_f64(
+                r.get("duration_ms")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.0)
+                    .max(0.0)
+                    / 1000.0,
+            ),
+        }
+    }
+}
+
 /// Everything a run produced.
 #[derive(Debug, Clone, Default)]
 pub struct Results {

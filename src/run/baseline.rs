@@ -55,29 +55,13 @@ impl Baseline {
 
 type Key = (String, String, Option<String>, Option<String>);
 
-fn failing(status: &str) -> bool {
-    matches!(status, "fail" | "error")
-}
-
-/// The failing results of a previous run's JSON, by key (first message kept).
+/// The failing results of a previous run's JSON, with their keys.
 fn previous_failures(doc: &Value) -> Result<Vec<(Key, String)>, String> {
-    let items = doc
-        .get("results")
-        .and_then(Value::as_array)
-        .ok_or("not a rolecall JSON result (no `results` list)")?;
-    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    Ok(items
-        .iter()
-        .filter(|r| r.get("status").and_then(Value::as_str).is_some_and(failing))
-        .map(|r| {
-            let key = (
-                text(r, "plugin").unwrap_or_default(),
-                text(r, "check").unwrap_or_default(),
-                text(r, "host"),
-                r.get("location").and_then(|l| text(l, "path")),
-            );
-            (key, text(r, "message").unwrap_or_default())
-        })
+    Ok(results_of(doc)?
+        .items
+        .into_iter()
+        .filter(|r| matches!(r.status, Status::Fail | Status::Error))
+        .map(|r| (key_of(&r), r.message))
         .collect())
 }
 
@@ -127,31 +111,14 @@ pub fn compare(current: &Results, previous: &Value) -> Result<Baseline, String> 
     Ok(Baseline { states, fixed })
 }
 
-/// The results of a run's JSON document, enough to compare (`rolecall diff`).
+/// The results of a run's JSON document (`rolecall diff`, `--baseline`).
 pub fn results_of(doc: &Value) -> Result<Results, String> {
     let items = doc
         .get("results")
         .and_then(Value::as_array)
         .ok_or("not a rolecall JSON result (no `results` list)")?;
-    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    let items = items
-        .iter()
-        .map(|r| CheckResult {
-            plugin: text(r, "plugin").unwrap_or_default(),
-            check: text(r, "check").unwrap_or_default(),
-            status: r
-                .get("status")
-                .and_then(|s| serde_json::from_value::<Status>(s.clone()).ok())
-                .unwrap_or(Status::Error),
-            host: text(r, "host"),
-            message: text(r, "message").unwrap_or_default(),
-            path: r.get("location").and_then(|l| text(l, "path")),
-            position: None,
-            duration: std::time::Duration::ZERO,
-        })
-        .collect();
     Ok(Results {
-        items,
+        items: items.iter().map(CheckResult::from_json).collect(),
         ..Results::default()
     })
 }

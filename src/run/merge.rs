@@ -10,11 +10,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use indexmap::IndexMap;
-use rolecall_plugin::Status;
 use serde_json::Value;
 
 use super::shard::{Shard, ShardRun};
-use crate::deployment::locate::Position;
 use crate::deployment::Deployment;
 use crate::plugin::LoadProblem;
 use crate::remote::{HostResult, Outcome};
@@ -307,38 +305,10 @@ fn merge_debug(docs: &[&(PathBuf, Value)]) -> Result<DebugReport, String> {
             }
         }
         for r in doc.get("results").and_then(Value::as_array).into_iter().flatten() {
-            // The names of `Status`'s own serde form; anything else is an error result.
-            let status = r
-                .get("status")
-                .and_then(|s| serde_json::from_value::<Status>(s.clone()).ok())
-                .unwrap_or(Status::Error);
-            let location = r.get("location");
-            let position = location.and_then(|l| {
-                Some(Position {
-                    line: usize::try_from(l.get("line")?.as_u64()?).ok()?,
-                    column: usize::try_from(l.get("column")?.as_u64()?).ok()?,
-                })
-            });
-            let duration = Duration::from_secs_f64(
-                r.get("duration_ms")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(0.0)
-                    .max(0.0)
-                    / 1000.0,
-            );
-            let plugin = string(r, "plugin").unwrap_or_default();
-            let took = ran.entry(plugin.clone()).or_insert(Duration::ZERO);
-            *took = (*took).max(duration);
-            report.results.items.push(CheckResult {
-                plugin,
-                check: string(r, "check").unwrap_or_default(),
-                status,
-                host: string(r, "host"),
-                message: string(r, "message").unwrap_or_default(),
-                path: location.and_then(|l| string(l, "path")),
-                position,
-                duration,
-            });
+            let item = CheckResult::from_json(r);
+            let took = ran.entry(item.plugin.clone()).or_insert(Duration::ZERO);
+            *took = (*took).max(item.duration);
+            report.results.items.push(item);
         }
         for e in doc
             .get("load_errors")
