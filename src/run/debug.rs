@@ -31,20 +31,28 @@ pub struct DebugOptions {
     pub reach: crate::remote::settings::Reach,
 }
 
-/// Hosts that could not be worked on (first reason kept), and hosts a session was opened to.
+/// What the run learnt of each host's connection.
 #[derive(Debug, Default)]
-struct Unreached(Mutex<(IndexMap<String, String>, IndexSet<String>)>);
+struct Seen {
+    /// Hosts that could not be worked on, first reason kept.
+    unreached: IndexMap<String, String>,
+    /// Hosts a session was opened to.
+    reached: IndexSet<String>,
+}
+
+#[derive(Debug, Default)]
+struct Unreached(Mutex<Seen>);
 
 impl Unreached {
     fn note(&self, r: &HostResult) {
         let mut seen = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if r.outcome.unreached() {
-            seen.0
+            seen.unreached
                 .entry(r.host.clone())
                 .or_insert_with(|| r.outcome.describe());
         }
         if r.outcome.reached() {
-            seen.1.insert(r.host.clone());
+            seen.reached.insert(r.host.clone());
         }
     }
 }
@@ -246,11 +254,11 @@ pub fn debug(
                 .push(CheckResult::from_finding(&plugin.name, f, position, took));
         }
     }
-    let (unreached, reached) = unreached
+    let seen = unreached
         .0
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    results.unreached = unreached;
-    report.reached = reached;
+    results.unreached = seen.unreached;
+    report.reached = seen.reached;
     report
 }
