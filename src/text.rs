@@ -23,6 +23,17 @@ pub fn suspicious_name(name: &str) -> Option<&'static str> {
     (ascii && other).then_some("mixes ASCII letters with letters of another script (look-alikes?)")
 }
 
+/// The text of `path`, read up to `max` bytes: `Ok(None)` when the file is longer (nothing past
+/// the limit is read into memory).
+pub fn read_capped(path: &std::path::Path, max: u64) -> std::io::Result<Option<String>> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(max + 1)
+        .read_to_string(&mut text)?;
+    Ok((text.len() as u64 <= max).then_some(text))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,19 +26,15 @@ pub struct MergeArgs {
 
 /// A shard's JSON, refused past [`MAX_SHARD_BYTES`] before it is read into memory.
 fn read_capped(f: &std::path::Path) -> anyhow::Result<String> {
-    use std::io::Read;
-    let file = std::fs::File::open(f).with_context(|| format!("reading `{}`", f.display()))?;
-    let mut text = String::new();
-    file.take(MAX_SHARD_BYTES + 1)
-        .read_to_string(&mut text)
-        .with_context(|| format!("reading `{}`", f.display()))?;
-    if text.len() as u64 > MAX_SHARD_BYTES {
-        anyhow::bail!(
+    match rolecall::text::read_capped(f, MAX_SHARD_BYTES)
+        .with_context(|| format!("reading `{}`", f.display()))?
+    {
+        Some(text) => Ok(text),
+        None => anyhow::bail!(
             "`{}` is over the {MAX_SHARD_BYTES}-byte limit for a shard's result",
             f.display()
-        );
+        ),
     }
-    Ok(text)
 }
 
 pub fn run(args: MergeArgs, printer: &Printer) -> anyhow::Result<Exit> {

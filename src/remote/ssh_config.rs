@@ -675,7 +675,6 @@ fn run_match_exec(command: &str) -> (bool, String) {
 /// end), at most [`MAX_FILE_BYTES`]; with `check`, ssh's rule for the user's own files (owned
 /// by the user or root, not writable by group or others).
 fn read_file(path: &Path, check: bool) -> Result<String, String> {
-    use std::io::Read;
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if !meta.is_file() {
@@ -687,16 +686,9 @@ fn read_file(path: &Path, check: bool) -> Result<String, String> {
                 .into(),
         );
     }
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_string(&mut text))
-        .map_err(|e| e.to_string())?;
-    if text.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!(
-            "over the {MAX_FILE_BYTES}-byte limit for an ssh configuration file"
-        ));
-    }
-    Ok(text)
+    crate::text::read_capped(path, MAX_FILE_BYTES)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("over the {MAX_FILE_BYTES}-byte limit for an ssh configuration file"))
 }
 
 fn user_dir() -> PathBuf {
