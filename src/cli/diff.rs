@@ -25,6 +25,13 @@ pub fn run(args: DiffArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let old = baseline::read(&args.old).map_err(anyhow::Error::msg)?;
     let new_doc = baseline::read(&args.new).map_err(anyhow::Error::msg)?;
     let new = baseline::results_of(&new_doc).map_err(|e| anyhow::anyhow!("`{}`: {e}", args.new.display()))?;
+    // Nothing is green by default: a later run that checked nothing is no "nothing new".
+    if new.items.is_empty() {
+        anyhow::bail!(
+            "`{}` holds no results: that run checked nothing",
+            args.new.display()
+        );
+    }
     let b = baseline::compare(&new, &old).map_err(|e| anyhow::anyhow!("`{}`: {e}", args.old.display()))?;
     let mut text = String::new();
     let line = |r: &rolecall::results::CheckResult| {

@@ -852,6 +852,14 @@ fn baselines_mark_new_unchanged_and_fixed_failures() {
         .stdout_has("new      cardinality/")
         .stdout_has("fixed    cardinality/")
         .stdout_has("1 new, 0 updated, 0 unchanged, 1 fixed");
+    // A later run that checked nothing is not "nothing new".
+    let empty = after_dir.join("empty.json");
+    std::fs::write(&empty, r#"{"schema_version": 1, "results": []}"#).expect("write");
+    Test::new()
+        .args(["diff", base, empty.to_str().expect("utf-8 path")])
+        .run()
+        .code(2)
+        .stderr_has("holds no results: that run checked nothing");
     Test::new()
         .yaml(&yaml(1, 1))
         .args(["validate", "--baseline", "no-such.json"])

@@ -751,3 +751,44 @@ fn match_exec_decides_the_user() {
     assert_eq!(result(&chosen)["stdout"], format!("{me}\n"), "{j}");
     assert_eq!(result(&other)["outcome"], "auth-failed", "{j}");
 }
+
+/// What ssh refuses in a configuration, rolecall refuses before connecting: exit 2, naming the
+/// file and line (an Include loop, an unknown option, a FIFO).
+#[test]
+fn ssh_configurations_ssh_refuses_are_exit_2() {
+    let yaml = "hosts:\n  web01: 127.0.0.2\nroles:\n  web: [web01]\n";
+    // Relative Includes are relative to ~/.ssh, as in ssh: these name files here in full.
+    let t = Test::new()
+        .yaml(yaml)
+        .file("odd.conf", b"Host *\n  Frobnicate yes\n");
+    let dir = t.dir().to_path_buf();
+    let inc = |name: &str| format!("Include {}\n", dir.join(name).display());
+    std::fs::write(dir.join("a.conf"), inc("b.conf")).expect("write");
+    std::fs::write(dir.join("b.conf"), inc("a.conf")).expect("write");
+    std::fs::write(dir.join("top.conf"), format!("Host *\n  {}", inc("a.conf"))).expect("write");
+    let _ = std::process::Command::new("mkfifo")
+        .arg(dir.join("fifo.conf"))
+        .status();
+    std::fs::write(
+        dir.join("viafifo.conf"),
+        format!("Include {}\n", dir.join("fifo.conf").display()),
+    )
+    .expect("write");
+    for (file, message) in [
+        ("top.conf", "too many recursive configuration includes"),
+        (
+            "odd.conf",
+            "odd.conf:2: `Frobnicate yes`: bad configuration option `Frobnicate`",
+        ),
+        ("viafifo.conf", "not a regular file"),
+    ] {
+        Test::new()
+            .yaml(yaml)
+            .args(["hosts", "-F", dir.join(file).to_str().expect("utf-8 path")])
+            .deadline(Duration::from_secs(20))
+            .run()
+            .code(2)
+            .stderr_has(message);
+    }
+    drop(t);
+}
