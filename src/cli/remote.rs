@@ -120,7 +120,7 @@ impl SelectArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Execution")]
 pub struct ExecArgs {
-    /// Hosts worked on at once (worker threads)
+    /// Hosts with work in flight at once (each costs a socket, not a thread)
     #[arg(short = 'f', long, value_name = "N", default_value_t = remote::DEFAULT_FORKS,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
     pub forks: usize,

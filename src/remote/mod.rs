@@ -27,8 +27,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Per stream (stdout, stderr) of one command.
 pub const DEFAULT_OUTPUT_CAP: usize = 1 << 20;
-/// Worker threads, hence hosts worked on at once.
-pub const DEFAULT_FORKS: usize = 32;
+/// Hosts with work in flight at once (each costs a socket, not a thread).
+pub const DEFAULT_FORKS: usize = 512;
 /// Extra attempts after a connection-level failure (refused, reset, closed during key exchange).
 pub const DEFAULT_RETRIES: u32 = 2;
 /// Environment variable holding the SSH password (never a flag: argv is visible to every user).
@@ -146,6 +146,9 @@ pub enum Outcome {
     Cancelled,
     /// `--dry-run`: nothing was sent.
     DryRun,
+    /// The run was interrupted (Ctrl-C, SIGTERM): the command was stopped on the host, or
+    /// never sent.
+    Interrupted,
     /// The host was reached but this command was not run there (its batch shell died before
     /// it); the host is not "unreached" for it.
     NotRun(String),
@@ -161,6 +164,7 @@ impl Outcome {
             Outcome::Exited(0) => "ok",
             Outcome::Exited(_) => "failed",
             Outcome::Signal(_) => "killed",
+            Outcome::Interrupted => "interrupted",
             other => other.abi_name(),
         }
     }
@@ -182,6 +186,8 @@ impl Outcome {
             Outcome::HostKeyChanged(_) => "host-key-changed",
             Outcome::Cancelled => "cancelled",
             Outcome::DryRun => "dry-run",
+            // Plugin ABI v1 knows no `interrupted`: to a plugin it is a cancelled command.
+            Outcome::Interrupted => "cancelled",
             Outcome::NotRun(_) => "not-run",
             Outcome::Error(_) => "error",
         }
@@ -210,6 +216,7 @@ impl Outcome {
             "host-key-unknown" => Outcome::HostKeyUnknown(why()),
             "host-key-changed" => Outcome::HostKeyChanged(why()),
             "cancelled" => Outcome::Cancelled,
+            "interrupted" => Outcome::Interrupted,
             "dry-run" => Outcome::DryRun,
             "not-run" => Outcome::NotRun(why()),
             "error" => Outcome::Error(why()),
@@ -277,6 +284,7 @@ impl Outcome {
             | Outcome::HostKeyChanged(why)
             | Outcome::Error(why) => format!("{}: {why}", self.name()),
             Outcome::Cancelled => "cancelled before it ran".into(),
+            Outcome::Interrupted => "interrupted: stopped on the host, or never sent".into(),
             Outcome::DryRun => "not run (dry run)".into(),
             Outcome::NotRun(why) => format!("not run: {why}"),
         }
@@ -394,6 +402,9 @@ pub trait Executor: Sync {
     }
     /// The bytes of `path` on `host`; `Err` says why not.
     fn fetch(&self, host: &str, path: &str) -> Result<Vec<u8>, String>;
+    /// Stop the run: nothing more is sent, what runs is stopped, and every command still
+    /// without a result answers `interrupted`. Executors that send nothing ignore it.
+    fn interrupt(&self) {}
 }
 
 /// Collects a stream's bytes up to a cap, counting the rest, so a chatty command neither fills

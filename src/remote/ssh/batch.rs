@@ -36,7 +36,8 @@ use std::fmt::Write as _;
 use std::io::{ErrorKind, Read};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::channel::{Kill, Ran, Stopper, STOP_GRACE};
+use super::running::Ran;
+use super::stop::{Kill, Stopper, Via, STOP_GRACE};
 use crate::remote::{shell_quote, Capture, Outcome, RoundTrip};
 
 /// The most commands one batch carries.
@@ -163,8 +164,10 @@ enum State {
 
 /// One command of a batch.
 struct Member {
-    /// Its index among the specs of `exec_batch`.
+    /// Its index among the specs of the host's [`super::exec::Exec`].
     index: usize,
+    /// Run through sudo as this user: stopped the same way.
+    via: Option<Via>,
     timeout: Duration,
     state: State,
     /// Past its deadline, stopped: its end is awaited until then.
@@ -310,6 +313,9 @@ pub(super) struct Batch {
     closing: Option<Instant>,
     /// A token out of place: the stream cannot be trusted further.
     broken: Option<String>,
+    /// The run was interrupted: the running member is stopped, the script with it.
+    interrupted: bool,
+    script_stopped: bool,
 }
 
 /// What one pass over a batch did.
@@ -338,15 +344,16 @@ impl Batch {
         channel: ssh2::Channel,
         nonce: &str,
         sent: SystemTime,
-        members: &[(usize, Duration)],
+        members: &[(usize, Duration, Option<Via>)],
         out_cap: usize,
         err_cap: usize,
     ) -> Self {
         let members = members
             .iter()
-            .map(|&(index, timeout)| Member {
-                index,
-                timeout,
+            .map(|(index, timeout, via)| Member {
+                index: *index,
+                via: via.clone(),
+                timeout: *timeout,
                 state: State::Waiting,
                 stopping: None,
                 started: false,
@@ -373,6 +380,8 @@ impl Batch {
             split: None,
             closing: None,
             broken: None,
+            interrupted: false,
+            script_stopped: false,
         }
     }
 
@@ -443,14 +452,20 @@ impl Batch {
         }
     }
 
+    /// The run was interrupted: the running member is stopped now, as on its timeout, and the
+    /// script with it (the members behind it are not run).
+    pub(super) fn interrupt(&mut self) {
+        self.interrupted = true;
+    }
+
     /// End the script's process group, and remove its private directory (a killed shell does
     /// not run its own clean-up).
     fn kill_script(&mut self, stopper: &mut Stopper, now: Instant) {
         if let Some(pid) = self.pid {
-            stopper.stop(Kill::Group(pid), now);
+            stopper.stop(Kill::Group(pid), None, now);
         }
         if let Some(dir) = self.dir.take() {
-            stopper.stop(Kill::Remove(dir), now);
+            stopper.stop(Kill::Remove(dir), None, now);
         }
     }
 
@@ -621,11 +636,13 @@ impl Batch {
                     continue;
                 }
                 Some(until) => soonest(until),
-                None if now >= since + m.timeout => {
+                None if now >= since + m.timeout || self.interrupted => {
                     m.stopping = Some(now + STOP_GRACE);
                     match (&self.dir, m.started) {
                         // By the script's own record of the process it started.
-                        (Some(dir), true) => stopper.stop(Kill::Job { dir: dir.clone(), k }, now),
+                        (Some(dir), true) => {
+                            stopper.stop(Kill::Job { dir: dir.clone(), k }, m.via.as_ref(), now)
+                        }
                         // No record to go by: the whole script goes (the rest are not run).
                         _ => kill_all = true,
                     }
@@ -645,9 +662,12 @@ impl Batch {
                 }
             }
         }
-        if kill_all {
+        if kill_all || (self.interrupted && !self.script_stopped) {
             if let Some(pid) = self.pid {
-                stopper.stop(Kill::Group(pid), now);
+                // Through sudo when a member ran through it: its processes are in the group.
+                let via = self.members.iter().find_map(|m| m.via.clone());
+                stopper.stop(Kill::Group(pid), via.as_ref(), now);
+                self.script_stopped = true;
             }
         }
         if stuck {
@@ -692,7 +712,7 @@ impl Batch {
         if pending || signal.is_some() {
             // The script did not get to its own clean-up.
             if let Some(dir) = self.dir.take() {
-                stopper.stop(Kill::Remove(dir), Instant::now());
+                stopper.stop(Kill::Remove(dir), None, Instant::now());
             }
         }
         let ending = match &signal {

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use ssh2::{Channel, Session};
 
-use super::{code, connect::Connection, lock, recv, LIBSSH2_ERROR_EAGAIN};
+use super::{code, lock, recv, session::Connection, LIBSSH2_ERROR_EAGAIN};
 use crate::remote::wait::{self, Interest};
 
 /// Tunnels opened through one jump host session before another session is opened beside it.

@@ -1,41 +1,47 @@
 //! The SSH executor (ssh2/libssh2).
 //!
-//! - One session per host, opened lazily by the first command for that host and reused by
-//!   every later command of every plugin in the run. A host whose connection failed answers
-//!   every later command at once with the same outcome (no second wait for a dead host).
-//! - Work is queued per host and a host's queue is driven by one job at a time on a rayon pool
-//!   of `forks` threads that belongs to this executor. A job runs what is queued for the host
-//!   (commands queued together, by different plugins, share one channel and one remote shell:
-//!   `batch`; others get a channel each) and re-queues the host at the back, so a slow host
-//!   never holds a thread while fast hosts wait. Each command's result goes back as soon as it
-//!   has one.
+//! - One session per host, opened by the first command for that host and reused by every
+//!   later command of every plugin in the run. A host whose connection failed answers every
+//!   later command at once with the same outcome (no second wait for a dead host).
+//! - An event-driven [`engine`]: a few driver threads each drive the non-blocking sessions of
+//!   their share of the hosts from one `poll(2)` loop, so a host that waits (connect, handshake,
+//!   a silent server, a hung command) costs a socket and a deadline, not a thread. `--forks`
+//!   bounds the hosts with work in flight.
+//! - Work is queued per host; what is queued together (by different plugins) shares one
+//!   channel and one remote shell ([`batch`]), the rest get a channel each ([`exec`]). Each
+//!   command's result goes back as soon as it has one.
 //! - Timeouts: TCP connect per resolved address; handshake + authentication; each command
-//!   (channel closed, result `timeout`); an optional deadline for the whole run. Connection-level
-//!   failures that may be transient (refused, reset, closed during key exchange) are retried
-//!   with backoff; nothing else is.
-//! - stdout and stderr are read together on a non-blocking session, each capped.
+//!   (stopped on the host, result `timeout`: [`stop`]); an optional deadline for the whole run.
+//!   Connection-level failures that may be transient (refused, reset, closed during key
+//!   exchange) are retried with backoff; nothing else is ([`connect`]).
+//! - [`SshExecutor::interrupt`] stops a run: nothing more is sent, what runs is stopped as on
+//!   its timeout.
 //!
-//! `connect` opens and authenticates a session; `channel` runs what a job took on it, `batch`
-//! many commands in one channel.
+//! Layers, one way: `engine` drives `connect` (which uses `auth`, `jump`, `proxy`) and `exec`
+//! (which uses `batch` and `running`, both of which use `stop`); `session` and `recv` are shared.
 
+mod auth;
 mod batch;
-mod channel;
 mod connect;
+mod engine;
+mod exec;
 mod jump;
 mod proxy;
 mod recv;
+mod running;
+mod session;
+mod stop;
 
-use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
-use std::panic::{self, AssertUnwindSafe};
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use ssh2::ErrorCode;
 
-use self::channel::{exec_batch, Ran, Spec};
-use self::connect::{connect, Connection};
+use self::running::{Ran, Spec};
+use self::stop::Via;
 use super::known_hosts::KnownHosts;
 use super::settings::HostSettings;
 use super::{shell_quote, AllowList, Executor, HostResult, Outcome, RawOutput};
@@ -120,12 +126,6 @@ impl Default for SshConfig {
     }
 }
 
-enum Conn {
-    New,
-    Open(Connection),
-    Failed(Outcome),
-}
-
 #[derive(Clone)]
 enum Work {
     /// A command, through sudo as this user if given (else as the host's settings say).
@@ -138,24 +138,53 @@ enum Reply {
     Fetch(Result<Vec<u8>, String>),
 }
 
+impl Reply {
+    /// `work` did not run on `host`: `o` says why.
+    fn failed(work: &Work, host: &str, o: Outcome) -> Reply {
+        match work {
+            Work::Run(..) => Reply::Run(HostResult::failed(host, o)),
+            Work::Fetch(_) => Reply::Fetch(Err(o.describe())),
+        }
+    }
+
+    /// The run was interrupted: what it stopped (or never sent) says so.
+    fn interrupted(&mut self) {
+        if let Reply::Run(r) = self {
+            if matches!(
+                r.outcome,
+                Outcome::Timeout(_) | Outcome::NotRun(_) | Outcome::Cancelled
+            ) {
+                r.outcome = Outcome::Interrupted;
+            }
+        }
+    }
+}
+
+/// One piece of work for one host, and where its answer goes.
 struct Job {
     work: Work,
     index: usize,
     reply: mpsc::Sender<(usize, Reply)>,
 }
 
-struct Slot {
-    target: Arc<HostSettings>,
-    conn: Conn,
-    queue: VecDeque<Job>,
-    busy: bool,
-    /// Commands may share a channel (false once the host could not run a batch).
-    batching: bool,
+impl Job {
+    fn answer(self, reply: Reply) {
+        let _ = self.reply.send((self.index, reply));
+    }
+
+    /// The job did not run on `host`: `o` says why.
+    fn fail(self, host: &str, o: Outcome) {
+        let reply = Reply::failed(&self.work, host, o);
+        self.answer(reply);
+    }
 }
 
 struct Shared {
     config: SshConfig,
-    slots: HashMap<String, Mutex<Slot>>,
+    /// Every host of the run, by name.
+    targets: HashMap<String, Arc<HostSettings>>,
+    /// Set once by [`SshExecutor::interrupt`].
+    interrupted: AtomicBool,
     /// known_hosts, read once per distinct list of files.
     known: HashMap<Vec<PathBuf>, Mutex<KnownHosts>>,
     password: OnceLock<Option<String>>,
@@ -190,13 +219,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Runs commands over SSH; see the module docs.
 pub struct SshExecutor {
     shared: Arc<Shared>,
-    pool: rayon::ThreadPool,
+    drivers: Vec<engine::DriverHandle>,
+    /// Which driver owns each host.
+    owner: HashMap<String, usize>,
 }
 
 impl std::fmt::Debug for SshExecutor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SshExecutor")
-            .field("hosts", &self.shared.slots.len())
+            .field("hosts", &self.shared.targets.len())
+            .field("drivers", &self.drivers.len())
             .field("config", &self.shared.config)
             .finish_non_exhaustive()
     }
@@ -217,51 +249,59 @@ impl SshExecutor {
                 e.insert(Mutex::new(k));
             }
         }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(config.forks.max(1))
-            .thread_name(|i| format!("rolecall-ssh-{i}"))
-            // Job bodies catch their own panics; never let one abort the process.
-            .panic_handler(|_| {})
-            .build()?;
-        let slots = hosts
-            .into_iter()
-            .map(|target| {
-                let name = target.name.clone();
-                let slot = Slot {
-                    target: Arc::new(target),
-                    conn: Conn::New,
-                    queue: VecDeque::new(),
-                    busy: false,
-                    batching: config.batch,
-                };
-                (name, Mutex::new(slot))
-            })
+        engine::raise_open_files_limit();
+        let count = engine::drivers_for(hosts.len(), config.forks);
+        let owner = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.name.clone(), i % count))
             .collect();
+        let targets = hosts
+            .into_iter()
+            .map(|target| (target.name.clone(), Arc::new(target)))
+            .collect();
+        let shared = Arc::new(Shared {
+            config,
+            targets,
+            interrupted: AtomicBool::new(false),
+            known,
+            password: OnceLock::new(),
+            hubs: Mutex::new(Hubs::default()),
+        });
+        let drivers = (0..count)
+            .map(|i| engine::start(Arc::clone(&shared), i, count))
+            .collect::<std::io::Result<Vec<_>>>()?;
         Ok(Self {
-            shared: Arc::new(Shared {
-                config,
-                slots,
-                known,
-                password: OnceLock::new(),
-                hubs: Mutex::new(Hubs::default()),
-            }),
-            pool,
+            shared,
+            drivers,
+            owner,
         })
     }
 
-    /// Queue `work` for `host`; false when the host is not part of this run.
-    fn submit(&self, host: &str, job: Job) -> bool {
-        let Some(slot) = self.shared.slots.get(host) else {
-            return false;
-        };
-        let mut s = lock(slot);
-        s.queue.push_back(job);
-        if !s.busy {
-            s.busy = true;
-            let (shared, host) = (Arc::clone(&self.shared), host.to_string());
-            self.pool.spawn_fifo(move || drive(shared, host));
+    /// Stop the run: nothing more is sent; what runs is stopped on its host as a timeout
+    /// stops it (through sudo where it runs through sudo), and answers `interrupted`.
+    pub fn interrupt(&self) {
+        self.shared.interrupted.store(true, Ordering::SeqCst);
+        for d in &self.drivers {
+            d.send(engine::Event::Interrupt);
         }
-        true
+    }
+
+    /// Queue `job` for `host`; false when the host is not part of this run.
+    fn submit(&self, host: &str, job: Job) -> Result<(), Job> {
+        let Some(&i) = self.owner.get(host) else {
+            return Err(job);
+        };
+        if self.drivers[i]
+            .tx
+            .send(engine::Event::Job(host.to_string(), job))
+            .is_err()
+        {
+            // The driver is gone (it cannot be, while this executor lives).
+            return Ok(());
+        }
+        self.drivers[i].waker.wake();
+        Ok(())
     }
 
     fn dispatch(&self, work: impl Fn() -> Work, hosts: &[String], each: &mut dyn FnMut(usize, Reply)) {
@@ -273,16 +313,18 @@ impl SshExecutor {
                 index,
                 reply: tx.clone(),
             };
-            if self.submit(host, job) {
-                pending += 1;
-            } else {
-                let why = Outcome::Error(format!("`{host}` is not one of this run's hosts"));
-                each(index, Reply::Run(HostResult::failed(host, why)));
+            match self.submit(host, job) {
+                Ok(()) => pending += 1,
+                Err(_) => {
+                    let why = Outcome::Error(format!("`{host}` is not one of this run's hosts"));
+                    each(index, Reply::Run(HostResult::failed(host, why)));
+                }
             }
         }
         drop(tx);
         while pending > 0 {
-            // Every job sends exactly once (its body runs under catch_unwind), so this ends.
+            // Every job is answered exactly once (a panic while working on a host answers the
+            // jobs in hand), so this ends; a dropped job ends it too.
             let Ok((index, reply)) = rx.recv() else {
                 break;
             };
@@ -344,110 +386,9 @@ impl Executor for SshExecutor {
         );
         out
     }
-}
 
-/// Run the next batch of `host`'s queued jobs (commands that may share one channel, up to
-/// [`batch::MAX_BATCH`], and others each on a channel of their own, up to
-/// [`CHANNELS_PER_HOST`]), then hand the host back to the pool if more are queued. Each job's
-/// reply goes out as soon as it has one; every job gets exactly one, even if this panics.
-fn drive(shared: Arc<Shared>, host: String) {
-    let Some(slot) = shared.slots.get(&host) else {
-        return;
-    };
-    let (mut conn, target, batching) = {
-        let mut s = lock(slot);
-        (
-            std::mem::replace(&mut s.conn, Conn::New),
-            Arc::clone(&s.target),
-            s.batching,
-        )
-    };
-    if matches!(conn, Conn::New) && !cancelled(&shared.config) {
-        // Connect before taking jobs: what other plugins queue meanwhile joins this batch.
-        conn = panic::catch_unwind(AssertUnwindSafe(|| connect(&shared, &target)))
-            .unwrap_or_else(|_| Err(Outcome::Error("internal error (panic) while connecting".into())))
-            .map_or_else(Conn::Failed, Conn::Open);
-    }
-    let jobs: Vec<Job> = {
-        let mut s = lock(slot);
-        if s.queue.is_empty() {
-            s.conn = conn;
-            s.busy = false;
-            return;
-        }
-        let most = if batching {
-            batch::MAX_BATCH
-        } else {
-            CHANNELS_PER_HOST
-        };
-        let n = s.queue.len().min(most);
-        s.queue.drain(..n).collect()
-    };
-    let works: Vec<Work> = jobs.iter().map(|j| j.work.clone()).collect();
-    // Jobs queued while this one works are taken in too (`pull`): a slow command on the host
-    // then holds back no other plugin's next command.
-    let replied = RefCell::new(vec![false; jobs.len()]);
-    let jobs = RefCell::new(jobs);
-    let mut later = Vec::new();
-    let mut pull = |room: usize| -> Vec<Work> {
-        let taken: Vec<Job> = {
-            let mut s = lock(slot);
-            let n = s.queue.len().min(room);
-            s.queue.drain(..n).collect()
-        };
-        let works = taken.iter().map(|j| j.work.clone()).collect();
-        replied.borrow_mut().extend(taken.iter().map(|_| false));
-        jobs.borrow_mut().extend(taken);
-        works
-    };
-    let done = panic::catch_unwind(AssertUnwindSafe(|| {
-        work(
-            &shared,
-            &host,
-            &target,
-            conn,
-            works,
-            batching,
-            &mut pull,
-            &mut |i, step| {
-                replied.borrow_mut()[i] = true;
-                match step {
-                    Step::Done(reply) => {
-                        let jobs = jobs.borrow();
-                        let _ = jobs[i].reply.send((jobs[i].index, reply));
-                    }
-                    Step::Later => later.push(i),
-                }
-            },
-        )
-    }));
-    let jobs = jobs.into_inner();
-    let replied = replied.into_inner();
-    let (conn, batching) = done.unwrap_or_else(|_| {
-        let why = Outcome::Error("internal error (panic) while working on this host".into());
-        for (i, job) in jobs.iter().enumerate() {
-            if !replied[i] {
-                let _ = job.reply.send((job.index, failed(&job.work, &host, why.clone())));
-            }
-        }
-        later.clear();
-        (Conn::New, batching)
-    });
-    let mut jobs: Vec<Option<Job>> = jobs.into_iter().map(Some).collect();
-    let mut s = lock(slot);
-    s.conn = conn;
-    s.batching = batching;
-    for i in later.into_iter().rev() {
-        if let Some(job) = jobs[i].take() {
-            s.queue.push_front(job);
-        }
-    }
-    if s.queue.is_empty() {
-        s.busy = false;
-    } else {
-        drop(s);
-        // Back of the line: other hosts' work goes first.
-        rayon::spawn_fifo(move || drive(shared, host));
+    fn interrupt(&self) {
+        SshExecutor::interrupt(self);
     }
 }
 
@@ -455,185 +396,112 @@ fn cancelled(config: &SshConfig) -> bool {
     config.deadline.is_some_and(|d| Instant::now() >= d)
 }
 
-/// What became of one job of a batch.
-enum Step {
-    Done(Reply),
-    /// Not started (the server would not open another channel now, or the host cannot run a
-    /// batch): queue it again.
-    Later,
-}
-
-fn failed(what: &Work, host: &str, o: Outcome) -> Reply {
-    match what {
-        Work::Run(..) => Reply::Run(HostResult::failed(host, o)),
-        Work::Fetch(_) => Reply::Fetch(Err(o.describe())),
-    }
-}
-
-/// Run `works` on `host`, giving `step` each one's end as it comes. Returns the connection
-/// (or why it failed) and whether the host may still run batches.
-/// `pull(room)` takes up to `room` more jobs queued for the host meanwhile; they are numbered
-/// after `works`, in order.
-#[allow(clippy::too_many_arguments)]
-fn work(
-    shared: &Shared,
-    host: &str,
-    target: &HostSettings,
-    conn: Conn,
-    works: Vec<Work>,
-    batching: bool,
-    pull: &mut dyn FnMut(usize) -> Vec<Work>,
-    step: &mut dyn FnMut(usize, Step),
-) -> (Conn, bool) {
-    let start = Instant::now();
-    let mut all = |o: Outcome| {
-        for (i, w) in works.iter().enumerate() {
-            step(i, Step::Done(failed(w, host, o.clone())));
-        }
-    };
-    if cancelled(&shared.config) {
-        all(Outcome::Cancelled);
-        return (conn, batching);
-    }
-    let c = match conn {
-        Conn::Open(c) => c,
-        Conn::Failed(o) => {
-            all(o.clone());
-            return (Conn::Failed(o), batching);
-        }
-        // A connection lost by the previous batch: reconnect once for this one.
-        Conn::New => match connect(shared, target) {
-            Ok(c) => c,
-            Err(o) => {
-                all(o.clone());
-                return (Conn::Failed(o), batching);
-            }
-        },
-    };
-    let config = &shared.config;
+/// A command's timeout: `--command-timeout`, or what is left of the run's deadline.
+fn command_timeout(config: &SshConfig) -> Duration {
     let mut timeout = config.command_timeout;
     if let Some(d) = config.deadline {
         timeout = timeout.min(d.saturating_duration_since(Instant::now()));
     }
-    // Through sudo as this user, per work.
-    let sudo_of = |w: &Work| -> Option<Arc<str>> {
-        match w {
-            Work::Run(_, Some(user)) => Some(Arc::clone(user)),
-            Work::Run(_, None) => target.sudo.value.as_ref().map(|b| b.user.as_str().into()),
-            Work::Fetch(_) => None,
-        }
-    };
-    let mut specs: Vec<Spec> = works
-        .iter()
-        .map(|w| spec(config, w, sudo_of(w).as_deref(), timeout, batching))
-        .collect();
-    let works = RefCell::new(works);
-    let mut more = |room: usize| -> Vec<Spec> {
-        if !batching || cancelled(config) {
-            return Vec::new();
-        }
-        let new = pull(room);
-        let specs = new
-            .iter()
-            .map(|w| spec(config, w, sudo_of(w).as_deref(), timeout, batching))
-            .collect();
-        works.borrow_mut().extend(new);
-        specs
-    };
-    let mut lost = false;
-    let supported = exec_batch(&c, &mut specs, &mut more, &mut |i, ran| {
-        let works = works.borrow();
-        let w = &works[i];
-        let sudo = sudo_of(w);
-        let sudo = sudo.as_deref();
-        let reply = match ran {
-            Ran::Later => return step(i, Step::Later),
-            Ran::Lost(why, out, err) => {
-                lost = true;
-                match w {
-                    Work::Run(..) => {
-                        let ((stdout, raw_out), (stderr, raw_err)) = (out.into_parts(), err.into_parts());
-                        Reply::Run(HostResult {
-                            host: host.to_string(),
-                            outcome: Outcome::Lost(why),
-                            stdout,
-                            stderr,
-                            duration: start.elapsed(),
-                            round_trip: None,
-                            raw: RawOutput {
-                                stdout: raw_out,
-                                stderr: raw_err,
-                            },
-                        })
-                    }
-                    Work::Fetch(_) => failed(w, host, Outcome::Lost(why)),
-                }
-            }
-            Ran::Failed(why) => failed(w, host, Outcome::Error(why)),
-            Ran::NotRun(why) => failed(w, host, Outcome::NotRun(why)),
-            Ran::Finished(outcome, out, err, round_trip) => match w {
-                Work::Run(..) => {
-                    let ((stdout, raw_out), (stderr, raw_err)) = (out.into_parts(), err.into_parts());
-                    let mut result = HostResult {
-                        host: host.to_string(),
-                        outcome,
-                        stdout,
-                        stderr,
-                        duration: start.elapsed(),
-                        round_trip,
-                        raw: RawOutput {
-                            stdout: raw_out,
-                            stderr: raw_err,
-                        },
-                    };
-                    if let Some(user) = sudo {
-                        let login = &target.user.value;
-                        match super::sudo::settle(&result.outcome, &result.stderr, login, user) {
-                            Ok(stderr) => {
-                                if stderr != result.stderr {
-                                    // sudo's own lines were taken out of the text: the bytes
-                                    // no longer match it.
-                                    result.raw.stderr = None;
-                                }
-                                result.stderr = stderr;
-                            }
-                            Err(o) => result.outcome = o,
-                        }
-                    }
-                    Reply::Run(result)
-                }
-                Work::Fetch(path) => Reply::Fetch(match outcome {
-                    Outcome::Exited(0) if out.total() <= FETCH_CAP as u64 => Ok(out.into_bytes()),
-                    Outcome::Exited(0) => Err(format!(
-                        "{path} is {} bytes, over the {FETCH_CAP}-byte limit",
-                        out.total()
-                    )),
-                    o => {
-                        let text = err.into_text();
-                        Err(format!(
-                            "{}: {}",
-                            o.describe(),
-                            text.lines().next().unwrap_or_default()
-                        ))
-                    }
-                }),
-            },
-        };
-        step(i, Step::Done(reply));
-    });
-    (
-        if lost { Conn::New } else { Conn::Open(c) },
-        batching && supported,
-    )
+    timeout
 }
 
-/// How `w` is sent: its text (through sudo as `sudo` if given), timeout, caps and stdin. A
-/// command may share a channel with others when it reads nothing from stdin (`run --stdin`,
-/// a sudo password) and `batching` allows.
-fn spec(config: &SshConfig, w: &Work, sudo: Option<&str>, timeout: Duration, batching: bool) -> Spec {
+/// Through sudo as this user, for `work` on `target`: the plugin's ask, else the host's setting.
+fn sudo_of(target: &HostSettings, work: &Work) -> Option<Arc<str>> {
+    match work {
+        Work::Run(_, Some(user)) => Some(Arc::clone(user)),
+        Work::Run(_, None) => target.sudo.value.as_ref().map(|b| b.user.as_str().into()),
+        Work::Fetch(_) => None,
+    }
+}
+
+/// What became of `work` on `host`, from how it ran.
+fn reply(shared: &Shared, host: &str, target: &HostSettings, w: &Work, ran: Ran, start: Instant) -> Reply {
+    let sudo = sudo_of(target, w);
+    match ran {
+        Ran::Later => Reply::failed(w, host, Outcome::Error("internal error: not run".into())),
+        Ran::Lost(why, out, err) => match w {
+            Work::Run(..) => {
+                let ((stdout, raw_out), (stderr, raw_err)) = (out.into_parts(), err.into_parts());
+                Reply::Run(HostResult {
+                    host: host.to_string(),
+                    outcome: Outcome::Lost(why),
+                    stdout,
+                    stderr,
+                    duration: start.elapsed(),
+                    round_trip: None,
+                    raw: RawOutput {
+                        stdout: raw_out,
+                        stderr: raw_err,
+                    },
+                })
+            }
+            Work::Fetch(_) => Reply::failed(w, host, Outcome::Lost(why)),
+        },
+        Ran::Failed(why) => Reply::failed(w, host, Outcome::Error(why)),
+        Ran::NotRun(why) => Reply::failed(w, host, Outcome::NotRun(why)),
+        Ran::Finished(outcome, out, err, round_trip) => match w {
+            Work::Run(..) => {
+                let ((stdout, raw_out), (stderr, raw_err)) = (out.into_parts(), err.into_parts());
+                let mut result = HostResult {
+                    host: host.to_string(),
+                    outcome,
+                    stdout,
+                    stderr,
+                    duration: start.elapsed(),
+                    round_trip,
+                    raw: RawOutput {
+                        stdout: raw_out,
+                        stderr: raw_err,
+                    },
+                };
+                if let Some(user) = sudo.as_deref() {
+                    let login = &target.user.value;
+                    match super::sudo::settle(&result.outcome, &result.stderr, login, user) {
+                        Ok(stderr) => {
+                            if stderr != result.stderr {
+                                // sudo's own lines were taken out of the text: the bytes no
+                                // longer match it.
+                                result.raw.stderr = None;
+                            }
+                            result.stderr = stderr;
+                        }
+                        Err(o) => result.outcome = o,
+                    }
+                }
+                let _ = shared;
+                Reply::Run(result)
+            }
+            Work::Fetch(path) => Reply::Fetch(match outcome {
+                Outcome::Exited(0) if out.total() <= FETCH_CAP as u64 => Ok(out.into_bytes()),
+                Outcome::Exited(0) => Err(format!(
+                    "{path} is {} bytes, over the {FETCH_CAP}-byte limit",
+                    out.total()
+                )),
+                o => {
+                    let text = err.into_text();
+                    Err(format!(
+                        "{}: {}",
+                        o.describe(),
+                        text.lines().next().unwrap_or_default()
+                    ))
+                }
+            }),
+        },
+    }
+}
+
+/// How `w` is sent to `target`: its text (through sudo as the plugin or the host says),
+/// timeout, caps and stdin. A command may share a channel with others when it reads nothing
+/// from stdin (`run --stdin`, a sudo password) and `batching` allows.
+fn spec(config: &SshConfig, target: &HostSettings, w: &Work, timeout: Duration, batching: bool) -> Spec {
     match w {
         Work::Run(command, _) => {
-            let (command, stdin) = match (sudo, &config.become_password) {
+            let sudo = sudo_of(target, w);
+            let via = sudo.as_ref().map(|user| Via {
+                user: Arc::clone(user),
+                password: config.become_password.as_deref().map(Into::into),
+            });
+            let (command, stdin) = match (sudo.as_deref(), &config.become_password) {
                 (None, _) => (command.to_string(), config.stdin.clone()),
                 (Some(user), None) => (super::sudo::wrap(command, user, false), config.stdin.clone()),
                 (Some(user), Some(pw)) => {
@@ -651,6 +519,7 @@ fn spec(config: &SshConfig, w: &Work, sudo: Option<&str>, timeout: Duration, bat
                 err_cap: config.max_output,
                 batch: batching && stdin.is_none(),
                 stdin,
+                via,
             }
         }
         Work::Fetch(path) => Spec {
@@ -660,6 +529,7 @@ fn spec(config: &SshConfig, w: &Work, sudo: Option<&str>, timeout: Duration, bat
             err_cap: 64 << 10,
             stdin: None,
             batch: false,
+            via: None,
         },
     }
 }
