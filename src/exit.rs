@@ -11,6 +11,8 @@ pub enum Exit {
     Error = 2,
     /// Some hosts were unreachable, timed out or refused: the results are incomplete.
     Incomplete = 3,
+    /// Interrupted (Ctrl-C, SIGTERM): the results are partial; 128 + SIGINT, as shells say.
+    Interrupted = 130,
 }
 
 impl Exit {
@@ -25,4 +27,5 @@ Exit codes:
   0  every check passed
   1  at least one check failed
   2  usage, configuration or plugin-load error
-  3  some hosts were unreachable, timed out or refused (results incomplete)";
+  3  some hosts were unreachable, timed out or refused (results incomplete)
+130  interrupted (Ctrl-C or SIGTERM): partial results, marked `interrupted`";

@@ -15,6 +15,7 @@
 mod child;
 pub mod deployment;
 pub mod exit;
+pub mod interrupt;
 pub mod plugin;
 pub mod remote;
 pub mod report;

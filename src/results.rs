@@ -101,6 +101,8 @@ pub struct Results {
     pub baseline: Option<crate::run::baseline::Baseline>,
     /// `--fail-on new`: only failures new since the baseline fail the run.
     pub fail_on_new_only: bool,
+    /// The run was interrupted (Ctrl-C, SIGTERM): the results are partial.
+    pub interrupted: bool,
 }
 
 /// The name of a plugin log level (`rolecall_plugin::abi::level`).
@@ -198,6 +200,9 @@ impl Results {
     /// were not reached (their own errors are that, not plugin errors), else 1 for failures,
     /// else 0.
     pub fn exit(&self) -> Exit {
+        if self.interrupted {
+            return Exit::Interrupted;
+        }
         let (_, all) = self.counts();
         if self.nothing_checked().is_some() {
             return Exit::Error;

@@ -96,6 +96,11 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         sending,
         printer,
     )?;
+    let executor: std::sync::Arc<dyn rolecall::remote::Executor> = executor.into();
+    let _armed = {
+        let executor = std::sync::Arc::clone(&executor);
+        rolecall::interrupt::arm(move || executor.interrupt())?
+    };
     let opts = DebugOptions {
         only,
         skip,
@@ -115,6 +120,7 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         &progress,
     );
     progress.finish();
+    report.results.interrupted = rolecall::interrupt::interrupted();
     report.shard = shard;
     output.apply_baseline(&mut report.results)?;
     unknown_plugin_errors("debugger", &report.results, &registry, printer);

@@ -15,7 +15,7 @@ pub mod host;
 mod library;
 pub mod loader;
 pub mod process;
-mod reap;
+pub(crate) mod reap;
 pub mod wire;
 
 use std::fmt;

@@ -4,7 +4,8 @@
 //! it, and a terminal's Ctrl-C reaches it only through rolecall). When rolecall gets SIGINT,
 //! SIGTERM or SIGHUP, a signal handler kills every group recorded here with SIGKILL, then lets
 //! the signal do what it would have done (the default action), so rolecall's exit status still
-//! says which signal ended it. Only groups rolecall started are ever recorded.
+//! says which signal ended it. Only groups rolecall started are ever recorded. While a run is
+//! armed to be interrupted ([`crate::interrupt`]), the first such signal only stops the run.
 
 #![allow(unsafe_code)] // sigaction(2) and the async-signal-safe handler
 
@@ -50,6 +51,11 @@ impl Drop for Recorded {
     }
 }
 
+/// Install the signal handler now (a run that starts no plugin host may still be stopped).
+pub(crate) fn install_handler() {
+    INSTALL.call_once(install);
+}
+
 fn install() {
     for sig in STOPS {
         // SAFETY: `sigaction` with a zeroed struct, an empty mask and a handler that only calls
@@ -70,6 +76,10 @@ fn install() {
 }
 
 extern "C" fn on_stop(sig: libc::c_int) {
+    // The first signal of an armed run stops it in order (crate::interrupt).
+    if crate::interrupt::on_signal() {
+        return;
+    }
     for slot in &GROUPS {
         let pgid = slot.load(Ordering::SeqCst);
         if pgid > 0 {

@@ -238,7 +238,7 @@ impl Outcome {
     /// the run's list of hosts not reached. A command not run on a host that was reached is
     /// incomplete, but says nothing against the host.
     pub fn unreached(&self) -> bool {
-        self.incomplete() && !matches!(self, Outcome::NotRun(_))
+        self.incomplete() && !matches!(self, Outcome::NotRun(_) | Outcome::Interrupted)
     }
 
     /// A session to the host was opened for this command (whatever became of the command):
@@ -372,7 +372,7 @@ impl HostResult {
 
 /// Runs commands on hosts. Implementations are shared by every plugin of a run, from many
 /// threads at once.
-pub trait Executor: Sync {
+pub trait Executor: Send + Sync {
     /// Run `command` on each of `hosts` (names); one result per host, in the same order.
     /// Blocks until every host has a result.
     fn run(&self, command: &str, hosts: &[String]) -> Vec<HostResult>;

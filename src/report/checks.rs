@@ -237,6 +237,9 @@ pub fn table_summary(results: &Results, printer: &Printer, show: Show) -> String
         if let Some(line) = baseline_line(results) {
             let _ = writeln!(out, "{line}");
         }
+        if results.interrupted {
+            let _ = writeln!(out, "{INTERRUPTED_LINE}");
+        }
         return out;
     }
     let mut t = new_table(printer, &["Plugin", "Pass", "Fail", "Warn", "Skip", "Error"]);
@@ -256,8 +259,15 @@ pub fn table_summary(results: &Results, printer: &Printer, show: Show) -> String
     if let Some(line) = baseline_line(results) {
         let _ = writeln!(out, "{line}");
     }
+    if results.interrupted {
+        let _ = writeln!(out, "{INTERRUPTED_LINE}");
+    }
     out
 }
+
+/// The line that ends an interrupted run's table.
+pub const INTERRUPTED_LINE: &str =
+    "interrupted: these results are partial; commands still running were stopped on their hosts";
 
 fn overall(results: &Results, all: &Counts) -> String {
     let mut s = format!(
@@ -335,6 +345,7 @@ pub fn json_value(results: &Results, source: &Path) -> Value {
         "schema_version": crate::results::SCHEMA_VERSION,
         "results": items,
         "summary": {"plugins": plugins, "total": all.json(), "exit_code": results.exit().code()},
+        "interrupted": results.interrupted,
         "load_errors": results.load_problems.iter().map(|p| json!({"file": p.file.display().to_string(), "reason": p.reason})).collect::<Vec<_>>(),
         "unreached": results.unreached.iter().map(|(h, why)| json!({"host": h, "reason": why})).collect::<Vec<_>>(),
         "logs": results.logs.iter().map(|(p, level, text)| json!({"plugin": p, "level": level, "message": text})).collect::<Vec<_>>(),

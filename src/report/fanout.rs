@@ -17,7 +17,9 @@ use crate::remote::{HostResult, Outcome};
 /// The exit code of a fan-out: 3 when a host did not run the command (unreachable, refused,
 /// timed out...), else 1 when one exited non-zero or was killed, else 0.
 pub fn exit(results: &[HostResult]) -> Exit {
-    if results.iter().any(|r| r.outcome.incomplete()) {
+    if results.iter().any(|r| r.outcome == Outcome::Interrupted) {
+        Exit::Interrupted
+    } else if results.iter().any(|r| r.outcome.incomplete()) {
         Exit::Incomplete
     } else if results.iter().any(|r| !r.success()) {
         Exit::ChecksFailed
@@ -206,6 +208,7 @@ pub fn json(command: &str, results: &[HostResult], shard: Option<&crate::run::sh
             "not_run": t.not_run,
             "exit_code": exit(results).code(),
         },
+        "interrupted": exit(results) == Exit::Interrupted,
     });
     if let Some(shard) = shard {
         doc["shard"] = shard.json();

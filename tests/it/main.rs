@@ -10,6 +10,7 @@ mod executor;
 mod hostile;
 mod install;
 mod integrity;
+mod interrupt;
 mod plugins;
 mod reach;
 mod roles;
