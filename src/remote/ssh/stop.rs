@@ -46,8 +46,8 @@ pub(super) enum Kill {
 }
 
 /// What a timeout sends on a second channel: TERM to each process group and to every process
-/// of the trees below the groups' leaders and the recorded jobs, KILL a second later (through
-/// sudo as `via` says). The trees are listed once, before the TERM (`ps` and `awk`, both POSIX);
+/// of the trees below the recorded jobs (and below the groups' leaders, through sudo), KILL a
+/// second later (through sudo as `via` says). The trees are listed once, before the TERM (`ps` and `awk`, both POSIX);
 /// a job's root is read from the batch shell's record (a number, else nothing).
 pub(super) fn stop_script(kills: &[Kill], via: Option<&Via>) -> String {
     let mut groups = String::new();
@@ -57,7 +57,11 @@ pub(super) fn stop_script(kills: &[Kill], via: Option<&Via>) -> String {
         match k {
             Kill::Group(p) => {
                 groups.push_str(&format!(" -{p}"));
-                records.push_str(&format!("r=\"$r {p}\"; "));
+                // Through sudo, the command may run in a session of its own (sudo's
+                // `use_pty`), outside the group: its tree goes too.
+                if via.is_some() {
+                    records.push_str(&format!("r=\"$r {p}\"; "));
+                }
             }
             Kill::Job { dir, k } => records.push_str(&format!(
                 "p=; read -r p <{} 2>/dev/null; case $p in ''|*[!0-9]*) ;; *) r=\"$r $p\";; esac; ",
@@ -264,7 +268,11 @@ mod tests {
             password: None,
         };
         let s = stop_script(&[Kill::Group(12)], Some(&via));
-        assert!(s.starts_with("K() { sudo -n -u 'root' -- kill \"$@\"; };"), "{s}");
+        assert!(
+            s.starts_with("K() { sudo -n -u 'root' -- kill \"$@\"; }; r=; r=\"$r 12\"; t=;"),
+            "{s}"
+        );
+        assert!(s.contains("K -s TERM -- -12 $t 2>/dev/null"), "{s}");
         let via = Via {
             user: "root".into(),
             password: Some("pw".into()),
