@@ -89,7 +89,7 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
     }
     let progress = printer.progress(Some(hosts.len() as u64), "run");
     let mut failure: Option<anyhow::Error> = None;
-    let results = executor.run_each(&command, &hosts, &mut |r| {
+    let results = executor.submit(rolecall::remote::Job::new(&command, &hosts), &mut |r| {
         progress.inc(1);
         if stream {
             if let Err(e) = printer.out(&fanout::stream_lines(r)) {

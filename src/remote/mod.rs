@@ -370,36 +370,64 @@ impl HostResult {
     }
 }
 
+/// One command for many hosts: the one way work is given to an [`Executor`].
+#[derive(Clone, Copy)]
+pub struct Job<'a> {
+    pub command: &'a str,
+    pub hosts: &'a [String],
+    /// Through `sudo` as this user on every host (a plugin asked for it); `None`: each host's
+    /// own setting.
+    pub sudo: Option<&'a str>,
+    /// Called once the command is queued for every host, before any result is awaited (a
+    /// plan's party has then sent what it planned: [`Executor::plan`]).
+    pub queued: Option<&'a (dyn Fn() + Sync)>,
+}
+
+impl std::fmt::Debug for Job<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("command", &self.command)
+            .field("hosts", &self.hosts.len())
+            .field("sudo", &self.sudo)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Job<'a> {
+    pub fn new(command: &'a str, hosts: &'a [String]) -> Self {
+        Job {
+            command,
+            hosts,
+            sudo: None,
+            queued: None,
+        }
+    }
+
+    pub fn sudo(self, user: Option<&'a str>) -> Self {
+        Job { sudo: user, ..self }
+    }
+}
+
 /// Runs commands on hosts. Implementations are shared by every plugin of a run, from many
 /// threads at once.
 pub trait Executor: Send + Sync {
-    /// Run `command` on each of `hosts` (names); one result per host, in the same order.
-    /// Blocks until every host has a result.
-    fn run(&self, command: &str, hosts: &[String]) -> Vec<HostResult>;
-    /// [`Executor::run`], calling `each` as each host's result arrives (progress lines).
-    fn run_each(
-        &self,
-        command: &str,
-        hosts: &[String],
-        each: &mut dyn FnMut(&HostResult),
-    ) -> Vec<HostResult> {
-        let results = self.run(command, hosts);
-        results.iter().for_each(&mut *each);
-        results
+    /// Run `job`: one result per host, in the order of `job.hosts`, `each` called as each
+    /// host's result arrives. Blocks until every host has a result. Executors without hosts of
+    /// their own (canned answers) ignore `job.sudo`.
+    fn submit(&self, job: Job<'_>, each: &mut dyn FnMut(&HostResult)) -> Vec<HostResult>;
+    /// [`Executor::submit`] of `command` on `hosts`, as the hosts' settings say.
+    fn run(&self, command: &str, hosts: &[String]) -> Vec<HostResult> {
+        self.submit(Job::new(command, hosts), &mut |_| {})
     }
-    /// [`Executor::run_each`], through `sudo` as `sudo_user` on every host (a plugin asked for
-    /// it); `None` is each host's own setting. Executors without hosts of their own (canned
-    /// answers) ignore it.
-    fn run_each_as(
-        &self,
-        command: &str,
-        hosts: &[String],
-        sudo_user: Option<&str>,
-        each: &mut dyn FnMut(&HostResult),
-    ) -> Vec<HostResult> {
-        let _ = sudo_user;
-        self.run_each(command, hosts, each)
+    /// Batching by plan: `parties` submitters (the plugins of a debug phase) are about to send
+    /// their first commands. No host starts its first commands until each party has sent
+    /// them or said it sends none ([`Executor::arrive`]), or a short wait has passed; so what
+    /// the phase sends to a host goes out together, however the threads are timed.
+    fn plan(&self, parties: usize) {
+        let _ = parties;
     }
+    /// One party of the plan has sent its first commands (or will send none).
+    fn arrive(&self) {}
     /// The bytes of `path` on `host`; `Err` says why not.
     fn fetch(&self, host: &str, path: &str) -> Result<Vec<u8>, String>;
     /// Stop the run: nothing more is sent, what runs is stopped, and every command still

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{glob_match, Executor, HostResult, Outcome};
+use super::{glob_match, Executor, HostResult, Job, Outcome};
 use crate::deployment::error::Diagnostic;
 use crate::deployment::source::Source;
 
@@ -163,15 +163,22 @@ impl ScriptedExecutor {
 }
 
 impl Executor for ScriptedExecutor {
-    fn run(&self, command: &str, hosts: &[String]) -> Vec<HostResult> {
-        let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
-        hosts
-            .iter()
-            .map(|h| {
-                calls.push((command.to_string(), h.clone()));
-                self.answer(command, h)
-            })
-            .collect()
+    fn submit(&self, job: Job<'_>, each: &mut dyn FnMut(&HostResult)) -> Vec<HostResult> {
+        let results: Vec<HostResult> = {
+            let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+            job.hosts
+                .iter()
+                .map(|h| {
+                    calls.push((job.command.to_string(), h.clone()));
+                    self.answer(job.command, h)
+                })
+                .collect()
+        };
+        if let Some(queued) = job.queued {
+            queued();
+        }
+        results.iter().for_each(&mut *each);
+        results
     }
 
     fn fetch(&self, host: &str, path: &str) -> Result<Vec<u8>, String> {

@@ -3,6 +3,7 @@
 //! per host and runs as soon as that host is free.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use crate::deployment::Deployment;
 use crate::plugin::call::{self, Services};
 use crate::plugin::wire::RunItem;
 use crate::plugin::{PluginKind, Registry};
-use crate::remote::{Executor, HostResult, Outcome};
+use crate::remote::{Executor, HostResult, Job, Outcome};
 use crate::report::progress::Progress;
 use crate::results::{CheckResult, DebugReport, Sent};
 
@@ -57,10 +58,38 @@ impl Unreached {
     }
 }
 
+/// One plugin as a party of the executor's plan ([`Executor::plan`]): it arrives once, when
+/// its first commands are queued (every run of a `run_many`), when it fetches, or when it ends.
+struct Party<'a> {
+    executor: &'a dyn Executor,
+    arrived: AtomicBool,
+    /// Runs of the first `run_many` not queued yet.
+    pending: AtomicUsize,
+}
+
+impl Party<'_> {
+    fn arrive(&self) {
+        if !self.arrived.swap(true, Ordering::SeqCst) {
+            self.executor.arrive();
+        }
+    }
+
+    /// One run of a `run_many` of `n` is queued.
+    fn queued_one_of(&self, n: usize) {
+        let _ = self
+            .pending
+            .compare_exchange(0, n, Ordering::SeqCst, Ordering::SeqCst);
+        if self.pending.fetch_sub(1, Ordering::SeqCst) <= 1 {
+            self.arrive();
+        }
+    }
+}
+
 /// The services one debugger gets: commands and files through the shared executor, limited to
 /// the selected hosts.
 struct Remote<'a> {
     executor: &'a dyn Executor,
+    party: &'a Party<'a>,
     selected: &'a HashSet<String>,
     unreached: &'a Unreached,
     progress: &'a Progress,
@@ -70,7 +99,13 @@ struct Remote<'a> {
 
 impl Remote<'_> {
     /// One fan-out: each host's JSON result, and what was sent.
-    fn fan_out(&self, command: &str, hosts: &[String], sudo_user: Option<&str>) -> (Vec<String>, Sent) {
+    fn fan_out(
+        &self,
+        command: &str,
+        hosts: &[String],
+        sudo_user: Option<&str>,
+        queued: &(dyn Fn() + Sync),
+    ) -> (Vec<String>, Sent) {
         let started = Instant::now();
         let inside: Vec<String> = hosts
             .iter()
@@ -78,10 +113,13 @@ impl Remote<'_> {
             .cloned()
             .collect();
         self.progress.inc_length(inside.len() as u64);
-        let mut answers = self
-            .executor
-            .run_each_as(command, &inside, sudo_user, &mut |_| {})
-            .into_iter();
+        let job = Job {
+            command,
+            hosts: &inside,
+            sudo: sudo_user,
+            queued: Some(queued),
+        };
+        let mut answers = self.executor.submit(job, &mut |_| {}).into_iter();
         let sent = Sent {
             command: command.to_string(),
             hosts: hosts.to_vec(),
@@ -109,7 +147,8 @@ impl Remote<'_> {
 
 impl Services for Remote<'_> {
     fn run(&mut self, command: &str, hosts: &[String], sudo_user: Option<&str>) -> Option<Vec<String>> {
-        let (results, sent) = self.fan_out(command, hosts, sudo_user);
+        let party = self.party;
+        let (results, sent) = self.fan_out(command, hosts, sudo_user, &|| party.arrive());
         self.sent.push(sent);
         Some(results)
     }
@@ -121,7 +160,11 @@ impl Services for Remote<'_> {
         let answers: Vec<(Vec<String>, Sent)> = std::thread::scope(|s| {
             let handles: Vec<_> = runs
                 .iter()
-                .map(|r| s.spawn(move || this.fan_out(&r.command, &r.hosts, r.sudo.as_deref())))
+                .map(|r| {
+                    let n = runs.len();
+                    let queued = move || this.party.queued_one_of(n);
+                    s.spawn(move || this.fan_out(&r.command, &r.hosts, r.sudo.as_deref(), &queued))
+                })
                 .collect();
             handles
                 .into_iter()
@@ -163,6 +206,7 @@ impl Services for Remote<'_> {
             took: Duration::ZERO,
             sudo: None,
         });
+        self.party.arrive();
         if !self.selected.contains(host) {
             return Err(Some(format!("{host} is not among the selected hosts")));
         }
@@ -202,6 +246,8 @@ pub fn debug(
     let selected: HashSet<String> = opts.hosts.iter().cloned().collect();
     let unreached = Unreached::default();
     progress.message(format!("{} plugins on {} hosts", plugins.len(), opts.hosts.len()));
+    // Every plugin's first commands go out together: each host's first batch holds them all.
+    executor.plan(plugins.len());
     let outcomes: Vec<(call::Outcome, Vec<Sent>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = plugins
             .iter()
@@ -209,8 +255,14 @@ pub fn debug(
                 let input = super::input_json(d, &plugin.name, &fleet, &options, &expect);
                 let (selected, unreached) = (&selected, &unreached);
                 scope.spawn(move || {
+                    let party = Party {
+                        executor,
+                        arrived: AtomicBool::new(false),
+                        pending: AtomicUsize::new(0),
+                    };
                     let mut remote = Remote {
                         executor,
+                        party: &party,
                         selected,
                         unreached,
                         progress,
@@ -218,6 +270,7 @@ pub fn debug(
                         sent: Vec::new(),
                     };
                     let outcome = call::call(plugin, &input, &mut remote, deadline);
+                    party.arrive();
                     (outcome, remote.sent)
                 })
             })

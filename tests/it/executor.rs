@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use rolecall::remote::settings::HostSettings;
 use rolecall::remote::ssh::{SshConfig, SshExecutor};
-use rolecall::remote::{AllowList, Endpoint, Executor, HostResult, Outcome};
+use rolecall::remote::{AllowList, Endpoint, Executor, HostResult, Job, Outcome};
 use rolecall_fleet::{whoami, Fleet};
 
 use crate::support::{fixture, Output, Test};
@@ -420,4 +420,52 @@ fn a_command_queued_while_another_runs_starts_beside_it() {
         "waited for the slow command: {:?}",
         quick.1
     );
+}
+
+/// Batching by plan: the first commands of the plan's parties go out in one batch per host,
+/// however late a party sends its own (within the plan's wait), and a party that sends nothing
+/// holds no one back beyond that wait.
+#[test]
+fn a_plan_puts_every_partys_first_command_in_one_batch() {
+    let fleet = Fleet::start(1);
+    let hosts = vec![fleet.hosts[0].name.clone()];
+    let shell_of = |with_plan: bool| -> (String, String) {
+        let ex = executor(&fleet, Duration::from_secs(20), 1 << 20);
+        if with_plan {
+            ex.plan(2);
+        }
+        let arrive = || ex.arrive();
+        std::thread::scope(|s| {
+            let early = s.spawn(|| {
+                let job = Job {
+                    queued: Some(&arrive),
+                    ..Job::new("echo $$", &hosts)
+                };
+                ex.submit(job, &mut |_| {}).remove(0).stdout
+            });
+            let late = s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(400));
+                let job = Job {
+                    queued: Some(&arrive),
+                    ..Job::new("echo $$", &hosts)
+                };
+                ex.submit(job, &mut |_| {}).remove(0).stdout
+            });
+            (early.join().expect("early"), late.join().expect("late"))
+        })
+    };
+    let (a, b) = shell_of(true);
+    assert_eq!(a, b, "one batch, one shell");
+    let (a, b) = shell_of(false);
+    assert_ne!(
+        a, b,
+        "without a plan the early command does not wait for the late one"
+    );
+    // A party that never arrives: the others go on after the plan's wait (1 s).
+    let ex = executor(&fleet, Duration::from_secs(20), 1 << 20);
+    ex.plan(2);
+    let start = Instant::now();
+    let r = ex.run("true", &hosts).remove(0);
+    assert_eq!(r.outcome, Outcome::Exited(0));
+    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
 }

@@ -46,6 +46,8 @@ pub(super) enum Event {
     Acquired(String, u64, Acquired),
     /// Stop: nothing new is sent, what runs is stopped on the hosts.
     Interrupt,
+    /// Look at every task again (the plan's last party arrived).
+    Poke,
 }
 
 /// Wakes a driver out of its `poll(2)`.
@@ -148,6 +150,8 @@ struct Task {
     run: Option<Run>,
     /// Commands may share a channel (false once the host could not run a batch).
     batching: bool,
+    /// Its first commands went out (after the plan: [`crate::remote::Executor::plan`]).
+    started: bool,
     /// Holds one of the driver's `forks` places.
     active: bool,
     /// What to wait for: a socket (and whether to write), an instant.
@@ -227,6 +231,14 @@ impl Task {
                         if self.queue.is_empty() {
                             return;
                         }
+                        if !self.started && !interrupted {
+                            // The plan's other parties' first commands join these.
+                            if let Some(until) = shared.plan_wait(now) {
+                                self.due = Some(until);
+                                return;
+                            }
+                        }
+                        self.started = true;
                         self.run = Some(Run::start(shared, &self.target, &mut self.queue, self.batching));
                     }
                     let Some(run) = self.run.as_mut() else { return };
@@ -429,6 +441,7 @@ impl Driver {
                     queue: VecDeque::new(),
                     run: None,
                     batching,
+                    started: false,
                     active: false,
                     wait: None,
                     due: None,
@@ -453,6 +466,11 @@ impl Driver {
                             task.poke = true;
                         }
                     }
+                }
+            }
+            Event::Poke => {
+                for task in self.tasks.values_mut() {
+                    task.poke = true;
                 }
             }
             Event::Interrupt => {

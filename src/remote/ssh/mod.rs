@@ -185,6 +185,9 @@ struct Shared {
     targets: HashMap<String, Arc<HostSettings>>,
     /// Set once by [`SshExecutor::interrupt`].
     interrupted: AtomicBool,
+    /// The plan's parties still to send their first commands, and until when they are waited
+    /// for ([`Executor::plan`]).
+    plan: Mutex<(usize, Option<Instant>)>,
     /// known_hosts, read once per distinct list of files.
     known: HashMap<Vec<PathBuf>, Mutex<KnownHosts>>,
     password: OnceLock<Option<String>>,
@@ -264,6 +267,7 @@ impl SshExecutor {
             config,
             targets,
             interrupted: AtomicBool::new(false),
+            plan: Mutex::new((0, None)),
             known,
             password: OnceLock::new(),
             hubs: Mutex::new(Hubs::default()),
@@ -304,7 +308,13 @@ impl SshExecutor {
         Ok(())
     }
 
-    fn dispatch(&self, work: impl Fn() -> Work, hosts: &[String], each: &mut dyn FnMut(usize, Reply)) {
+    fn dispatch(
+        &self,
+        work: impl Fn() -> Work,
+        hosts: &[String],
+        queued: Option<&(dyn Fn() + Sync)>,
+        each: &mut dyn FnMut(usize, Reply),
+    ) {
         let (tx, rx) = mpsc::channel();
         let mut pending = 0usize;
         for (index, host) in hosts.iter().enumerate() {
@@ -322,6 +332,9 @@ impl SshExecutor {
             }
         }
         drop(tx);
+        if let Some(queued) = queued {
+            queued();
+        }
         while pending > 0 {
             // Every job is answered exactly once (a panic while working on a host answers the
             // jobs in hand), so this ends; a dropped job ends it too.
@@ -335,31 +348,13 @@ impl SshExecutor {
 }
 
 impl Executor for SshExecutor {
-    fn run(&self, command: &str, hosts: &[String]) -> Vec<HostResult> {
-        self.run_each(command, hosts, &mut |_| {})
-    }
-
-    fn run_each(
-        &self,
-        command: &str,
-        hosts: &[String],
-        each: &mut dyn FnMut(&HostResult),
-    ) -> Vec<HostResult> {
-        self.run_each_as(command, hosts, None, each)
-    }
-
-    fn run_each_as(
-        &self,
-        command: &str,
-        hosts: &[String],
-        sudo_user: Option<&str>,
-        each: &mut dyn FnMut(&HostResult),
-    ) -> Vec<HostResult> {
-        let command: Arc<str> = command.into();
-        let sudo_user: Option<Arc<str>> = sudo_user.map(Into::into);
+    fn submit(&self, job: super::Job<'_>, each: &mut dyn FnMut(&HostResult)) -> Vec<HostResult> {
+        let hosts = job.hosts;
+        let command: Arc<str> = job.command.into();
+        let sudo_user: Option<Arc<str>> = job.sudo.map(Into::into);
         let mut out: Vec<Option<HostResult>> = vec![None; hosts.len()];
         let work = || Work::Run(Arc::clone(&command), sudo_user.clone());
-        self.dispatch(work, hosts, &mut |index, reply| {
+        self.dispatch(work, hosts, job.queued, &mut |index, reply| {
             if let Reply::Run(r) = reply {
                 each(&r);
                 out[index] = Some(r);
@@ -378,6 +373,7 @@ impl Executor for SshExecutor {
         self.dispatch(
             || Work::Fetch(path.to_string()),
             &[host.to_string()],
+            None,
             &mut |_, reply| {
                 if let Reply::Fetch(r) = reply {
                     out = r;
@@ -389,6 +385,34 @@ impl Executor for SshExecutor {
 
     fn interrupt(&self) {
         SshExecutor::interrupt(self);
+    }
+
+    fn plan(&self, parties: usize) {
+        *lock(&self.shared.plan) = (parties, (parties > 0).then(|| Instant::now() + PLAN_WAIT));
+    }
+
+    fn arrive(&self) {
+        let open = {
+            let mut plan = lock(&self.shared.plan);
+            plan.0 = plan.0.saturating_sub(1);
+            plan.0 == 0 && plan.1.take().is_some()
+        };
+        if open {
+            for d in &self.drivers {
+                d.send(engine::Event::Poke);
+            }
+        }
+    }
+}
+
+/// How long a plan waits for a party that has not sent its first commands (a plugin that
+/// computes first): then hosts go on without it.
+const PLAN_WAIT: Duration = Duration::from_secs(1);
+
+impl Shared {
+    /// `None` when hosts may start their first commands; else until when they wait.
+    fn plan_wait(&self, now: Instant) -> Option<Instant> {
+        lock(&self.plan).1.filter(|&until| now < until)
     }
 }
 
