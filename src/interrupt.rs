@@ -6,7 +6,7 @@
 //! executor's [`crate::remote::Executor::interrupt`]: nothing more is sent, what runs is
 //! stopped on the hosts as a timeout stops it). The run then finishes with what it has, writes
 //! every requested output marked `interrupted`, and exits 130. A second signal takes the
-//! signal handler's other path ([`crate::plugin::reap`]): plugin hosts are killed and rolecall
+//! signal handler's other path (`plugin::reap`): plugin hosts are killed and rolecall
 //! ends by that signal at once. Unarmed, every such signal takes that path.
 #![allow(unsafe_code)] // pipe(2), read(2), write(2) on raw descriptors
 

@@ -17,6 +17,7 @@ pub mod deployment;
 pub mod exit;
 pub mod interrupt;
 pub mod plugin;
+pub mod progress;
 pub mod remote;
 pub mod report;
 pub mod results;

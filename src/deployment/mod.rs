@@ -366,7 +366,7 @@ fn name_warnings(d: &mut Deployment) {
         .chain(d.clusters.keys().map(|c| ("cluster", c)));
     for (kind, name) in names {
         if let Some(why) = crate::text::suspicious_name(name) {
-            let shown = crate::report::safe::escape(name);
+            let shown = crate::text::safe::escape(name);
             d.warnings.push(format!("{kind} name `{shown}` {why}"));
         }
     }

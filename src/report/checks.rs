@@ -59,7 +59,7 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer, show: S
                 .items
                 .iter()
                 .zip(&b.states)
-                .filter(|(_, s)| **s == Some(crate::run::baseline::State::New))
+                .filter(|(_, s)| **s == Some(crate::results::baseline::State::New))
                 .map(|(r, _)| std::ptr::from_ref(r))
                 .collect()
         })
@@ -362,7 +362,7 @@ pub fn json_value(results: &Results, source: &Path) -> Value {
 
 /// The line the table ends with when a baseline was given.
 fn baseline_line(results: &Results) -> Option<String> {
-    use crate::run::baseline::State;
+    use crate::results::baseline::State;
     let b = results.baseline.as_ref()?;
     Some(format!(
         "since the baseline: {} new, {} updated, {} unchanged failure{}; {} fixed{}",

@@ -175,7 +175,11 @@ impl std::fmt::Display for Tally {
 }
 
 /// `{"command", "results": [one object per host], "summary"}`.
-pub fn json(command: &str, results: &[HostResult], shard: Option<&crate::run::shard::ShardRun>) -> String {
+pub fn json(
+    command: &str,
+    results: &[HostResult],
+    shard: Option<&crate::results::shard::ShardRun>,
+) -> String {
     let items: Vec<Value> = results
         .iter()
         .map(|r| {

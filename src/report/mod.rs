@@ -1,13 +1,15 @@
-//! Output: one [`Printer`] owns stdout and stderr; renderers turn models into text for it.
+//! Output: one [`Printer`] owns stdout and stderr; renderers turn models into text for it. The
+//! top layer below the CLI: it reads the results model, and nothing below imports it.
 
 pub mod checks;
 pub mod debug;
 pub mod fanout;
 pub mod fold;
 pub mod printer;
-pub mod progress;
 pub mod roles;
-pub mod safe;
+
+pub use crate::progress;
+pub use crate::text::safe;
 
 pub use printer::{ColorChoice, Printer};
 

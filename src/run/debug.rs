@@ -15,8 +15,8 @@ use crate::deployment::Deployment;
 use crate::plugin::call::{self, Services};
 use crate::plugin::wire::RunItem;
 use crate::plugin::{PluginKind, Registry};
+use crate::progress::Progress;
 use crate::remote::{Executor, HostResult, Job, Outcome};
-use crate::report::progress::Progress;
 use crate::results::{CheckResult, DebugReport, Sent};
 
 /// What to run, and where.

@@ -1,11 +1,13 @@
-//! Orchestration: plugins x deployment -> results.
+//! Orchestration: plugins x deployment -> results. Below it: the deployment, the remote
+//! executors, the plugin host and the results model; above it: the renderers (`report`) and the
+//! CLI.
 
-pub mod baseline;
 pub mod debug;
 pub mod merge;
 pub mod pattern;
-pub mod shard;
 pub mod validate;
+
+pub use crate::results::{baseline, shard};
 
 use std::collections::HashSet;
 

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use ssh2::{HashType, HostKeyType, MethodType, Session};
 
-use super::{code, lock, ms, Shared, LIBSSH2_ERROR_EAGAIN};
+use super::codes::{code, lock, ms, LIBSSH2_ERROR_EAGAIN};
+use super::shared::Shared;
 use crate::deployment::HostKeyChecking;
 use crate::remote::known_hosts::{self, Check};
 use crate::remote::settings::HostSettings;

@@ -427,7 +427,7 @@ impl Batch {
         self.deadlines(now, stopper, next, asks, done);
         if self.out.eof && self.err.eof {
             match self.channel.wait_close() {
-                Err(e) if super::code(&e) == super::LIBSSH2_ERROR_EAGAIN => {}
+                Err(e) if super::codes::code(&e) == super::codes::LIBSSH2_ERROR_EAGAIN => {}
                 _ => return self.ended(stopper, done),
             }
         }

@@ -21,13 +21,14 @@ use socket2::{Domain, Socket, Type};
 use ssh2::Session;
 
 use super::auth::{check_host_key, prefer_known_key_types, Auth, AuthStep};
+use super::codes::{
+    code, lock, LIBSSH2_ERROR_EAGAIN, LIBSSH2_ERROR_SOCKET_DISCONNECT, LIBSSH2_ERROR_SOCKET_RECV,
+    LIBSSH2_ERROR_SOCKET_SEND, LIBSSH2_ERROR_TIMEOUT,
+};
 use super::jump::{Hub, Open, TUNNELS_PER_SESSION};
 use super::proxy::Proxy;
 use super::session::Connection;
-use super::{
-    cancelled, code, lock, Shared, LIBSSH2_ERROR_EAGAIN, LIBSSH2_ERROR_SOCKET_DISCONNECT,
-    LIBSSH2_ERROR_SOCKET_RECV, LIBSSH2_ERROR_SOCKET_SEND, LIBSSH2_ERROR_TIMEOUT,
-};
+use super::shared::{cancelled, Shared};
 use crate::remote::known_hosts;
 use crate::remote::settings::HostSettings;
 use crate::remote::ssh_config;

@@ -28,7 +28,8 @@ use super::connect::{Acquire, Acquired, Dial, DialStep};
 use super::exec::Exec;
 use super::running::Ran;
 use super::session::Connection;
-use super::{cancelled, Job, Shared};
+use super::shared::{cancelled, command_timeout, Shared, CHANNELS_PER_HOST};
+use super::work::{reply, spec, Job};
 use crate::remote::settings::HostSettings;
 use crate::remote::Outcome;
 
@@ -278,14 +279,14 @@ impl Run {
         let most = if batching {
             super::batch::MAX_BATCH
         } else {
-            super::CHANNELS_PER_HOST
+            CHANNELS_PER_HOST
         };
         let n = queue.len().min(most);
         let jobs: Vec<Job> = queue.drain(..n).collect();
-        let timeout = super::command_timeout(&shared.config);
+        let timeout = command_timeout(&shared.config);
         let specs = jobs
             .iter()
-            .map(|j| super::spec(&shared.config, target, &j.work, timeout, batching))
+            .map(|j| spec(&shared.config, target, &j.work, timeout, batching))
             .collect();
         let mut early = Vec::new();
         let exec = Exec::new(specs, &mut |i, ran| early.push((i, ran)));
@@ -316,7 +317,7 @@ impl Run {
     ) -> super::exec::Status {
         let mut results: Vec<(usize, Ran)> = Vec::new();
         let jobs = &mut self.jobs;
-        let timeout = super::command_timeout(&shared.config);
+        let timeout = command_timeout(&shared.config);
         let status = self.exec.pass(
             &c.session,
             now,
@@ -328,7 +329,7 @@ impl Run {
                 let taken: Vec<Job> = queue.drain(..n).collect();
                 let specs = taken
                     .iter()
-                    .map(|j| super::spec(&shared.config, target, &j.work, timeout, batching))
+                    .map(|j| spec(&shared.config, target, &j.work, timeout, batching))
                     .collect();
                 jobs.extend(taken.into_iter().map(Some));
                 specs
@@ -356,7 +357,7 @@ impl Run {
         } else {
             host
         };
-        let mut reply = super::reply(shared, host, target, &job.work, ran, self.start);
+        let mut reply = reply(shared, host, target, &job.work, ran, self.start);
         if shared.interrupted.load(Ordering::SeqCst) {
             reply.interrupted();
         }

@@ -1,6 +1,6 @@
 //! What one host runs on its open session, as a state machine the engine advances without ever
 //! blocking: commands that may share a channel as one [`batch`] (one channel, one remote
-//! shell), the others each on a channel of their own, at most [`super::CHANNELS_PER_HOST`] at
+//! shell), the others each on a channel of their own, at most [`CHANNELS_PER_HOST`] at
 //! once; channels opened one step at a time (libssh2 opens one channel per session at a time);
 //! every stream read as data arrives, so no stream can block another; each command bounded by
 //! its own deadline and stopped on the host when it passes it ([`super::stop`]).
@@ -15,9 +15,10 @@ use std::time::{Duration, Instant, SystemTime};
 use ssh2::Session;
 
 use super::batch::{self, Asks, Batch, Pass};
+use super::codes::{code, LIBSSH2_ERROR_EAGAIN};
 use super::running::{is_socket_error, remote_script, Progress, Ran, Running, Spec};
+use super::shared::CHANNELS_PER_HOST;
 use super::stop::{Stopper, STOP_GRACE};
-use super::{code, LIBSSH2_ERROR_EAGAIN};
 use crate::remote::Capture;
 
 /// What one pass did.
@@ -206,7 +207,7 @@ impl Exec {
             );
         }
         for i in alone {
-            if self.channels() >= super::CHANNELS_PER_HOST {
+            if self.channels() >= CHANNELS_PER_HOST {
                 done(i, Ran::Later);
             } else {
                 let spec = self.specs[i].clone();
@@ -337,7 +338,7 @@ impl Exec {
         }
         // Commands queued since: in a batch of their own, beside what runs.
         let busy = !self.running.is_empty() || !self.groups.is_empty() || !self.opening.is_empty();
-        if busy && !self.interrupted && self.channels() < super::CHANNELS_PER_HOST {
+        if busy && !self.interrupted && self.channels() < CHANNELS_PER_HOST {
             let new = more(batch::MAX_BATCH);
             if !new.is_empty() {
                 moved = true;

@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use ssh2::{Channel, Session};
 
-use super::{code, lock, recv, session::Connection, LIBSSH2_ERROR_EAGAIN};
+use super::codes::{code, lock, LIBSSH2_ERROR_EAGAIN};
+use super::recv;
+use super::session::Connection;
 use crate::remote::wait::{self, Interest};
 
 /// Tunnels opened through one jump host session before another session is opened beside it.

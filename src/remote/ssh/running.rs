@@ -9,11 +9,11 @@ use std::io::{ErrorKind, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::stop::{Kill, Stopper, Via, STOP_GRACE};
-use super::{
+use super::codes::{
     code, LIBSSH2_ERROR_EAGAIN, LIBSSH2_ERROR_SOCKET_DISCONNECT, LIBSSH2_ERROR_SOCKET_RECV,
     LIBSSH2_ERROR_SOCKET_SEND,
 };
+use super::stop::{Kill, Stopper, Via, STOP_GRACE};
 use crate::remote::{Capture, Outcome, RoundTrip};
 /// The line the prelude writes first on stderr (then the shell's pid); removed from the output.
 const PID_TAG: &[u8] = b"rolecall:pid=";

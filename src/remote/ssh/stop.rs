@@ -9,7 +9,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{code, LIBSSH2_ERROR_EAGAIN};
+use super::codes::{code, LIBSSH2_ERROR_EAGAIN};
 use crate::remote::shell_quote;
 
 /// After a timeout: how long the host gets to end the command and close its channel.

@@ -1,6 +1,9 @@
 //! The results model: what validators and debuggers reported, and what a run produced. The
 //! orchestration in [`crate::run`] fills it; the renderers in [`crate::report`] only read it.
 
+pub mod baseline;
+pub mod shard;
+
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -98,7 +101,7 @@ pub struct Results {
     /// What plugins logged, in order: plugin, level (`error`, `warn`, `info`, `debug`), text.
     pub logs: Vec<(String, &'static str, String)>,
     /// `--baseline`: how each failing result compares with a previous run.
-    pub baseline: Option<crate::run::baseline::Baseline>,
+    pub baseline: Option<crate::results::baseline::Baseline>,
     /// `--fail-on new`: only failures new since the baseline fail the run.
     pub fail_on_new_only: bool,
     /// The run was interrupted (Ctrl-C, SIGTERM): the results are partial.
@@ -188,7 +191,7 @@ impl Results {
                 .iter()
                 .map(|(p, m)| match m.is_empty() {
                     true => p.to_string(),
-                    false => format!("{p}: {}", crate::report::safe::cell(m, 200)),
+                    false => format!("{p}: {}", crate::text::safe::cell(m, 200)),
                 })
                 .collect();
             return Some(format!("every check was skipped ({})", each.join("; ")));
@@ -232,7 +235,9 @@ impl Results {
                 .items
                 .iter()
                 .zip(&b.states)
-                .filter(|(r, s)| r.status == Status::Fail && **s == Some(crate::run::baseline::State::New))
+                .filter(|(r, s)| {
+                    r.status == Status::Fail && **s == Some(crate::results::baseline::State::New)
+                })
                 .count(),
             _ => all,
         }
@@ -251,7 +256,7 @@ pub struct DebugReport {
     pub reached: indexmap::IndexSet<String>,
     pub dry_run: bool,
     /// `--shard I/N`: this run covered that part of the selected hosts (and what run it is).
-    pub shard: Option<crate::run::shard::ShardRun>,
+    pub shard: Option<crate::results::shard::ShardRun>,
 }
 
 impl DebugReport {

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 /// Characters of a table cell beyond which it is cut (`--format json` keeps everything).
 pub const MAX_CELL: usize = 2000;
 
-use crate::text::is_unsafe_char as unsafe_char;
+use super::is_unsafe_char as unsafe_char;
 
 /// `text` with every unsafe character escaped; borrowed when there is none.
 pub fn escape(text: &str) -> Cow<'_, str> {

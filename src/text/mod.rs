@@ -1,6 +1,10 @@
+//! Text: what may be shown (and [`safe`] escapes the rest), capped reads.
+//!
 //! Characters that must not reach a terminal, or a name, unseen: controls (C0, DEL, C1) and the
 //! invisible or direction-changing ones (zero-width spaces and joiners, bidirectional marks,
 //! embeddings, overrides and isolates, the byte-order mark). Newline and tab are ordinary.
+
+pub mod safe;
 
 /// Whether `c` is a control or an invisible formatting character.
 pub fn is_unsafe_char(c: char) -> bool {
