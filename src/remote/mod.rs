@@ -437,7 +437,7 @@ pub trait Executor: Send + Sync {
 
 /// Collects a stream's bytes up to a cap, counting the rest, so a chatty command neither fills
 /// memory nor blocks on a full window.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Capture {
     data: Vec<u8>,
     total: u64,

@@ -36,6 +36,7 @@ use std::fmt::Write as _;
 use std::io::{ErrorKind, Read};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::chan::Channel;
 use super::running::Ran;
 use super::stop::{Kill, Stopper, Via, STOP_GRACE};
 use crate::remote::{shell_quote, Capture, Outcome, RoundTrip};
@@ -291,8 +292,7 @@ impl Stream {
 
 /// A batch running on its channel.
 pub(super) struct Batch {
-    channel: ssh2::Channel,
-    stderr: ssh2::Stream,
+    channel: Channel,
     nonce: String,
     members: Vec<Member>,
     out: Stream,
@@ -341,7 +341,7 @@ pub(super) struct Asks {
 impl Batch {
     /// A batch on `channel` (its script already sent at `sent`) for the specs at `indices`.
     pub(super) fn new(
-        channel: ssh2::Channel,
+        channel: Channel,
         nonce: &str,
         sent: SystemTime,
         members: &[(usize, Duration, Option<Via>)],
@@ -365,7 +365,6 @@ impl Batch {
             })
             .collect();
         Self {
-            stderr: channel.stderr(),
             channel,
             nonce: nonce.to_string(),
             members,
@@ -394,6 +393,7 @@ impl Batch {
         stopper: &mut Stopper,
         next: &mut Option<Instant>,
         asks: &mut Asks,
+        now: Instant,
         done: &mut dyn FnMut(usize, Ran),
     ) -> Pass {
         let mut moved = false;
@@ -403,11 +403,7 @@ impl Batch {
                 if stream.eof {
                     break;
                 }
-                let r = if is_err {
-                    self.stderr.read(buf)
-                } else {
-                    self.channel.read(buf)
-                };
+                let r = self.channel.read(is_err, buf);
                 let stream = if is_err { &mut self.err } else { &mut self.out };
                 match r {
                     Ok(0) if self.channel.eof() => stream.eof = true,
@@ -417,18 +413,17 @@ impl Batch {
                     Err(e) => return self.lost(format!("reading output: {e}"), done),
                 }
                 moved = true;
-                self.drain(is_err, asks, done);
+                self.drain(is_err, asks, now, done);
                 if let Some(why) = self.broken.take() {
-                    return self.abandon(&why, stopper, done);
+                    return self.abandon(&why, stopper, now, done);
                 }
             }
         }
-        let now = Instant::now();
         self.deadlines(now, stopper, next, asks, done);
         if self.out.eof && self.err.eof {
             match self.channel.wait_close() {
                 Err(e) if super::codes::code(&e) == super::codes::LIBSSH2_ERROR_EAGAIN => {}
-                _ => return self.ended(stopper, done),
+                _ => return self.ended(stopper, now, done),
             }
         }
         if self
@@ -440,7 +435,7 @@ impl Batch {
             let until = *self.closing.get_or_insert(now + STOP_GRACE);
             if now >= until {
                 self.kill_script(stopper, now);
-                let _ = self.channel.close();
+                self.channel.close();
                 return Pass::Closed;
             }
             *next = Some(next.map_or(until, |d| d.min(until)));
@@ -471,9 +466,15 @@ impl Batch {
 
     /// The stream broke the protocol: stop the script, and every member without a result gets
     /// an error (never a result read from a stream that cannot be trusted).
-    fn abandon(&mut self, why: &str, stopper: &mut Stopper, done: &mut dyn FnMut(usize, Ran)) -> Pass {
-        self.kill_script(stopper, Instant::now());
-        let _ = self.channel.close();
+    fn abandon(
+        &mut self,
+        why: &str,
+        stopper: &mut Stopper,
+        now: Instant,
+        done: &mut dyn FnMut(usize, Ran),
+    ) -> Pass {
+        self.kill_script(stopper, now);
+        self.channel.close();
         for m in &mut self.members {
             if matches!(m.state, State::Waiting | State::Running(_)) {
                 m.state = State::Done;
@@ -486,7 +487,7 @@ impl Batch {
     /// Act on what stream `is_err` holds. The script reports on its commands in order, on each
     /// stream: `out_at` / `err_at` is the member the next bytes and end token belong to. A token
     /// for any other member, or one out of its place, breaks the batch.
-    fn drain(&mut self, is_err: bool, asks: &mut Asks, done: &mut dyn FnMut(usize, Ran)) {
+    fn drain(&mut self, is_err: bool, asks: &mut Asks, now: Instant, done: &mut dyn FnMut(usize, Ran)) {
         let mut pieces = Vec::new();
         let stream = if is_err { &mut self.err } else { &mut self.out };
         let mut going = stream.going;
@@ -514,13 +515,13 @@ impl Batch {
                     if pid.is_some() {
                         self.pid = pid;
                     }
-                    self.start(0, Instant::now());
+                    self.start(0, now);
                 }
                 Piece::Token(Token::Job(k)) if is_err && going && k == at => {
                     if let Some(m) = self.members.get_mut(k) {
                         m.started = true;
                     }
-                    self.start(k, Instant::now());
+                    self.start(k, now);
                 }
                 Piece::Token(Token::End(k, status))
                     if going && k == at && k < self.members.len() && status.is_some() != is_err =>
@@ -536,7 +537,7 @@ impl Batch {
                     } else {
                         self.out_at += 1;
                     }
-                    self.finish_ready(done);
+                    self.finish_ready(now, done);
                 }
                 Piece::Token(Token::Skip(k)) if !is_err && going && k == at && k < self.members.len() => {
                     // The script passed this command by: it runs elsewhere, unless it moved
@@ -579,7 +580,7 @@ impl Batch {
     }
 
     /// Members whose both end tokens came are done.
-    fn finish_ready(&mut self, done: &mut dyn FnMut(usize, Ran)) {
+    fn finish_ready(&mut self, now: Instant, done: &mut dyn FnMut(usize, Ran)) {
         let answered = SystemTime::now();
         for m in &mut self.members {
             let (Some(status), true) = (m.status, m.err_ended) else {
@@ -603,7 +604,7 @@ impl Batch {
             done(m.index, Ran::Finished(outcome, out, err, round_trip));
         }
         let next = self.out_at.min(self.err_at);
-        self.start(next, Instant::now());
+        self.start(next, now);
     }
 
     /// Stop the running member past its deadline; give up on one the host did not end within
@@ -693,7 +694,7 @@ impl Batch {
     /// The channel closed: members without a result get why. A shell that was killed (by a
     /// command, or on the host) is told as that: the command it ran has no result of its own,
     /// the ones behind it were not run, and the host was reached.
-    fn ended(&mut self, stopper: &mut Stopper, done: &mut dyn FnMut(usize, Ran)) -> Pass {
+    fn ended(&mut self, stopper: &mut Stopper, now: Instant, done: &mut dyn FnMut(usize, Ran)) -> Pass {
         let pending = self
             .members
             .iter()
@@ -707,12 +708,12 @@ impl Batch {
             }
             return Pass::Unsupported;
         }
-        let signal = self.channel.exit_signal().ok().and_then(|s| s.exit_signal);
+        let signal = self.channel.exit_signal();
         let status = self.channel.exit_status().unwrap_or(-1);
         if pending || signal.is_some() {
             // The script did not get to its own clean-up.
             if let Some(dir) = self.dir.take() {
-                stopper.stop(Kill::Remove(dir), None, Instant::now());
+                stopper.stop(Kill::Remove(dir), None, now);
             }
         }
         let ending = match &signal {

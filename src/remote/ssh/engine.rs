@@ -289,7 +289,7 @@ impl Run {
             .map(|j| spec(&shared.config, target, &j.work, timeout, batching))
             .collect();
         let mut early = Vec::new();
-        let exec = Exec::new(specs, &mut |i, ran| early.push((i, ran)));
+        let exec = Exec::new(specs, Instant::now(), &mut |i, ran| early.push((i, ran)));
         let mut run = Run {
             exec,
             jobs: jobs.into_iter().map(Some).collect(),

@@ -9,10 +9,10 @@
 //! something is next due; the engine waits on the session's socket (or that instant) and calls
 //! it again. It never waits itself.
 
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::time::{Duration, Instant, SystemTime};
 
-use ssh2::Session;
+use super::chan::{Channel, Sess};
 
 use super::batch::{self, Asks, Batch, Pass};
 use super::codes::{code, LIBSSH2_ERROR_EAGAIN};
@@ -53,9 +53,9 @@ enum Purpose {
 enum Stage {
     /// Asking the server for a channel (one request per session at a time).
     Channel,
-    Exec(ssh2::Channel),
+    Exec(Channel),
     /// Sending `input` from this offset, then EOF.
-    Input(ssh2::Channel, usize),
+    Input(Channel, usize),
 }
 
 /// One channel being opened and started.
@@ -118,11 +118,13 @@ pub(super) struct Exec {
     buf: Vec<u8>,
     next_group: u64,
     interrupted: bool,
+    /// The clock as of the current pass (or the start): deadlines count from it.
+    now: Instant,
 }
 
 impl Exec {
     /// Start `specs` (numbered from 0); results go to `done` as passes find them.
-    pub(super) fn new(specs: Vec<Spec>, done: &mut dyn FnMut(usize, Ran)) -> Self {
+    pub(super) fn new(specs: Vec<Spec>, now: Instant, done: &mut dyn FnMut(usize, Ran)) -> Self {
         let mut exec = Exec {
             specs: Vec::new(),
             running: Vec::new(),
@@ -133,6 +135,7 @@ impl Exec {
             buf: vec![0u8; 32 << 10],
             next_group: 0,
             interrupted: false,
+            now,
         };
         exec.add(specs, done);
         exec
@@ -225,7 +228,7 @@ impl Exec {
             purpose,
             command,
             input,
-            deadline: Instant::now() + spec.timeout,
+            deadline: self.now + spec.timeout,
             spec,
             stage: Stage::Channel,
             // Before the channel opens: the command may run before `exec` returns, and a clock
@@ -238,11 +241,12 @@ impl Exec {
     /// `room` commands queued for the host since: they start at once, beside what runs.
     pub(super) fn pass(
         &mut self,
-        session: &Session,
+        session: &dyn Sess,
         now: Instant,
         more: &mut dyn FnMut(usize) -> Vec<Spec>,
         done: &mut dyn FnMut(usize, Ran),
     ) -> Status {
+        self.now = now;
         let mut moved = false;
         let mut next: Option<Instant> = None;
         if self.interrupted {
@@ -271,7 +275,7 @@ impl Exec {
         let buf = &mut self.buf;
         let stopper = &mut self.stopper;
         self.running
-            .retain_mut(|(i, r)| match r.pass(buf, stopper, &mut next) {
+            .retain_mut(|(i, r)| match r.pass(buf, stopper, &mut next, now) {
                 Progress::Done(result) => {
                     done(*i, result);
                     moved = true;
@@ -289,7 +293,7 @@ impl Exec {
         for mut g in std::mem::take(&mut self.groups) {
             // The split's answer, when its channel is done.
             if let Some(control) = &mut g.control {
-                match control.pass(buf, stopper, &mut next) {
+                match control.pass(buf, stopper, &mut next, now) {
                     Progress::Done(Ran::Finished(_, out, _, _)) => {
                         g.batch.split_answer(&out.into_text(), &mut asks);
                         g.control = None;
@@ -304,7 +308,7 @@ impl Exec {
                 }
             }
             let mut own = Asks::default();
-            let pass = g.batch.step(buf, stopper, &mut next, &mut own, done);
+            let pass = g.batch.step(buf, stopper, &mut next, &mut own, now, done);
             if let Some(script) = own.split.take() {
                 splits.push((g.id, script));
             }
@@ -374,7 +378,7 @@ impl Exec {
     /// per session: a later one waits while an earlier one is in progress.
     fn advance_openings(
         &mut self,
-        session: &Session,
+        session: &dyn Sess,
         now: Instant,
         next: &mut Option<Instant>,
         done: &mut dyn FnMut(usize, Ran),
@@ -397,7 +401,7 @@ impl Exec {
                 Stage::Channel if requesting => Ok(Stage::Channel),
                 Stage::Channel => {
                     requesting = true;
-                    match session.channel_session() {
+                    match session.channel() {
                         Ok(ch) => Ok(Stage::Exec(ch)),
                         Err(e) if code(&e) == LIBSSH2_ERROR_EAGAIN => Ok(Stage::Channel),
                         Err(e) => Err(Unopened::of(&e)),
@@ -416,7 +420,7 @@ impl Exec {
                 Stage::Input(mut ch, at) if !o.input.is_empty() => match ch.send_eof() {
                     Ok(()) => {
                         let o = self.opening.remove(k);
-                        self.started(o, ch);
+                        self.started(o, ch, now);
                         moved = true;
                         continue;
                     }
@@ -425,7 +429,7 @@ impl Exec {
                 },
                 Stage::Input(ch, _) => {
                     let o = self.opening.remove(k);
-                    self.started(o, ch);
+                    self.started(o, ch, now);
                     moved = true;
                     continue;
                 }
@@ -447,12 +451,12 @@ impl Exec {
     }
 
     /// A channel is open and its command started: from now on its reader drives it.
-    fn started(&mut self, o: Opening, channel: ssh2::Channel) {
+    fn started(&mut self, o: Opening, channel: Channel, now: Instant) {
         match o.purpose {
             Purpose::Alone(i) => {
-                let mut r = Running::new(channel, &o.spec, o.sent);
+                let mut r = Running::new(channel, &o.spec, o.sent, now);
                 if self.interrupted {
-                    r.expire(Instant::now());
+                    r.expire(now);
                 }
                 self.running.push((i, r));
             }
@@ -473,10 +477,10 @@ impl Exec {
                 });
             }
             Purpose::Control(id) => match self.groups.iter_mut().find(|g| g.id == id) {
-                Some(g) => g.control = Some(Running::new(channel, &o.spec, o.sent)),
+                Some(g) => g.control = Some(Running::new(channel, &o.spec, o.sent, now)),
                 None => {
                     let mut channel = channel;
-                    let _ = channel.close();
+                    channel.close();
                 }
             },
         }
@@ -521,5 +525,332 @@ impl Opening {
             Purpose::Batch { indices, .. } => indices.clone(),
             Purpose::Control(_) => Vec::new(),
         }
+    }
+}
+
+/// The state machines without a socket: a scripted session whose channels the tests play as
+/// the server, and a clock the tests move.
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::remote::ssh::chan::Chan;
+    use crate::remote::ssh::stop::Via;
+    use crate::remote::Outcome;
+
+    /// One channel as the server plays it.
+    #[derive(Default)]
+    struct Wire {
+        command: Option<String>,
+        input: Vec<u8>,
+        out: VecDeque<u8>,
+        err: VecDeque<u8>,
+        eof: bool,
+        closed: bool,
+        status: Option<i32>,
+        signal: Option<String>,
+    }
+
+    type Shared = Arc<Mutex<Wire>>;
+
+    struct FakeChan(Shared);
+
+    fn would_block() -> ssh2::Error {
+        ssh2::Error::new(ssh2::ErrorCode::Session(LIBSSH2_ERROR_EAGAIN), "would block")
+    }
+
+    impl Chan for FakeChan {
+        fn exec(&mut self, command: &str) -> Result<(), ssh2::Error> {
+            self.0.lock().unwrap().command = Some(command.to_string());
+            Ok(())
+        }
+        fn read(&mut self, stderr: bool, buf: &mut [u8]) -> std::io::Result<usize> {
+            let mut w = self.0.lock().unwrap();
+            let eof = w.eof;
+            let q = if stderr { &mut w.err } else { &mut w.out };
+            if q.is_empty() {
+                return if eof {
+                    Ok(0)
+                } else {
+                    Err(std::io::ErrorKind::WouldBlock.into())
+                };
+            }
+            let n = buf.len().min(q.len());
+            for (b, x) in buf.iter_mut().zip(q.drain(..n)) {
+                *b = x;
+            }
+            Ok(n)
+        }
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().input.extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn send_eof(&mut self) -> Result<(), ssh2::Error> {
+            Ok(())
+        }
+        fn eof(&self) -> bool {
+            self.0.lock().unwrap().eof
+        }
+        fn wait_close(&mut self) -> Result<(), ssh2::Error> {
+            if self.0.lock().unwrap().closed {
+                Ok(())
+            } else {
+                Err(would_block())
+            }
+        }
+        fn exit_status(&self) -> Option<i32> {
+            self.0.lock().unwrap().status
+        }
+        fn exit_signal(&self) -> Option<String> {
+            self.0.lock().unwrap().signal.clone()
+        }
+        fn close(&mut self) {
+            self.0.lock().unwrap().closed = true;
+        }
+    }
+
+    /// A session that opens at most `max` channels at once (`MaxSessions`).
+    struct FakeSession {
+        wires: Mutex<Vec<Shared>>,
+        max: usize,
+    }
+
+    impl FakeSession {
+        fn new(max: usize) -> Self {
+            FakeSession {
+                wires: Mutex::new(Vec::new()),
+                max,
+            }
+        }
+        fn wire(&self, i: usize) -> Shared {
+            Arc::clone(&self.wires.lock().unwrap()[i])
+        }
+        fn opened(&self) -> usize {
+            self.wires.lock().unwrap().len()
+        }
+    }
+
+    impl Sess for FakeSession {
+        fn channel(&self) -> Result<Channel, ssh2::Error> {
+            let mut wires = self.wires.lock().unwrap();
+            if wires.iter().filter(|w| !w.lock().unwrap().closed).count() >= self.max {
+                return Err(ssh2::Error::new(
+                    ssh2::ErrorCode::Session(-21),
+                    "Channel open failure (administratively prohibited)",
+                ));
+            }
+            let w = Shared::default();
+            wires.push(Arc::clone(&w));
+            Ok(Box::new(FakeChan(w)))
+        }
+    }
+
+    /// The server's side of one channel: output, then the end.
+    fn say(w: &Shared, out: &str, err: &str) {
+        let mut w = w.lock().unwrap();
+        w.out.extend(out.bytes());
+        w.err.extend(err.bytes());
+    }
+
+    fn end(w: &Shared, status: Option<i32>, signal: Option<&str>) {
+        let mut w = w.lock().unwrap();
+        w.eof = true;
+        w.closed = true;
+        w.status = status;
+        w.signal = signal.map(str::to_string);
+    }
+
+    fn spec(command: &str, batch: bool) -> Spec {
+        Spec {
+            command: command.into(),
+            timeout: Duration::from_secs(5),
+            out_cap: 1 << 10,
+            err_cap: 1 << 10,
+            stdin: None,
+            batch,
+            via: None,
+        }
+    }
+
+    /// Pass until nothing moves; every result so far.
+    fn settle(exec: &mut Exec, s: &FakeSession, now: Instant, got: &mut Vec<(usize, Ran)>) -> Status {
+        loop {
+            let st = exec.pass(s, now, &mut |_| Vec::new(), &mut |i, r| got.push((i, r)));
+            if !st.moved || st.finished {
+                return st;
+            }
+        }
+    }
+
+    fn finished(r: &Ran) -> (Outcome, String, String) {
+        match r {
+            Ran::Finished(o, out, err, _) => (o.clone(), out.clone().into_text(), err.clone().into_text()),
+            _ => panic!("not finished"),
+        }
+    }
+
+    #[test]
+    fn a_command_alone_its_output_and_exit_status() {
+        let s = FakeSession::new(10);
+        let t0 = Instant::now();
+        let mut got = Vec::new();
+        let mut exec = Exec::new(vec![spec("exit 3", false)], t0, &mut |i, r| got.push((i, r)));
+        settle(&mut exec, &s, t0, &mut got);
+        let w = s.wire(0);
+        assert_eq!(
+            w.lock().unwrap().command.as_deref(),
+            Some("echo rolecall:pid=$$ >&2\nexit 3")
+        );
+        say(&w, "hi\n", "rolecall:pid=42\nwarn\n");
+        end(&w, Some(3), None);
+        let st = settle(&mut exec, &s, t0, &mut got);
+        assert!(st.finished);
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            finished(&got[0].1),
+            (Outcome::Exited(3), "hi\n".into(), "warn\n".into())
+        );
+    }
+
+    #[test]
+    fn eof_without_an_exit_status_is_no_result() {
+        let s = FakeSession::new(10);
+        let t0 = Instant::now();
+        let mut got = Vec::new();
+        let mut exec = Exec::new(vec![spec("true", false)], t0, &mut |i, r| got.push((i, r)));
+        settle(&mut exec, &s, t0, &mut got);
+        end(&s.wire(0), None, None);
+        settle(&mut exec, &s, t0, &mut got);
+        match &got[0].1 {
+            Ran::Failed(why) => assert!(why.contains("without an exit status"), "{why}"),
+            _ => panic!("a channel closed without a status is not `exit 0`"),
+        }
+    }
+
+    #[test]
+    fn a_refused_channel_at_max_sessions_waits_for_later() {
+        let s = FakeSession::new(1);
+        let t0 = Instant::now();
+        let mut got = Vec::new();
+        let mut exec = Exec::new(vec![spec("a", false), spec("b", false)], t0, &mut |i, r| {
+            got.push((i, r))
+        });
+        settle(&mut exec, &s, t0, &mut got);
+        assert_eq!(s.opened(), 1);
+        assert!(matches!(got.as_slice(), [(1, Ran::Later)]), "the second waits");
+        // Alone, a refusal is the command's result.
+        let s = FakeSession::new(0);
+        let mut got = Vec::new();
+        let mut exec = Exec::new(vec![spec("a", false)], t0, &mut |i, r| got.push((i, r)));
+        settle(&mut exec, &s, t0, &mut got);
+        assert!(
+            matches!(&got[0].1, Ran::Failed(why) if why.contains("administratively prohibited")),
+            "refused alone"
+        );
+    }
+
+    #[test]
+    fn a_timeout_stops_the_command_through_sudo_then_gives_up_on_the_close() {
+        let s = FakeSession::new(10);
+        let t0 = Instant::now();
+        let mut sp = spec("sleep 100", false);
+        sp.via = Some(Via {
+            user: "root".into(),
+            password: None,
+        });
+        let mut got = Vec::new();
+        let mut exec = Exec::new(vec![sp], t0, &mut |i, r| got.push((i, r)));
+        settle(&mut exec, &s, t0, &mut got);
+        say(&s.wire(0), "", "rolecall:pid=42\n");
+        let st = settle(&mut exec, &s, t0, &mut got);
+        assert_eq!(st.next, Some(t0 + Duration::from_secs(5)), "due at its deadline");
+        // The clock passes the deadline: a second channel stops it, through sudo.
+        let t1 = t0 + Duration::from_secs(5);
+        settle(&mut exec, &s, t1, &mut got);
+        assert!(got.is_empty());
+        let stop = s.wire(1);
+        let script = stop.lock().unwrap().command.clone().unwrap_or_default();
+        assert!(script.contains("sudo -n -u 'root' -- kill"), "{script}");
+        assert!(script.contains("K -s TERM -- -42 $t"), "{script}");
+        assert!(script.contains("sleep 1; K -s KILL -- -42 $t"), "{script}");
+        end(&stop, Some(0), None);
+        // The host never closes the command's channel: given up after the grace.
+        let st = settle(&mut exec, &s, t1 + Duration::from_secs(1), &mut got);
+        assert!(got.is_empty() && !st.finished);
+        settle(&mut exec, &s, t1 + STOP_GRACE, &mut got);
+        assert_eq!(finished(&got[0].1).0, Outcome::Timeout(Duration::from_secs(5)));
+        assert!(s.wire(0).lock().unwrap().closed, "closed on our side");
+    }
+
+    #[test]
+    fn a_batch_whose_shell_dies_mid_way() {
+        let s = FakeSession::new(10);
+        let t0 = Instant::now();
+        let mut got = Vec::new();
+        let specs = vec![spec("echo a", true), spec("sleep 9", true), spec("echo c", true)];
+        let mut exec = Exec::new(specs, t0, &mut |i, r| got.push((i, r)));
+        settle(&mut exec, &s, t0, &mut got);
+        let w = s.wire(0);
+        let (command, input) = {
+            let w = w.lock().unwrap();
+            (w.command.clone(), String::from_utf8_lossy(&w.input).into_owned())
+        };
+        assert_eq!(command.as_deref(), Some(batch::BATCH_COMMAND));
+        let nonce = input
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("_rc_n="))
+            .expect("the script names its nonce first")
+            .to_string();
+        let n = &nonce;
+        say(
+            &w,
+            &format!("{n}:dir:/tmp/rolecall.x\n{n}:go\na\n{n}:end:0:0\n"),
+            &format!("{n}:go:77\n{n}:job:0\n{n}:end:0\n{n}:job:1\n"),
+        );
+        settle(&mut exec, &s, t0, &mut got);
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            finished(&got[0].1),
+            (Outcome::Exited(0), "a\n".into(), String::new())
+        );
+        // The server closes the channel with the second command running.
+        end(&w, Some(255), None);
+        settle(&mut exec, &s, t0, &mut got);
+        assert!(
+            matches!(&got[1], (1, Ran::Failed(why)) if why.contains("ended (exit 255) while this command ran")),
+            "the running one has no result"
+        );
+        assert!(
+            matches!(&got[2], (2, Ran::NotRun(why)) if why.contains("before this command started")),
+            "the one behind it never ran"
+        );
+        // The shell did not clean up: its private directory is removed on a second channel.
+        let cleanup = s.wire(1).lock().unwrap().command.clone().unwrap_or_default();
+        assert!(cleanup.contains("rm -rf -- '/tmp/rolecall.x'"), "{cleanup}");
+    }
+
+    #[test]
+    fn an_interrupt_sends_nothing_more_and_stops_what_runs() {
+        let s = FakeSession::new(10);
+        let t0 = Instant::now();
+        let mut got = Vec::new();
+        let mut exec = Exec::new(vec![spec("sleep 100", false)], t0, &mut |i, r| got.push((i, r)));
+        settle(&mut exec, &s, t0, &mut got);
+        say(&s.wire(0), "", "rolecall:pid=42\n");
+        settle(&mut exec, &s, t0, &mut got);
+        exec.interrupt();
+        let t1 = t0 + Duration::from_millis(10);
+        settle(&mut exec, &s, t1, &mut got);
+        let script = s.wire(1).lock().unwrap().command.clone().unwrap_or_default();
+        assert!(script.contains("K -s TERM -- -42"), "{script}");
+        end(&s.wire(0), None, Some("TERM"));
+        settle(&mut exec, &s, t1, &mut got);
+        assert!(
+            matches!(finished(&got[0].1).0, Outcome::Timeout(_)),
+            "stopped, as on a timeout"
+        );
     }
 }

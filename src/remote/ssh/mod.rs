@@ -24,6 +24,7 @@
 
 mod auth;
 mod batch;
+mod chan;
 mod codes;
 mod connect;
 mod engine;

@@ -5,10 +5,11 @@
 //! command's channel is awaited until it closes, so the server frees the session
 //! (`MaxSessions`) before the next command.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::ErrorKind;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::chan::Channel;
 use super::codes::{
     code, LIBSSH2_ERROR_EAGAIN, LIBSSH2_ERROR_SOCKET_DISCONNECT, LIBSSH2_ERROR_SOCKET_RECV,
     LIBSSH2_ERROR_SOCKET_SEND,
@@ -75,8 +76,7 @@ enum PidScan {
 
 /// A command running on its channel.
 pub(super) struct Running {
-    channel: ssh2::Channel,
-    stderr: ssh2::Stream,
+    channel: Channel,
     out: Capture,
     err: Capture,
     out_eof: bool,
@@ -101,9 +101,8 @@ pub(super) enum Progress {
 }
 
 impl Running {
-    pub(super) fn new(channel: ssh2::Channel, spec: &Spec, sent: SystemTime) -> Self {
+    pub(super) fn new(channel: Channel, spec: &Spec, sent: SystemTime, now: Instant) -> Self {
         Running {
-            stderr: channel.stderr(),
             channel,
             out: Capture::new(spec.out_cap),
             err: Capture::new(spec.err_cap),
@@ -111,7 +110,7 @@ impl Running {
             err_eof: false,
             stdin: Some((spec.stdin.clone().unwrap_or_else(|| Arc::from([])), 0)),
             pid: PidScan::Looking(Vec::new()),
-            deadline: Instant::now() + spec.timeout,
+            deadline: now + spec.timeout,
             timeout: spec.timeout,
             stopping: None,
             sent,
@@ -133,17 +132,17 @@ impl Running {
         buf: &mut [u8],
         stopper: &mut Stopper,
         next: &mut Option<Instant>,
+        now: Instant,
     ) -> Progress {
         let progress = self.step(buf);
         if matches!(progress, Progress::Done(_)) {
             return progress;
         }
-        let now = Instant::now();
         let mut soonest = |t: Instant| *next = Some(next.map_or(t, |d| d.min(t)));
         match self.stopping {
             // The host did not end it in time: give up on the close.
             Some(until) if now >= until => {
-                let _ = self.channel.close();
+                self.channel.close();
                 Progress::Done(self.finish(Outcome::Timeout(self.timeout)))
             }
             Some(until) => {
@@ -157,7 +156,7 @@ impl Running {
                     PidScan::Found(pid) => stopper.stop(Kill::Group(pid), self.via.as_ref(), now),
                     // Nothing to signal: closing our side is all there is.
                     _ => {
-                        let _ = self.channel.close();
+                        self.channel.close();
                     }
                 }
                 Progress::Moved
@@ -184,9 +183,9 @@ impl Running {
         for is_err in [false, true] {
             loop {
                 let (eof, r) = if is_err {
-                    (self.err_eof, self.stderr.read(buf))
+                    (self.err_eof, self.channel.read(true, buf))
                 } else {
-                    (self.out_eof, self.channel.read(buf))
+                    (self.out_eof, self.channel.read(false, buf))
                 };
                 if eof {
                     break;
@@ -233,10 +232,14 @@ impl Running {
         if self.stopping.is_some() {
             return Progress::Done(self.finish(Outcome::Timeout(self.timeout)));
         }
-        let signal = self.channel.exit_signal().ok().and_then(|s| s.exit_signal);
-        let outcome = match signal {
-            Some(sig) => Outcome::Signal(sig),
-            None => Outcome::Exited(self.channel.exit_status().unwrap_or(-1)),
+        let outcome = match (self.channel.exit_signal(), self.channel.exit_status()) {
+            (Some(sig), _) => Outcome::Signal(sig),
+            (None, Some(status)) => Outcome::Exited(status),
+            (None, None) => {
+                return Progress::Done(Ran::Failed(
+                    "the server closed the channel without an exit status or signal".into(),
+                ))
+            }
         };
         Progress::Done(self.finish(outcome))
     }

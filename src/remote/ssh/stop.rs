@@ -5,10 +5,10 @@
 //! the login user's to signal); the trees are still listed as the login user, from records
 //! only rolecall's own shells wrote.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::chan::{Channel, Sess};
 use super::codes::{code, LIBSSH2_ERROR_EAGAIN};
 use crate::remote::shell_quote;
 
@@ -116,10 +116,10 @@ enum StopState {
     #[default]
     None,
     Opening(String, Vec<u8>),
-    Starting(ssh2::Channel, String, Vec<u8>),
+    Starting(Channel, String, Vec<u8>),
     /// Sending the stop script's stdin (a sudo password), from this offset; then EOF.
-    Feeding(ssh2::Channel, Vec<u8>, usize),
-    Running(ssh2::Channel),
+    Feeding(Channel, Vec<u8>, usize),
+    Running(Channel),
 }
 
 /// The second channel that ends timed-out commands' processes: one at a time, taking every
@@ -162,8 +162,7 @@ impl Stopper {
 
     /// Advance without blocking; true when something moved. A server that will not open
     /// another channel now (`MaxSessions`) is asked again on the next pass.
-    pub(super) fn step(&mut self, session: &ssh2::Session, buf: &mut [u8], now: Instant) -> bool {
-        use std::io::Read;
+    pub(super) fn step(&mut self, session: &dyn Sess, buf: &mut [u8], now: Instant) -> bool {
         if self.give_up.is_some_and(|t| now >= t) && self.busy() {
             *self = Stopper::default();
             return true;
@@ -176,7 +175,7 @@ impl Stopper {
                 self.state = StopState::Opening(script, input);
                 true
             }
-            StopState::Opening(script, input) => match session.channel_session() {
+            StopState::Opening(script, input) => match session.channel() {
                 Ok(ch) => {
                     self.state = StopState::Starting(ch, script, input);
                     true
@@ -222,11 +221,7 @@ impl Stopper {
                 let mut moved = false;
                 for stream in [0, 1] {
                     loop {
-                        let r = if stream == 0 {
-                            ch.read(buf)
-                        } else {
-                            ch.stderr().read(buf)
-                        };
+                        let r = ch.read(stream == 1, buf);
                         match r {
                             Ok(n) if n > 0 => moved = true,
                             _ => break,
