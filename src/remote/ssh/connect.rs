@@ -34,8 +34,32 @@ use crate::remote::settings::HostSettings;
 use crate::remote::ssh_config;
 use crate::remote::{wait, Outcome};
 
-/// The longest single wait of [`connect`] (a libssh2 surprise then costs milliseconds).
+/// The longest single wait of [`connect_via`] (a libssh2 surprise then costs milliseconds).
 const SAFETY_NET: Duration = Duration::from_millis(50);
+/// How often a host waiting for a handshake place looks again.
+const PLACE_POLL: Duration = Duration::from_millis(5);
+
+/// One of the run's handshake places (see [`Shared::handshakes`]); given back when dropped.
+pub(super) struct Place(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Place {
+    fn take(shared: &Shared) -> Option<Place> {
+        use std::sync::atomic::Ordering;
+        let counter = &shared.handshakes;
+        counter
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < shared.handshake_places).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Place(Arc::clone(counter)))
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
 
 /// Why a connection attempt failed, and whether trying again may help.
 pub(super) enum Attempt {
@@ -109,8 +133,13 @@ enum State {
     /// An [`Acquire`] is out.
     Acquiring,
     Got(Acquired),
-    Handshake(Connection, Instant),
-    Auth(Connection, Instant, Auth),
+    /// Waiting for the server to speak first (its identification line), until then: a server
+    /// that never does costs a socket, never one of the handshake places.
+    Banner(Connection, Instant),
+    /// The server spoke; waiting for a handshake place.
+    Queued(Connection),
+    Handshake(Connection, Instant, Place),
+    Auth(Connection, Instant, Auth, Place),
     Backoff(Instant),
     Over,
 }
@@ -159,8 +188,10 @@ impl Dial {
                     return DialStep::Sleep(now + Duration::from_secs(3600));
                 }
                 State::Got(got) => got.and_then(|(stream, proxy)| self.session(shared, stream, proxy, now)),
-                State::Handshake(c, until) => self.handshake(shared, c, until, now),
-                State::Auth(c, until, auth) => self.auth(shared, c, until, auth, now),
+                State::Banner(c, until) => self.banner(c, until, now),
+                State::Queued(c) => self.queued(shared, c, now),
+                State::Handshake(c, until, place) => self.handshake(shared, c, until, place, now),
+                State::Auth(c, until, auth, place) => self.auth(shared, c, until, auth, place, now),
                 State::Backoff(until) if now >= until => {
                     self.state = State::Start;
                     continue;
@@ -371,8 +402,52 @@ impl Dial {
         let name = known_hosts::host_name(&ep.address, ep.port);
         prefer_known_key_types(&session, &lock(shared.known_hosts(&self.target)).key_types(&name));
         let until = now + self.target.connect_timeout.value;
-        self.state = State::Handshake(Connection { session, fd, proxy }, until);
+        self.state = State::Banner(Connection { session, fd, proxy }, until);
         Ok(None)
+    }
+
+    /// The server speaks first (RFC 4253 4.2): wait for its first bytes without reading them.
+    fn banner(&mut self, c: Connection, until: Instant, now: Instant) -> Result<Option<DialStep>, Attempt> {
+        // Readable, closed or failed: the handshake takes it from here and says which.
+        if wait::socket(c.fd, false, Duration::ZERO) {
+            self.state = State::Queued(c);
+            return Ok(None);
+        }
+        if now >= until {
+            let timeout = self.target.connect_timeout.value;
+            return Err(match c.proxy {
+                Some(mut p) => Attempt::Final(Outcome::Unreachable(format!(
+                    "{}; {}",
+                    Outcome::HandshakeTimeout(timeout).describe(),
+                    p.describe()
+                ))),
+                None => Attempt::Final(Outcome::HandshakeTimeout(timeout)),
+            });
+        }
+        let fd = c.fd;
+        self.state = State::Banner(c, until);
+        Ok(Some(DialStep::Wait {
+            fd,
+            write: false,
+            until,
+        }))
+    }
+
+    /// A handshake place, then the handshake, its deadline counted from there: key exchange and
+    /// authentication are work for this machine's CPU (and the server's), so only so many run
+    /// at once, and a host waiting for its turn is not timed out by the others' work.
+    fn queued(&mut self, shared: &Shared, c: Connection, now: Instant) -> Result<Option<DialStep>, Attempt> {
+        match Place::take(shared) {
+            Some(place) => {
+                let until = now + self.target.connect_timeout.value;
+                self.state = State::Handshake(c, until, place);
+                Ok(None)
+            }
+            None => {
+                self.state = State::Queued(c);
+                Ok(Some(DialStep::Sleep(now + PLACE_POLL)))
+            }
+        }
     }
 
     fn handshake(
@@ -380,6 +455,7 @@ impl Dial {
         shared: &Shared,
         mut c: Connection,
         until: Instant,
+        place: Place,
         now: Instant,
     ) -> Result<Option<DialStep>, Attempt> {
         let target = &self.target;
@@ -390,7 +466,7 @@ impl Dial {
             Ok(()) => {}
             Err(e) if code(&e) == LIBSSH2_ERROR_EAGAIN && now < until => {
                 let (fd, write) = (c.fd, c.wants_write());
-                self.state = State::Handshake(c, until);
+                self.state = State::Handshake(c, until, place);
                 return Ok(Some(DialStep::Wait { fd, write, until }));
             }
             Err(e) => {
@@ -410,7 +486,7 @@ impl Dial {
         }
         check_host_key(shared, target, &c.session, &name).map_err(Attempt::Final)?;
         let auth = Auth::new(&target.user.value);
-        self.state = State::Auth(c, until, auth);
+        self.state = State::Auth(c, until, auth, place);
         Ok(None)
     }
 
@@ -420,6 +496,7 @@ impl Dial {
         c: Connection,
         until: Instant,
         mut auth: Auth,
+        place: Place,
         now: Instant,
     ) -> Result<Option<DialStep>, Attempt> {
         if now >= until {
@@ -430,7 +507,7 @@ impl Dial {
         match auth.step(shared, &c.session, &self.target, until) {
             AuthStep::Again => {
                 let (fd, write) = (c.fd, c.wants_write());
-                self.state = State::Auth(c, until, auth);
+                self.state = State::Auth(c, until, auth, place);
                 Ok(Some(DialStep::Wait { fd, write, until }))
             }
             AuthStep::Done(Ok(())) => {

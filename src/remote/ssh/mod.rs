@@ -52,6 +52,9 @@ use super::settings::HostSettings;
 use super::{Executor, HostResult, Outcome};
 use crate::deployment::HostKeyChecking;
 
+/// Handshakes in progress at once, per core of this machine.
+const HANDSHAKES_PER_CORE: usize = 32;
+
 /// Runs commands over SSH; see the module docs.
 pub struct SshExecutor {
     shared: Arc<Shared>,
@@ -100,6 +103,9 @@ impl SshExecutor {
             config,
             targets,
             interrupted: AtomicBool::new(false),
+            handshakes: Arc::default(),
+            handshake_places: HANDSHAKES_PER_CORE
+                * std::thread::available_parallelism().map_or(2, usize::from),
             plan: Mutex::new((0, None)),
             known,
             password: OnceLock::new(),

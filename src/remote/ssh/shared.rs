@@ -91,6 +91,10 @@ pub(super) struct Shared {
     pub(super) targets: HashMap<String, Arc<HostSettings>>,
     /// Set once by [`SshExecutor::interrupt`].
     pub(super) interrupted: AtomicBool,
+    /// Handshakes (key exchange and authentication) in progress, and how many may be: they
+    /// are CPU work, so a host in a queue of 500 is not timed out by the others' work.
+    pub(super) handshakes: Arc<std::sync::atomic::AtomicUsize>,
+    pub(super) handshake_places: usize,
     /// The plan's parties still to send their first commands, and until when they are waited
     /// for ([`Executor::plan`]).
     pub(super) plan: Mutex<(usize, Option<Instant>)>,
