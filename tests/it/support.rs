@@ -1,7 +1,7 @@
 //! A small builder for end-to-end cases: files in a temp dir, args, env -> exit code, stdout,
 //! stderr. Every run has a deadline, so a hang is a test failure, not a stuck CI job.
 
-use std::io::Read;
+use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -240,4 +240,55 @@ pub fn mutations<'a>(
             })
             .collect::<Vec<_>>()
     })
+}
+
+/// Whether this is CI (`CI` set, and not `0` or `false`): there, a test whose real parts are
+/// missing fails; elsewhere it is skipped with the reason.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// True when `what` is missing: the test is then skipped, saying why (or, in CI, fails).
+#[track_caller]
+pub fn missing(what: &str, present: bool) -> bool {
+    if present {
+        return false;
+    }
+    assert!(
+        !in_ci(),
+        "{what} is missing, and CI runs every test (scripts/setup and scripts/test-users provide it)"
+    );
+    // Straight to stderr, not through the test harness's capture: a skip is seen.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {}: {what} is missing (in CI this fails; scripts/setup and, as root, scripts/test-users provide it)",
+        std::panic::Location::caller()
+    );
+    true
+}
+
+/// A fleet of `n` real sshd hosts, or `None` (test skipped) where OpenSSH's sshd is missing.
+#[track_caller]
+pub fn fleet(n: usize) -> Option<rolecall_fleet::Fleet> {
+    if missing(
+        &format!("OpenSSH's sshd ({})", rolecall_fleet::SSHD),
+        Path::new(rolecall_fleet::SSHD).exists(),
+    ) {
+        return None;
+    }
+    Some(rolecall_fleet::Fleet::start(n))
+}
+
+/// Whether the sudo users of scripts/test-users exist (else the test is skipped, or fails in
+/// CI).
+#[track_caller]
+pub fn sudo_users() -> bool {
+    let present = Command::new("id")
+        .args(["-u", "rc-nopw"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    !missing(
+        "the sudo test users of scripts/test-users (rc-nopw, rc-pw, rc-nosudo)",
+        present,
+    )
 }
