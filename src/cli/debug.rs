@@ -122,6 +122,7 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
     progress.finish();
     report.results.interrupted = rolecall::interrupt::interrupted();
     report.shard = shard;
+    output.apply_waivers(&d, &mut report.results, printer)?;
     output.apply_baseline(&mut report.results)?;
     unknown_plugin_errors("debugger", &report.results, &registry, printer);
     let show = output.show(printer);

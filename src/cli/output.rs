@@ -77,6 +77,10 @@ pub struct OutputArgs {
     /// With --baseline: `new` fails the run only for new failures
     #[arg(long, value_enum, default_value_t = FailOn::Any, requires = "baseline")]
     pub fail_on: FailOn,
+    /// Known failures, as a YAML file with a `waivers:` list (check, hosts, reason, expires),
+    /// added to the deployment's own `waivers:`; a waived failure does not fail the run
+    #[arg(long, value_name = "FILE")]
+    pub waivers: Option<PathBuf>,
     /// Output format, to stdout (one output; see --output for several)
     #[arg(long, value_enum, conflicts_with = "outputs")]
     pub format: Option<ReportFormat>,
@@ -110,6 +114,37 @@ impl OutputArgs {
             );
         }
         Ok(sinks)
+    }
+
+    /// Apply the deployment's waivers and `--waivers FILE` to `results`; each waiver that
+    /// covers nothing is a warning naming it. An unreadable or malformed file is an error.
+    pub fn apply_waivers(
+        &self,
+        d: &rolecall::deployment::Deployment,
+        results: &mut rolecall::results::Results,
+        printer: &Printer,
+    ) -> anyhow::Result<()> {
+        use rolecall::results::waiver;
+        let mut all = d.waivers.clone();
+        if let Some(path) = &self.waivers {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct File {
+                waivers: Vec<waiver::RawWaiver>,
+            }
+            let src = rolecall::deployment::source::Source::read(path)
+                .map_err(|e| anyhow::anyhow!("`--waivers`: {e}"))?;
+            let file: File = src.deserialize().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let root = rolecall::deployment::locate::YamlPath::root();
+            all.extend(
+                rolecall::deployment::native::waivers(&src, &root, file.waivers)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            );
+        }
+        for w in waiver::apply(&all, results, waiver::Date::today()) {
+            printer.warn(&format!("{} matched no failure or warning", w.describe()));
+        }
+        Ok(())
     }
 
     /// Compare `results` with `--baseline`, if given (an unreadable baseline is an error).

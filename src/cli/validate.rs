@@ -67,6 +67,7 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
         deadline,
     };
     let mut results = validate(&d, &registry, &opts);
+    output.apply_waivers(&d, &mut results, printer)?;
     output.apply_baseline(&mut results)?;
     unknown_plugin_errors("validator", &results, &registry, printer);
     super::output::write(&sinks, printer, |format| match format {

@@ -504,6 +504,7 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
         .and_then(|v| serde_json::to_value(v).ok())
         .unwrap_or_default();
     Ok(Deployment {
+        waivers: Vec::new(),
         source: src.path.clone(),
         profile: Profile::Eucalyptus,
         name: env.name.map(|s| s.0),

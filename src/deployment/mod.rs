@@ -222,6 +222,8 @@ pub struct Deployment {
     /// Roles in file order, then the derived `all`.
     pub roles: IndexMap<String, Role>,
     pub clusters: IndexMap<String, Vec<String>>,
+    /// Known failures (`waivers:` in the native format; `--waivers FILE` for every format).
+    pub waivers: Vec<crate::results::waiver::Waiver>,
     /// Per-plugin configuration sections (`plugins.<name>` in the native format).
     pub plugins: IndexMap<String, serde_json::Value>,
     /// The whole document as JSON, for plugins that read profile-specific sections (a Calyptos

@@ -30,6 +30,8 @@ struct RawDeployment {
     clusters: UniqueMap<OneOrMany<Str>>,
     #[serde(default)]
     plugins: UniqueMap<serde_yaml::Value>,
+    #[serde(default)]
+    waivers: Vec<crate::results::waiver::RawWaiver>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -239,7 +241,10 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
         plugins.insert(name, json);
     }
 
+    let waivers = waivers(src, &root, raw.waivers)?;
+
     Ok(Deployment {
+        waivers,
         source: src.path.clone(),
         profile: Profile::Native,
         name: raw.name.map(|s| s.0),
@@ -461,6 +466,23 @@ fn check_checks(
         }
     }
     Ok(())
+}
+
+/// The `waivers:` list of `src` (a deployment, or a file of waivers of the same shape).
+pub fn waivers(
+    src: &Source,
+    root: &YamlPath,
+    raw: Vec<crate::results::waiver::RawWaiver>,
+) -> Result<Vec<crate::results::waiver::Waiver>, Diagnostic> {
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let path = root.key("waivers").index(i);
+            let line = src.line_of(&path).unwrap_or(0);
+            w.into_waiver(&src.path, line)
+                .map_err(|why| src.error_at(&path, why))
+        })
+        .collect()
 }
 
 fn check_name(src: &Source, path: &YamlPath, kind: &str, name: &str) -> Result<(), Diagnostic> {

@@ -168,6 +168,11 @@ impl Source {
         self.deserialize()
     }
 
+    /// The line of `path` in this file (1-based), when it is written there.
+    pub fn line_of(&self, path: &YamlPath) -> Option<usize> {
+        locate_in_file(&self.text, path).map(|p| p.line)
+    }
+
     /// A diagnostic at `path`, located in this file.
     pub fn error_at(&self, path: &YamlPath, message: impl Into<String>) -> Diagnostic {
         Diagnostic::new(&self.path, message)

@@ -27,6 +27,14 @@ pub(crate) fn status_cell(s: Status) -> Cell {
     }
 }
 
+/// A waiver as a result shows it: its reason, until when, and where it is written.
+fn waived_text(w: &crate::results::waiver::Waived) -> String {
+    match w.expires {
+        Some(d) => format!("{} (until {d}; {})", w.reason, w.at),
+        None => format!("{} ({})", w.reason, w.at),
+    }
+}
+
 fn where_(r: &CheckResult, source: &Path) -> String {
     match (&r.path, r.position) {
         (Some(p), Some(pos)) => format!("{}:{}:{} ({p})", source.display(), pos.line, pos.column),
@@ -115,11 +123,22 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer, show: S
             t.add_row(vec![
                 Cell::new(safe::cell(r.check, safe::MAX_CELL)),
                 Cell::new(safe::cell(&hosts, safe::MAX_CELL)),
-                status_cell(r.status),
-                Cell::new(if is_new(r) {
-                    format!("{} [new]", safe::cell(&r.message, safe::MAX_CELL))
-                } else {
-                    safe::cell(&r.message, safe::MAX_CELL)
+                match &r.first.waived {
+                    Some(_) => Cell::new("WAIVED").fg(Color::DarkYellow),
+                    None => status_cell(r.status),
+                },
+                Cell::new({
+                    let mut m = safe::cell(&r.message, safe::MAX_CELL);
+                    if let Some(w) = &r.first.waived {
+                        m.push_str(&format!(
+                            " [waived: {}]",
+                            safe::cell(&waived_text(w), safe::MAX_CELL)
+                        ));
+                    }
+                    if is_new(r) {
+                        m.push_str(" [new]");
+                    }
+                    m
                 }),
                 Cell::new(safe::cell(&where_folded(r, source), safe::MAX_CELL)),
             ]);
@@ -284,6 +303,9 @@ fn overall(results: &Results, all: &Counts) -> String {
         all.error,
         if all.error == 1 { "" } else { "s" }
     );
+    if all.waived > 0 {
+        let _ = write!(s, ", {} waived", all.waived);
+    }
     if !results.load_problems.is_empty() {
         let _ = write!(
             s,
@@ -334,6 +356,10 @@ pub fn json_value(results: &Results, source: &Path) -> Value {
             });
             if let Some(state) = states.and_then(|s| s.get(i).copied().flatten()) {
                 v["baseline"] = json!(state.as_str());
+            }
+            if let Some(w) = &r.waived {
+                v["waived"] =
+                    json!({"reason": w.reason, "expires": w.expires.map(|d| d.to_string()), "at": w.at});
             }
             v
         })
@@ -585,6 +611,10 @@ pub fn sarif(results: &Results, source: &Path, root: &Path) -> String {
         if let Some(state) = states.and_then(|s| s.get(i).copied().flatten()) {
             item["baselineState"] = json!(state.as_str());
         }
+        if let Some(w) = &r.waived {
+            item["suppressions"] =
+                json!([{"kind": "external", "status": "accepted", "justification": waived_text(w)}]);
+        }
         items.push(item);
     }
     sarif_log(
@@ -614,7 +644,7 @@ pub fn junit(results: &Results, source: &Path) -> String {
         all.total() + results.load_problems.len() + results.unreached.len(),
         all.fail,
         all.error + results.load_problems.len() + results.unreached.len(),
-        all.skip
+        all.skip + all.waived
     );
     for (plugin, items) in &by_plugin {
         let c = per.get(plugin).copied().unwrap_or_default();
@@ -626,7 +656,7 @@ pub fn junit(results: &Results, source: &Path) -> String {
             c.total(),
             c.fail,
             c.error,
-            c.skip
+            c.skip + c.waived
         );
         let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for r in items {
@@ -647,6 +677,10 @@ pub fn junit(results: &Results, source: &Path) -> String {
             );
             let detail = format!("{}\n{}", r.message, where_(r, source));
             let body = match r.status {
+                _ if r.waived.is_some() => Some(format!(
+                    "<skipped message=\"waived: {}\"/>",
+                    esc(&r.waived.as_ref().map(waived_text).unwrap_or_default())
+                )),
                 Status::Pass | Status::Warn => None,
                 Status::Fail => Some(format!(
                     "<failure message=\"{}\">{}</failure>",
@@ -766,6 +800,7 @@ mod tests {
             path: Some("roles.x".into()),
             position: Some(Position { line: 3, column: 5 }),
             duration: Duration::from_millis(2),
+            waived: None,
         }
     }
 

@@ -253,6 +253,7 @@ mod tests {
                     path: None,
                     position: None,
                     duration: Duration::ZERO,
+                    waived: None,
                 });
             }
         }

@@ -128,14 +128,16 @@ fn span(values: &[&str]) -> String {
 /// Fold `items` (one plugin's results) into rows, worst first, first-appearance order within a
 /// status.
 pub fn fold_results<'a>(items: &[&'a CheckResult]) -> Vec<Folded<'a>> {
+    /// What results of one row share: check, status, message template, YAML path (host names
+    /// as `{host}`), and the waiver that covers them.
+    type Key = (String, Status, Template, Option<String>, Option<String>);
     struct Group<'a> {
-        key: (String, Status, Template, Option<String>),
+        key: Key,
         results: Vec<&'a CheckResult>,
         nums: Vec<Vec<String>>,
     }
     let mut groups: Vec<Group<'a>> = Vec::new();
-    let mut index: std::collections::HashMap<(String, Status, Template, Option<String>), usize> =
-        std::collections::HashMap::new();
+    let mut index: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
     for r in items {
         // The host's own name in its message or path reads the same on every host.
         let own = |s: &str| match &r.host {
@@ -143,7 +145,14 @@ pub fn fold_results<'a>(items: &[&'a CheckResult]) -> Vec<Folded<'a>> {
             _ => s.to_string(),
         };
         let (template, nums) = split(&own(&r.message));
-        let key = (r.check.clone(), r.status, template, r.path.as_deref().map(own));
+        // Waived and unwaived results never share a row.
+        let key = (
+            r.check.clone(),
+            r.status,
+            template,
+            r.path.as_deref().map(own),
+            r.waived.as_ref().map(|w| w.at.clone()),
+        );
         match index.get(&key) {
             Some(&i) => {
                 groups[i].results.push(r);
@@ -217,6 +226,7 @@ mod tests {
             path: None,
             position: None,
             duration: Duration::ZERO,
+            waived: None,
         }
     }
 

@@ -145,6 +145,7 @@ mod tests {
             path: None,
             position: None,
             duration: Duration::ZERO,
+            waived: None,
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod baseline;
 pub mod shard;
+pub mod waiver;
 
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ pub struct CheckResult {
     pub path: Option<String>,
     pub position: Option<Position>,
     pub duration: Duration,
+    /// A waiver covers this failure (or warning): it does not fail the run.
+    pub waived: Option<waiver::Waived>,
 }
 
 impl CheckResult {
@@ -49,6 +52,7 @@ impl CheckResult {
             path: f.path,
             position,
             duration: took,
+            waived: None,
         }
     }
 }
@@ -74,6 +78,13 @@ impl CheckResult {
                 Some(crate::deployment::locate::Position {
                     line: usize::try_from(l.get("line")?.as_u64()?).ok()?,
                     column: usize::try_from(l.get("column")?.as_u64()?).ok()?,
+                })
+            }),
+            waived: r.get("waived").and_then(|w| {
+                Some(waiver::Waived {
+                    reason: text(w, "reason")?,
+                    expires: text(w, "expires").and_then(|d| waiver::Date::parse(&d)),
+                    at: text(w, "at").unwrap_or_default(),
                 })
             }),
             duration: Duration::from_secs_f64(
@@ -127,6 +138,8 @@ pub struct Counts {
     pub warn: usize,
     pub skip: usize,
     pub error: usize,
+    /// Failures and warnings a waiver covers (counted here, not as `fail`/`warn`).
+    pub waived: usize,
 }
 
 impl Counts {
@@ -141,11 +154,19 @@ impl Counts {
     }
 
     pub fn total(&self) -> usize {
-        self.pass + self.fail + self.warn + self.skip + self.error
+        self.pass + self.fail + self.warn + self.skip + self.error + self.waived
+    }
+
+    fn add_result(&mut self, r: &CheckResult) {
+        if r.waived.is_some() {
+            self.waived += 1;
+        } else {
+            self.add(r.status);
+        }
     }
 
     pub(crate) fn json(&self) -> Value {
-        json!({"pass": self.pass, "fail": self.fail, "warn": self.warn, "skip": self.skip, "error": self.error, "total": self.total()})
+        json!({"pass": self.pass, "fail": self.fail, "warn": self.warn, "skip": self.skip, "error": self.error, "waived": self.waived, "total": self.total()})
     }
 }
 
@@ -159,8 +180,8 @@ impl Results {
             .collect();
         let mut all = Counts::default();
         for r in &self.items {
-            per.entry(r.plugin.as_str()).or_default().add(r.status);
-            all.add(r.status);
+            per.entry(r.plugin.as_str()).or_default().add_result(r);
+            all.add_result(r);
         }
         (per, all)
     }
@@ -236,7 +257,9 @@ impl Results {
                 .iter()
                 .zip(&b.states)
                 .filter(|(r, s)| {
-                    r.status == Status::Fail && **s == Some(crate::results::baseline::State::New)
+                    r.status == Status::Fail
+                        && r.waived.is_none()
+                        && **s == Some(crate::results::baseline::State::New)
                 })
                 .count(),
             _ => all,

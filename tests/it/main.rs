@@ -17,3 +17,4 @@ mod roles;
 mod schemas;
 mod ssh;
 mod support;
+mod waivers;

@@ -525,6 +525,7 @@ fn finish(
     );
     let document = listing(&inv, &hostvars);
     Ok(Deployment {
+        waivers: Vec::new(),
         source: path.to_path_buf(),
         profile: Profile::Ansible,
         name: None,
