@@ -489,3 +489,39 @@ fn a_plan_puts_every_partys_first_command_in_one_batch() {
     assert_eq!(r.outcome, Outcome::Exited(0));
     assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
 }
+
+/// Dropping the executor ends its driver threads, which closes its sessions: the host's sshd
+/// has no connection left. (Before, the drivers held a sender of their own and never ended.)
+#[test]
+fn a_dropped_executor_closes_its_sessions() {
+    let Some(fleet) = crate::support::fleet(1) else {
+        return;
+    };
+    let hosts = vec![fleet.hosts[0].name.clone()];
+    let listener = fleet.hosts[0].pid().expect("sshd pid");
+    // sshd serves each connection in a child process of its listener.
+    let connections = || {
+        Command::new("pgrep")
+            .args(["-c", "-P", &listener.to_string()])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<usize>()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
+    };
+    let ex = executor(&fleet, Duration::from_secs(20), 1 << 20);
+    assert_eq!(ex.run("true", &hosts)[0].outcome, Outcome::Exited(0));
+    assert_eq!(connections(), 1, "one session, kept for the run");
+    drop(ex);
+    let start = Instant::now();
+    while connections() > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the session outlived its executor"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

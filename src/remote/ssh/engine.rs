@@ -49,6 +49,8 @@ pub(super) enum Event {
     Interrupt,
     /// Look at every task again (the plan's last party arrived).
     Poke,
+    /// The executor is gone: finish what is in hand, close every session, end the thread.
+    Shutdown,
 }
 
 /// Wakes a driver out of its `poll(2)`.
@@ -405,6 +407,7 @@ impl Driver {
             // Events first: work, answers, an interrupt.
             loop {
                 match self.rx.try_recv() {
+                    Ok(Event::Shutdown) => open = false,
                     Ok(event) => self.event(event),
                     Err(mpsc::TryRecvError::Empty) => break,
                     Err(mpsc::TryRecvError::Disconnected) => {
@@ -469,6 +472,8 @@ impl Driver {
                     }
                 }
             }
+            // Handled by the loop.
+            Event::Shutdown => {}
             Event::Poke => {
                 for task in self.tasks.values_mut() {
                     task.poke = true;

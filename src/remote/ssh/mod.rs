@@ -186,6 +186,16 @@ impl SshExecutor {
     }
 }
 
+impl Drop for SshExecutor {
+    /// The drivers end once their work is done (none is left: every `submit` has returned),
+    /// closing every session; they hold a sender of their own, so they must be told.
+    fn drop(&mut self) {
+        for d in &self.drivers {
+            d.send(engine::Event::Shutdown);
+        }
+    }
+}
+
 impl Executor for SshExecutor {
     fn submit(&self, job: super::Job<'_>, each: &mut dyn FnMut(&HostResult)) -> Vec<HostResult> {
         let hosts = job.hosts;
