@@ -223,3 +223,25 @@ fn the_testing_kit_gives_plugins_the_input_a_real_run_gives() {
         assert_eq!(kit_input, host, "{file}");
     }
 }
+
+/// SARIF against the format owner's schema (OASIS SARIF 2.1.0, tests/fixtures/sarif): a run with
+/// failures and a waived one, and a deployment that does not load.
+#[test]
+fn sarif_matches_the_sarif_2_1_0_schema() {
+    let waived = format!(
+        "{FLEET}waivers:\n  - check: cardinality\n    hosts: \"web*\"\n    reason: known\n    expires: 2099-12-31\n  - check: cardinality\n    reason: known too\n"
+    );
+    for yaml in [FLEET.to_string(), waived] {
+        let out = Test::new()
+            .yaml(&yaml)
+            .args(["validate", "--format", "sarif"])
+            .run();
+        check_in("tests/fixtures/sarif", "sarif-schema-2.1.0.json", &out.json());
+    }
+    let broken = Test::new()
+        .yaml("hosts:\n  web01: {addres: 127.0.0.2}\n")
+        .args(["validate", "--format", "sarif"])
+        .run();
+    broken.code(2);
+    check_in("tests/fixtures/sarif", "sarif-schema-2.1.0.json", &broken.json());
+}
