@@ -370,7 +370,12 @@ pub fn json_value(results: &Results, source: &Path) -> Value {
     let mut doc = json!({
         "schema_version": crate::results::SCHEMA_VERSION,
         "results": items,
-        "summary": {"plugins": plugins, "total": all.json(), "exit_code": results.exit().code()},
+        "summary": {
+            "plugins": plugins,
+            "total": all.json(),
+            "exit_code": results.exit().code(),
+            "exit_reasons": results.exit_reasons().iter().map(|(e, why)| json!({"exit_code": e.code(), "reason": why})).collect::<Vec<_>>(),
+        },
         "interrupted": results.interrupted,
         "load_errors": results.load_problems.iter().map(|p| json!({"file": p.file.display().to_string(), "reason": p.reason})).collect::<Vec<_>>(),
         "unreached": results.unreached.iter().map(|(h, why)| json!({"host": h, "reason": why})).collect::<Vec<_>>(),
@@ -459,7 +464,12 @@ pub fn load_failure_json(f: &LoadFailure) -> String {
     let doc = json!({
         "schema_version": crate::results::SCHEMA_VERSION,
         "results": [],
-        "summary": {"plugins": {}, "total": Counts::default().json(), "exit_code": crate::exit::Exit::Error.code()},
+        "summary": {
+            "plugins": {},
+            "total": Counts::default().json(),
+            "exit_code": crate::exit::Exit::Error.code(),
+            "exit_reasons": [{"exit_code": crate::exit::Exit::Error.code(), "reason": format!("the deployment did not load: {}", f.message)}],
+        },
         "errors": [f.json()],
         "load_errors": [],
         "unreached": [],

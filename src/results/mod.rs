@@ -220,6 +220,76 @@ impl Results {
         None
     }
 
+    /// Every reason for a non-zero exit code, each with the code it calls for (the exit code
+    /// is the first's: see [`Results::exit`]). Empty when the run exits 0.
+    pub fn exit_reasons(&self) -> Vec<(Exit, String)> {
+        let mut out = Vec::new();
+        if self.interrupted {
+            out.push((
+                Exit::Interrupted,
+                "interrupted: the results are partial".to_string(),
+            ));
+        }
+        if let Some(why) = self.nothing_checked() {
+            out.push((Exit::Error, format!("nothing was checked: {why}")));
+        }
+        for p in &self.load_problems {
+            out.push((
+                Exit::Error,
+                format!("plugin library `{}` did not load: {}", p.file.display(), p.reason),
+            ));
+        }
+        for name in &self.unknown_plugins {
+            out.push((
+                Exit::Error,
+                format!("no plugin is named `{name}` (--only, --skip)"),
+            ));
+        }
+        let plugin_errors = self
+            .items
+            .iter()
+            .filter(|r| r.status == Status::Error)
+            .filter(|r| !r.host.as_ref().is_some_and(|h| self.unreached.contains_key(h)))
+            .count();
+        if plugin_errors > 0 {
+            out.push((
+                Exit::Error,
+                format!(
+                    "{plugin_errors} result{} with status error",
+                    plural(plugin_errors)
+                ),
+            ));
+        }
+        if !self.unreached.is_empty() {
+            let n = self.unreached.len();
+            let hosts: Vec<&str> = self.unreached.keys().map(String::as_str).collect();
+            out.push((
+                Exit::Incomplete,
+                format!(
+                    "{n} host{} not reached: {}",
+                    plural(n),
+                    crate::deployment::range::fold(hosts.iter().copied()).join(",")
+                ),
+            ));
+        }
+        let (_, all) = self.counts();
+        let counted = self.failures_that_count(all.fail);
+        if counted > 0 {
+            let what = if counted == all.fail {
+                format!("{counted} failed check{}", plural(counted))
+            } else {
+                format!(
+                    "{counted} failed check{} new since the baseline (--fail-on new; {} in all)",
+                    plural(counted),
+                    all.fail
+                )
+            };
+            out.push((Exit::ChecksFailed, what));
+        }
+        out.sort_by_key(|(e, _)| exit_rank(*e));
+        out
+    }
+
     /// The exit code: 2 for load problems, plugin errors or nothing checked, else 3 when hosts
     /// were not reached (their own errors are that, not plugin errors), else 1 for failures,
     /// else 0.
@@ -317,4 +387,23 @@ pub struct Sent {
     pub took: Duration,
     /// Through sudo as this user (the plugin asked).
     pub sudo: Option<String>,
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Which exit code wins when several apply (see [`Results::exit`]): interrupted, then 2, 3, 1.
+fn exit_rank(e: Exit) -> u8 {
+    match e {
+        Exit::Interrupted => 0,
+        Exit::Error => 1,
+        Exit::Incomplete => 2,
+        Exit::ChecksFailed => 3,
+        Exit::Ok => 4,
+    }
 }

@@ -245,3 +245,52 @@ fn sarif_matches_the_sarif_2_1_0_schema() {
     broken.code(2);
     check_in("tests/fixtures/sarif", "sarif-schema-2.1.0.json", &broken.json());
 }
+
+/// The JSON names every reason for its exit code, the deciding one first.
+#[test]
+fn the_json_names_every_reason_for_its_exit_code() {
+    let reasons = |doc: &Value| -> Vec<(u64, String)> {
+        doc["summary"]["exit_reasons"]
+            .as_array()
+            .expect("exit_reasons")
+            .iter()
+            .map(|r| {
+                (
+                    r["exit_code"].as_u64().unwrap_or(0),
+                    r["reason"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+    let out = Test::new()
+        .yaml(FLEET)
+        .args(["validate", "--format", "json", "--only", "cardinality,nope"])
+        .run();
+    out.code(2);
+    let doc = out.json();
+    check("results.schema.json", &doc);
+    assert_eq!(doc["summary"]["exit_code"], 2);
+    let r = reasons(&doc);
+    assert_eq!(
+        r[0],
+        (2, "no plugin is named `nope` (--only, --skip)".to_string()),
+        "{r:?}"
+    );
+    assert!(
+        r.iter().any(|(c, why)| *c == 1 && why.ends_with("failed check")),
+        "{r:?}"
+    );
+    let ok = Test::new()
+        .yaml("hosts:\n  web01: 127.0.0.2\nroles:\n  web:\n    hosts: [web01]\n    min: 1\n")
+        .args(["validate", "--format", "json", "--only", "cardinality"])
+        .run();
+    ok.code(0);
+    assert!(reasons(&ok.json()).is_empty());
+    let broken = Test::new()
+        .yaml("hosts:\n  web01: {addres: 127.0.0.2}\n")
+        .args(["validate", "--format", "json"])
+        .run();
+    broken.code(2);
+    let r = reasons(&broken.json());
+    assert!(r[0].1.starts_with("the deployment did not load:"), "{r:?}");
+}
