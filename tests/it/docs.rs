@@ -114,3 +114,58 @@ fn readme_examples_run_as_written() {
     assert!(ran >= 3, "only {ran} README examples ran; skipped: {skipped:#?}");
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
 }
+
+/// The README's "rolecall in CI" jobs: valid YAML, and each `rolecall` command in them runs as
+/// written (on the shipped example as `deploy.yaml`) and writes every file the job then uses.
+#[test]
+fn the_ci_jobs_in_the_readme_run_as_written() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README");
+    let section = readme
+        .split("## rolecall in CI")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a \"rolecall in CI\" section");
+    let blocks: Vec<&str> = section
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    assert_eq!(blocks.len(), 2, "GitHub Actions and GitLab CI");
+    let mut ran = 0;
+    for block in blocks {
+        let _: serde_yaml::Value = serde_yaml::from_str(block).expect("the job is valid YAML");
+        for line in block.lines() {
+            let Some(at) = line.find("rolecall ") else {
+                continue;
+            };
+            let words: Vec<&str> = line[at..].split_whitespace().skip(1).collect();
+            let dir = tempfile::tempdir().expect("tempdir");
+            std::fs::copy(repo().join("examples/demo.yaml"), dir.path().join("deploy.yaml")).expect("copy");
+            let out = Command::new(BIN)
+                .args(&words)
+                .current_dir(dir.path())
+                .env("NO_COLOR", "1")
+                .env("HOME", dir.path())
+                .output()
+                .expect("rolecall");
+            assert!(
+                matches!(out.status.code(), Some(0 | 1)),
+                "{line}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            for file in ["rolecall.sarif", "rolecall.xml"] {
+                if line.contains(file) {
+                    let text = std::fs::read_to_string(dir.path().join(file)).expect("the job's file");
+                    if file.ends_with(".sarif") {
+                        let doc: serde_json::Value = serde_json::from_str(&text).expect("SARIF JSON");
+                        assert_eq!(doc["version"], "2.1.0");
+                    } else {
+                        roxmltree::Document::parse(&text).expect("JUnit XML");
+                    }
+                }
+            }
+            ran += 1;
+        }
+    }
+    assert_eq!(ran, 2, "one rolecall command per job");
+}
