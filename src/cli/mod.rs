@@ -1,6 +1,7 @@
 //! Command-line definitions (clap derive). Nothing here leaves this module: each subcommand
 //! file turns its args into options for one library call.
 
+mod check;
 mod completions;
 mod connect;
 mod debug;
@@ -222,6 +223,8 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Run the debugger plugins on the deployment's hosts over SSH
     Debug(Box<debug::DebugArgs>),
+    /// Validate the deployment, then debug its hosts: one report, one summary, one exit code
+    Check(Box<check::CheckArgs>),
     /// Show how each host is reached (address, user, keys, jump hosts, sudo) and where each
     /// value comes from
     Hosts(hosts::HostsArgs),
@@ -313,6 +316,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Roles(args) => roles::run(args, &printer),
         Command::Validate(args) => validate::run(args, &plugin_settings, &printer),
         Command::Debug(args) => debug::run(*args, &plugin_settings, &printer),
+        Command::Check(args) => check::run(*args, &plugin_settings, &printer),
         Command::Run(args) => run::run(*args, &printer),
         Command::Hosts(args) => hosts::run(args, &printer),
         Command::Merge(args) => merge::run(args, &printer),

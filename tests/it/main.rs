@@ -3,6 +3,7 @@
 mod ansible;
 mod bad_input;
 mod calyptos;
+mod check_cmd;
 mod checks;
 mod crash;
 mod docs;
