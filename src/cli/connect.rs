@@ -85,7 +85,7 @@ impl ConnectArgs {
             (Some(f), false) => Files::Only(f.clone()),
             (None, false) => Files::Default,
         };
-        let ssh_config = SshConfig::load(&files).map_err(anyhow::Error::msg)?;
+        let ssh_config = SshConfig::load(&files).map_err(|e| anyhow::anyhow!("{e}"))?;
         // A file named on the command line that is not there is an error now, not a host-key
         // or authentication failure on every host later.
         for id in &self.identity {

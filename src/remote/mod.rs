@@ -67,7 +67,7 @@ pub struct AllowList {
 
 impl AllowList {
     /// Parse CIDRs (`127.0.0.0/8`, `::1/128`, or a bare address). Blank entries are ignored.
-    pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Self, String> {
+    pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Self, AllowListError> {
         let mut nets = Vec::new();
         for item in items {
             let item = item.as_ref().trim();
@@ -86,13 +86,12 @@ impl AllowList {
                                 .is_some_and(|a| a.parse::<IpAddr>().is_ok()) =>
                     {
                         let max = if item.contains(':') { 128 } else { 32 };
-                        return Err(format!("`{item}`: the prefix length must be 0 to {max}"));
+                        return Err(AllowListError::Prefix {
+                            item: item.to_string(),
+                            max,
+                        });
                     }
-                    Err(_) => {
-                        return Err(format!(
-                            "`{item}` is not a network (expected CIDR such as 127.0.0.0/8)"
-                        ))
-                    }
+                    Err(_) => return Err(AllowListError::NotANetwork(item.to_string())),
                 },
             };
             nets.push(net);
@@ -116,6 +115,34 @@ impl AllowList {
     pub fn nets(&self) -> Vec<String> {
         self.nets.iter().map(ToString::to_string).collect()
     }
+}
+
+/// Why an allow-list entry was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AllowListError {
+    #[error("`{item}`: the prefix length must be 0 to {max}")]
+    Prefix { item: String, max: u8 },
+    #[error("`{0}` is not a network (expected CIDR such as 127.0.0.0/8)")]
+    NotANetwork(String),
+}
+
+/// Why a file was not fetched from a host.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    #[error("`{0}` is not one of this run's hosts")]
+    NotAHost(String),
+    #[error("{path} is {size} bytes, over the {cap}-byte limit")]
+    TooLarge { path: String, size: u64, cap: usize },
+    /// `cat` did not give it: how it ended, and the first line of its stderr.
+    #[error("{}: {stderr}", outcome.describe())]
+    Failed { outcome: Outcome, stderr: String },
+    /// The host was not worked on (unreachable, refused, cancelled...).
+    #[error("{}", .0.describe())]
+    NotRun(Outcome),
+    #[error("not fetched (dry run)")]
+    DryRun,
+    #[error("{0}: no such file (no canned content)")]
+    NoCannedContent(String),
 }
 
 /// How one command on one host ended.
@@ -429,7 +456,7 @@ pub trait Executor: Send + Sync {
     /// One party of the plan has sent its first commands (or will send none).
     fn arrive(&self) {}
     /// The bytes of `path` on `host`; `Err` says why not.
-    fn fetch(&self, host: &str, path: &str) -> Result<Vec<u8>, String>;
+    fn fetch(&self, host: &str, path: &str) -> Result<Vec<u8>, FetchError>;
     /// Stop the run: nothing more is sent, what runs is stopped, and every command still
     /// without a result answers `interrupted`. Executors that send nothing ignore it.
     fn interrupt(&self) {}
@@ -589,9 +616,16 @@ mod tests {
             .unwrap()
             .permits("10.1.2.3".parse().unwrap()));
         let e = AllowList::parse(&["127.0.0.0/33"]).unwrap_err();
-        assert!(e.contains("0 to 32"), "{e}");
+        assert_eq!(
+            e,
+            AllowListError::Prefix {
+                item: "127.0.0.0/33".into(),
+                max: 32
+            }
+        );
+        assert!(e.to_string().contains("0 to 32"), "{e}");
         let e = AllowList::parse(&["localhost"]).unwrap_err();
-        assert!(e.contains("not a network"), "{e}");
+        assert!(e.to_string().contains("not a network"), "{e}");
     }
 
     #[test]

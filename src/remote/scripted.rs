@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{glob_match, Executor, HostResult, Job, Outcome};
+use super::{glob_match, Executor, FetchError, HostResult, Job, Outcome};
 use crate::deployment::error::Diagnostic;
 use crate::deployment::source::Source;
 
@@ -181,13 +181,13 @@ impl Executor for ScriptedExecutor {
         results
     }
 
-    fn fetch(&self, host: &str, path: &str) -> Result<Vec<u8>, String> {
+    fn fetch(&self, host: &str, path: &str) -> Result<Vec<u8>, FetchError> {
         self.calls
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push((format!("fetch {path}"), host.to_string()));
         if self.dry_run {
-            return Err("not fetched (dry run)".into());
+            return Err(FetchError::DryRun);
         }
         self.rules
             .iter()
@@ -195,7 +195,7 @@ impl Executor for ScriptedExecutor {
                 r.file.as_deref() == Some(path) && r.host.as_deref().is_none_or(|h| glob_match(h, host))
             })
             .map(|r| r.content.clone().unwrap_or_default().into_bytes())
-            .ok_or_else(|| format!("{path}: no such file (no canned content)"))
+            .ok_or_else(|| FetchError::NoCannedContent(path.to_string()))
     }
 }
 

@@ -312,13 +312,15 @@ pub(crate) fn home() -> Option<PathBuf> {
 impl SshConfig {
     /// Read `files` (and everything they include). A file given with `-F` that cannot be read
     /// is an error; the default files are skipped when absent.
-    pub fn load(files: &Files) -> Result<Self, String> {
+    pub fn load(files: &Files) -> Result<Self, ConfigError> {
         let mut me = Self::default();
         match files {
             Files::None => {}
             Files::Only(path) => {
-                let text = read_file(path, false)
-                    .map_err(|e| format!("cannot read the ssh configuration `{}`: {e}", path.display()))?;
+                let text = read_file(path, false).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
                 me.add(path.clone(), &text, &user_dir(), &mut Vec::new(), false);
                 me.roots.push(path.clone());
             }
@@ -337,8 +339,9 @@ impl SshConfig {
                     if !path.exists() {
                         continue;
                     }
-                    let text = read_file(&path, check).map_err(|e| {
-                        format!("cannot read the ssh configuration `{}`: {e}", path.display())
+                    let text = read_file(&path, check).map_err(|source| ConfigError::Read {
+                        path: path.clone(),
+                        source,
                     })?;
                     me.add(path.clone(), &text, &base, &mut Vec::new(), check);
                     me.roots.push(path);
@@ -346,7 +349,7 @@ impl SshConfig {
             }
         }
         match me.fatal.take() {
-            Some(why) => Err(why),
+            Some(why) => Err(ConfigError::Refused(why)),
             None => Ok(me),
         }
     }
@@ -456,11 +459,8 @@ impl SshConfig {
             }
             match read_file(&inc, check) {
                 Ok(text) => self.add(inc, &text, base, stack, check),
-                Err(e)
-                    if e.contains("not a regular file")
-                        || e.contains("permissions")
-                        || e.contains("limit") =>
-                {
+                // What ssh itself refuses to read stops the run, as it stops ssh.
+                Err(e) if e.refused() => {
                     self.fatal = Some(format!("{at}: `Include {}`: {e}", inc.display()));
                     return;
                 }
@@ -674,21 +674,50 @@ fn run_match_exec(command: &str) -> (bool, String) {
 /// A configuration file's text: a regular file only (a FIFO or device would hang or never
 /// end), at most [`MAX_FILE_BYTES`]; with `check`, ssh's rule for the user's own files (owned
 /// by the user or root, not writable by group or others).
-fn read_file(path: &Path, check: bool) -> Result<String, String> {
+fn read_file(path: &Path, check: bool) -> Result<String, ReadError> {
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    let meta = std::fs::metadata(path)?;
     if !meta.is_file() {
-        return Err("not a regular file".into());
+        return Err(ReadError::NotAFile);
     }
     if check && ((meta.uid() != 0 && meta.uid() != current_uid()) || meta.mode() & 0o022 != 0) {
-        return Err(
-            "bad owner or permissions (ssh refuses it too: owned by you or root, not writable by others)"
-                .into(),
-        );
+        return Err(ReadError::Permissions);
     }
-    crate::text::read_capped(path, MAX_FILE_BYTES)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("over the {MAX_FILE_BYTES}-byte limit for an ssh configuration file"))
+    crate::text::read_capped(path, MAX_FILE_BYTES)?.ok_or(ReadError::TooLarge)
+}
+
+/// Why a configuration file was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("not a regular file")]
+    NotAFile,
+    #[error("bad owner or permissions (ssh refuses it too: owned by you or root, not writable by others)")]
+    Permissions,
+    #[error("over the {MAX_FILE_BYTES}-byte limit for an ssh configuration file")]
+    TooLarge,
+}
+
+impl ReadError {
+    /// ssh itself refuses to read such a file (rather than not finding it).
+    fn refused(&self) -> bool {
+        !matches!(self, ReadError::Io(_))
+    }
+}
+
+/// Why the ssh configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the ssh configuration `{}`: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: ReadError,
+    },
+    /// A file ssh refuses (an `Include` of a FIFO, bad permissions...), with its place.
+    #[error("{0}")]
+    Refused(String),
 }
 
 fn user_dir() -> PathBuf {

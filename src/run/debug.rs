@@ -210,7 +210,7 @@ impl Services for Remote<'_> {
         if !self.selected.contains(host) {
             return Err(Some(format!("{host} is not among the selected hosts")));
         }
-        self.executor.fetch(host, path).map_err(Some)
+        self.executor.fetch(host, path).map_err(|e| Some(e.to_string()))
     }
 
     fn cancelled(&self) -> bool {

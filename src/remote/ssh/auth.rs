@@ -218,7 +218,7 @@ impl Auth {
                     match r {
                         Ok(true) => return AuthStep::Done(Ok(())),
                         Ok(false) => self.tried.push("ssh-agent (no key accepted)".into()),
-                        Err(why) => self.tried.push(format!("ssh-agent ({why})")),
+                        Err(e) => self.tried.push(format!("ssh-agent ({})", e.message())),
                     }
                     self.stage = Stage::Key(0, None);
                 }
@@ -317,11 +317,12 @@ impl Auth {
     }
 }
 
-fn agent_auth(session: &Session, user: &str) -> Result<bool, String> {
-    let mut agent = session.agent().map_err(|e| e.message().to_string())?;
-    agent.connect().map_err(|e| e.message().to_string())?;
-    agent.list_identities().map_err(|e| e.message().to_string())?;
-    let ids = agent.identities().map_err(|e| e.message().to_string())?;
+/// Every identity of the agent in turn: whether one was accepted, or the agent's own error.
+fn agent_auth(session: &Session, user: &str) -> Result<bool, ssh2::Error> {
+    let mut agent = session.agent()?;
+    agent.connect()?;
+    agent.list_identities()?;
+    let ids = agent.identities()?;
     for id in &ids {
         if agent.userauth(user, id).is_ok() && session.authenticated() {
             let _ = agent.disconnect();

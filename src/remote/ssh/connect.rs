@@ -620,7 +620,7 @@ pub(super) fn tunnel(
                 continue;
             }
             Err(Open::Stuck) => format!("it did not open a connection to {dest}:{port} in time"),
-            Err(Open::Failed(why)) => why,
+            Err(Open::Failed(why)) => why.to_string(),
         };
         let why = format!("through jump host {}: {why}", hub.name);
         return Err(Attempt::Final(Outcome::Unreachable(why)));

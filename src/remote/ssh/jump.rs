@@ -50,15 +50,41 @@ struct Request {
     id: u64,
     host: String,
     port: u16,
-    reply: mpsc::Sender<Result<UnixStream, String>>,
+    reply: mpsc::Sender<Result<UnixStream, TunnelError>>,
     /// The requester gave up: drop it unless its open is already in progress.
     cancelled: Arc<AtomicBool>,
+}
+
+/// Why a tunnel through a jump host was not opened (the jump host is "it").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum TunnelError {
+    #[error("its connection is closed")]
+    Closed,
+    #[error("its connection was lost")]
+    Lost,
+    #[error("it did not open a connection to {host}:{port} within {:.1}s", timeout.as_secs_f64())]
+    Timeout {
+        host: String,
+        port: u16,
+        timeout: Duration,
+    },
+    #[error("it could not connect to {host}:{port} ({message})")]
+    Refused {
+        host: String,
+        port: u16,
+        message: String,
+    },
+    #[error("cannot create a socket pair")]
+    SocketPair,
+    /// libssh2's own words.
+    #[error("{0}")]
+    Ssh(String),
 }
 
 /// Why [`Hub::open`] gave no tunnel.
 #[derive(Debug)]
 pub(super) enum Open {
-    Failed(String),
+    Failed(TunnelError),
     /// Queued behind another target's open that is not finishing: try another session.
     Stuck,
 }
@@ -138,7 +164,7 @@ impl Hub {
             cancelled: Arc::clone(&cancelled),
         };
         if lock(&self.requests).send(request).is_err() {
-            return Err(Open::Failed("its connection is closed".into()));
+            return Err(Open::Failed(TunnelError::Closed));
         }
         let _ = (&self.waker).write(&[1]);
         let start = Instant::now();
@@ -146,10 +172,11 @@ impl Hub {
             let left = timeout.saturating_sub(start.elapsed());
             if left.is_zero() {
                 cancelled.store(true, Ordering::Release);
-                return Err(Open::Failed(format!(
-                    "it did not open a connection to {host}:{port} within {:.1}s",
-                    timeout.as_secs_f64()
-                )));
+                return Err(Open::Failed(TunnelError::Timeout {
+                    host: host.to_string(),
+                    port,
+                    timeout,
+                }));
             }
             match answer.recv_timeout(left.min(TICK)) {
                 Ok(r) => return r.map_err(Open::Failed),
@@ -159,9 +186,7 @@ impl Hub {
                     return Err(Open::Stuck);
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(Open::Failed("its connection was lost".into()))
-                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(Open::Failed(TunnelError::Lost)),
             }
         }
     }
@@ -405,15 +430,21 @@ fn open_pending(
                     }
                 }
                 Ok(_) | Err(_) => {
-                    let _ = req.reply.send(Err("cannot create a socket pair".into()));
+                    let _ = req.reply.send(Err(TunnelError::SocketPair));
                 }
             },
             Err(e) => {
-                let m = e.message();
+                let m = e.message().to_string();
+                // libssh2 says only "Channel open failure" (and the server's reason) when the
+                // jump host could not reach the target.
                 let why = if m.to_ascii_lowercase().contains("open fail") {
-                    format!("it could not connect to {}:{} ({m})", req.host, req.port)
+                    TunnelError::Refused {
+                        host: req.host.clone(),
+                        port: req.port,
+                        message: m,
+                    }
                 } else {
-                    m.to_string()
+                    TunnelError::Ssh(m)
                 };
                 let _ = req.reply.send(Err(why));
             }

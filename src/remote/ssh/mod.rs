@@ -217,8 +217,8 @@ impl Executor for SshExecutor {
             .collect()
     }
 
-    fn fetch(&self, host: &str, path: &str) -> Result<Vec<u8>, String> {
-        let mut out = Err(format!("`{host}` is not one of this run's hosts"));
+    fn fetch(&self, host: &str, path: &str) -> Result<Vec<u8>, super::FetchError> {
+        let mut out = Err(super::FetchError::NotAHost(host.to_string()));
         self.dispatch(
             || Work::Fetch(path.to_string()),
             &[host.to_string()],

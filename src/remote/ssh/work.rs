@@ -9,7 +9,7 @@ use super::running::{Ran, Spec};
 use super::shared::{Shared, SshConfig, FETCH_CAP};
 use super::stop::Via;
 use crate::remote::settings::HostSettings;
-use crate::remote::{shell_quote, HostResult, Outcome, RawOutput};
+use crate::remote::{shell_quote, FetchError, HostResult, Outcome, RawOutput};
 
 #[derive(Clone)]
 pub(super) enum Work {
@@ -20,7 +20,7 @@ pub(super) enum Work {
 
 pub(super) enum Reply {
     Run(HostResult),
-    Fetch(Result<Vec<u8>, String>),
+    Fetch(Result<Vec<u8>, FetchError>),
 }
 
 impl Reply {
@@ -28,7 +28,7 @@ impl Reply {
     pub(super) fn failed(work: &Work, host: &str, o: Outcome) -> Reply {
         match work {
             Work::Run(..) => Reply::Run(HostResult::failed(host, o)),
-            Work::Fetch(_) => Reply::Fetch(Err(o.describe())),
+            Work::Fetch(_) => Reply::Fetch(Err(FetchError::NotRun(o))),
         }
     }
 
@@ -139,17 +139,17 @@ pub(super) fn reply(
             }
             Work::Fetch(path) => Reply::Fetch(match outcome {
                 Outcome::Exited(0) if out.total() <= FETCH_CAP as u64 => Ok(out.into_bytes()),
-                Outcome::Exited(0) => Err(format!(
-                    "{path} is {} bytes, over the {FETCH_CAP}-byte limit",
-                    out.total()
-                )),
-                o => {
+                Outcome::Exited(0) => Err(FetchError::TooLarge {
+                    path: path.clone(),
+                    size: out.total(),
+                    cap: FETCH_CAP,
+                }),
+                outcome => {
                     let text = err.into_text();
-                    Err(format!(
-                        "{}: {}",
-                        o.describe(),
-                        text.lines().next().unwrap_or_default()
-                    ))
+                    Err(FetchError::Failed {
+                        outcome,
+                        stderr: text.lines().next().unwrap_or_default().to_string(),
+                    })
                 }
             }),
         },
