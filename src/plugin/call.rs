@@ -73,11 +73,27 @@ pub struct Description {
     pub plugins: Vec<Described>,
 }
 
-/// Load `library` in a plugin host and read its descriptors; `Err` is one line.
-pub fn describe(library: &Path) -> Result<Description, String> {
+/// Why a library's descriptors were not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DescribeError {
+    #[error("cannot start a plugin host: {0}")]
+    Host(String),
+    /// The plugin host's own reason: what the library is not (its words cross a process).
+    #[error("{0}")]
+    Refused(String),
+    #[error("the plugin host answered {0}")]
+    Unexpected(String),
+    #[error("unreadable answer from the plugin host: {0}")]
+    Unreadable(String),
+    /// No answer: how the plugin host ended (killed by a signal, timed out...).
+    #[error("loading it {0}")]
+    Ended(String),
+}
+
+/// Load `library` in a plugin host and read its descriptors; the error is one line.
+pub fn describe(library: &Path) -> Result<Description, DescribeError> {
     let deadline = Instant::now() + DESCRIBE_TIMEOUT;
-    let mut host =
-        HostProcess::spawn(Some(deadline)).map_err(|e| format!("cannot start a plugin host: {e}"))?;
+    let mut host = HostProcess::spawn(Some(deadline)).map_err(|e| DescribeError::Host(e.to_string()))?;
     let sent = host.stdin.as_mut().map(|w| {
         wire::write_json(
             w,
@@ -102,10 +118,10 @@ pub fn describe(library: &Path) -> Result<Description, String> {
             version,
             plugins,
         }),
-        Some(Ok(Event::LoadFailed { reason })) => Err(reason),
-        Some(Ok(other)) => Err(format!("the plugin host answered {other:?}")),
-        Some(Err(e)) => Err(format!("unreadable answer from the plugin host: {e}")),
-        None => Err(format!("loading it {}", ended.describe())),
+        Some(Ok(Event::LoadFailed { reason })) => Err(DescribeError::Refused(reason)),
+        Some(Ok(other)) => Err(DescribeError::Unexpected(format!("{other:?}"))),
+        Some(Err(e)) => Err(DescribeError::Unreadable(e.to_string())),
+        None => Err(DescribeError::Ended(ended.describe())),
     }
 }
 

@@ -37,23 +37,44 @@ fn native_machine() -> Option<u16> {
     }
 }
 
+/// Why a file is not a complete shared library for this machine.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ElfError {
+    #[error("cannot open: {0}")]
+    Open(String),
+    #[error("cannot stat: {0}")]
+    Stat(String),
+    #[error("cannot read: {0}")]
+    Read(String),
+    #[error("the file is empty")]
+    Empty,
+    #[error("not a shared library (no ELF header)")]
+    NotElf,
+    #[error("not a 64-bit little-endian ELF library")]
+    NotElf64Le,
+    #[error("built for {name} ({machine}); this machine is {}", std::env::consts::ARCH)]
+    OtherMachine { machine: u16, name: String },
+    #[error("the file is truncated ({0} bytes)")]
+    Truncated(u64),
+}
+
 /// `Ok(())` when `path` looks like a complete shared library for this machine.
-pub fn check(path: &Path) -> Result<(), String> {
-    let mut file = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let len = file.metadata().map_err(|e| format!("cannot stat: {e}"))?.len();
+pub fn check(path: &Path) -> Result<(), ElfError> {
+    let mut file = std::fs::File::open(path).map_err(|e| ElfError::Open(e.to_string()))?;
+    let len = file.metadata().map_err(|e| ElfError::Stat(e.to_string()))?.len();
     if len == 0 {
-        return Err("the file is empty".into());
+        return Err(ElfError::Empty);
     }
     let mut head = Vec::new();
     file.by_ref()
         .take(MAX_HEADERS)
         .read_to_end(&mut head)
-        .map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(|e| ElfError::Read(e.to_string()))?;
     if head.len() < 64 || &head[..4] != b"\x7fELF" {
-        return Err("not a shared library (no ELF header)".into());
+        return Err(ElfError::NotElf);
     }
     if head[4] != 2 || head[5] != 1 {
-        return Err("not a 64-bit little-endian ELF library".into());
+        return Err(ElfError::NotElf64Le);
     }
     let u16_at = |o: usize| head.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
     let u32_at = |o: usize| {
@@ -64,15 +85,14 @@ pub fn check(path: &Path) -> Result<(), String> {
         head.get(o..o + 8)
             .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
     };
-    let truncated = || format!("the file is truncated ({len} bytes)");
+    let truncated = || ElfError::Truncated(len);
     let machine = u16_at(18).ok_or_else(truncated)?;
     if let Some(native) = native_machine() {
         if machine != native {
-            return Err(format!(
-                "built for {} ({machine}); this machine is {}",
-                machine_name(machine),
-                std::env::consts::ARCH
-            ));
+            return Err(ElfError::OtherMachine {
+                machine,
+                name: machine_name(machine).to_string(),
+            });
         }
     }
     let phoff = u64_at(32).ok_or_else(truncated)?;
@@ -107,22 +127,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.so");
         std::fs::write(&p, b"").unwrap();
-        assert_eq!(check(&p), Err("the file is empty".into()));
+        assert_eq!(check(&p), Err(ElfError::Empty));
         std::fs::write(
             &p,
             b"hello, this is text and not a library at all, long enough to read the header",
         )
         .unwrap();
-        assert!(check(&p).unwrap_err().contains("no ELF header"));
+        assert_eq!(check(&p), Err(ElfError::NotElf));
         let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         assert_eq!(check(&std::env::current_exe().unwrap()), Ok(()));
         std::fs::write(&p, &exe[..4096]).unwrap();
-        assert!(check(&p).unwrap_err().contains("truncated"));
+        assert!(matches!(check(&p), Err(ElfError::Truncated(_))));
         let mut other = exe[..64].to_vec();
         other[18] = 183;
         other[19] = 0;
         std::fs::write(&p, &other).unwrap();
-        let e = check(&p).unwrap_err();
+        let e = check(&p).unwrap_err().to_string();
         assert!(
             e.contains("built for aarch64") || e.contains("this machine is"),
             "{e}"

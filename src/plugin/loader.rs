@@ -82,14 +82,11 @@ pub fn load(dirs: &[PluginDir], allow_insecure: bool) -> Registry {
         }
     }
     // One plugin host per library, all at once; results kept in search order.
-    let described: Vec<Result<Vec<Plugin>, String>> = std::thread::scope(|s| {
+    let described: Vec<Result<Vec<Plugin>, LoadError>> = std::thread::scope(|s| {
         let handles: Vec<_> = trusted.iter().map(|f| s.spawn(move || load_library(f))).collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("internal error while loading".into()))
-            })
+            .map(|h| h.join().unwrap_or(Err(LoadError::Internal)))
             .collect()
     });
     for (file, result) in trusted.into_iter().zip(described) {
@@ -109,7 +106,10 @@ pub fn load(dirs: &[PluginDir], allow_insecure: bool) -> Registry {
                     reg.plugins.push(p);
                 }
             }
-            Err(reason) => reg.problems.push(LoadProblem { file, reason }),
+            Err(e) => reg.problems.push(LoadProblem {
+                file,
+                reason: e.to_string(),
+            }),
         }
     }
     reg
@@ -136,10 +136,25 @@ fn insecure(path: &Path) -> Option<String> {
     }
 }
 
+/// Why a plugin library was not loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot resolve path: {0}")]
+    Resolve(String),
+    #[error(transparent)]
+    Elf(#[from] super::elf::ElfError),
+    #[error(transparent)]
+    Describe(#[from] call::DescribeError),
+    #[error("plugin `{plugin}`: unknown kind `{kind}`")]
+    UnknownKind { plugin: String, kind: String },
+    #[error("internal error while loading")]
+    Internal,
+}
+
 /// Read one library's plugins, loading it in a plugin host (its initialisers run there, not
 /// here). A file that is not even an ELF shared object for this machine is refused before that.
-pub fn load_library(path: &Path) -> Result<Vec<Plugin>, String> {
-    let abs = std::fs::canonicalize(path).map_err(|e| format!("cannot resolve path: {e}"))?;
+pub fn load_library(path: &Path) -> Result<Vec<Plugin>, LoadError> {
+    let abs = std::fs::canonicalize(path).map_err(|e| LoadError::Resolve(e.to_string()))?;
     super::elf::check(&abs)?;
     let d = call::describe(&abs)?;
     d.plugins
@@ -148,7 +163,12 @@ pub fn load_library(path: &Path) -> Result<Vec<Plugin>, String> {
             let kind = match p.kind.as_str() {
                 "validator" => PluginKind::Validator,
                 "debugger" => PluginKind::Debugger,
-                other => return Err(format!("plugin `{}`: unknown kind `{other}`", p.name)),
+                other => {
+                    return Err(LoadError::UnknownKind {
+                        plugin: p.name,
+                        kind: other.to_string(),
+                    })
+                }
             };
             Ok(Plugin {
                 name: p.name,
