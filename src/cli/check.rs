@@ -23,12 +23,8 @@ pub struct CheckArgs {
     pub deployment: DeploymentArgs,
     #[command(flatten)]
     pub select: SelectArgs,
-    /// Run only these plugins, validators and debuggers (comma-separated)
-    #[arg(long, value_delimiter = ',', value_name = "PLUGIN,..")]
-    pub only: Vec<String>,
-    /// Skip these plugins (comma-separated)
-    #[arg(long, value_delimiter = ',', value_name = "PLUGIN,..")]
-    pub skip: Vec<String>,
+    #[command(flatten)]
+    pub filter: super::PluginFilter,
     /// Let validators touch the network (reachability); only allowed networks are contacted
     #[arg(long)]
     pub online: bool,
@@ -67,19 +63,16 @@ fn selection(
         return None;
     }
     let skip_k = of_kind(registry, kind, skip);
-    let left = registry
-        .of_kind(kind)
-        .filter(|p| (only_k.is_empty() || only_k.contains(&p.name)) && !skip_k.contains(&p.name))
-        .count();
-    (left > 0).then_some((only_k, skip_k))
+    // What validate and debug will run, by their own rule (names are all of this kind here).
+    let chosen = rolecall::run::select_plugins(registry, kind, &only_k, &skip_k, &mut Results::default());
+    (!chosen.is_empty()).then_some((only_k, skip_k))
 }
 
 pub fn run(args: CheckArgs, plugins: &PluginSettings, printer: &Printer) -> anyhow::Result<Exit> {
     let CheckArgs {
         deployment: super::DeploymentArgs { config, profile },
         select,
-        only,
-        skip,
+        filter: super::PluginFilter { only, skip },
         online,
         allow_changes,
         output,
@@ -154,11 +147,7 @@ pub fn run(args: CheckArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
                 Sending::Live { stdin: None },
                 printer,
             )?;
-            let executor: std::sync::Arc<dyn rolecall::remote::Executor> = executor.into();
-            let _armed = {
-                let executor = std::sync::Arc::clone(&executor);
-                rolecall::interrupt::arm(move || executor.interrupt())?
-            };
+            let (executor, _armed) = super::remote::interruptible(executor)?;
             let opts = DebugOptions {
                 only: only_d,
                 skip: skip_d,

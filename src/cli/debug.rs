@@ -17,12 +17,8 @@ pub struct DebugArgs {
     pub deployment: DeploymentArgs,
     #[command(flatten)]
     pub select: SelectArgs,
-    /// Run only these plugins (comma-separated)
-    #[arg(long, value_delimiter = ',', value_name = "PLUGIN,..")]
-    pub only: Vec<String>,
-    /// Skip these plugins (comma-separated)
-    #[arg(long, value_delimiter = ',', value_name = "PLUGIN,..")]
-    pub skip: Vec<String>,
+    #[command(flatten)]
+    pub filter: super::PluginFilter,
     /// List, per plugin, the commands it would send and to which hosts; connect to nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -63,8 +59,7 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
     let DebugArgs {
         deployment: super::DeploymentArgs { config, profile },
         select,
-        only,
-        skip,
+        filter: super::PluginFilter { only, skip },
         dry_run,
         allow_changes,
         output,
@@ -96,11 +91,7 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         sending,
         printer,
     )?;
-    let executor: std::sync::Arc<dyn rolecall::remote::Executor> = executor.into();
-    let _armed = {
-        let executor = std::sync::Arc::clone(&executor);
-        rolecall::interrupt::arm(move || executor.interrupt())?
-    };
+    let (executor, _armed) = super::remote::interruptible(executor)?;
     let opts = DebugOptions {
         only,
         skip,

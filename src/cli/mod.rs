@@ -282,6 +282,17 @@ pub enum ColorArg {
     Never,
 }
 
+/// Which plugins a command runs: `--only` and `--skip` (validate, debug, check).
+#[derive(Debug, Args)]
+pub struct PluginFilter {
+    /// Run only these plugins (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "PLUGIN,..")]
+    pub only: Vec<String>,
+    /// Skip these plugins (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "PLUGIN,..")]
+    pub skip: Vec<String>,
+}
+
 /// `table` or `json` (commands without JUnit output).
 #[derive(Debug, Clone, Copy, ValueEnum, Default)]
 pub enum ListFormat {

@@ -189,6 +189,17 @@ pub enum Sending {
     Live { stdin: Option<Arc<[u8]>> },
 }
 
+/// `executor` as a run holds it: shared with the Ctrl-C watcher, which stops it (see
+/// `rolecall::interrupt`) until the returned guard is dropped.
+pub fn interruptible(
+    executor: Box<dyn Executor>,
+) -> anyhow::Result<(Arc<dyn Executor>, rolecall::interrupt::Armed)> {
+    let executor: Arc<dyn Executor> = executor.into();
+    let stop = Arc::clone(&executor);
+    let armed = rolecall::interrupt::arm(move || stop.interrupt())?;
+    Ok((executor, armed))
+}
+
 /// The executor for this run: none for a dry run, canned with `--replay`, else SSH to `hosts`
 /// with each host's resolved settings ([`rolecall::remote::settings`]).
 #[allow(clippy::too_many_arguments)]

@@ -78,11 +78,7 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
         Sending::Live { stdin },
         printer,
     )?;
-    let executor: Arc<dyn rolecall::remote::Executor> = executor.into();
-    let _armed = {
-        let executor = Arc::clone(&executor);
-        rolecall::interrupt::arm(move || executor.interrupt())?
-    };
+    let (executor, _armed) = super::remote::interruptible(executor)?;
     if printer.verbose() >= 2 {
         let folded = rolecall::deployment::range::fold(hosts.iter().map(String::as_str)).join(",");
         printer.note(&format!("[run] on {folded}: {command}"));

@@ -13,12 +13,8 @@ use super::{DeploymentArgs, PluginSettings};
 pub struct ValidateArgs {
     #[command(flatten)]
     pub deployment: DeploymentArgs,
-    /// Run only these plugins (comma-separated)
-    #[arg(long, value_delimiter = ',', value_name = "PLUGIN,..")]
-    pub only: Vec<String>,
-    /// Skip these plugins (comma-separated)
-    #[arg(long, value_delimiter = ',', value_name = "PLUGIN,..")]
-    pub skip: Vec<String>,
+    #[command(flatten)]
+    pub filter: super::PluginFilter,
     /// Allow checks that touch the network (reachability); only allowed networks are contacted
     #[arg(long)]
     pub online: bool,
@@ -41,8 +37,7 @@ pub struct ValidateArgs {
 pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> anyhow::Result<Exit> {
     let ValidateArgs {
         deployment: super::DeploymentArgs { config, profile },
-        only,
-        skip,
+        filter: super::PluginFilter { only, skip },
         online,
         allow_nets,
         output,

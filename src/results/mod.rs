@@ -220,6 +220,16 @@ impl Results {
         None
     }
 
+    /// Results with status error, except those about hosts not reached (their error is that,
+    /// counted as such).
+    fn plugin_errors(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|r| r.status == Status::Error)
+            .filter(|r| !r.host.as_ref().is_some_and(|h| self.unreached.contains_key(h)))
+            .count()
+    }
+
     /// Every reason for a non-zero exit code, each with the code it calls for (the exit code
     /// is the first's: see [`Results::exit`]). Empty when the run exits 0.
     pub fn exit_reasons(&self) -> Vec<(Exit, String)> {
@@ -245,12 +255,7 @@ impl Results {
                 format!("no plugin is named `{name}` (--only, --skip)"),
             ));
         }
-        let plugin_errors = self
-            .items
-            .iter()
-            .filter(|r| r.status == Status::Error)
-            .filter(|r| !r.host.as_ref().is_some_and(|h| self.unreached.contains_key(h)))
-            .count();
+        let plugin_errors = self.plugin_errors();
         if plugin_errors > 0 {
             out.push((
                 Exit::Error,
@@ -301,13 +306,7 @@ impl Results {
         if self.nothing_checked().is_some() {
             return Exit::Error;
         }
-        let errors = self
-            .items
-            .iter()
-            .filter(|r| r.status == Status::Error)
-            .filter(|r| !r.host.as_ref().is_some_and(|h| self.unreached.contains_key(h)))
-            .count();
-        if !self.load_problems.is_empty() || !self.unknown_plugins.is_empty() || errors > 0 {
+        if !self.load_problems.is_empty() || !self.unknown_plugins.is_empty() || self.plugin_errors() > 0 {
             Exit::Error
         } else if !self.unreached.is_empty() {
             Exit::Incomplete

@@ -4,13 +4,7 @@
 use crate::support::Test;
 
 fn deployment(fleet: &rolecall_fleet::Fleet, min: usize) -> String {
-    let mut y = String::from("hosts:\n");
-    for h in &fleet.hosts {
-        y.push_str(&format!(
-            "  {}:\n    address: {}\n    port: {}\n",
-            h.name, h.address, h.port
-        ));
-    }
+    let mut y = fleet.hosts_yaml();
     y.push_str(&format!(
         "roles:\n  fleet:\n    hosts: [h01]\n    min: {min}\n    checks:\n      - {{id: shell, command: \"echo hi\", stdout: hi}}\n"
     ));

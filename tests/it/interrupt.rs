@@ -130,13 +130,7 @@ fn ctrl_c_stops_a_debug_run_and_writes_every_output() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let mark = marker(2);
-    let mut yaml = String::from("hosts:\n");
-    for h in &fleet.hosts {
-        yaml.push_str(&format!(
-            "  {}:\n    address: {}\n    port: {}\n",
-            h.name, h.address, h.port
-        ));
-    }
+    let mut yaml = fleet.hosts_yaml();
     yaml.push_str(&format!(
         "roles:\n  fleet:\n    hosts: [h01, h02, h03]\n    checks:\n      - {{id: slow, command: \"{mark}\"}}\n"
     ));

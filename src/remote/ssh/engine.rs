@@ -66,8 +66,8 @@ impl Waker {
 
 /// A driver as the executor sees it.
 pub(super) struct DriverHandle {
-    pub(super) tx: mpsc::Sender<Event>,
-    pub(super) waker: Arc<Waker>,
+    tx: mpsc::Sender<Event>,
+    waker: Arc<Waker>,
 }
 
 impl DriverHandle {
@@ -276,6 +276,19 @@ impl Task {
     }
 }
 
+/// How `jobs` are sent to `target` now (their timeout counts what is left of the run's deadline).
+fn specs_of(
+    shared: &Shared,
+    target: &HostSettings,
+    jobs: &[Job],
+    batching: bool,
+) -> Vec<super::running::Spec> {
+    let timeout = command_timeout(&shared.config);
+    jobs.iter()
+        .map(|j| spec(&shared.config, target, &j.work, timeout, batching))
+        .collect()
+}
+
 impl Run {
     fn start(shared: &Shared, target: &HostSettings, queue: &mut VecDeque<Job>, batching: bool) -> Self {
         let most = if batching {
@@ -285,11 +298,7 @@ impl Run {
         };
         let n = queue.len().min(most);
         let jobs: Vec<Job> = queue.drain(..n).collect();
-        let timeout = command_timeout(&shared.config);
-        let specs = jobs
-            .iter()
-            .map(|j| spec(&shared.config, target, &j.work, timeout, batching))
-            .collect();
+        let specs = specs_of(shared, target, &jobs, batching);
         let mut early = Vec::new();
         let exec = Exec::new(specs, Instant::now(), &mut |i, ran| early.push((i, ran)));
         let mut run = Run {
@@ -319,7 +328,6 @@ impl Run {
     ) -> super::exec::Status {
         let mut results: Vec<(usize, Ran)> = Vec::new();
         let jobs = &mut self.jobs;
-        let timeout = command_timeout(&shared.config);
         let status = self.exec.pass(
             &c.session,
             now,
@@ -329,10 +337,7 @@ impl Run {
                 }
                 let n = queue.len().min(room);
                 let taken: Vec<Job> = queue.drain(..n).collect();
-                let specs = taken
-                    .iter()
-                    .map(|j| spec(&shared.config, target, &j.work, timeout, batching))
-                    .collect();
+                let specs = specs_of(shared, target, &taken, batching);
                 jobs.extend(taken.into_iter().map(Some));
                 specs
             },

@@ -135,15 +135,9 @@ impl SshExecutor {
         let Some(&i) = self.owner.get(host) else {
             return Err(job);
         };
-        if self.drivers[i]
-            .tx
-            .send(engine::Event::Job(host.to_string(), job))
-            .is_err()
-        {
-            // The driver is gone (it cannot be, while this executor lives).
-            return Ok(());
-        }
-        self.drivers[i].waker.wake();
+        // A driver cannot be gone while this executor lives; were it, the job's dropped reply
+        // would end the wait for it.
+        self.drivers[i].send(engine::Event::Job(host.to_string(), job));
         Ok(())
     }
 

@@ -286,8 +286,9 @@ impl Fleet {
         self.hosts[i].wait_ready();
     }
 
-    /// A deployment for this fleet: its hosts, role `fleet` with all of them, then `extra`.
-    pub fn yaml(&self, extra: &str) -> String {
+    /// The `hosts:` section of a deployment for this fleet (for a test that writes its own
+    /// roles).
+    pub fn hosts_yaml(&self) -> String {
         let mut y = String::from("hosts:\n");
         for h in &self.hosts {
             let _ = writeln!(
@@ -296,6 +297,12 @@ impl Fleet {
                 h.name, h.address, h.port
             );
         }
+        y
+    }
+
+    /// A deployment for this fleet: its hosts, role `fleet` with all of them, then `extra`.
+    pub fn yaml(&self, extra: &str) -> String {
+        let mut y = self.hosts_yaml();
         y.push_str("roles:\n  fleet:\n");
         for h in &self.hosts {
             let _ = writeln!(y, "    - {}", h.name);
