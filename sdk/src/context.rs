@@ -107,13 +107,29 @@ impl<'a> Context<'a> {
             .unwrap_or_default()
     }
 
-    /// Every host, in file order.
+    /// Every host the run works on, in file order.
     pub fn all_hosts(&self) -> &[HostInfo] {
         &self.input.deployment.hosts
     }
 
+    /// A host the run works on (`None` for a host outside the selection: see [`Self::target`]).
     pub fn host(&self, name: &str) -> Option<&HostInfo> {
         self.input.deployment.hosts.iter().find(|h| h.name == name)
+    }
+
+    /// Any host of the deployment, selected or not: for what a check looks at (the target of a
+    /// connection, a peer), never for where it runs commands.
+    pub fn target(&self, name: &str) -> Option<&HostInfo> {
+        self.host(name)
+            .or_else(|| self.input.deployment.others.iter().find(|h| h.name == name))
+    }
+
+    /// Every host of `role`, selected or not (see [`Self::target`]); empty when there is no
+    /// such role. `--limit` or `--shard` narrow where a check runs, not what it looks at.
+    pub fn members(&self, role: &str) -> Vec<&HostInfo> {
+        self.role(role)
+            .map(|r| r.members().iter().filter_map(|h| self.target(h)).collect())
+            .unwrap_or_default()
     }
 
     pub fn clusters(&self) -> &[ClusterInfo] {

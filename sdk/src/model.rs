@@ -45,7 +45,15 @@ pub struct Fleet {
     pub profile: String,
     #[serde(default)]
     pub source: String,
+    /// The hosts the run works on (all of them, unless `--limit`, `--roles` or `--shard`
+    /// narrowed it): commands go to these only.
     pub hosts: Vec<HostInfo>,
+    /// The other hosts of the deployment, outside the run's selection: never a command's
+    /// target, but there to be looked at (a connectivity target, a peer). Their address, port
+    /// and user are as the deployment writes them (rolecall reads no ssh_config for hosts it
+    /// will not connect to). Empty when the run covers every host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<HostInfo>,
     pub roles: Vec<RoleInfo>,
     #[serde(default)]
     pub clusters: Vec<ClusterInfo>,
@@ -72,7 +80,12 @@ pub struct HostInfo {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RoleInfo {
     pub name: String,
+    /// The role's hosts the run works on.
     pub hosts: Vec<String>,
+    /// Every host of the role, selected or not (see [`Fleet::others`]), when the selection
+    /// leaves some out; empty when it is `hosts`. Read it through [`RoleInfo::members`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
     #[serde(default)]
     pub min: Option<usize>,
     #[serde(default)]
@@ -91,7 +104,64 @@ pub struct RoleInfo {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ClusterInfo {
     pub name: String,
+    /// The cluster's hosts the run works on.
     pub hosts: Vec<String>,
+    /// Every host of the cluster, selected or not; empty when it is `hosts`. Read it through
+    /// [`ClusterInfo::members`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
+}
+
+impl Fleet {
+    /// Narrow the run to the hosts `keep` accepts, as `--limit` and `--shard` do: the others
+    /// move to [`Fleet::others`], and each role and cluster keeps its whole membership in
+    /// `members` while `hosts` keeps the selected ones.
+    pub fn select(&mut self, keep: impl Fn(&str) -> bool) {
+        let (hosts, others): (Vec<HostInfo>, Vec<HostInfo>) = std::mem::take(&mut self.hosts)
+            .into_iter()
+            .partition(|h| keep(&h.name));
+        self.hosts = hosts;
+        self.others.extend(others);
+        let narrow = |hosts: &mut Vec<String>, members: &mut Vec<String>| {
+            if hosts.iter().all(|h| keep(h)) {
+                return;
+            }
+            if members.is_empty() {
+                *members = hosts.clone();
+            }
+            hosts.retain(|h| keep(h));
+        };
+        for r in &mut self.roles {
+            narrow(&mut r.hosts, &mut r.members);
+        }
+        for c in &mut self.clusters {
+            narrow(&mut c.hosts, &mut c.members);
+        }
+    }
+}
+
+impl RoleInfo {
+    /// Every host of the role, whether the run works on it or not: the targets and peers a
+    /// check looks at, as opposed to `hosts`, where its commands run.
+    pub fn members(&self) -> &[String] {
+        if self.members.is_empty() {
+            &self.hosts
+        } else {
+            &self.members
+        }
+    }
+}
+
+impl ClusterInfo {
+    /// Every host of the cluster, whether the run works on it or not (see
+    /// [`RoleInfo::members`]).
+    pub fn members(&self) -> &[String] {
+        if self.members.is_empty() {
+            &self.hosts
+        } else {
+            &self.members
+        }
+    }
 }
 
 /// How the run was started.

@@ -41,6 +41,8 @@ pub struct Kit {
     input: Input,
     canned: Vec<(String, String, CommandResult)>,
     files: Vec<(String, String, Vec<u8>)>,
+    /// `select`: the hosts the run works on (`None`: all).
+    selected: Option<Vec<String>>,
 }
 
 /// What a plugin reported, and what it asked the host to do.
@@ -73,6 +75,20 @@ impl Backend for MockBackend<'_> {
         Ok(hosts
             .iter()
             .map(|h| {
+                if self
+                    .kit
+                    .selected
+                    .as_ref()
+                    .is_some_and(|s| !s.iter().any(|x| x == h))
+                {
+                    // As rolecall answers a command for a host outside the selection.
+                    return CommandResult {
+                        host: h.to_string(),
+                        outcome: "error".into(),
+                        error: Some("not among the selected hosts (see --roles, --limit)".into()),
+                        ..CommandResult::default()
+                    };
+                }
                 self.kit
                     .canned
                     .iter()
@@ -248,6 +264,7 @@ impl Kit {
                 kit.input.deployment.clusters.push(ClusterInfo {
                     name: name.clone(),
                     hosts,
+                    ..ClusterInfo::default()
                 });
             }
         }
@@ -279,6 +296,14 @@ impl Kit {
             hosts: hosts.iter().map(|h| h.to_string()).collect(),
             ..RoleInfo::default()
         });
+        self
+    }
+
+    /// Run on `hosts` only, as `--limit` or `--shard` narrow a run: the other hosts are in
+    /// [`Fleet::others`] (see [`Fleet::select`]), and a command sent to one of them fails as
+    /// rolecall fails it.
+    pub fn select(mut self, hosts: &[&str]) -> Self {
+        self.selected = Some(hosts.iter().map(|h| h.to_string()).collect());
         self
     }
 
@@ -321,6 +346,9 @@ impl Kit {
                 hosts: all,
                 ..RoleInfo::default()
             });
+        }
+        if let Some(selected) = &self.selected {
+            input.deployment.select(|h| selected.iter().any(|s| s == h));
         }
         if input.config.is_null() {
             let own = input

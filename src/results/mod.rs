@@ -2,6 +2,7 @@
 //! orchestration in [`crate::run`] fills it; the renderers in [`crate::report`] only read it.
 
 pub mod baseline;
+pub mod order;
 pub mod shard;
 pub mod waiver;
 
@@ -194,6 +195,13 @@ impl Results {
         );
     }
 
+    /// Put the results in the run's one order ([`order`]), given the order of each plugin's
+    /// checks (see [`order::check_order`]) and the deployment's hosts.
+    pub fn put_in_order(&mut self, checks: &[(String, String)], d: &crate::deployment::Deployment) {
+        let plugins: Vec<String> = self.ran.iter().map(|(p, _)| p.clone()).collect();
+        order::sort(&mut self.items, &plugins, checks, |h| d.hosts.get_index_of(h));
+    }
+
     /// Why nothing was checked, when nothing was: never a pass. A run whose every result is a
     /// skip checked nothing either; the reason then names each plugin's first skip.
     pub fn nothing_checked(&self) -> Option<String> {
@@ -352,6 +360,24 @@ pub struct DebugReport {
 }
 
 impl DebugReport {
+    /// List hosts in the order of `selected` (the whole run's selection), wherever they were
+    /// worked on: the hosts, those reached and not, and each command's. Hosts outside it keep
+    /// their order, after.
+    pub fn put_hosts_in_order(&mut self, selected: &[String]) {
+        let rank: std::collections::HashMap<&str, usize> = selected
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.as_str(), i))
+            .collect();
+        let key = |h: &String| rank.get(h.as_str()).copied().unwrap_or(usize::MAX);
+        self.hosts.sort_by_key(key);
+        self.reached.sort_by_cached_key(key);
+        self.results.unreached.sort_by_cached_key(|h, _| key(h));
+        for sent in self.sent.values_mut().flatten() {
+            sent.hosts.sort_by_key(key);
+        }
+    }
+
     /// Selected hosts that no result names and no reason for not reaching explains.
     pub fn unchecked(&self) -> Vec<&str> {
         let named: std::collections::HashSet<&str> = self

@@ -313,5 +313,9 @@ pub fn debug(
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     results.unreached = seen.unreached;
     report.reached = seen.reached;
+    // The one order merged shards also give (see `crate::results::order`).
+    let checks = crate::results::order::check_order([&report.results.items[..]]);
+    report.results.put_in_order(&checks, d);
+    report.put_hosts_in_order(&opts.hosts);
     report
 }

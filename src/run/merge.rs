@@ -148,6 +148,7 @@ pub fn merge(
         ));
     }
     let mut warnings = Vec::new();
+    let mut selected = Vec::new();
     if let Some((_, f)) = &first {
         if f.run_id.is_none() {
             warnings.push(
@@ -162,13 +163,14 @@ pub fn merge(
         for ((path, doc), (_, run)) in docs.iter().zip(&runs) {
             check_hosts(path, doc, run.shard, d, &run.shard.select(&selection))?;
         }
+        selected = selection;
     }
     // Shard order, whatever the order of the files.
     let mut ordered: Vec<&(PathBuf, Value)> = docs.iter().collect();
     ordered.sort_by_key(|(_, d)| d.get("shard").and_then(Shard::from_json).map_or(0, |s| s.index));
     let merged = match kind {
         Some("run") => merge_run(&ordered),
-        _ => merge_debug(&ordered).map(|r| Merged::Debug(Box::new(r))),
+        _ => merge_debug(&ordered, d, &selected).map(|r| Merged::Debug(Box::new(r))),
     }?;
     Ok((merged, warnings))
 }
@@ -287,10 +289,20 @@ fn merge_run(docs: &[&(PathBuf, Value)]) -> Result<Merged, String> {
     })
 }
 
-fn merge_debug(docs: &[&(PathBuf, Value)]) -> Result<DebugReport, String> {
+/// `selected`: the hosts of the whole run, in its order.
+fn merge_debug(
+    docs: &[&(PathBuf, Value)],
+    d: &Deployment,
+    selected: &[String],
+) -> Result<DebugReport, String> {
     let mut report = DebugReport::default();
     let mut owner: IndexMap<String, &PathBuf> = IndexMap::new();
     let mut ran: IndexMap<String, Duration> = IndexMap::new();
+    let mut about_deployment: IndexMap<DeploymentKey, (CheckResult, usize)> = IndexMap::new();
+    // Each shard's results as it listed them: the order of each plugin's checks.
+    let mut lists: Vec<Vec<CheckResult>> = Vec::new();
+    // Per plugin: each shard's commands in order, and each command's hosts from every shard.
+    let mut sent: IndexMap<String, Commands> = IndexMap::new();
     for (path, doc) in docs {
         report.dry_run |= doc.get("dry_run").and_then(Value::as_bool).unwrap_or(false);
         for h in doc.get("hosts").and_then(Value::as_array).into_iter().flatten() {
@@ -304,11 +316,54 @@ fn merge_debug(docs: &[&(PathBuf, Value)]) -> Result<DebugReport, String> {
                 ran.entry(name.clone()).or_insert(Duration::ZERO);
             }
         }
+        for h in doc.get("reached").and_then(Value::as_array).into_iter().flatten() {
+            if let Some(h) = h.as_str() {
+                report.reached.insert(h.to_string());
+            }
+        }
+        // The commands each plugin sent, joined by command: one entry per command, its hosts
+        // from every shard.
+        for (plugin, list) in doc
+            .get("commands")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            let (orders, hosts) = sent.entry(plugin.clone()).or_default();
+            let mut order = Vec::new();
+            for c in list.as_array().into_iter().flatten() {
+                let command = string(c, "command").unwrap_or_default();
+                let on = hosts.entry(command.clone()).or_default();
+                for h in c.get("hosts").and_then(Value::as_array).into_iter().flatten() {
+                    if let Some(h) = h.as_str().filter(|h| !on.iter().any(|x| x == h)) {
+                        on.push(h.to_string());
+                    }
+                }
+                order.push(command);
+            }
+            orders.push(order);
+        }
+        let mut here: IndexMap<DeploymentKey, usize> = IndexMap::new();
+        let mut list = Vec::new();
         for r in doc.get("results").and_then(Value::as_array).into_iter().flatten() {
             let item = CheckResult::from_json(r);
+            list.push(item.clone());
             let took = ran.entry(item.plugin.clone()).or_insert(Duration::ZERO);
             *took = (*took).max(item.duration);
-            report.results.items.push(item);
+            if item.host.is_none() {
+                *here.entry(DeploymentKey::of(&item)).or_default() += 1;
+                about_deployment
+                    .entry(DeploymentKey::of(&item))
+                    .or_insert((item, 0));
+            } else {
+                report.results.items.push(item);
+            }
+        }
+        lists.push(list);
+        for (key, n) in here {
+            if let Some((_, most)) = about_deployment.get_mut(&key) {
+                *most = (*most).max(n);
+            }
         }
         for e in doc
             .get("load_errors")
@@ -348,6 +403,58 @@ fn merge_debug(docs: &[&(PathBuf, Value)]) -> Result<DebugReport, String> {
             ));
         }
     }
+    // Results about the deployment, not a host: every shard sees the whole deployment and says
+    // them alike, so each counts as many times as the most any one shard said it.
+    for (item, most) in about_deployment.into_values() {
+        report.results.items.extend(std::iter::repeat_n(item, most));
+    }
     report.results.ran = ran.into_iter().collect();
+    // Every plugin that ran, in run order, with its commands in the order the shards sent them.
+    report.sent = report
+        .results
+        .ran
+        .iter()
+        .map(|(plugin, _)| {
+            let (orders, mut hosts) = sent.shift_remove(plugin).unwrap_or_default();
+            let list = crate::results::order::join(orders)
+                .into_iter()
+                .map(|command| crate::results::Sent {
+                    hosts: hosts.shift_remove(&command).unwrap_or_default(),
+                    command,
+                    took: Duration::ZERO,
+                    sudo: None,
+                })
+                .collect();
+            (plugin.clone(), list)
+        })
+        .collect();
+    let checks = crate::results::order::check_order(lists.iter().map(Vec::as_slice));
+    report.results.put_in_order(&checks, d);
+    report.put_hosts_in_order(selected);
     Ok(report)
+}
+
+/// One plugin's commands across shards: each shard's in its order, and each command's hosts.
+type Commands = (Vec<Vec<String>>, IndexMap<String, Vec<String>>);
+
+/// What identifies a result about no host, across shards.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DeploymentKey {
+    plugin: String,
+    check: String,
+    status: String,
+    message: String,
+    path: Option<String>,
+}
+
+impl DeploymentKey {
+    fn of(r: &CheckResult) -> Self {
+        Self {
+            plugin: r.plugin.clone(),
+            check: r.check.clone(),
+            status: format!("{:?}", r.status),
+            message: r.message.clone(),
+            path: r.path.clone(),
+        }
+    }
 }

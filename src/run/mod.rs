@@ -47,12 +47,14 @@ fn fleet_over(d: &Deployment, reach: &Reach, hosts: &[String]) -> Fleet {
                 })
             })
             .collect(),
+        others: Vec::new(),
         roles: d
             .roles
             .values()
             .map(|r| RoleInfo {
                 name: r.name.clone(),
                 hosts: r.hosts.clone(),
+                members: Vec::new(),
                 min: r.min,
                 max: r.max,
                 expect: r.expect.clone(),
@@ -66,6 +68,7 @@ fn fleet_over(d: &Deployment, reach: &Reach, hosts: &[String]) -> Fleet {
             .map(|(n, h)| ClusterInfo {
                 name: n.clone(),
                 hosts: h.clone(),
+                members: Vec::new(),
             })
             .collect(),
         document: d.document.clone(),
@@ -177,17 +180,28 @@ pub fn select_with_warnings(
     Ok(sel)
 }
 
-/// `fleet` narrowed to `hosts`: other hosts disappear from hosts, roles and clusters, so
-/// plugins only ever address the selection.
+/// `fleet` for a run that works on `hosts` only ([`Fleet::select`]): commands go to them; the
+/// rest of the deployment stays there to be looked at (targets, peers, whole roles), so a check
+/// that crosses the selection (a `connect:` towards another role, NC to CC) gives on a part of
+/// the fleet what it gives on the whole. Only the selected hosts' SSH settings are resolved: the
+/// others carry the deployment's own address, port and user, as no ssh_config (whose `Match
+/// exec` runs commands) is read for hosts rolecall will not connect to.
 pub fn fleet_of(d: &Deployment, reach: &Reach, hosts: &[String]) -> Fleet {
     let keep: HashSet<&str> = hosts.iter().map(String::as_str).collect();
     let mut f = fleet_over(d, reach, hosts);
-    for r in &mut f.roles {
-        r.hosts.retain(|h| keep.contains(h.as_str()));
-    }
-    for c in &mut f.clusters {
-        c.hosts.retain(|h| keep.contains(h.as_str()));
-    }
+    f.select(|h| keep.contains(h));
+    f.others = d
+        .hosts
+        .values()
+        .filter(|h| !keep.contains(h.name.as_str()))
+        .map(|h| HostInfo {
+            name: h.name.clone(),
+            address: h.address.clone(),
+            port: h.port.unwrap_or(22),
+            user: h.user.clone().unwrap_or_default(),
+            vars: h.vars.clone(),
+        })
+        .collect();
     f
 }
 

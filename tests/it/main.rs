@@ -16,6 +16,7 @@ mod plugins;
 mod reach;
 mod roles;
 mod schemas;
+mod shards;
 mod ssh;
 mod support;
 mod waivers;

@@ -63,8 +63,10 @@ impl Debugger for Connectivity {
                         .path(&path);
                     continue;
                 }
+                // Every host of the target role, in the selection or not: `--limit` and
+                // `--shard` narrow where the probes run, not what they aim at.
                 let hosts: Vec<(String, String)> = ctx
-                    .hosts(to)
+                    .members(to)
                     .iter()
                     .map(|h| (h.name.clone(), h.address.clone()))
                     .collect();
@@ -150,5 +152,28 @@ mod tests {
             .any(|f| f.status == Status::Error && f.message == "`clc:http` is not ROLE:PORT"));
         // The 10.x target was never put in the probe command.
         assert!(!r.commands.iter().any(|(c, _)| c.contains("10.1.2.3")));
+    }
+
+    /// A run on part of the fleet (`--limit nc02`, a shard) probes from that part only, towards
+    /// every target, in the selection or not.
+    #[test]
+    fn a_selection_narrows_the_sources_not_the_targets() {
+        let yaml = "hosts: {nc01: 127.0.0.11, nc02: 127.0.0.12, clc: 127.0.0.2}\nroles:\n  clc: [clc]\n  \
+                    nc:\n    hosts: [nc01, nc02]\n    expect: {connect: ['clc:8773']}\n";
+        let mut kit = Kit::from_yaml(yaml).select(&["nc02"]).options(Options {
+            allow_nets: vec!["127.0.0.0/8".into()],
+            ..Options::default()
+        });
+        kit.canned(
+            "*",
+            "/dev/tcp",
+            CommandResult::exited("", 0, "127.0.0.2 8773 open\n", ""),
+        );
+        let r = kit.debug(&Connectivity);
+        assert_eq!(r.commands.len(), 1);
+        assert_eq!(r.commands[0].1, ["nc02"]);
+        assert!(r.commands[0].0.contains("'127.0.0.2 8773'"));
+        assert_eq!(r.find("connect", Some("nc02"))[0].message, "reaches clc:8773");
+        assert!(r.find("connect", Some("nc01")).is_empty());
     }
 }

@@ -50,7 +50,10 @@ impl Debugger for CloudController {
     fn debug(&self, ctx: &mut Context<'_>) -> Result {
         let clcs: Vec<String> = ctx.hosts("clc").iter().map(|h| h.name.clone()).collect();
         if clcs.is_empty() {
-            ctx.skip("clc-services", "no `clc` hosts");
+            // With clc hosts outside the selection, nothing to say (see `crate::nothing_to_do`).
+            if ctx.members("clc").is_empty() {
+                ctx.skip("clc-services", "no `clc` hosts");
+            }
             return Ok(());
         }
         let (max_db, max_used, min_avail) = (

@@ -42,7 +42,7 @@ impl Debugger for Compute {
     fn debug(&self, ctx: &mut Context<'_>) -> Result {
         let hosts = crate::euca_hosts(ctx);
         if hosts.is_empty() {
-            ctx.skip("os", "no Eucalyptus hosts");
+            crate::nothing_to_do(ctx, "os");
             return Ok(());
         }
         let releases: Vec<u32> = match ctx.config().get("os_releases").and_then(Value::as_array) {

@@ -24,7 +24,21 @@ pub use sosreport::SosReport;
 
 pub use rolecall_plugin_common::EUCA_ROLES;
 
-/// Every host of the Eucalyptus roles, in role order, without repeats.
+/// Whether the deployment has Eucalyptus hosts at all, in the run's selection or not.
+pub fn euca_deployment(ctx: &rolecall_plugin::Context<'_>) -> bool {
+    EUCA_ROLES.iter().any(|role| !ctx.members(role).is_empty())
+}
+
+/// Skip `check` when the deployment has no Eucalyptus hosts. When it has some, but none in
+/// this run's selection (`--limit`, `--shard`), there is nothing to say: the run that holds
+/// them reports them, and `merge` finds the same results as one whole run.
+pub fn nothing_to_do(ctx: &mut rolecall_plugin::Context<'_>, check: &str) {
+    if !euca_deployment(ctx) {
+        ctx.skip(check, "no Eucalyptus hosts");
+    }
+}
+
+/// Every selected host of the Eucalyptus roles, in role order, without repeats.
 pub fn euca_hosts(ctx: &rolecall_plugin::Context<'_>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for role in EUCA_ROLES {

@@ -65,7 +65,7 @@ fn probe(ctx: &mut Context<'_>, check: &str, from: &[String], targets: &[(String
 fn endpoints(ctx: &Context<'_>, hosts: &[String], port: u16, what: &str) -> Vec<(String, String, u16)> {
     hosts
         .iter()
-        .filter_map(|h| ctx.host(h))
+        .filter_map(|h| ctx.target(h))
         .map(|h| (format!("{what} {}:{port}", h.name), h.address.clone(), port))
         .collect()
 }
@@ -78,7 +78,7 @@ impl Debugger for Networking {
     fn debug(&self, ctx: &mut Context<'_>) -> Result {
         let hosts = crate::euca_hosts(ctx);
         if hosts.is_empty() {
-            ctx.skip("nic", "no Eucalyptus hosts");
+            crate::nothing_to_do(ctx, "nic");
             return Ok(());
         }
         for r in run(ctx, NICS, &hosts)? {
@@ -101,17 +101,21 @@ impl Debugger for Networking {
                 .host(&r.host);
             }
         }
-        let clc: Vec<String> = ctx.hosts("clc").iter().map(|h| h.name.clone()).collect();
-        let ccs: Vec<String> = ctx
-            .hosts("cluster-controller")
-            .iter()
-            .map(|h| h.name.clone())
-            .collect();
-        let ncs: Vec<String> = ctx
-            .hosts("node-controller")
-            .iter()
-            .map(|h| h.name.clone())
-            .collect();
+        // Probes run from the selected hosts, towards every host of the target roles (selected
+        // or not): a part of the fleet (`--limit`, `--shard`) is checked as the whole would be.
+        let names = |hosts: Vec<&rolecall_plugin::HostInfo>| -> Vec<String> {
+            hosts.iter().map(|h| h.name.clone()).collect()
+        };
+        let (clc, ccs, ncs) = (
+            names(ctx.members("clc")),
+            names(ctx.members("cluster-controller")),
+            names(ctx.members("node-controller")),
+        );
+        let selected: std::collections::HashSet<String> =
+            ctx.all_hosts().iter().map(|h| h.name.clone()).collect();
+        let here = |hosts: &[String]| -> Vec<String> {
+            hosts.iter().filter(|h| selected.contains(*h)).cloned().collect()
+        };
         // Pair NCs with the CCs of their cluster; without clusters, with every CC.
         let clusters = ctx.clusters().to_vec();
         let groups: Vec<(Vec<String>, Vec<String>)> = if clusters.is_empty() {
@@ -121,19 +125,19 @@ impl Debugger for Networking {
                 .iter()
                 .map(|c| {
                     let pick =
-                        |role: &[String]| role.iter().filter(|h| c.hosts.contains(h)).cloned().collect();
+                        |role: &[String]| role.iter().filter(|h| c.members().contains(h)).cloned().collect();
                     (pick(&ccs), pick(&ncs))
                 })
                 .collect()
         };
         for (cc, nc) in groups {
             let to_cc = endpoints(ctx, &cc, 8774, "CC");
-            probe(ctx, "nc-to-cc", &nc, &to_cc)?;
+            probe(ctx, "nc-to-cc", &here(&nc), &to_cc)?;
             let to_nc = endpoints(ctx, &nc, 8775, "NC");
-            probe(ctx, "cc-to-nc", &cc, &to_nc)?;
+            probe(ctx, "cc-to-nc", &here(&cc), &to_nc)?;
         }
         let to_clc = endpoints(ctx, &clc, 8773, "CLC");
-        probe(ctx, "nc-to-clc", &ncs, &to_clc)?;
+        probe(ctx, "nc-to-clc", &here(&ncs), &to_clc)?;
         Ok(())
     }
 }

@@ -32,7 +32,7 @@ impl Debugger for SosReport {
         let hosts = crate::euca_hosts(ctx);
         let opts = ctx.options().clone();
         if hosts.is_empty() {
-            ctx.skip("sosreport", "no Eucalyptus hosts");
+            crate::nothing_to_do(ctx, "sosreport");
             return Ok(());
         }
         if !opts.allow_changes && !opts.dry_run {
