@@ -177,6 +177,7 @@ pub fn run(args: CheckArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         }
     }
     report.results = results;
+    report.results.deployment_sha256 = super::digest(&d);
     output.apply_waivers(&d, &mut report.results, printer)?;
     output.apply_baseline(&mut report.results)?;
     unknown_plugin_errors("plugin", &report.results, &registry, printer);

@@ -112,6 +112,7 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
     );
     progress.finish();
     report.results.interrupted = rolecall::interrupt::interrupted();
+    report.results.deployment_sha256 = super::digest(&d);
     report.shard = shard;
     output.apply_waivers(&d, &mut report.results, printer)?;
     output.apply_baseline(&mut report.results)?;

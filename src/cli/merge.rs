@@ -1,5 +1,6 @@
-//! `rolecall merge SHARD.json..`: the JSON results of `--shard I/N` runs, joined into the
-//! report of the whole run (same outputs, same exit code).
+//! `rolecall merge FILE.json..`: the JSON results of `--shard I/N` runs, joined into the
+//! report of the whole run (same outputs, same exit code); or a `validate` result with the
+//! `debug` result (or shards) of the same deployment, joined as `rolecall check` reports.
 
 use std::path::PathBuf;
 
@@ -13,10 +14,11 @@ use super::output::{OutputArgs, ReportFormat};
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
-    /// The JSON results of every shard (`debug` or `run` with `--shard I/N --format json`)
-    #[arg(required = true, value_name = "SHARD.json")]
+    /// The JSON results of every shard (`debug` or `run` with `--shard I/N --format json`);
+    /// or a `validate` result and the `debug` result (or its shards) of the same deployment
+    #[arg(required = true, value_name = "FILE.json")]
     pub files: Vec<PathBuf>,
-    /// The deployment the shards ran on: its SHA-256 must be the one they record, and their
+    /// The deployment the results are of: its SHA-256 must be the one they record, and their
     /// hosts its hosts (also named in table locations)
     #[command(flatten)]
     pub deployment: super::DeploymentArgs,

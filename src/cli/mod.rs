@@ -90,6 +90,12 @@ fn announce(d: &rolecall::deployment::Deployment, printer: &Printer) {
 /// [`load_deployment`], writing every requested output even when the deployment does not
 /// load (a pipeline's JSON, SARIF or JUnit step then reads the reason, at its place, instead
 /// of finding no file); the error itself still goes to stderr and the exit code is 2.
+/// The SHA-256 of `d`'s file (or inventory directory), recorded in JSON results; `None` when
+/// it can no longer be read (it was, a moment ago).
+pub fn digest(d: &rolecall::deployment::Deployment) -> Option<String> {
+    rolecall::run::shard::digest(&d.source).ok()
+}
+
 pub fn load_or_report(
     config: &std::path::Path,
     profile: Option<ProfileArg>,

@@ -377,6 +377,7 @@ pub fn json_value(results: &Results, source: &Path) -> Value {
             "exit_reasons": results.exit_reasons().iter().map(|(e, why)| json!({"exit_code": e.code(), "reason": why})).collect::<Vec<_>>(),
         },
         "interrupted": results.interrupted,
+        "deployment_sha256": results.deployment_sha256,
         "load_errors": results.load_problems.iter().map(|p| json!({"file": p.file.display().to_string(), "reason": p.reason})).collect::<Vec<_>>(),
         "unreached": results.unreached.iter().map(|(h, why)| json!({"host": h, "reason": why})).collect::<Vec<_>>(),
         "logs": results.logs.iter().map(|(p, level, text)| json!({"plugin": p, "level": level, "message": text})).collect::<Vec<_>>(),

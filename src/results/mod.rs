@@ -18,7 +18,7 @@ use crate::plugin::LoadProblem;
 
 /// The version of rolecall's JSON documents (`schema_version`; schemas in `docs/schemas/`).
 /// Raised when a field changes meaning or goes away; new fields do not raise it.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One reported check.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,6 +118,9 @@ pub struct Results {
     pub fail_on_new_only: bool,
     /// The run was interrupted (Ctrl-C, SIGTERM): the results are partial.
     pub interrupted: bool,
+    /// The SHA-256 of the deployment the run read ([`crate::results::shard::digest`]), so that
+    /// `merge` can tell results of one deployment from another's.
+    pub deployment_sha256: Option<String>,
 }
 
 /// The name of a plugin log level (`rolecall_plugin::abi::level`).

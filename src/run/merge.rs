@@ -42,9 +42,44 @@ fn bytes(v: &Value, key: &str) -> Option<Vec<u8>> {
 /// Bytes of one shard's JSON `merge` reads at most (as a deployment file).
 pub const MAX_SHARD_BYTES: u64 = 64 << 20;
 
-/// Join `docs` (file, parsed JSON) of shards 1..N of one run on deployment `d`, whose digest
-/// ([`super::shard::digest`]) is `expected_digest`. Warnings (a check that could not be made)
-/// come back beside the result.
+/// The oldest `schema_version` merge reads: version 2 only added fields, and counts waived
+/// failures apart (none in a version 1 document).
+pub const OLDEST_SCHEMA_VERSION: u32 = 1;
+
+/// What a result document is the JSON of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Validate,
+    Debug,
+    Run,
+}
+
+impl Kind {
+    fn of(path: &std::path::Path, doc: &Value) -> Result<Self, String> {
+        let at = path.display();
+        match doc.get("schema_version").and_then(Value::as_u64) {
+            Some(v) if (u64::from(OLDEST_SCHEMA_VERSION)..=u64::from(SCHEMA_VERSION)).contains(&v) => {}
+            Some(v) => return Err(format!(
+                "{at}: schema_version {v}; this rolecall reads {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION}"
+            )),
+            None => return Err(format!("{at}: not a rolecall JSON result (no schema_version)")),
+        }
+        Ok(if doc.get("command").is_some_and(Value::is_string) {
+            Self::Run
+        } else if doc.get("dry_run").is_some() {
+            Self::Debug
+        } else if doc.get("results").is_some_and(Value::is_array) {
+            Self::Validate
+        } else {
+            return Err(format!("{at}: not the JSON of `validate`, `debug` or `run`"));
+        })
+    }
+}
+
+/// Join `docs` (file, parsed JSON) on deployment `d`, whose digest ([`super::shard::digest`])
+/// is `expected_digest`: the shards 1..N of one run, or a `validate` result and the `debug`
+/// result (or its shards) of the same deployment, into one report as `rolecall check` gives.
+/// Warnings (a check that could not be made) come back beside the result.
 pub fn merge(
     docs: &[(PathBuf, Value)],
     d: &Deployment,
@@ -53,6 +88,104 @@ pub fn merge(
     if docs.is_empty() {
         return Err("nothing to merge: give the JSON results of every shard".into());
     }
+    let mut validate = Vec::new();
+    let mut rest = Vec::new();
+    for (path, doc) in docs {
+        match Kind::of(path, doc)? {
+            Kind::Validate => validate.push((path.clone(), doc.clone())),
+            _ => rest.push((path.clone(), doc.clone())),
+        }
+    }
+    let Some((vpath, vdoc)) = validate.first() else {
+        return merge_shards(docs, d, expected_digest);
+    };
+    if let Some((other, _)) = validate.get(1) {
+        return Err(format!(
+            "{} and {}: two `validate` results; give one, with the `debug` result (or its shards) \
+             of the same deployment",
+            vpath.display(),
+            other.display()
+        ));
+    }
+    let same_deployment =
+        |path: &PathBuf, doc: &Value| match doc.get("deployment_sha256").and_then(Value::as_str) {
+            Some(s) if s == expected_digest => Ok(()),
+            Some(_) => Err(format!(
+                "{}: it ran on another deployment than `{}` (their SHA-256 differ)",
+                path.display(),
+                d.source.display()
+            )),
+            None => Err(format!(
+                "{}: it records no deployment SHA-256 (an older rolecall): run it again to join it",
+                path.display()
+            )),
+        };
+    same_deployment(vpath, vdoc)?;
+    let (mut report, warnings) = match rest.as_slice() {
+        [] => {
+            return Err(format!(
+                "{}: nothing to join it with: give the `debug` result (or its shards) of the same deployment",
+                vpath.display()
+            ))
+        }
+        [(path, doc)] if doc.get("shard").is_none() => {
+            if Kind::of(path, doc)? != Kind::Debug {
+                return Err(format!(
+                    "{}: a `run` result joins no `validate` result",
+                    path.display()
+                ));
+            }
+            same_deployment(path, doc)?;
+            if doc.get("dry_run").and_then(Value::as_bool) == Some(true) {
+                return Err(format!(
+                    "{}: a dry run (--dry-run): it checked nothing",
+                    path.display()
+                ));
+            }
+            let hosts: Vec<String> = doc
+                .get("hosts")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|h| h.as_str().map(str::to_string))
+                .collect();
+            (
+                merge_debug(&[&(path.clone(), doc.clone())], d, &hosts)?,
+                Vec::new(),
+            )
+        }
+        shards => match merge_shards(shards, d, expected_digest)? {
+            (Merged::Debug(r), w) => (*r, w),
+            (Merged::Run { .. }, _) => return Err("a `run` result joins no `validate` result".into()),
+        },
+    };
+    // The validators' results first, as `rolecall check` lists them.
+    let v = merge_debug(&[&(vpath.clone(), vdoc.clone())], d, &[])?;
+    let mut items = v.results.items;
+    items.append(&mut report.results.items);
+    report.results.items = items;
+    let mut ran = v.results.ran;
+    ran.append(&mut report.results.ran);
+    report.results.ran = ran;
+    let mut logs = v.results.logs;
+    logs.append(&mut report.results.logs);
+    report.results.logs = logs;
+    for p in v.results.load_problems {
+        if !report.results.load_problems.iter().any(|q| q.file == p.file) {
+            report.results.load_problems.push(p);
+        }
+    }
+    report.results.interrupted |= vdoc.get("interrupted").and_then(Value::as_bool).unwrap_or(false);
+    report.results.deployment_sha256 = Some(expected_digest.to_string());
+    Ok((Merged::Debug(Box::new(report)), warnings))
+}
+
+/// [`merge`] of the shards of one run.
+fn merge_shards(
+    docs: &[(PathBuf, Value)],
+    d: &Deployment,
+    expected_digest: &str,
+) -> Result<(Merged, Vec<String>), String> {
     let mut count = None;
     let mut seen: IndexMap<u32, &PathBuf> = IndexMap::new();
     let mut kind = None;
@@ -60,23 +193,14 @@ pub fn merge(
     let mut runs: Vec<(&PathBuf, ShardRun)> = Vec::new();
     for (path, doc) in docs {
         let at = path.display();
-        match doc.get("schema_version").and_then(Value::as_u64) {
-            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
-            Some(v) => {
+        let this = match Kind::of(path, doc)? {
+            Kind::Run => "run",
+            Kind::Debug => "debug",
+            Kind::Validate => {
                 return Err(format!(
-                    "{at}: schema_version {v}; this rolecall reads {SCHEMA_VERSION}"
+                    "{at}: a `validate` result has no shards: give it with the `debug` result (or its shards)"
                 ))
             }
-            None => return Err(format!("{at}: not a rolecall JSON result (no schema_version)")),
-        }
-        let this = if doc.get("command").is_some_and(Value::is_string) {
-            "run"
-        } else if doc.get("dry_run").is_some() {
-            "debug"
-        } else {
-            return Err(format!(
-                "{at}: not the JSON of `debug` or `run` (validate has no shards)"
-            ));
         };
         if *kind.get_or_insert(this) != this {
             return Err(format!(
@@ -170,7 +294,10 @@ pub fn merge(
     ordered.sort_by_key(|(_, d)| d.get("shard").and_then(Shard::from_json).map_or(0, |s| s.index));
     let merged = match kind {
         Some("run") => merge_run(&ordered),
-        _ => merge_debug(&ordered, d, &selected).map(|r| Merged::Debug(Box::new(r))),
+        _ => merge_debug(&ordered, d, &selected).map(|mut r| {
+            r.results.deployment_sha256 = Some(expected_digest.to_string());
+            Merged::Debug(Box::new(r))
+        }),
     }?;
     Ok((merged, warnings))
 }

@@ -351,7 +351,7 @@ fn three_outputs_in_one_run_and_sarif_for_code_scanning() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("out.json")).expect("json file"))
             .expect("JSON");
-    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["schema_version"], 2);
     assert_eq!(json["summary"]["exit_code"], 1);
     let junit = std::fs::read_to_string(dir.join("junit.xml")).expect("junit file");
     assert!(

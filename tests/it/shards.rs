@@ -139,3 +139,97 @@ fn a_limit_narrows_where_checks_run_not_what_they_look_at() {
         }
     }
 }
+
+/// `merge VALIDATE.json DEBUG.json` gives what `rolecall check` gives: one report, one summary,
+/// one exit code; results of another deployment, two validate results or a validate result
+/// alone are refused.
+#[test]
+fn merge_joins_a_validate_and_a_debug_result_as_check_does() {
+    let keep = tempfile::tempdir().expect("tmp");
+    let at = |name: &str| keep.path().join(name).display().to_string();
+    let run = |args: &[&str]| {
+        Test::new()
+            .yaml(YAML)
+            .file("canned.yaml", CANNED.as_bytes())
+            .args(args.iter().copied())
+            .run()
+    };
+    let only = format!("{PLUGINS},cardinality,addresses");
+    let check = run(&[
+        "check",
+        "--replay",
+        "canned.yaml",
+        "--only",
+        &only,
+        "--format",
+        "json",
+    ]);
+    check.code(1);
+    let v = run(&["validate", "--only", "cardinality,addresses", "--format", "json"]);
+    v.code(0);
+    std::fs::write(at("validate.json"), &v.stdout).expect("write");
+    let d = debug(&["--format", "json"]);
+    d.code(1);
+    std::fs::write(at("debug.json"), &d.stdout).expect("write");
+    let merged = Test::new()
+        .yaml(YAML)
+        .args([
+            "merge",
+            "--format",
+            "json",
+            &at("validate.json"),
+            &at("debug.json"),
+        ])
+        .run();
+    merged.code(1);
+    let (m, c) = (merged.json(), check.json());
+    let strip = |v: &serde_json::Value| timeless(&serde_json::to_string_pretty(&v["results"]).expect("json"));
+    assert_eq!(strip(&m), strip(&c));
+    assert_eq!(m["summary"], c["summary"]);
+    assert_eq!(m["deployment_sha256"], c["deployment_sha256"]);
+    assert_eq!(m["schema_version"], 2);
+    // The table and JUnit say the same.
+    Test::new()
+        .yaml(YAML)
+        .args(["merge", &at("validate.json"), &at("debug.json")])
+        .run()
+        .code(1)
+        .stdout_has("from 7 plugins");
+
+    // Refusals, each naming the file and why (exit 2).
+    let merge = |files: &[&str]| {
+        Test::new()
+            .yaml(YAML)
+            .args(["merge"])
+            .args(files.iter().copied())
+            .run()
+    };
+    merge(&[&at("validate.json")])
+        .code(2)
+        .stderr_has("validate.json: nothing to join it with");
+    merge(&[&at("validate.json"), &at("validate.json"), &at("debug.json")])
+        .code(2)
+        .stderr_has("two `validate` results");
+    let mut other: serde_json::Value = serde_json::from_str(&v.stdout).expect("json");
+    other["deployment_sha256"] = "00".into();
+    std::fs::write(at("other.json"), other.to_string()).expect("write");
+    merge(&[&at("other.json"), &at("debug.json")])
+        .code(2)
+        .stderr_has("other.json: it ran on another deployment than `deploy.yaml`");
+    other.as_object_mut().expect("object").remove("deployment_sha256");
+    std::fs::write(at("old.json"), other.to_string()).expect("write");
+    merge(&[&at("old.json"), &at("debug.json")])
+        .code(2)
+        .stderr_has("old.json: it records no deployment SHA-256");
+    // A newer schema than this rolecall reads is refused; the previous one is read.
+    let mut newer: serde_json::Value = serde_json::from_str(&v.stdout).expect("json");
+    newer["schema_version"] = 3.into();
+    std::fs::write(at("newer.json"), newer.to_string()).expect("write");
+    merge(&[&at("newer.json"), &at("debug.json")])
+        .code(2)
+        .stderr_has("newer.json: schema_version 3; this rolecall reads 1 to 2");
+    let mut older: serde_json::Value = serde_json::from_str(&d.stdout).expect("json");
+    older["schema_version"] = 1.into();
+    std::fs::write(at("older.json"), older.to_string()).expect("write");
+    merge(&[&at("validate.json"), &at("older.json")]).code(1);
+}
