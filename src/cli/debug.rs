@@ -3,6 +3,7 @@
 use clap::Args;
 use rolecall::exit::Exit;
 use rolecall::report::{debug as render, Printer};
+use rolecall::results::DebugReport;
 use rolecall::run::debug::{debug, DebugOptions};
 
 use super::connect::ConnectArgs;
@@ -25,6 +26,16 @@ pub struct DebugArgs {
     /// Let plugins run commands that change hosts (installing, deleting, restarting)
     #[arg(long)]
     pub allow_changes: bool,
+    /// Run again every SECS seconds over the same sessions, printing only what changed since
+    /// the previous round (a heartbeat line when nothing did); Ctrl-C ends it with the last
+    /// round's full report and exit code
+    #[arg(long, value_name = "SECS", value_parser = super::connect::parse_secs,
+          conflicts_with_all = ["dry_run", "shard", "deadline"])]
+    pub watch: Option<std::time::Duration>,
+    /// With --watch: stop after N rounds
+    #[arg(long, value_name = "N", requires = "watch",
+          value_parser = clap::builder::RangedU64ValueParser::<u32>::new().range(1..))]
+    pub rounds: Option<u32>,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
@@ -62,6 +73,8 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         filter: super::PluginFilter { only, skip },
         dry_run,
         allow_changes,
+        watch,
+        rounds,
         output,
         exec,
         connect,
@@ -101,30 +114,55 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         allow_nets: limits.allow.nets(),
         reach,
     };
-    let progress = printer.progress(Some(0), "debug");
-    let mut report = debug(
-        &d,
-        &registry,
-        &opts,
-        executor.as_ref(),
-        limits.deadline,
-        &progress,
-    );
-    progress.finish();
-    report.results.interrupted = rolecall::interrupt::interrupted();
-    report.results.deployment_sha256 = super::digest(&d);
-    report.shard = shard;
-    output.apply_waivers(&d, &mut report.results, printer)?;
-    output.apply_baseline(&mut report.results)?;
-    unknown_plugin_errors("debugger", &report.results, &registry, printer);
+    let digest = super::digest(&d);
+    let round = || -> anyhow::Result<DebugReport> {
+        let progress = printer.progress(Some(0), "debug");
+        let mut report = debug(
+            &d,
+            &registry,
+            &opts,
+            executor.as_ref(),
+            limits.deadline,
+            &progress,
+        );
+        progress.finish();
+        report.results.interrupted = rolecall::interrupt::interrupted();
+        report.results.deployment_sha256.clone_from(&digest);
+        report.shard.clone_from(&shard);
+        output.apply_waivers(&d, &mut report.results, printer)?;
+        output.apply_baseline(&mut report.results)?;
+        Ok(report)
+    };
     let show = output.show(printer);
-    super::output::write(&sinks, printer, |format| match format {
-        ReportFormat::Table => render::table(&report, &d.source, printer, show),
-        ReportFormat::Json => render::json(&report, &d.source),
-        ReportFormat::Junit => rolecall::report::checks::junit(&report.results, &d.source),
-        // Refused by `sinks(false)` above.
-        ReportFormat::Sarif => String::new(),
-    })?;
+    let write_to = |sinks: &[super::output::Sink], report: &DebugReport| {
+        super::output::write(sinks, printer, |format| match format {
+            ReportFormat::Table => render::table(report, &d.source, printer, show),
+            ReportFormat::Json => render::json(report, &d.source),
+            ReportFormat::Junit => rolecall::report::checks::junit(&report.results, &d.source),
+            // Refused by `sinks(false)` above.
+            ReportFormat::Sarif => String::new(),
+        })
+    };
+    let mut report = round()?;
+    unknown_plugin_errors("debugger", &report.results, &registry, printer);
+    if watch.is_some() {
+        // A machine-readable stdout gets one document: the last round's, at the end.
+        let first: Vec<_> = sinks
+            .iter()
+            .filter(|s| s.file.is_some() || s.format == ReportFormat::Table)
+            .cloned()
+            .collect();
+        write_to(&first, &report)?;
+    } else {
+        write_to(&sinks, &report)?;
+    }
+    if let Some(every) = watch {
+        // Each round refreshes the output files; stdout gets the last full report at the end.
+        let files: Vec<_> = sinks.iter().filter(|s| s.file.is_some()).cloned().collect();
+        let refresh = |r: &DebugReport| write_to(&files, r);
+        report = super::watch::watch(report, every, rounds, &sinks, printer, round, refresh)?;
+        write_to(&sinks, &report)?;
+    }
     super::show_logs(&report.results, printer);
     let unchecked = report.unchecked();
     if !unchecked.is_empty() && !report.dry_run && !report.results.ran.is_empty() {

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use rolecall::exit::Exit;
-use rolecall::report::safe::escape;
 use rolecall::report::Printer;
 use rolecall::run::baseline::{self, State};
 
@@ -34,24 +33,9 @@ pub fn run(args: DiffArgs, printer: &Printer) -> anyhow::Result<Exit> {
     }
     let b = baseline::compare(&new, &old).map_err(|e| anyhow::anyhow!("`{}`: {e}", args.old.display()))?;
     let mut text = String::new();
-    let line = |r: &rolecall::results::CheckResult| {
-        let host = r.host.as_deref().map(|h| format!(" on {h}")).unwrap_or_default();
-        escape(&format!("{}/{}{host}: {}", r.plugin, r.check, r.message)).into_owned()
-    };
-    for (want, label) in [(State::New, "new"), (State::Updated, "updated")] {
-        for (r, s) in new.items.iter().zip(&b.states) {
-            if *s == Some(want) {
-                text.push_str(&format!("{label:<8} {}\n", line(r)));
-            }
-        }
-    }
-    for f in &b.fixed {
-        let host = f.host.as_deref().map(|h| format!(" on {h}")).unwrap_or_default();
-        text.push_str(&format!(
-            "{:<8} {}\n",
-            "fixed",
-            escape(&format!("{}/{}{host}: {}", f.plugin, f.check, f.message))
-        ));
+    for line in baseline::change_lines(&new, &b) {
+        text.push_str(&line);
+        text.push('\n');
     }
     text.push_str(&format!(
         "{} new, {} updated, {} unchanged, {} fixed\n",

@@ -15,6 +15,7 @@ mod roles;
 mod run;
 mod scaffold;
 mod validate;
+mod watch;
 
 use std::path::PathBuf;
 

@@ -55,14 +55,14 @@ impl Baseline {
 
 type Key = (String, String, Option<String>, Option<String>);
 
-/// The failing results of a previous run's JSON, with their keys.
-fn previous_failures(doc: &Value) -> Result<Vec<(Key, String)>, String> {
-    Ok(results_of(doc)?
+/// The failing results of a previous run, with their keys.
+fn previous_failures(previous: &Results) -> Vec<(Key, String)> {
+    previous
         .items
-        .into_iter()
+        .iter()
         .filter(|r| matches!(r.status, Status::Fail | Status::Error))
-        .map(|r| (key_of(&r), r.message))
-        .collect())
+        .map(|r| (key_of(r), r.message.clone()))
+        .collect()
 }
 
 fn key_of(r: &CheckResult) -> Key {
@@ -71,7 +71,37 @@ fn key_of(r: &CheckResult) -> Key {
 
 /// Compare `current` with the previous run's JSON document.
 pub fn compare(current: &Results, previous: &Value) -> Result<Baseline, String> {
-    let before = previous_failures(previous)?;
+    Ok(compare_results(current, &results_of(previous)?))
+}
+
+/// One line per change of `b` (a comparison of `current`): new and updated failures, then
+/// what was fixed, each as `LABEL    plugin/check on host: message`, escaped for a terminal.
+pub fn change_lines(current: &Results, b: &Baseline) -> Vec<String> {
+    use crate::text::safe::escape;
+    let line = |label: &str, plugin: &str, check: &str, host: Option<&str>, message: &str| {
+        let host = host.map(|h| format!(" on {h}")).unwrap_or_default();
+        format!(
+            "{label:<8} {}",
+            escape(&format!("{plugin}/{check}{host}: {message}"))
+        )
+    };
+    let mut out = Vec::new();
+    for (want, label) in [(State::New, "new"), (State::Updated, "updated")] {
+        for (r, s) in current.items.iter().zip(&b.states) {
+            if *s == Some(want) {
+                out.push(line(label, &r.plugin, &r.check, r.host.as_deref(), &r.message));
+            }
+        }
+    }
+    for f in &b.fixed {
+        out.push(line("fixed", &f.plugin, &f.check, f.host.as_deref(), &f.message));
+    }
+    out
+}
+
+/// Compare `current` with a previous run's results.
+pub fn compare_results(current: &Results, previous: &Results) -> Baseline {
+    let before = previous_failures(previous);
     let mut by_key: HashMap<&Key, Vec<&str>> = HashMap::new();
     for (k, m) in &before {
         by_key.entry(k).or_default().push(m.as_str());
@@ -108,7 +138,7 @@ pub fn compare(current: &Results, previous: &Value) -> Result<Baseline, String> 
             message: message.clone(),
         })
         .collect();
-    Ok(Baseline { states, fixed })
+    Baseline { states, fixed }
 }
 
 /// The results of a run's JSON document (`rolecall diff`, `--baseline`).

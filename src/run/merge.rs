@@ -59,9 +59,11 @@ impl Kind {
         let at = path.display();
         match doc.get("schema_version").and_then(Value::as_u64) {
             Some(v) if (u64::from(OLDEST_SCHEMA_VERSION)..=u64::from(SCHEMA_VERSION)).contains(&v) => {}
-            Some(v) => return Err(format!(
+            Some(v) => {
+                return Err(format!(
                 "{at}: schema_version {v}; this rolecall reads {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION}"
-            )),
+            ))
+            }
             None => return Err(format!("{at}: not a rolecall JSON result (no schema_version)")),
         }
         Ok(if doc.get("command").is_some_and(Value::is_string) {

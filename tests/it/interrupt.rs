@@ -234,3 +234,91 @@ fn a_timed_out_command_run_as_root_that_ignores_term_is_stopped_as_root() {
         );
     }
 }
+
+/// A deployment whose one check fails on its first run and passes on every later one (a
+/// counter in `dir`), on the fleet's first host.
+fn settling_check(fleet: &Fleet, dir: &std::path::Path) -> String {
+    let count = dir.join("count").display().to_string();
+    let mut yaml = fleet.hosts_yaml();
+    yaml.push_str(&format!(
+        "roles:\n  fleet:\n    hosts: [h01]\n    checks:\n      - id: settled\n        \
+         command: \"n=$(cat {count} 2>/dev/null || echo 0); echo $((n+1)) > {count}; test $n -ge 1\"\n"
+    ));
+    yaml
+}
+
+/// `debug --watch`: the first round in full, then only what changed (a fix), then a heartbeat;
+/// the last round's full report and exit code at the end.
+#[test]
+fn watch_prints_what_changed_then_a_heartbeat() {
+    let Some(fleet) = crate::support::fleet(1) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("deploy.yaml"), settling_check(&fleet, dir.path())).expect("write");
+    let mut args: Vec<String> = [
+        "debug", "--all", "--only", "checks", "--watch", "0.2", "--rounds", "3",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(fleet_args(&fleet));
+    let (status, stdout, stderr) = finish(spawn(dir.path(), &args), Duration::from_secs(60));
+    assert_eq!(status.code(), Some(0), "{stdout}\n{stderr}");
+    let first = stdout.find("1 failed").expect("the first round in full");
+    let change = stdout
+        .find("round 2: 1 change\n  fixed    checks/settled on h01:")
+        .expect("the fix");
+    let beat = stdout
+        .find("round 3: no change (0 of 1 checks failing)")
+        .expect("a heartbeat");
+    let last = stdout
+        .rfind("1 passed, 0 failed")
+        .expect("the last round in full");
+    assert!(first < change && change < beat && beat < last, "{stdout}");
+}
+
+/// Ctrl-C ends a watch with the last complete round's report and exit code.
+#[test]
+fn ctrl_c_ends_a_watch_with_the_last_full_round() {
+    let Some(fleet) = crate::support::fleet(1) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("deploy.yaml"), settling_check(&fleet, dir.path())).expect("write");
+    let mut args: Vec<String> = [
+        "debug",
+        "--all",
+        "--only",
+        "checks",
+        "--watch",
+        "0.2",
+        "--output",
+        "json=report.json",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(fleet_args(&fleet));
+    let child = spawn(dir.path(), &args);
+    // Wait for a third round to have run.
+    let start = Instant::now();
+    while std::fs::read_to_string(dir.path().join("count")).map_or(0, |c| c.trim().parse().unwrap_or(0)) < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the watch never reached round 3"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(&child, libc::SIGINT);
+    let (status, stdout, stderr) = finish(child, Duration::from_secs(20));
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the last round passed\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("round 2: 1 change"), "{stdout}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).expect("json"))
+            .expect("JSON");
+    assert_eq!(doc["interrupted"], false, "a complete round, not the cut one");
+    assert_eq!(doc["summary"]["total"]["pass"], 1);
+}
