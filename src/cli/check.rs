@@ -180,12 +180,18 @@ pub fn run(args: CheckArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
     report.results.deployment_sha256 = super::digest(&d);
     output.apply_waivers(&d, &mut report.results, printer)?;
     output.apply_baseline(&mut report.results)?;
+    report.results.explain(&d, &report.hosts);
     unknown_plugin_errors("plugin", &report.results, &registry, printer);
     super::output::write(&sinks, printer, |format| match format {
         ReportFormat::Table => render::table(&report, &d.source, printer, show),
         ReportFormat::Json => render::json(&report, &d.source),
         ReportFormat::Junit => checks::junit(&report.results, &d.source),
         ReportFormat::Sarif => checks::sarif(&report.results, &d.source, &root),
+        ReportFormat::Html => rolecall::report::html::page(
+            "check",
+            &render::json(&report, &d.source),
+            &rolecall::report::html::deployment_json(&d),
+        ),
     })?;
     super::show_logs(&report.results, printer);
     Ok(report.exit())

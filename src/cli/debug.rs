@@ -131,6 +131,7 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         report.shard.clone_from(&shard);
         output.apply_waivers(&d, &mut report.results, printer)?;
         output.apply_baseline(&mut report.results)?;
+        report.results.explain(&d, &report.hosts);
         Ok(report)
     };
     let show = output.show(printer);
@@ -139,6 +140,11 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
             ReportFormat::Table => render::table(report, &d.source, printer, show),
             ReportFormat::Json => render::json(report, &d.source),
             ReportFormat::Junit => rolecall::report::checks::junit(&report.results, &d.source),
+            ReportFormat::Html => rolecall::report::html::page(
+                "debug",
+                &render::json(report, &d.source),
+                &rolecall::report::html::deployment_json(&d),
+            ),
             // Refused by `sinks(false)` above.
             ReportFormat::Sarif => String::new(),
         })

@@ -62,11 +62,18 @@ pub fn run(args: MergeArgs, printer: &Printer) -> anyhow::Result<Exit> {
         printer.warn(&w);
     }
     match merged {
-        Merged::Debug(report) => {
+        Merged::Debug(mut report) => {
+            let hosts = report.hosts.clone();
+            report.results.explain(&d, &hosts);
             super::output::write(&sinks, printer, |format| match format {
                 ReportFormat::Table => render::table(&report, &config, printer, show),
                 ReportFormat::Json => render::json(&report, &config),
                 ReportFormat::Junit => rolecall::report::checks::junit(&report.results, &config),
+                ReportFormat::Html => rolecall::report::html::page(
+                    "merge",
+                    &render::json(&report, &config),
+                    &rolecall::report::html::deployment_json(&d),
+                ),
                 // Refused by `sinks(false)` above.
                 ReportFormat::Sarif => String::new(),
             })?;
@@ -75,6 +82,11 @@ pub fn run(args: MergeArgs, printer: &Printer) -> anyhow::Result<Exit> {
         Merged::Run { command, results } => {
             super::output::write(&sinks, printer, |format| match format {
                 ReportFormat::Json => fanout::json(&command, &results, None),
+                ReportFormat::Html => rolecall::report::html::page(
+                    "merge",
+                    &fanout::json(&command, &results, None),
+                    &rolecall::report::html::deployment_json(&d),
+                ),
                 _ => fanout::table(&command, &results),
             })?;
             Ok(fanout::exit(&results))

@@ -121,6 +121,11 @@ pub fn load_or_report(
                 output::ReportFormat::Json => checks::load_failure_json(&f),
                 output::ReportFormat::Sarif => checks::load_failure_sarif(&f, sarif_root),
                 output::ReportFormat::Junit => checks::load_failure_junit(&f),
+                output::ReportFormat::Html => rolecall::report::html::page(
+                    "load",
+                    &checks::load_failure_json(&f),
+                    &serde_json::json!({"source": config.display().to_string()}),
+                ),
                 output::ReportFormat::Table => String::new(),
             })?;
             Err(e.into())

@@ -15,15 +15,18 @@ pub enum ReportFormat {
     Junit,
     /// SARIF 2.1.0, for code-scanning tools (`validate` only)
     Sarif,
+    /// One self-contained HTML page: the run's JSON rendered as a grid of hosts by checks
+    Html,
 }
 
 impl ReportFormat {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Self::Table => "table",
             Self::Json => "json",
             Self::Junit => "junit",
             Self::Sarif => "sarif",
+            Self::Html => "html",
         }
     }
 }
@@ -45,14 +48,14 @@ pub struct Sink {
     pub file: Option<PathBuf>,
 }
 
-fn parse_sink(s: &str) -> Result<Sink, String> {
+pub fn parse_sink(s: &str) -> Result<Sink, String> {
     let (format, file) = match s.split_once('=') {
         Some((f, path)) if !path.is_empty() => (f, Some(PathBuf::from(path))),
         Some((_, _)) => return Err(format!("`{s}`: no file after `=`")),
         None => (s, None),
     };
     let format = ReportFormat::from_str(format, true).map_err(|_| {
-        format!("`{format}` is not an output format: table, json, junit or sarif (as FORMAT or FORMAT=FILE)")
+        format!("`{format}` is not an output format: table, json, junit, sarif or html (as FORMAT or FORMAT=FILE)")
     })?;
     Ok(Sink { format, file })
 }
@@ -84,8 +87,8 @@ pub struct OutputArgs {
     /// Output format, to stdout (one output; see --output for several)
     #[arg(long, value_enum, conflicts_with = "outputs")]
     pub format: Option<ReportFormat>,
-    /// An output, FORMAT or FORMAT=FILE (table, json, junit, sarif); repeatable:
-    /// `--output table --output json=results.json --output junit=junit.xml`
+    /// An output, FORMAT or FORMAT=FILE (table, json, junit, sarif, html); repeatable:
+    /// `--output table --output json=results.json --output html=report.html`
     #[arg(long = "output", short = 'o', value_name = "FORMAT[=FILE]", value_parser = parse_sink)]
     pub outputs: Vec<Sink>,
     /// What the table shows in full: problems (default: errors, failures, warnings; passes as

@@ -37,6 +37,10 @@ pub struct RunArgs {
     /// Also write each host's output to DIR/HOST.stdout and DIR/HOST.stderr (DIR is created)
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+    /// Also write the results to a file, FORMAT=FILE: json or html (a self-contained page);
+    /// repeatable
+    #[arg(long = "output", short = 'o', value_name = "FORMAT=FILE", value_parser = super::output::parse_sink)]
+    pub outputs: Vec<super::output::Sink>,
     /// The command, after `--`; its words are joined with spaces and run by the remote shell
     #[arg(last = true, required_unless_present = "list_hosts", value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -52,8 +56,17 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
         stdin,
         stream,
         output_dir,
+        outputs,
         command,
     } = args;
+    for o in &outputs {
+        use super::output::ReportFormat;
+        if o.file.is_none() || !matches!(o.format, ReportFormat::Json | ReportFormat::Html) {
+            anyhow::bail!(
+                "`run --output` takes json=FILE or html=FILE (the table and --format go to stdout)"
+            );
+        }
+    }
     if let Some(dir) = &output_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating `--output-dir` `{}`", dir.display()))?;
@@ -108,6 +121,14 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
         (false, ListFormat::Json) => fanout::json(&command, &results, shard.as_ref()),
     };
     printer.out(&text).context("writing to stdout")?;
+    if !outputs.is_empty() {
+        let json = fanout::json(&command, &results, shard.as_ref());
+        let deployment = rolecall::report::html::deployment_json(&d);
+        super::output::write(&outputs, printer, |format| match format {
+            super::output::ReportFormat::Html => rolecall::report::html::page("run", &json, &deployment),
+            _ => json.clone(),
+        })?;
+    }
     Ok(fanout::exit(&results))
 }
 

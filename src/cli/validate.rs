@@ -71,6 +71,11 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
         ReportFormat::Json => checks::json(&results, &d.source),
         ReportFormat::Junit => checks::junit(&results, &d.source),
         ReportFormat::Sarif => checks::sarif(&results, &d.source, &root),
+        ReportFormat::Html => rolecall::report::html::page(
+            "validate",
+            &checks::json(&results, &d.source),
+            &rolecall::report::html::deployment_json(&d),
+        ),
     })?;
     super::show_logs(&results, printer);
     super::nothing_checked(

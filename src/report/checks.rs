@@ -1,5 +1,6 @@
 //! The renderers of [`crate::results`]: table, JSON, JUnit.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -53,11 +54,43 @@ pub fn table(results: &Results, source: &Path, printer: &Printer, show: Show) ->
 /// Per plugin: its results folded across hosts, worst first, as `show` asks (passes and skips
 /// as one line by default); then load problems and hosts not reached.
 pub fn table_blocks(results: &Results, source: &Path, printer: &Printer, show: Show) -> String {
-    let mut out = String::new();
+    let mut out = causes_block(results);
+    // Results on hosts not reached stand for a cause above: each plugin counts them in one line
+    // instead of an error row per check.
+    let explained = crate::results::causes::explained_by(&results.causes, results.items.len());
+    let unreached_cause = |i: usize| {
+        explained[i]
+            .iter()
+            .copied()
+            .find(|n| results.causes[n - 1].kind.unreached())
+    };
     let mut by_plugin: IndexMap<&str, Vec<&CheckResult>> = IndexMap::new();
-    for r in &results.items {
-        by_plugin.entry(r.plugin.as_str()).or_default().push(r);
+    let mut not_reached: IndexMap<&str, (usize, BTreeSet<usize>)> = IndexMap::new();
+    for (i, r) in results.items.iter().enumerate() {
+        by_plugin.entry(r.plugin.as_str()).or_default();
+        match unreached_cause(i) {
+            Some(n) => {
+                let e = not_reached.entry(r.plugin.as_str()).or_default();
+                e.0 += 1;
+                e.1.insert(n);
+            }
+            None => by_plugin.entry(r.plugin.as_str()).or_default().push(r),
+        }
     }
+    let not_reached_line = |plugin: &str| {
+        not_reached.get(plugin).map(|(n, causes)| {
+            let ids: Vec<String> = causes.iter().map(|c| c.to_string()).collect();
+            format!(
+                "{} on hosts not reached: see cause {}",
+                if *n == 1 {
+                    "1 result".to_string()
+                } else {
+                    format!("{n} results")
+                },
+                ids.join(", ")
+            )
+        })
+    };
     // The results a baseline calls new (by address: the rows below point at them).
     let new_results: std::collections::HashSet<*const CheckResult> = results
         .baseline
@@ -88,6 +121,11 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer, show: S
     let mut after_line = false;
     for (plugin, items) in &order {
         let plugin = *plugin;
+        if let (true, Some(line)) = (items.is_empty(), not_reached_line(plugin)) {
+            let _ = writeln!(out, "{} {}", safe::escape(plugin).bold(), line.magenta());
+            after_line = true;
+            continue;
+        }
         if show != Show::All && items.iter().all(|r| r.status == Status::Skip) {
             idle.push(plugin);
             continue;
@@ -105,6 +143,10 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer, show: S
         let is_new = |r: &fold::Folded<'_>| new_results.contains(&std::ptr::from_ref(r.first));
         shown.sort_by_key(|r| !is_new(r));
         let quiet_line = (show != Show::All).then(|| rest_line(&rows, show)).flatten();
+        let quiet_line = match (quiet_line, not_reached_line(plugin)) {
+            (Some(q), Some(n)) => Some(format!("{q}; {}", n.magenta())),
+            (q, n) => q.or(n.map(|n| n.magenta().to_string())),
+        };
         if shown.is_empty() {
             if let Some(line) = quiet_line {
                 let _ = writeln!(out, "{} {line}", safe::escape(plugin).bold());
@@ -172,12 +214,23 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer, show: S
         }
         let _ = writeln!(out, "{t}\n");
     }
-    if !results.unreached.is_empty() {
+    // Hosts not reached that no cause above names (every one, without causes).
+    let named: std::collections::HashSet<&str> = results
+        .causes
+        .iter()
+        .filter(|c| c.kind.unreached())
+        .flat_map(|c| c.affected.iter().map(String::as_str))
+        .collect();
+    if results.unreached.keys().any(|h| !named.contains(h.as_str())) {
         let _ = writeln!(out, "{}", "hosts not reached".bold());
         // Hosts with the same reason share a row.
         let mut t = new_table(printer, &["Hosts", "Why"]);
         let mut why_hosts: IndexMap<&str, Vec<&str>> = IndexMap::new();
-        for (host, why) in &results.unreached {
+        for (host, why) in results
+            .unreached
+            .iter()
+            .filter(|(h, _)| !named.contains(h.as_str()))
+        {
             why_hosts.entry(why.as_str()).or_default().push(host.as_str());
         }
         for (why, hosts) in why_hosts {
@@ -188,6 +241,39 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer, show: S
         }
         let _ = writeln!(out, "{t}\n");
     }
+    out
+}
+
+/// The causes, first: one numbered line each, what it rests on, and a fix when there is one.
+fn causes_block(results: &Results) -> String {
+    let mut out = String::new();
+    if results.causes.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{} {}",
+        "likely causes".bold(),
+        "(found in the results below, which stay as they are)".dimmed()
+    );
+    for (n, c) in results.causes.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{} {}",
+            format!("{:>3}.", n + 1).red().bold(),
+            safe::escape(&c.message)
+        );
+        let _ = writeln!(
+            out,
+            "     {} {}",
+            "based on:".dimmed(),
+            safe::escape(&c.based_on).dimmed()
+        );
+        if let Some(fix) = &c.fix {
+            let _ = writeln!(out, "     {} {}", "fix:".green(), safe::escape(fix));
+        }
+    }
+    out.push('\n');
     out
 }
 
@@ -335,12 +421,14 @@ pub(crate) fn pretty(doc: &Value) -> String {
 /// The JSON document of [`json()`], to extend.
 pub fn json_value(results: &Results, source: &Path) -> Value {
     let states = results.baseline.as_ref().map(|b| &b.states);
+    let explained = crate::results::causes::explained_by(&results.causes, results.items.len());
     let items: Vec<Value> = results
         .items
         .iter()
         .enumerate()
         .map(|(i, r)| {
             let mut v = json!({
+                "id": i,
                 "plugin": r.plugin,
                 "check": r.check,
                 "status": r.status.as_str(),
@@ -356,6 +444,9 @@ pub fn json_value(results: &Results, source: &Path) -> Value {
             });
             if let Some(state) = states.and_then(|s| s.get(i).copied().flatten()) {
                 v["baseline"] = json!(state.as_str());
+            }
+            if !explained[i].is_empty() {
+                v["explained_by"] = json!(explained[i]);
             }
             if let Some(w) = &r.waived {
                 v["waived"] =
@@ -378,6 +469,21 @@ pub fn json_value(results: &Results, source: &Path) -> Value {
         },
         "interrupted": results.interrupted,
         "deployment_sha256": results.deployment_sha256,
+        "causes": results.causes.iter().enumerate().map(|(n, c)| {
+            let mut v = json!({
+                "id": n + 1,
+                "kind": c.kind.as_str(),
+                "subject": c.subject,
+                "message": c.message,
+                "based_on": c.based_on,
+                "affected": c.affected,
+                "evidence": c.evidence,
+            });
+            if let Some(fix) = &c.fix {
+                v["fix"] = json!(fix);
+            }
+            v
+        }).collect::<Vec<_>>(),
         "load_errors": results.load_problems.iter().map(|p| json!({"file": p.file.display().to_string(), "reason": p.reason})).collect::<Vec<_>>(),
         "unreached": results.unreached.iter().map(|(h, why)| json!({"host": h, "reason": why})).collect::<Vec<_>>(),
         "logs": results.logs.iter().map(|(p, level, text)| json!({"plugin": p, "level": level, "message": text})).collect::<Vec<_>>(),

@@ -42,7 +42,9 @@ pub struct Folded<'a> {
 impl Folded<'_> {
     /// The host list folded (`nc[01-04,07]`), comma-separated.
     pub fn hosts_text(&self) -> String {
-        fold(self.hosts.iter().copied()).join(",")
+        // A host with several folded results (ports 8443..8779 on one host) is named once.
+        let mut seen = std::collections::HashSet::new();
+        fold(self.hosts.iter().copied().filter(|h| seen.insert(*h))).join(",")
     }
 }
 

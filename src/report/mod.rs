@@ -5,6 +5,7 @@ pub mod checks;
 pub mod debug;
 pub mod fanout;
 pub mod fold;
+pub mod html;
 pub mod printer;
 pub mod roles;
 

@@ -2,6 +2,7 @@
 //! orchestration in [`crate::run`] fills it; the renderers in [`crate::report`] only read it.
 
 pub mod baseline;
+pub mod causes;
 pub mod order;
 pub mod shard;
 pub mod waiver;
@@ -121,6 +122,8 @@ pub struct Results {
     /// The SHA-256 of the deployment the run read ([`crate::results::shard::digest`]), so that
     /// `merge` can tell results of one deployment from another's.
     pub deployment_sha256: Option<String>,
+    /// Root-cause hints found in the results ([`causes`]), likely causes first.
+    pub causes: Vec<causes::Cause>,
 }
 
 /// The name of a plugin log level (`rolecall_plugin::abi::level`).
@@ -196,6 +199,18 @@ impl Results {
             logs.into_iter()
                 .map(|(level, text)| (plugin.to_string(), level_name(level), text)),
         );
+    }
+
+    /// Find the root-cause hints of these results ([`causes::find`]), for a run that worked
+    /// on `hosts` of `d`.
+    pub fn explain(&mut self, d: &crate::deployment::Deployment, hosts: &[String]) {
+        let roles: Vec<(String, Vec<String>)> = d
+            .roles
+            .values()
+            .filter(|r| r.name != crate::deployment::ALL_ROLE)
+            .map(|r| (r.name.clone(), r.hosts.clone()))
+            .collect();
+        self.causes = causes::find(self, hosts, &roles);
     }
 
     /// Put the results in the run's one order ([`order`]), given the order of each plugin's

@@ -334,8 +334,11 @@ fn debug_runs_plugins_over_shared_sessions_and_reports_unreached_hosts() {
     out.code(2) // the panicking debugger is a plugin error; it outranks the unreached host
         .stdout_has("fixture-echo")
         .stdout_has("hosts x plugins")
-        .stdout_has("hosts not reached")
-        .stdout_has(&format!("unreachable: {address}:{port}: Connection refused"))
+        .stdout_has("likely causes")
+        .stdout_has(&format!(
+            "1. 1 host not reached (gone): unreachable: {address}:{port}: Connection refused"
+        ))
+        .stdout_has("1 result on hosts not reached: see cause 1")
         .stdout_has("fixture debugger panic after 4 results");
     let t = Test::new().yaml(&yaml);
     let dir = plugin_dir(&t, &[("libfixture_ok.so", &lib("fixture_ok"))]);
