@@ -2,6 +2,7 @@
 
 mod ansible;
 mod bad_input;
+mod browser;
 mod calyptos;
 mod check_cmd;
 mod checks;
@@ -9,6 +10,7 @@ mod crash;
 mod docs;
 mod executor;
 mod hostile;
+mod html;
 mod install;
 mod integrity;
 mod interrupt;

@@ -114,6 +114,59 @@ fn targets_behind_a_bastion_answer_through_it_and_fail_naming_it_when_it_is_down
         .stdout_has("unreachable")
         .stdout_has(&format!("jump host {}@{bastion}", whoami()));
     assert!(!out.stdout.contains("up\n"), "{}", out.stdout);
+    // `debug` names the jump host as the likely cause, once, first; the errors behind it are
+    // counted, not listed per plugin and host.
+    let t = Test::new().yaml(&yaml).file("ssh_config", cfg.as_bytes());
+    let out = t
+        .args([
+            "debug",
+            "--all",
+            "-F",
+            "ssh_config",
+            "--connect-timeout",
+            "30",
+            "--retries",
+            "0",
+        ])
+        .args(["--only", "facts,clock", "--format", "json"])
+        .deadline(DEADLINE)
+        .run();
+    out.code(3);
+    let causes = out.json()["causes"].clone();
+    assert_eq!(causes[0]["kind"], "jump-host", "{causes}");
+    assert_eq!(causes[0]["subject"], format!("{}@{bastion}", whoami()));
+    assert_eq!(causes[0]["affected"], serde_json::json!(["t1", "t2", "t3"]));
+    assert_eq!(causes.as_array().map(Vec::len), Some(1), "{causes}");
+    let t = Test::new().yaml(&yaml).file("ssh_config", cfg.as_bytes());
+    let out = t
+        .args([
+            "debug",
+            "--all",
+            "-F",
+            "ssh_config",
+            "--connect-timeout",
+            "30",
+            "--retries",
+            "0",
+        ])
+        .args(["--only", "facts,clock"])
+        .deadline(DEADLINE)
+        .run();
+    out.code(3);
+    let first = out.stdout.lines().nth(1).unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("  1. jump host {}@{bastion} unreachable (", whoami()))
+            && first.ends_with("): 3 hosts not reached: t[1-3]"),
+        "{}",
+        out.stdout
+    );
+    out.stdout_has("facts 3 results on hosts not reached: see cause 1")
+        .stdout_has("clock 3 results on hosts not reached: see cause 1");
+    assert!(
+        !out.stdout.contains("│ Check"),
+        "no error row per check: {}",
+        out.stdout
+    );
     // Told not to jump, the targets are reached directly again.
     let t = Test::new().yaml(&yaml).file("ssh_config", cfg.as_bytes());
     run_with(t, &["-J", "none", "--", "echo direct"])
