@@ -44,6 +44,7 @@
 //! ```
 
 pub mod abi;
+pub mod calyptos;
 pub mod checks;
 mod context;
 #[doc(hidden)]

@@ -23,33 +23,7 @@ use super::source::Source;
 use super::{Deployment, Host, Profile, Role, SshSettings, ALL_ROLE};
 
 /// Role names in the order Calyptos's deployer used them; output follows this order.
-pub const ROLE_ORDER: &[&str] = &[
-    "clc",
-    "user-facing",
-    "console",
-    "walrus",
-    "cluster-controller",
-    "storage-controller",
-    "node-controller",
-    "configure-eucalyptus",
-    "setup-admin-creds",
-    "ceph-mons",
-    "ceph-osds",
-    "mon-bootstrap",
-    "riak-head",
-    "riak-node",
-    "haproxy",
-    "nginx",
-    "midonet-api",
-    "midolman",
-    "mido-zookeeper",
-    "mido-cassandra",
-    "midonet-cluster",
-    "configure-vpc",
-    "midonet-gateway",
-    "zookeeper",
-    "cassandra",
-];
+pub const ROLE_ORDER: &[&str] = rolecall_plugin::calyptos::ROLES;
 
 #[derive(Debug, Deserialize)]
 struct Env {

@@ -1,7 +1,8 @@
 //! The deployment model and the role builder.
 //!
-//! A deployment file is read by a *profile*: the native rolecall format ([`native`]) or a
-//! Calyptos/Eucalyptus environment ([`calyptos`]). Each profile deserializes a raw schema that
+//! A deployment file is read by a *profile*: the native rolecall format ([`native`]), a
+//! Calyptos/Eucalyptus environment ([`calyptos`]) or an Ansible inventory ([`ansible`]: INI,
+//! YAML or a directory of them). Each profile deserializes a raw schema that
 //! mirrors its YAML, then builds the same validated [`Deployment`]: hosts in file order, roles
 //! mapping to hosts (plus the derived role `all`), named clusters, SSH defaults and free-form
 //! plugin sections. Nothing in the model depends on hash order.

@@ -73,7 +73,7 @@ fn serve_inner() -> io::Result<()> {
                     version: m.version,
                     plugins: m.plugins.into_iter().map(|p| p.described).collect(),
                 },
-                Err(reason) => Event::LoadFailed { reason },
+                Err(e) => Event::LoadFailed { reason: e.to_string() },
             };
             pipe.send(&event)
         }
@@ -87,7 +87,7 @@ fn serve_inner() -> io::Result<()> {
                     .into_iter()
                     .find(|p| p.described.name == plugin)
                     .map(|p| p.run)
-                    .ok_or_else(|| format!("no plugin `{plugin}` in this library any more"))
+                    .ok_or_else(|| library::LibraryError::Gone(plugin.clone()))
             });
             match run {
                 Ok(run) => {
@@ -96,7 +96,7 @@ fn serve_inner() -> io::Result<()> {
                     let mut pipe = pipe.into_inner().unwrap_or_else(|p| p.into_inner());
                     pipe.send(&Event::Done { code: code.0 })
                 }
-                Err(reason) => pipe.send(&Event::LoadFailed { reason }),
+                Err(e) => pipe.send(&Event::LoadFailed { reason: e.to_string() }),
             }
         }
         other => Err(io::Error::new(
@@ -161,12 +161,27 @@ fn text(s: &Str<'_>) -> String {
     t
 }
 
-fn strict(s: &Str<'_>, what: &str) -> Result<String, String> {
+/// What is wrong with what a plugin handed to a callback.
+#[derive(Debug, thiserror::Error)]
+enum CallbackError {
+    #[error("report struct is {0} bytes")]
+    ReportTooSmall(u32),
+    #[error("unknown status {0}")]
+    UnknownStatus(u32),
+    #[error("{what} is not UTF-8 ({source})")]
+    NotUtf8 {
+        what: &'static str,
+        #[source]
+        source: std::str::Utf8Error,
+    },
+}
+
+fn strict(s: &Str<'_>, what: &'static str) -> Result<String, CallbackError> {
     // SAFETY: as in `text`.
     let bytes = unsafe { s.as_bytes() };
     std::str::from_utf8(bytes)
         .map(|_| text(s))
-        .map_err(|e| format!("{what} is not UTF-8 ({e})"))
+        .map_err(|source| CallbackError::NotUtf8 { what, source })
 }
 
 unsafe extern "C" fn cb_report(ctx: *mut c_void, report: *const Report<'_>) -> Code {
@@ -177,14 +192,13 @@ unsafe extern "C" fn cb_report(ctx: *mut c_void, report: *const Report<'_>) -> C
         // Check the size before forming a reference to anything past it.
         // SAFETY: non-NULL; `struct_size` is the first field of every version's `Report`.
         let size = unsafe { report.cast::<u32>().read_unaligned() };
-        let event = (|| -> Result<Event, String> {
+        let event = (|| -> Result<Event, CallbackError> {
             if (size as usize) < size_of::<Report<'_>>() {
-                return Err(format!("report struct is {size} bytes"));
+                return Err(CallbackError::ReportTooSmall(size));
             }
             // SAFETY: large enough, and valid for this call (ABI rule).
             let r = unsafe { &*report };
-            let status =
-                Status::from_abi(r.status).ok_or_else(|| format!("unknown status {}", r.status.0))?;
+            let status = Status::from_abi(r.status).ok_or(CallbackError::UnknownStatus(r.status.0))?;
             let host = strict(&r.host, "host")?;
             let path = strict(&r.yaml_path, "YAML path")?;
             Ok(Event::Finding(Finding {

@@ -43,15 +43,58 @@ struct RawPluginDescriptor {
 // The mirror must stay the ABI struct's twin.
 const _: () = assert!(size_of::<RawPluginDescriptor>() == size_of::<PluginDescriptor>());
 
+/// Why a library could not be read as a plugin module (in the plugin host process; the message
+/// crosses to rolecall as the load problem's reason).
+#[derive(Debug, thiserror::Error)]
+pub enum LibraryError {
+    #[error("cannot resolve path: {0}")]
+    Path(#[source] std::io::Error),
+    #[error("cannot load: {0}")]
+    Open(String),
+    #[error("not a rolecall plugin: no `{}` symbol", abi::ENTRY_SYMBOL)]
+    NoEntryPoint,
+    #[error(
+        "built against plugin ABI v{0}; this rolecall speaks v{ours}: rebuild the plugin against \
+         rolecall-plugin {sdk}",
+        ours = abi::ABI_VERSION,
+        sdk = env!("CARGO_PKG_VERSION")
+    )]
+    AbiMismatch(u32),
+    #[error("the entry point returned NULL")]
+    NullEntry,
+    #[error("module descriptor is {0} bytes, expected at least {min}", min = abi::MODULE_DESCRIPTOR_V1_SIZE)]
+    DescriptorTooSmall(u32),
+    #[error("{what} is not UTF-8 ({source})")]
+    NotUtf8 {
+        what: String,
+        #[source]
+        source: std::str::Utf8Error,
+    },
+    #[error("corrupt descriptor: {count} plugins at {at}")]
+    Corrupt { count: usize, at: String },
+    #[error("plugin #{0}: descriptor is too small ({1} bytes)")]
+    PluginTooSmall(usize, u32),
+    #[error("plugin #{0}: invalid name `{1}`")]
+    InvalidName(usize, String),
+    #[error("plugin `{0}`: unknown kind {1}")]
+    UnknownKind(String, u32),
+    #[error("plugin `{0}`: its run function is NULL")]
+    NullRun(String),
+    #[error("its expect keys are not the JSON the ABI says: {0}")]
+    ExpectKeys(#[source] serde_json::Error),
+    #[error("no plugin `{0}` in this library any more")]
+    Gone(String),
+}
+
 /// Load `path` and read its descriptors. The library stays loaded for the life of the process,
 /// on error paths too: its initialisers have run, and nothing of it may be unmapped under them.
-pub fn load(path: &Path) -> Result<Module, String> {
-    let abs = std::fs::canonicalize(path).map_err(|e| format!("cannot resolve path: {e}"))?;
+pub fn load(path: &Path) -> Result<Module, LibraryError> {
+    let abs = std::fs::canonicalize(path).map_err(LibraryError::Path)?;
     // SAFETY: loading a library runs its initialisers; this is what a plugin host is for, and it
     // runs in its own process. Only configured, permission-checked files are loaded, by
     // absolute path so the dynamic linker does no search of its own.
     let lib = unsafe { Library::open(Some(&abs), RTLD_NOW | RTLD_LOCAL) }
-        .map_err(|e| format!("cannot load: {}", one_line(&e.to_string(), &abs)))?;
+        .map_err(|e| LibraryError::Open(one_line(&e.to_string(), &abs)))?;
     let lib: &'static Library = Box::leak(Box::new(lib));
     let symbol = format!("{}\0", abi::ENTRY_SYMBOL);
     // SAFETY: the symbol, if present, has the type the ABI defines for it.
@@ -63,7 +106,7 @@ pub fn load(path: &Path) -> Result<Module, String> {
     // an `extern "C"` function: it aborts this process, which rolecall reports.)
     let descriptor = unsafe { entry() };
     if descriptor.is_null() {
-        return Err("the entry point returned NULL".into());
+        return Err(LibraryError::NullEntry);
     }
     // Every version's descriptor starts with `abi_version: u32, struct_size: u32`.
     // SAFETY: non-NULL, and these two fields are part of every version's layout.
@@ -72,13 +115,10 @@ pub fn load(path: &Path) -> Result<Module, String> {
         (p.read_unaligned(), p.add(1).read_unaligned())
     };
     if version != abi::ABI_VERSION {
-        return Err(mismatch(version));
+        return Err(LibraryError::AbiMismatch(version));
     }
     if (size as usize) < abi::MODULE_DESCRIPTOR_V1_SIZE {
-        return Err(format!(
-            "module descriptor is {size} bytes, expected at least {}",
-            abi::MODULE_DESCRIPTOR_V1_SIZE
-        ));
+        return Err(LibraryError::DescriptorTooSmall(size));
     }
     // A library built before fields were appended has a shorter descriptor: copy what it has
     // over a zeroed one (NULL, None and 0 for the rest).
@@ -98,10 +138,10 @@ pub fn load(path: &Path) -> Result<Module, String> {
     let version = text(&module.version, "module version")?;
     if module.plugin_count > MAX_PLUGINS_PER_LIBRARY || (module.plugin_count > 0 && module.plugins.is_null())
     {
-        return Err(format!(
-            "corrupt descriptor: {} plugins at {:p}",
-            module.plugin_count, module.plugins
-        ));
+        return Err(LibraryError::Corrupt {
+            count: module.plugin_count,
+            at: format!("{:p}", module.plugins),
+        });
     }
     let mut plugins = Vec::with_capacity(module.plugin_count);
     for i in 0..module.plugin_count {
@@ -110,21 +150,21 @@ pub fn load(path: &Path) -> Result<Module, String> {
         // SAFETY: `struct_size` is the first field of every element; read it alone first.
         let size = unsafe { at.cast::<u32>().read_unaligned() };
         if (size as usize) < size_of::<PluginDescriptor>() {
-            return Err(format!("plugin #{i}: descriptor is too small ({size} bytes)"));
+            return Err(LibraryError::PluginTooSmall(i, size));
         }
         // SAFETY: the element is at least as large as the struct read, and a static.
         let d = unsafe { at.read_unaligned() };
         let name = text(&d.name, &format!("plugin #{i} name"))?;
         if name.is_empty() || name.contains(char::is_whitespace) || name.contains(',') {
-            return Err(format!("plugin #{i}: invalid name `{name}`"));
+            return Err(LibraryError::InvalidName(i, name));
         }
         let kind = match d.kind {
             Kind::VALIDATOR => "validator",
             Kind::DEBUGGER => "debugger",
-            Kind(other) => return Err(format!("plugin `{name}`: unknown kind {other}")),
+            Kind(other) => return Err(LibraryError::UnknownKind(name, other)),
         };
         if d.run.is_null() {
-            return Err(format!("plugin `{name}`: its run function is NULL"));
+            return Err(LibraryError::NullRun(name));
         }
         // SAFETY: non-NULL, and the ABI gives this field the `RunFn` type.
         let run = unsafe { std::mem::transmute::<*const c_void, RunFn>(d.run) };
@@ -144,7 +184,7 @@ pub fn load(path: &Path) -> Result<Module, String> {
         let json = text(&json, "expect keys")?;
         let by_plugin: std::collections::HashMap<String, Vec<rolecall_plugin::ExpectKey>> =
             serde_json::from_str(&json)
-                .map_err(|e| format!("its expect keys are not the JSON the ABI says: {e}"))?;
+                .map_err(LibraryError::ExpectKeys)?;
         for p in &mut plugins {
             if let Some(keys) = by_plugin.get(&p.described.name) {
                 p.described.expect = keys
@@ -164,32 +204,26 @@ pub fn load(path: &Path) -> Result<Module, String> {
     })
 }
 
-fn text(s: &Str<'static>, what: &str) -> Result<String, String> {
+fn text(s: &Str<'static>, what: &str) -> Result<String, LibraryError> {
     // SAFETY: descriptor strings are statics of the (never unloaded) library.
     unsafe { s.to_str() }
         .map(str::to_string)
-        .map_err(|e| format!("{what} is not UTF-8 ({e})"))
-}
-
-fn mismatch(version: u32) -> String {
-    format!(
-        "built against plugin ABI v{version}; this rolecall speaks v{}: rebuild the plugin against \
-         rolecall-plugin {}",
-        abi::ABI_VERSION,
-        env!("CARGO_PKG_VERSION")
-    )
+        .map_err(|source| LibraryError::NotUtf8 {
+            what: what.to_string(),
+            source,
+        })
 }
 
 /// No v1 entry point: another version's, or not a plugin at all.
-fn wrong_or_no_abi(lib: &Library) -> String {
+fn wrong_or_no_abi(lib: &Library) -> LibraryError {
     for v in (0..=16u32).filter(|v| *v != abi::ABI_VERSION) {
         let symbol = format!("{}{v}\0", abi::ENTRY_SYMBOL_PREFIX);
         // SAFETY: only checking for presence; the symbol is never called.
         if unsafe { lib.get::<*const ()>(symbol.as_bytes()) }.is_ok() {
-            return mismatch(v);
+            return LibraryError::AbiMismatch(v);
         }
     }
-    format!("not a rolecall plugin: no `{}` symbol", abi::ENTRY_SYMBOL)
+    LibraryError::NoEntryPoint
 }
 
 /// dlerror messages repeat the path; keep the reason.

@@ -102,7 +102,7 @@ fn split(message: &str) -> (Template, Vec<String>) {
     (Template { texts }, nums)
 }
 
-/// The numbers of one slot across hosts: the value when all agree, else `min-max`.
+/// The numbers of one slot across hosts: the value when all agree, else `min..max`.
 fn span(values: &[&str]) -> String {
     let parsed: Vec<(f64, &str)> = values
         .iter()

@@ -14,13 +14,5 @@ pub mod services;
 pub mod spec;
 
 /// Roles that run Eucalyptus components (not Ceph, RiakCS or Midonet hosts): what the
-/// Eucalyptus packs work on.
-pub const EUCA_ROLES: &[&str] = &[
-    "clc",
-    "user-facing",
-    "console",
-    "walrus",
-    "cluster-controller",
-    "storage-controller",
-    "node-controller",
-];
+/// Eucalyptus packs work on (defined once, in the SDK).
+pub use rolecall_plugin::calyptos::EUCALYPTUS_ROLES as EUCA_ROLES;
