@@ -9,11 +9,11 @@ mod diff;
 mod hosts;
 mod merge;
 mod output;
+mod plugin_new;
 mod plugins;
 mod remote;
 mod roles;
 mod run;
-mod scaffold;
 mod validate;
 mod watch;
 
@@ -251,7 +251,7 @@ pub enum Command {
     Plugins(plugins::PluginsArgs),
     /// Start a new plugin: `rolecall plugin new NAME --kind validator|debugger [--lang rust|c]`
     #[command(subcommand)]
-    Plugin(scaffold::PluginCommand),
+    Plugin(plugin_new::PluginCommand),
     /// Print a shell completion script (bash, zsh, fish)
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff), or with --dir write one per command (rolecall-debug.1, ...)
@@ -345,7 +345,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Merge(args) => merge::run(args, &printer),
         Command::Diff(args) => diff::run(args, &printer),
         Command::Plugins(args) => plugins::run(args, &plugin_settings, &printer),
-        Command::Plugin(command) => scaffold::run(command, &printer),
+        Command::Plugin(command) => plugin_new::run(command, &printer),
         Command::Completions(args) => completions::run(args, &printer),
         Command::Man(args) => completions::man(args, &printer),
     }

@@ -73,7 +73,9 @@ fn serve_inner() -> io::Result<()> {
                     version: m.version,
                     plugins: m.plugins.into_iter().map(|p| p.described).collect(),
                 },
-                Err(e) => Event::LoadFailed { reason: e.to_string() },
+                Err(e) => Event::LoadFailed {
+                    reason: e.to_string(),
+                },
             };
             pipe.send(&event)
         }
@@ -96,7 +98,9 @@ fn serve_inner() -> io::Result<()> {
                     let mut pipe = pipe.into_inner().unwrap_or_else(|p| p.into_inner());
                     pipe.send(&Event::Done { code: code.0 })
                 }
-                Err(e) => pipe.send(&Event::LoadFailed { reason: e.to_string() }),
+                Err(e) => pipe.send(&Event::LoadFailed {
+                    reason: e.to_string(),
+                }),
             }
         }
         other => Err(io::Error::new(

@@ -183,8 +183,7 @@ pub fn load(path: &Path) -> Result<Module, LibraryError> {
         let json = unsafe { f() };
         let json = text(&json, "expect keys")?;
         let by_plugin: std::collections::HashMap<String, Vec<rolecall_plugin::ExpectKey>> =
-            serde_json::from_str(&json)
-                .map_err(LibraryError::ExpectKeys)?;
+            serde_json::from_str(&json).map_err(LibraryError::ExpectKeys)?;
         for p in &mut plugins {
             if let Some(keys) = by_plugin.get(&p.described.name) {
                 p.described.expect = keys

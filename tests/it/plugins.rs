@@ -463,30 +463,36 @@ fn the_c_example_builds_loads_and_runs() {
     std::fs::create_dir_all(&dir).expect("mkdir");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let example = crate::support::repo().join("sdk/examples/c");
-    let so = dir.join("librolecall_c_hello.so");
-    let cc = Command::new("cc")
-        .args([
-            "-O2",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-std=c11",
-            "-shared",
-            "-fPIC",
-            "-fvisibility=hidden",
-            "-I",
-        ])
-        .arg(crate::support::repo().join("sdk/include"))
-        .arg("-o")
-        .arg(&so)
-        .arg(example.join("hello.c"))
-        .output()
-        .expect("cc");
-    assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
-    std::fs::set_permissions(&so, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    for name in ["hello", "uname"] {
+        let so = dir.join(format!("librolecall_c_{name}.so"));
+        let cc = Command::new("cc")
+            .args([
+                "-O2",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-std=c11",
+                "-shared",
+                "-fPIC",
+                "-fvisibility=hidden",
+                "-I",
+            ])
+            .arg(crate::support::repo().join("sdk/include"))
+            .arg("-o")
+            .arg(&so)
+            .arg(example.join(format!("{name}.c")))
+            .output()
+            .expect("cc");
+        assert!(
+            cc.status.success(),
+            "{name}.c: {}",
+            String::from_utf8_lossy(&cc.stderr)
+        );
+        std::fs::set_permissions(&so, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
     let d = dir.to_str().expect("utf-8");
     let listed = Test::new().args(["plugins", "--plugin-dir", d]).run();
-    listed.code(0).stdout_has("c-hello");
+    listed.code(0).stdout_has("c-hello").stdout_has("c-uname");
     let out = t
         .args([
             "validate",
@@ -502,6 +508,26 @@ fn the_c_example_builds_loads_and_runs() {
     out.code(0)
         .stdout_has("the C example read")
         .stderr_has("hello from C");
+}
+
+/// The header's JSON functions, built with warnings as errors and run on the JSON rolecall
+/// sends (sdk/include/json_test.c).
+#[test]
+fn the_c_headers_json_functions_read_rolecalls_json() {
+    let work = tempfile::tempdir().expect("tmp");
+    let bin = work.path().join("json_test");
+    let include = crate::support::repo().join("sdk/include");
+    let cc = Command::new("cc")
+        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-std=c11", "-I"])
+        .arg(&include)
+        .arg("-o")
+        .arg(&bin)
+        .arg(include.join("json_test.c"))
+        .output()
+        .expect("cc");
+    assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
+    let run = Command::new(&bin).output().expect("json_test");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
 }
 
 /// A plugin declares the `expect` keys it reads: `plugins --expect` lists them, and the

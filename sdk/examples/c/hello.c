@@ -1,5 +1,6 @@
 /* A rolecall validator in C: it reports one result per run, naming how much input it read, and
- * logs a line. Build: `make` (or `cc -shared -fPIC -O2 -I../../include -o librolecall_c_hello.so
+ * logs a line. `rolecall plugin new NAME --lang c --kind validator` starts from this file. Build:
+ * `make` (or `cc -shared -fPIC -O2 -I../../include -o librolecall_c_hello.so
  * hello.c`), then `rolecall plugins --plugin-dir .` lists it and `rolecall validate --plugin-dir .`
  * runs it. See sdk/ABI.md for the rules every entry point follows. */
 #include <stdio.h>
