@@ -15,7 +15,6 @@ use crate::results::{CheckResult, Counts, Results};
 
 use super::printer::Printer;
 use super::{fold, safe, Show};
-use crate::deployment::range::fold;
 
 pub(crate) fn status_cell(s: Status) -> Cell {
     let c = Cell::new(s.as_str().to_uppercase());
@@ -235,7 +234,10 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer, show: S
         }
         for (why, hosts) in why_hosts {
             t.add_row(vec![
-                Cell::new(safe::cell(&fold(hosts.iter().copied()).join(","), safe::MAX_CELL)),
+                Cell::new(safe::cell(
+                    &fold::hosts_cell(hosts.iter().copied()),
+                    safe::MAX_CELL,
+                )),
                 Cell::new(safe::cell(why, safe::MAX_CELL)).fg(Color::Magenta),
             ]);
         }
@@ -305,7 +307,7 @@ fn rest_line(rows: &[fold::Folded<'_>], show: Show) -> Option<String> {
         } else {
             format!(
                 " on {}",
-                safe::cell(&fold(hosts.iter().copied()).join(","), safe::MAX_CELL)
+                safe::cell(&fold::hosts_cell(hosts.iter().copied()), safe::MAX_CELL)
             )
         };
         parts.push(format!("{} {passed} passed{on}", "✓".green()));

@@ -130,7 +130,7 @@ fn overview_table(report: &DebugReport, printer: &Printer) -> String {
     }
     let groups: Vec<String> = rows
         .iter()
-        .map(|r| safe::cell(&fold(r.hosts.iter().copied()).join(","), safe::MAX_CELL))
+        .map(|r| safe::cell(&super::fold::hosts_cell(r.hosts.iter().copied()), safe::MAX_CELL))
         .collect();
     if rows.len() >= plugins.len() {
         let mut header: Vec<&str> = vec!["Hosts"];

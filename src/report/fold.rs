@@ -42,10 +42,27 @@ pub struct Folded<'a> {
 impl Folded<'_> {
     /// The host list folded (`nc[01-04,07]`), comma-separated.
     pub fn hosts_text(&self) -> String {
-        // A host with several folded results (ports 8443..8779 on one host) is named once.
-        let mut seen = std::collections::HashSet::new();
-        fold(self.hosts.iter().copied().filter(|h| seen.insert(*h))).join(",")
+        hosts_cell(self.hosts.iter().copied())
     }
+}
+
+/// Characters of a folded host list a table cell shows before it is cut.
+pub const MAX_HOSTS_TEXT: usize = 100;
+
+/// `hosts` folded (`nc[01-04,07]`) for a table cell, each named once: whole when short, else
+/// its start and how many hosts it names (`n[00100,00200,…] (100 hosts)`); the JSON and HTML
+/// outputs name every host.
+pub fn hosts_cell<'a>(hosts: impl IntoIterator<Item = &'a str>) -> String {
+    let mut seen = std::collections::HashSet::new();
+    let hosts: Vec<&str> = hosts.into_iter().filter(|h| seen.insert(*h)).collect();
+    let text = fold(hosts.iter().copied()).join(",");
+    if text.chars().count() <= MAX_HOSTS_TEXT {
+        return text;
+    }
+    let start: String = text.chars().take(MAX_HOSTS_TEXT).collect();
+    let start = start.rfind(',').map_or(start.as_str(), |i| &start[..i]);
+    let open = start.matches('[').count() > start.matches(']').count();
+    format!("{start},…{} ({} hosts)", if open { "]" } else { "" }, hosts.len())
 }
 
 /// A message split into its words and its numbers.
@@ -210,6 +227,26 @@ pub fn fold_results<'a>(items: &[&'a CheckResult]) -> Vec<Folded<'a>> {
         .collect();
     rows.sort_by_key(|r| severity(r.status));
     rows
+}
+
+#[cfg(test)]
+mod cell_tests {
+    use super::*;
+
+    #[test]
+    fn long_host_lists_are_cut_with_a_count() {
+        assert_eq!(hosts_cell(["nc01", "nc02", "nc01"]), "nc[01-02]");
+        let many: Vec<String> = (1..=300).map(|i| format!("n{:04}", i * 3)).collect();
+        let text = hosts_cell(many.iter().map(String::as_str));
+        assert!(text.ends_with(",…] (300 hosts)"), "{text}");
+        assert!(text.chars().count() <= MAX_HOSTS_TEXT + 20, "{text}");
+        // Names with no number to fold: letters only.
+        let plain: Vec<String> = (0..60u8)
+            .map(|i| format!("web{}{}", char::from(b'a' + i / 26), char::from(b'a' + i % 26)))
+            .collect();
+        let text = hosts_cell(plain.iter().map(String::as_str));
+        assert!(text.ends_with(",… (60 hosts)"), "{text}");
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod reach;
 mod roles;
 mod schemas;
 mod shards;
+mod snapshots;
 mod ssh;
 mod support;
 mod waivers;
