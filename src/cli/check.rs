@@ -92,6 +92,18 @@ pub fn run(args: CheckArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
     let (reach, ask_become_pass) = connect.into_reach()?;
     let limits = exec.limits()?;
     let registry = plugins.load(printer);
+    // Every host's settings, resolved once: the validators see them all, the debuggers and the
+    // executor the selected ones.
+    let all: Vec<String> = d.hosts.keys().cloned().collect();
+    let resolved = super::remote::resolve(&d, &all, &reach, printer);
+    let selected: Vec<rolecall::remote::settings::HostSettings> = {
+        let by_name: std::collections::HashMap<&str, &rolecall::remote::settings::HostSettings> =
+            resolved.iter().map(|s| (s.name.as_str(), s)).collect();
+        hosts
+            .iter()
+            .filter_map(|h| by_name.get(h.as_str()).map(|s| (*s).clone()))
+            .collect()
+    };
 
     let mut results = Results {
         // Names that are no plugin at all (a validator's name is no error for the debuggers').
@@ -112,7 +124,7 @@ pub fn run(args: CheckArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
             skip: skip_v,
             online,
             allow_nets: limits.allow.nets(),
-            reach: reach.clone(),
+            settings: resolved.clone(),
             deadline: limits.deadline,
         };
         let v = validate(&d, &registry, &opts);
@@ -139,7 +151,7 @@ pub fn run(args: CheckArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         if let Some((only_d, skip_d)) = selection(&registry, PluginKind::Debugger, &only, &skip) {
             let executor = super::remote::executor(
                 &d,
-                &hosts,
+                &selected,
                 &reach,
                 ask_become_pass,
                 &exec,
@@ -155,7 +167,7 @@ pub fn run(args: CheckArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
                 dry_run: false,
                 allow_changes,
                 allow_nets: limits.allow.nets(),
-                reach,
+                settings: selected,
             };
             let progress = printer.progress(Some(0), "check");
             let dr = debug(

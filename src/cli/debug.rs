@@ -94,9 +94,10 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
     } else {
         Sending::Live { stdin: None }
     };
+    let settings = super::remote::resolve(&d, &hosts, &reach, printer);
     let executor = super::remote::executor(
         &d,
-        &hosts,
+        &settings,
         &reach,
         ask_become_pass,
         &exec,
@@ -112,7 +113,7 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         dry_run,
         allow_changes,
         allow_nets: limits.allow.nets(),
-        reach,
+        settings,
     };
     let digest = super::digest(&d);
     let round = || -> anyhow::Result<DebugReport> {

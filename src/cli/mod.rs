@@ -256,6 +256,9 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff), or with --dir write one per command (rolecall-debug.1, ...)
     Man(completions::ManArgs),
+    /// Completion candidates for the shell scripts (plugin, role and host names)
+    #[command(name = "__complete", hide = true)]
+    Complete(completions::CompleteArgs),
 }
 
 /// Where the deployment comes from; shared by every command that reads one.
@@ -348,5 +351,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Plugin(command) => plugin_new::run(command, &printer),
         Command::Completions(args) => completions::run(args, &printer),
         Command::Man(args) => completions::man(args, &printer),
+        Command::Complete(args) => completions::complete(args, &printer),
     }
 }

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Args;
 use rolecall::deployment::{Deployment, HostKeyChecking};
 use rolecall::remote::scripted::ScriptedExecutor;
-use rolecall::remote::settings::Reach;
+use rolecall::remote::settings::{HostSettings, Reach};
 use rolecall::remote::ssh::{SshConfig, SshExecutor};
 use rolecall::remote::{self, AllowList, Executor};
 use rolecall::report::Printer;
@@ -200,12 +200,29 @@ pub fn interruptible(
     Ok((executor, armed))
 }
 
-/// The executor for this run: none for a dry run, canned with `--replay`, else SSH to `hosts`
-/// with each host's resolved settings ([`rolecall::remote::settings`]).
+/// The settings of `hosts`, resolved once for the whole run ([`Reach::resolve_noting`]: each
+/// `Match exec` command runs once per host): the executor and the plugins' view of the fleet
+/// both take them. The resolver's warnings are printed, and with `-vv` what each `Match exec`
+/// did.
+pub fn resolve(d: &Deployment, hosts: &[String], reach: &Reach, printer: &Printer) -> Vec<HostSettings> {
+    let (targets, warnings, notes) = reach.resolve_noting(d, hosts);
+    if printer.verbose() >= 2 {
+        for n in &notes {
+            printer.note(n);
+        }
+    }
+    for w in &warnings {
+        printer.warn(w);
+    }
+    targets
+}
+
+/// The executor for this run: none for a dry run, canned with `--replay`, else SSH to the
+/// hosts of `targets`, each with its resolved settings ([`resolve`]).
 #[allow(clippy::too_many_arguments)]
 pub fn executor(
     d: &Deployment,
-    hosts: &[String],
+    targets: &[HostSettings],
     reach: &Reach,
     ask_become_pass: bool,
     exec: &ExecArgs,
@@ -220,15 +237,6 @@ pub fn executor(
     if let Some(path) = &exec.replay {
         let canned = ScriptedExecutor::from_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
         return Ok(Box::new(canned));
-    }
-    let (targets, warnings, notes) = reach.resolve_noting(d, hosts);
-    if printer.verbose() >= 2 {
-        for n in &notes {
-            printer.note(n);
-        }
-    }
-    for w in &warnings {
-        printer.warn(w);
     }
     // Each host once, jump hosts included (a bastion serves many targets).
     let off: indexmap::IndexSet<&str> = targets
@@ -276,7 +284,7 @@ pub fn executor(
         stdin,
         become_password,
     };
-    let ex = SshExecutor::new(targets, config).context("cannot set up SSH")?;
+    let ex = SshExecutor::new(targets.to_vec(), config).context("cannot set up SSH")?;
     Ok(Box::new(ex))
 }
 

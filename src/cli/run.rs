@@ -81,9 +81,10 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let (reach, ask_become_pass) = connect.into_reach()?;
     let stdin = stdin.as_deref().map(read_stdin).transpose()?;
     let limits = exec.limits()?;
+    let targets = super::remote::resolve(&d, &hosts, &reach, printer);
     let executor = super::remote::executor(
         &d,
-        &hosts,
+        &targets,
         &reach,
         ask_become_pass,
         &exec,

@@ -58,7 +58,10 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
         skip,
         online,
         allow_nets: allow.nets(),
-        reach: connect.into_reach()?.0,
+        settings: {
+            let all: Vec<String> = d.hosts.keys().cloned().collect();
+            connect.into_reach()?.0.resolve(&d, &all).0
+        },
         deadline,
     };
     let mut results = validate(&d, &registry, &opts);

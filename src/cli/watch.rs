@@ -64,7 +64,7 @@ pub fn watch(
         n += 1;
         let b = baseline::compare_results(&next.results, &last.results);
         let lines = baseline::change_lines(&next.results, &b);
-        let at = format!("[+{:.1}s] round {n}", started.elapsed().as_secs_f64());
+        let when = format!("[+{:.1}s]", started.elapsed().as_secs_f64());
         if lines.is_empty() {
             let failing = next
                 .results
@@ -73,10 +73,12 @@ pub fn watch(
                 .filter(|r| matches!(r.status, Status::Fail | Status::Error))
                 .count();
             let checks = next.results.items.len();
-            say(format!("{at}: no change ({failing} of {checks} checks failing)"))?;
+            say(format!(
+                "round {n}: no change ({failing} of {checks} checks failing) {when}"
+            ))?;
         } else {
             let s = if lines.len() == 1 { "" } else { "s" };
-            say(format!("{at}: {} change{s}", lines.len()))?;
+            say(format!("round {n}: {} change{s} {when}", lines.len()))?;
             for l in lines {
                 say(format!("  {l}"))?;
             }

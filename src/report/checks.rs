@@ -442,7 +442,9 @@ pub fn json_value(results: &Results, source: &Path) -> Value {
                     "line": r.position.map(|x| x.line),
                     "column": r.position.map(|x| x.column),
                 })),
-                "duration_ms": r.duration.as_secs_f64() * 1000.0,
+                // Milliseconds to the microsecond: what a reader (or a browser) reads back is
+                // the number written, not 0.0077009999999999995.
+                "duration_ms": (r.duration.as_secs_f64() * 1e6).round() / 1e3,
             });
             if let Some(state) = states.and_then(|s| s.get(i).copied().flatten()) {
                 v["baseline"] = json!(state.as_str());

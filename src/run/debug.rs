@@ -29,7 +29,8 @@ pub struct DebugOptions {
     pub dry_run: bool,
     pub allow_changes: bool,
     pub allow_nets: Vec<String>,
-    pub reach: crate::remote::settings::Reach,
+    /// The selected hosts' resolved settings (resolved once per run, for the executor too).
+    pub settings: Vec<crate::remote::settings::HostSettings>,
 }
 
 /// What the run learnt of each host's connection.
@@ -235,7 +236,7 @@ pub fn debug(
     let mut locator = d.locator();
     let results = &mut report.results;
     let plugins = super::select_plugins(registry, PluginKind::Debugger, &opts.only, &opts.skip, results);
-    let fleet = serde_json::to_string(&super::fleet_of(d, &opts.reach, &opts.hosts)).unwrap_or_default();
+    let fleet = serde_json::to_string(&super::fleet_of(d, &opts.settings)).unwrap_or_default();
     let expect = super::expect_keys_json(registry);
     let options = Options {
         online: true,

@@ -16,30 +16,28 @@ use rolecall_plugin::{ClusterInfo, Fleet, HostInfo, Options, RoleInfo};
 use crate::deployment::error::did_you_mean;
 use crate::deployment::Deployment;
 use crate::plugin::{Plugin, PluginKind, Registry};
-use crate::remote::settings::Reach;
+use crate::remote::settings::{HostSettings, Reach};
 use crate::results::Results;
 
-/// The deployment as plugins see it (effective SSH endpoints included).
-pub fn fleet(d: &Deployment, reach: &Reach) -> Fleet {
-    let names: Vec<String> = d.hosts.keys().cloned().collect();
-    fleet_over(d, reach, &names)
+/// The deployment as plugins see it, effective SSH endpoints included: `settings` are its
+/// hosts' resolved settings ([`Reach::resolve`], once per run).
+pub fn fleet(d: &Deployment, settings: &[HostSettings]) -> Fleet {
+    fleet_over(d, settings)
 }
 
-/// [`fleet`] with only `hosts` (deployment names, in file order) in its host list; their SSH
-/// settings are the only ones resolved.
-fn fleet_over(d: &Deployment, reach: &Reach, hosts: &[String]) -> Fleet {
-    let (settings, _) = reach.resolve(d, hosts);
+/// The fleet whose host list is the hosts of `settings` (in their order).
+fn fleet_over(d: &Deployment, settings: &[HostSettings]) -> Fleet {
     Fleet {
         name: d.name.clone(),
         profile: d.profile.name().to_string(),
         source: d.source.display().to_string(),
         hosts: settings
-            .into_iter()
+            .iter()
             .filter_map(|s| {
                 let vars = d.hosts.get(&s.name)?.vars.clone();
                 let e = s.endpoint();
                 Some(HostInfo {
-                    name: s.name,
+                    name: s.name.clone(),
                     address: e.address,
                     port: e.port,
                     user: e.user,
@@ -94,7 +92,9 @@ pub fn plugin_input(args: &[std::ffi::OsString]) -> Result<String, String> {
         .get(1)
         .map_or_else(|| "plugin".to_string(), |p| p.to_string_lossy().into_owned());
     let d = crate::deployment::load(std::path::Path::new(path), None).map_err(|e| e.to_string())?;
-    let fleet = serde_json::to_string(&fleet(&d, &Reach::default())).map_err(|e| e.to_string())?;
+    let all: Vec<String> = d.hosts.keys().cloned().collect();
+    let (settings, _) = Reach::default().resolve(&d, &all);
+    let fleet = serde_json::to_string(&fleet(&d, &settings)).map_err(|e| e.to_string())?;
     let options = Options {
         allow_nets: allow_nets_from_env(),
         ..Options::default()
@@ -180,15 +180,15 @@ pub fn select_with_warnings(
     Ok(sel)
 }
 
-/// `fleet` for a run that works on `hosts` only ([`Fleet::select`]): commands go to them; the
-/// rest of the deployment stays there to be looked at (targets, peers, whole roles), so a check
-/// that crosses the selection (a `connect:` towards another role, NC to CC) gives on a part of
-/// the fleet what it gives on the whole. Only the selected hosts' SSH settings are resolved: the
-/// others carry the deployment's own address, port and user, as no ssh_config (whose `Match
-/// exec` runs commands) is read for hosts rolecall will not connect to.
-pub fn fleet_of(d: &Deployment, reach: &Reach, hosts: &[String]) -> Fleet {
-    let keep: HashSet<&str> = hosts.iter().map(String::as_str).collect();
-    let mut f = fleet_over(d, reach, hosts);
+/// `fleet` for a run that works on the hosts of `settings` only (the selected hosts' resolved
+/// settings; [`Fleet::select`]): commands go to them; the rest of the deployment stays there to
+/// be looked at (targets, peers, whole roles), so a check that crosses the selection (a
+/// `connect:` towards another role, NC to CC) gives on a part of the fleet what it gives on the
+/// whole. The others carry the deployment's own address, port and user: no ssh_config (whose
+/// `Match exec` runs commands) is read for hosts rolecall will not connect to.
+pub fn fleet_of(d: &Deployment, settings: &[HostSettings]) -> Fleet {
+    let keep: HashSet<&str> = settings.iter().map(|s| s.name.as_str()).collect();
+    let mut f = fleet_over(d, settings);
     f.select(|h| keep.contains(h));
     f.others = d
         .hosts

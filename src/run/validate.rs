@@ -19,7 +19,8 @@ pub struct ValidateOptions {
     pub skip: Vec<String>,
     pub online: bool,
     pub allow_nets: Vec<String>,
-    pub reach: crate::remote::settings::Reach,
+    /// Every host's resolved settings (resolved once per run).
+    pub settings: Vec<crate::remote::settings::HostSettings>,
     /// Plugins still running then are stopped (an error result each).
     pub deadline: Option<Instant>,
 }
@@ -34,7 +35,7 @@ pub fn validate(d: &Deployment, registry: &Registry, opts: &ValidateOptions) -> 
         &opts.skip,
         &mut results,
     );
-    let fleet = serde_json::to_string(&super::fleet(d, &opts.reach)).unwrap_or_default();
+    let fleet = serde_json::to_string(&super::fleet(d, &opts.settings)).unwrap_or_default();
     let expect = super::expect_keys_json(registry);
     let options = Options {
         online: opts.online,

@@ -15,6 +15,33 @@ struct Example {
     shown: Vec<String>,
 }
 
+/// Whether `text` (a run's stdout and stderr, exit `code`) shows what example `e` shows, in
+/// order; else why not.
+fn shows(e: &Example, text: &str, code: Option<i32>) -> Option<String> {
+    // `$ echo $?` after a command shows its exit code.
+    let text = format!("{text}$ echo $?\n{}\n", code.unwrap_or(-1));
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    let mut at = 0;
+    for want in &e.shown {
+        // A line ending in `...` shows the start of the real one.
+        let matches = |l: &&str| match want.strip_suffix("...") {
+            Some(start) => l.starts_with(start.trim_end()),
+            None => l == want,
+        };
+        match lines[at..].iter().position(matches) {
+            Some(p) => at += p + 1,
+            None => {
+                return Some(format!(
+                    "README.md:{}: `rolecall {}` does not print, in order:\n  {want}\nit printed:\n{text}",
+                    e.line,
+                    e.args.join(" ")
+                ))
+            }
+        }
+    }
+    None
+}
+
 fn examples(text: &str) -> Vec<Example> {
     let mut out = Vec::new();
     let mut in_block = false;
@@ -41,6 +68,8 @@ fn examples(text: &str) -> Vec<Example> {
             }
             out.extend(current.take());
             if let Some(rest) = cmd.strip_prefix("rolecall ") {
+                // The one shell expansion the examples use.
+                let rest = rest.replace("\"$(id -un)\"", &rolecall_fleet::whoami());
                 current = Some(Example {
                     line: i + 1,
                     args: rest.split_whitespace().map(str::to_string).collect(),
@@ -88,27 +117,8 @@ fn readme_examples_run_as_written() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        // `$ echo $?` after a command shows its exit code.
-        let text = format!("{text}$ echo $?\n{}\n", out.status.code().unwrap_or(-1));
-        let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
-        let mut at = 0;
-        for want in &e.shown {
-            // A line ending in `...` shows the start of the real one.
-            let matches = |l: &&str| match want.strip_suffix("...") {
-                Some(start) => l.starts_with(start.trim_end()),
-                None => l == want,
-            };
-            match lines[at..].iter().position(matches) {
-                Some(p) => at += p + 1,
-                None => {
-                    wrong.push(format!(
-                        "README.md:{}: `rolecall {}` does not print, in order:\n  {want}\nit printed:\n{text}",
-                        e.line,
-                        e.args.join(" ")
-                    ));
-                    break;
-                }
-            }
+        if let Some(why) = shows(&e, &text, out.status.code()) {
+            wrong.push(why);
         }
     }
     assert!(ran >= 3, "only {ran} README examples ran; skipped: {skipped:#?}");
@@ -168,4 +178,85 @@ fn the_ci_jobs_in_the_readme_run_as_written() {
         }
     }
     assert_eq!(ran, 2, "one rolecall command per job");
+}
+
+/// The README's examples on the demo fleet (`-c examples/demo.yaml`, the fleet's key and
+/// known_hosts in `target/demo-fleet/`) run as written against a fleet started as
+/// `scripts/demo --keep` starts it (its hosts on 127.0.0.x:2222, its directories made), and
+/// each line they show is printed, in order.
+#[test]
+fn readme_examples_on_the_demo_fleet_run_as_written() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let on_fleet: Vec<Example> = examples(&readme)
+        .into_iter()
+        .filter(|e| {
+            e.args
+                .windows(2)
+                .any(|w| w[0] == "-c" && w[1] == "examples/demo.yaml")
+        })
+        .filter(|e| e.args.iter().any(|a| a.starts_with("target/demo-fleet/")))
+        .collect();
+    assert!(on_fleet.len() >= 3, "the debug, watch and run examples");
+    if crate::support::missing(
+        "OpenSSH's sshd",
+        std::path::Path::new(rolecall_fleet::SSHD).exists(),
+    ) {
+        return;
+    }
+    // The demo's own set-up (scripts/demo).
+    for (dir, mode) in [
+        ("/tmp/rolecall-demo/srv/www", 0o755),
+        ("/tmp/rolecall-demo/srv/db", 0o755),
+    ] {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(mode)).expect("chmod");
+    }
+    let d = rolecall::deployment::load(&repo().join("examples/demo.yaml"), None).expect("demo.yaml");
+    let specs: Vec<(String, String, u16)> = d
+        .hosts
+        .values()
+        .map(|h| (h.name.clone(), h.address.clone(), 2222))
+        .collect();
+    let work = tempfile::tempdir().expect("tmp");
+    let fleet = match rolecall_fleet::Fleet::start_at(&work.path().join("fleet"), specs) {
+        Ok(f) => f,
+        Err(why) => {
+            // Skipped (failed in CI) when they are taken: `scripts/demo --keep` left running.
+            crate::support::missing(
+                &format!(
+                    "the demo's addresses (127.0.0.x:2222) free; is `scripts/demo --keep` running? ({why})"
+                ),
+                false,
+            );
+            return;
+        }
+    };
+    let dir = fleet.dir().display().to_string();
+    let mut wrong = Vec::new();
+    for e in &on_fleet {
+        let args: Vec<String> = e
+            .args
+            .iter()
+            .map(|a| a.replace("target/demo-fleet", &dir))
+            .collect();
+        let out = Command::new(BIN)
+            .args(&args)
+            .current_dir(repo())
+            .env("NO_COLOR", "1")
+            .env("HOME", work.path())
+            .env("ROLECALL_ALLOW_NETS", "127.0.0.0/8,::1/128")
+            .env_remove("ROLECALL_PLUGIN_PATH")
+            .env_remove("SSH_AUTH_SOCK")
+            .output()
+            .expect("rolecall");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if let Some(why) = shows(e, &text, out.status.code()) {
+            wrong.push(why);
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
 }

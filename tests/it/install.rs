@@ -131,3 +131,54 @@ fn completions_parse_and_the_man_page_renders() {
         .code(2)
         .stderr_has("invalid value 'tcsh'");
 }
+
+/// Completing `--roles`, `--only` and `--limit` offers names from the deployment on the
+/// command line and from the plugin directories (not file names), comma lists included, and a
+/// deployment that does not load offers nothing, quietly.
+#[test]
+fn completions_offer_roles_plugins_and_hosts_of_the_command_line() {
+    let t = Test::new().args(["completions", "bash"]);
+    let script = t.run();
+    script.code(0);
+    std::fs::write(t.dir().join("rc.bash"), &script.stdout).expect("write");
+    let bin_dir = std::path::Path::new(crate::support::BIN).parent().expect("dir");
+    let complete = |words: &[&str]| -> Vec<String> {
+        let line = words
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source rc.bash; COMP_WORDS=({line}); COMP_CWORD={}; _rolecall_values rolecall \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                words.len() - 1
+            ))
+            .current_dir(t.dir())
+            .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
+            .env_remove("ROLECALL_PLUGIN_PATH")
+            .output()
+            .expect("bash");
+        assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let example = crate::support::repo().join("deploy.example.yaml");
+    let c = example.to_str().expect("utf-8");
+    assert_eq!(
+        complete(&["rolecall", "debug", "-c", c, "--roles", "clc,node"]),
+        ["clc,node-controller"]
+    );
+    assert_eq!(
+        complete(&["rolecall", "run", "-c", c, "--limit", "nc0"]),
+        ["nc01", "nc02", "nc03", "nc04"]
+    );
+    let plugins = complete(&["rolecall", "debug", "--only", "euca-c"]);
+    assert!(plugins.contains(&"euca-clc".to_string()), "{plugins:?}");
+    assert!(plugins.iter().all(|p| p.starts_with("euca-c")), "{plugins:?}");
+    // No deployment at all: nothing, no message.
+    assert!(complete(&["rolecall", "debug", "-c", "nope.yaml", "--roles", ""]).is_empty());
+}

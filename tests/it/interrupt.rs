@@ -265,9 +265,11 @@ fn watch_prints_what_changed_then_a_heartbeat() {
     let (status, stdout, stderr) = finish(spawn(dir.path(), &args), Duration::from_secs(60));
     assert_eq!(status.code(), Some(0), "{stdout}\n{stderr}");
     let first = stdout.find("1 failed").expect("the first round in full");
-    let change = stdout
-        .find("round 2: 1 change\n  fixed    checks/settled on h01:")
-        .expect("the fix");
+    let change = stdout.find("round 2: 1 change [+").expect("the change");
+    assert!(
+        stdout[change..].contains("]\n  fixed    checks/settled on h01:"),
+        "the fix, under its round: {stdout}"
+    );
     let beat = stdout
         .find("round 3: no change (0 of 1 checks failing)")
         .expect("a heartbeat");
@@ -315,7 +317,7 @@ fn ctrl_c_ends_a_watch_with_the_last_full_round() {
         Some(0),
         "the last round passed\n{stdout}\n{stderr}"
     );
-    assert!(stdout.contains("round 2: 1 change"), "{stdout}");
+    assert!(stdout.contains("round 2: 1 change [+"), "{stdout}");
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).expect("json"))
             .expect("JSON");

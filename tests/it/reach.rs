@@ -864,3 +864,51 @@ fn ssh_configurations_ssh_refuses_are_exit_2() {
     }
     drop(t);
 }
+
+/// Regression: a run resolved each host's settings twice (for the executor, then for the
+/// plugins' view of the fleet), so every `Match exec` command ran twice per host. Now once per
+/// host per run, for `run`, `debug` and `check` alike; `hosts` resolves through the same code.
+#[test]
+fn match_exec_runs_once_per_host_per_run() {
+    let Some(fleet) = crate::support::fleet(2) else {
+        return;
+    };
+    let count_file = |t: &Test| t.dir().join("count");
+    for command in [
+        &["run", "-F", "ssh_config", "--all", "--", "true"][..],
+        &["debug", "-F", "ssh_config", "--all", "--only", "facts"][..],
+        &[
+            "check",
+            "-F",
+            "ssh_config",
+            "--all",
+            "--only",
+            "facts,cardinality",
+        ][..],
+        &["hosts", "-F", "ssh_config"][..],
+    ] {
+        let t = Test::new().yaml(&bare_names(&fleet, 0));
+        let path = count_file(&t).display().to_string();
+        let extra = format!("Match exec \"echo %n >> {path}\"\n  ServerAliveInterval 30\n");
+        let counter = count_file(&t);
+        // `t` lives on: its directory holds the counter.
+        let t = t
+            .file("ssh_config", ssh_config(&fleet, 0, &extra).as_bytes())
+            .args(command)
+            .deadline(DEADLINE);
+        let out = t.run();
+        assert!(
+            out.code == 0 || out.code == 1,
+            "{command:?}: exit {}: {}",
+            out.code,
+            out.stderr
+        );
+        let mut ran: Vec<String> = std::fs::read_to_string(&counter)
+            .unwrap_or_else(|e| panic!("{command:?}: Match exec did not run ({e}): {}", out.stderr))
+            .lines()
+            .map(str::to_string)
+            .collect();
+        ran.sort();
+        assert_eq!(ran, ["t1", "t2"], "{command:?}: Match exec runs per host");
+    }
+}

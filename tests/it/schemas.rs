@@ -126,7 +126,9 @@ fn plugin_input_results_and_findings_match_the_sdk_schemas() {
         let d = rolecall::deployment::load(&repo().join(file), None).expect("deployment");
         let hosts: Vec<String> = d.hosts.keys().cloned().collect();
         let reach = rolecall::remote::settings::Reach::default();
-        let fleet = serde_json::to_string(&rolecall::run::fleet_of(&d, &reach, &hosts)).expect("fleet");
+        // A part of the fleet (as `--limit` makes it): `others` and `members` are in the input.
+        let (settings, _) = reach.resolve(&d, &hosts[..hosts.len().div_ceil(2)]);
+        let fleet = serde_json::to_string(&rolecall::run::fleet_of(&d, &settings)).expect("fleet");
         let options = rolecall_plugin::Options {
             online: true,
             allow_nets: vec!["127.0.0.0/8".into()],
@@ -137,7 +139,12 @@ fn plugin_input_results_and_findings_match_the_sdk_schemas() {
         let doc: Value = serde_json::from_str(&input).expect("input JSON");
         check_sdk("plugin-input.schema.json", &doc);
         let read: rolecall_plugin::Input = serde_json::from_str(&input).expect("the SDK reads the input");
-        assert_eq!(read.deployment.hosts.len(), hosts.len(), "{file}");
+        assert_eq!(read.deployment.hosts.len(), hosts.len().div_ceil(2), "{file}");
+        assert_eq!(
+            read.deployment.hosts.len() + read.deployment.others.len(),
+            hosts.len(),
+            "{file}: the others are the rest"
+        );
     }
     let outcomes = [
         Outcome::Exited(0),
@@ -202,8 +209,9 @@ fn the_testing_kit_gives_plugins_the_input_a_real_run_gives() {
         let kit = rolecall_plugin::testing::Kit::from_file(repo().join(file));
         let kit_input = serde_json::to_value(kit.input_for("expectations")).expect("JSON");
         let d = rolecall::deployment::load(&repo().join(file), None).expect("deployment");
-        let reach = rolecall::remote::settings::Reach::default();
-        let fleet = serde_json::to_string(&rolecall::run::fleet(&d, &reach)).expect("fleet");
+        let all: Vec<String> = d.hosts.keys().cloned().collect();
+        let (settings, _) = rolecall::remote::settings::Reach::default().resolve(&d, &all);
+        let fleet = serde_json::to_string(&rolecall::run::fleet(&d, &settings)).expect("fleet");
         let options = rolecall_plugin::Options {
             allow_nets: rolecall::run::allow_nets_from_env(),
             ..Default::default()
