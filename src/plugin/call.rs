@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use rolecall_plugin::abi::Code;
 use rolecall_plugin::{Finding, Status};
+use serde_json::Value;
 
 use super::process::HostProcess;
 use super::wire::{self, Described, Event, Request, RunItem, MAX_FROM_HOST};
@@ -22,11 +23,12 @@ pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// What the host can do for a running plugin beyond reporting: run commands and fetch files.
 /// `validate` offers neither (the callbacks answer "unavailable").
 pub trait Services {
-    /// One JSON result per host, in order; `None` when running commands is unavailable.
+    /// One command result per host (the ABI's JSON object), in order; `None` when running
+    /// commands is unavailable.
     /// `sudo_user`: through sudo as this user (the plugin asked), else as the hosts' settings say.
-    fn run(&mut self, command: &str, hosts: &[String], sudo_user: Option<&str>) -> Option<Vec<String>>;
+    fn run(&mut self, command: &str, hosts: &[String], sudo_user: Option<&str>) -> Option<Vec<Value>>;
     /// Every run at once: the results of each, in order, flattened; by default one after another.
-    fn run_many(&mut self, runs: &[RunItem]) -> Option<Vec<String>> {
+    fn run_many(&mut self, runs: &[RunItem]) -> Option<Vec<Value>> {
         let mut all = Vec::new();
         for r in runs {
             all.extend(self.run(&r.command, &r.hosts, r.sudo.as_deref())?);
@@ -43,7 +45,7 @@ pub trait Services {
 pub struct Offline;
 
 impl Services for Offline {
-    fn run(&mut self, _: &str, _: &[String], _: Option<&str>) -> Option<Vec<String>> {
+    fn run(&mut self, _: &str, _: &[String], _: Option<&str>) -> Option<Vec<Value>> {
         None
     }
     fn fetch(&mut self, _: &str, _: &str) -> Result<Vec<u8>, Option<String>> {
@@ -83,6 +85,8 @@ pub enum DescribeError {
     Refused(String),
     #[error("the plugin host answered {0}")]
     Unexpected(String),
+    #[error("{0}")]
+    Protocol(#[from] wire::HelloError),
     #[error("unreadable answer from the plugin host: {0}")]
     Unreadable(String),
     /// No answer: how the plugin host ended (killed by a signal, timed out...).
@@ -95,6 +99,12 @@ pub fn describe(library: &Path) -> Result<Description, DescribeError> {
     let deadline = Instant::now() + DESCRIBE_TIMEOUT;
     let mut host = HostProcess::spawn(Some(deadline)).map_err(|e| DescribeError::Host(e.to_string()))?;
     let sent = host.stdin.as_mut().map(|w| {
+        wire::hello(
+            w,
+            &Request::Hello {
+                protocol: wire::PROTOCOL,
+            },
+        )?;
         wire::write_json(
             w,
             &Request::Describe {
@@ -102,11 +112,23 @@ pub fn describe(library: &Path) -> Result<Description, DescribeError> {
             },
         )
     });
-    let answer = match sent {
-        Some(Ok(())) => wire::read_frame(&mut host.stdout, MAX_FROM_HOST),
-        _ => Ok(None),
+    let mut next = || match sent {
+        Some(Ok(())) => wire::read_frame(&mut host.stdout, MAX_FROM_HOST)
+            .ok()
+            .flatten()
+            .map(wire::decode::<Event>),
+        _ => None,
     };
-    let event = answer.ok().flatten().map(wire::decode::<Event>);
+    let event = match next() {
+        Some(Ok(hello)) => match wire::check_hello(&hello) {
+            Ok(()) => next(),
+            Err(e) => {
+                host.finish();
+                return Err(e.into());
+            }
+        },
+        other => other,
+    };
     let ended = host.finish();
     match event {
         Some(Ok(Event::Described {
@@ -149,14 +171,21 @@ pub fn call(plugin: &Plugin, input: &str, services: &mut dyn Services, deadline:
     let request = Request::Call {
         library: plugin.library.clone(),
         plugin: plugin.name.clone(),
-        input: input.to_string(),
     };
     let mut done = None;
     let mut problem: Option<String> = None;
     if let Some(w) = host.stdin.as_mut() {
         // A host that died before reading shows as an early end below.
-        let _ = wire::write_json(w, &request);
+        let _ = wire::hello(
+            w,
+            &Request::Hello {
+                protocol: wire::PROTOCOL,
+            },
+        )
+        .and_then(|()| wire::write_json(w, &request))
+        .and_then(|()| wire::write_bytes(w, input.as_bytes()));
     }
+    let mut greeted = false;
     loop {
         let frame = match wire::read_frame(&mut host.stdout, MAX_FROM_HOST) {
             Ok(Some(f)) => f,
@@ -176,6 +205,15 @@ pub fn call(plugin: &Plugin, input: &str, services: &mut dyn Services, deadline:
                 break;
             }
         };
+        if !greeted {
+            if let Err(e) = wire::check_hello(&event) {
+                problem = Some(format!("could not be started: {e}"));
+                host.kill();
+                break;
+            }
+            greeted = true;
+            continue;
+        }
         let reply = match event {
             Event::Finding(f) => {
                 if out.findings.len() >= MAX_FINDINGS {
@@ -226,7 +264,7 @@ pub fn call(plugin: &Plugin, input: &str, services: &mut dyn Services, deadline:
                 problem = Some(format!("could not be loaded: {reason}"));
                 break;
             }
-            Event::Described { .. } => {
+            Event::Described { .. } | Event::Hello { .. } => {
                 problem = Some("answered out of turn; stopped".into());
                 host.kill();
                 break;

@@ -63,9 +63,27 @@ fn serve_inner() -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     let mut pipe = Pipe { input, output };
-    let first = wire::read_frame(&mut pipe.input, usize::MAX)?
-        .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
-    match wire::decode::<Request>(first)? {
+    let next = |pipe: &mut Pipe| {
+        wire::read_frame(&mut pipe.input, usize::MAX)?
+            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))
+    };
+    // Hello first, always answered with ours; another version: stop there (rolecall says why).
+    let theirs = match wire::decode::<Request>(next(&mut pipe)?)? {
+        Request::Hello { protocol } => protocol,
+        other => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("no hello, but {other:?}"),
+            ))
+        }
+    };
+    pipe.send(&Event::Hello {
+        protocol: wire::PROTOCOL,
+    })?;
+    if theirs != wire::PROTOCOL {
+        return Ok(());
+    }
+    match wire::decode::<Request>(next(&mut pipe)?)? {
         Request::Describe { library } => {
             let event = match library::load(&library) {
                 Ok(m) => Event::Described {
@@ -79,11 +97,18 @@ fn serve_inner() -> io::Result<()> {
             };
             pipe.send(&event)
         }
-        Request::Call {
-            library,
-            plugin,
-            input,
-        } => {
+        Request::Call { library, plugin } => {
+            let input = match next(&mut pipe)? {
+                Frame::Bytes(b) => {
+                    String::from_utf8(b).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+                }
+                Frame::Json(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "a message where the run's input was expected",
+                    ))
+                }
+            };
             let run = library::load(&library).and_then(|m| {
                 m.plugins
                     .into_iter()
@@ -288,10 +313,11 @@ unsafe extern "C" fn cb_run(
         let answer = with_pipe(ctx, |p| p.ask(&event));
         match answer.map(wire::decode::<Request>) {
             Some(Ok(Request::RunResults { results })) => {
-                for json in &results {
+                for value in &results {
+                    let json = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
                     // SAFETY: `deliver`/`user` are the plugin's pair for this call; the bytes
                     // live until it returns, and the plugin copies them.
-                    unsafe { deliver(user, Str::new(json)) };
+                    unsafe { deliver(user, Str::new(&json)) };
                 }
                 Code::OK
             }

@@ -1,6 +1,12 @@
 //! The pipe between rolecall and a plugin-host process (rolecall re-executed to load one plugin
-//! library): length-prefixed frames, each one JSON message or one block of raw bytes (a fetched
-//! file). Both ends are rolecall's own code; the plugin only ever sees the C ABI.
+//! library): length-prefixed frames, each one JSON message ([`Request`] to the host, [`Event`]
+//! from it) or one block of raw bytes (the run's input, a fetched file). Both ends are
+//! rolecall's own code; the plugin only ever sees the C ABI.
+//!
+//! Each end says [`PROTOCOL`] first (`Hello`): rolecall then its request, the host its answer;
+//! a host of another version (the binary replaced during a run) is an error naming both. The
+//! run's input follows a `Call` as a raw frame, and command results travel as JSON values, so
+//! no JSON document is ever escaped into a string of another.
 //!
 //! A plugin host's stdout is this pipe (the plugin's own writes to fd 1 are sent to stderr
 //! before the library is loaded), its stdin carries rolecall's requests and answers.
@@ -17,20 +23,23 @@ pub const PLUGIN_HOST_ARG: &str = "__plugin-host";
 /// The largest frame a plugin host may send: a plugin that floods is stopped, not buffered.
 pub const MAX_FROM_HOST: usize = 64 << 20;
 
+/// The version of this protocol; version 1 had no `Hello` and sent the input inside `Call`.
+pub const PROTOCOL: u32 = 2;
+
 /// rolecall -> plugin host.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "kebab-case")]
 pub enum Request {
+    /// The first message: the protocol rolecall speaks.
+    Hello { protocol: u32 },
     /// Load the library and describe its plugins.
     Describe { library: PathBuf },
-    /// Load the library and run one of its plugins with `input` (the run's JSON).
-    Call {
-        library: PathBuf,
-        plugin: String,
-        input: String,
-    },
-    /// The answer to [`Event::Run`]: one JSON command result per host.
-    RunResults { results: Vec<String> },
+    /// Load the library and run one of its plugins; the run's input (its JSON) follows as a
+    /// raw frame.
+    Call { library: PathBuf, plugin: String },
+    /// The answer to [`Event::Run`]: one command result per host, as JSON values (not JSON
+    /// text in strings; a raw value cannot cross serde's tagged enums).
+    RunResults { results: Vec<serde_json::Value> },
     /// The answer to [`Event::Fetch`] when it failed (the bytes come as a raw frame).
     FetchFailed { reason: String },
     /// The answer to [`Event::Run`] or [`Event::Fetch`] in a run that cannot do it (validate).
@@ -66,6 +75,9 @@ pub struct Described {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "kebab-case")]
 pub enum Event {
+    /// The first message: the protocol the host speaks (it stops after it when it differs
+    /// from rolecall's).
+    Hello { protocol: u32 },
     Described {
         module: String,
         version: String,
@@ -151,6 +163,33 @@ pub fn read_frame(r: &mut impl Read, max: usize) -> io::Result<Option<Frame>> {
             io::ErrorKind::InvalidData,
             format!("unknown frame kind {other}"),
         )),
+    }
+}
+
+/// Say hello: `msg` is this end's `Hello`.
+pub fn hello<T: Serialize>(w: &mut impl Write, msg: &T) -> io::Result<()> {
+    write_json(w, msg)
+}
+
+/// Why the other end's first message is not a hello in [`PROTOCOL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HelloError {
+    #[error(
+        "the plugin host speaks plugin-host protocol {0}, this rolecall {ours}: the rolecall binary \
+         changed during the run (an upgrade?); run again",
+        ours = PROTOCOL
+    )]
+    Mismatch(u32),
+    #[error("the plugin host did not say hello (a rolecall older than plugin-host protocol {ours}?)", ours = PROTOCOL)]
+    NoHello,
+}
+
+/// Check the host's first event.
+pub fn check_hello(first: &Event) -> Result<(), HelloError> {
+    match first {
+        Event::Hello { protocol } if *protocol == PROTOCOL => Ok(()),
+        Event::Hello { protocol } => Err(HelloError::Mismatch(*protocol)),
+        _ => Err(HelloError::NoHello),
     }
 }
 

@@ -106,7 +106,7 @@ impl Remote<'_> {
         hosts: &[String],
         sudo_user: Option<&str>,
         queued: &(dyn Fn() + Sync),
-    ) -> (Vec<String>, Sent) {
+    ) -> (Vec<serde_json::Value>, Sent) {
         let started = Instant::now();
         let inside: Vec<String> = hosts
             .iter()
@@ -140,14 +140,19 @@ impl Remote<'_> {
                 self.unreached.note(&r);
                 self.progress.inc(1);
             }
-            serde_json::to_string(&r.to_command_result()).unwrap_or_default()
+            serde_json::to_value(r.to_command_result()).unwrap_or_default()
         });
         (results.collect(), sent)
     }
 }
 
 impl Services for Remote<'_> {
-    fn run(&mut self, command: &str, hosts: &[String], sudo_user: Option<&str>) -> Option<Vec<String>> {
+    fn run(
+        &mut self,
+        command: &str,
+        hosts: &[String],
+        sudo_user: Option<&str>,
+    ) -> Option<Vec<serde_json::Value>> {
         let party = self.party;
         let (results, sent) = self.fan_out(command, hosts, sudo_user, &|| party.arrive());
         self.sent.push(sent);
@@ -156,9 +161,9 @@ impl Services for Remote<'_> {
 
     /// Every run at once, each from a thread of its own, so the executor finds the commands for
     /// one host queued together and sends them in one channel.
-    fn run_many(&mut self, runs: &[RunItem]) -> Option<Vec<String>> {
+    fn run_many(&mut self, runs: &[RunItem]) -> Option<Vec<serde_json::Value>> {
         let this = &*self;
-        let answers: Vec<(Vec<String>, Sent)> = std::thread::scope(|s| {
+        let answers: Vec<(Vec<serde_json::Value>, Sent)> = std::thread::scope(|s| {
             let handles: Vec<_> = runs
                 .iter()
                 .map(|r| {
@@ -178,7 +183,7 @@ impl Services for Remote<'_> {
                             .map(|host| {
                                 let f =
                                     HostResult::failed(host, Outcome::Error("internal error (panic)".into()));
-                                serde_json::to_string(&f.to_command_result()).unwrap_or_default()
+                                serde_json::to_value(f.to_command_result()).unwrap_or_default()
                             })
                             .collect();
                         let sent = Sent {

@@ -526,3 +526,40 @@ fn escapes_in_file_names_never_reach_the_terminal() {
         );
     }
 }
+
+/// A plugin host of another protocol version (the rolecall binary replaced during a run) is a
+/// load problem naming both versions; a host that says no hello at all is named as such.
+#[test]
+fn a_plugin_host_of_another_protocol_is_refused_naming_both_versions() {
+    let t = Test::new();
+    let dir = crate::plugins::plugin_dir(&t, &[("libfixture_ok.so", &crate::plugins::lib("fixture_ok"))]);
+    let d = dir.to_str().expect("utf-8").to_string();
+    // A host that answers `hello` with protocol 99, in the wire's framing (u32 LE length, kind).
+    let fake = |name: &str, body: &str| {
+        let path = t.dir().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "#!/usr/bin/env python3\nimport sys\nb = {body:?}.encode()\n\
+                 sys.stdout.buffer.write(len(b).to_bytes(4, 'little') + b'J' + b)\nsys.stdout.flush()\n"
+            ),
+        )
+        .expect("write");
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+        path.display().to_string()
+    };
+    let newer = fake("newer-host", r#"{"t":"hello","protocol":99}"#);
+    Test::new()
+        .args(["plugins", "--plugin-dir", &d])
+        .env("ROLECALL_PLUGIN_HOST", &newer)
+        .run()
+        .code(2)
+        .stdout_has("the plugin host speaks plugin-host protocol 99, this rolecall 2");
+    let mute = fake("old-host", r#"{"t":"done","code":0}"#);
+    Test::new()
+        .args(["plugins", "--plugin-dir", &d])
+        .env("ROLECALL_PLUGIN_HOST", &mute)
+        .run()
+        .code(2)
+        .stdout_has("the plugin host did not say hello");
+}
