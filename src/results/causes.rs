@@ -373,17 +373,7 @@ mod tests {
     use crate::results::CheckResult;
 
     fn item(plugin: &str, check: &str, status: Status, host: &str, message: &str) -> CheckResult {
-        CheckResult {
-            plugin: plugin.into(),
-            check: check.into(),
-            status,
-            host: Some(host.into()),
-            message: message.into(),
-            path: None,
-            position: None,
-            duration: std::time::Duration::ZERO,
-            waived: None,
-        }
+        CheckResult::sample(plugin, check, status, Some(host), message)
     }
 
     fn names(n: &[&str]) -> Vec<String> {

@@ -38,6 +38,28 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
+    /// A result for unit tests: no place, no time, not waived.
+    #[cfg(test)]
+    pub(crate) fn sample(
+        plugin: &str,
+        check: &str,
+        status: Status,
+        host: Option<&str>,
+        message: &str,
+    ) -> Self {
+        Self {
+            plugin: plugin.into(),
+            check: check.into(),
+            status,
+            host: host.map(str::to_string),
+            message: message.into(),
+            path: None,
+            position: None,
+            duration: Duration::ZERO,
+            waived: None,
+        }
+    }
+
     /// What `plugin` reported, with where its YAML path is in the file (when known).
     pub fn from_finding(
         plugin: &str,

@@ -128,17 +128,7 @@ mod tests {
     use super::*;
 
     fn item(check: &str, host: Option<&str>) -> CheckResult {
-        CheckResult {
-            plugin: "p".into(),
-            check: check.into(),
-            status: rolecall_plugin::Status::Pass,
-            host: host.map(str::to_string),
-            message: String::new(),
-            path: None,
-            position: None,
-            duration: std::time::Duration::ZERO,
-            waived: None,
-        }
+        CheckResult::sample("p", check, rolecall_plugin::Status::Pass, host, "")
     }
 
     fn names(order: &[Key]) -> Vec<&str> {

@@ -123,6 +123,33 @@ pub fn merge(
             )),
         };
     same_deployment(vpath, vdoc)?;
+    // Every host named is the deployment's (shards are checked more closely below).
+    let foreign = |path: &PathBuf, doc: &Value| {
+        let named = doc
+            .get("results")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.get("host").and_then(Value::as_str))
+            .chain(
+                doc.get("hosts")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str),
+            )
+            .find(|h| !d.hosts.contains_key(*h))
+            .map(str::to_string);
+        match named {
+            Some(h) => Err(format!(
+                "{}: host `{h}` is not in the deployment `{}`",
+                path.display(),
+                d.source.display()
+            )),
+            None => Ok(()),
+        }
+    };
+    foreign(vpath, vdoc)?;
     let (mut report, warnings) = match rest.as_slice() {
         [] => {
             return Err(format!(
@@ -138,6 +165,7 @@ pub fn merge(
                 ));
             }
             same_deployment(path, doc)?;
+            foreign(path, doc)?;
             if doc.get("dry_run").and_then(Value::as_bool) == Some(true) {
                 return Err(format!(
                     "{}: a dry run (--dry-run): it checked nothing",

@@ -116,42 +116,24 @@ fn targets_behind_a_bastion_answer_through_it_and_fail_naming_it_when_it_is_down
     assert!(!out.stdout.contains("up\n"), "{}", out.stdout);
     // `debug` names the jump host as the likely cause, once, first; the errors behind it are
     // counted, not listed per plugin and host.
-    let t = Test::new().yaml(&yaml).file("ssh_config", cfg.as_bytes());
-    let out = t
-        .args([
-            "debug",
-            "--all",
-            "-F",
-            "ssh_config",
-            "--connect-timeout",
-            "30",
-            "--retries",
-            "0",
-        ])
-        .args(["--only", "facts,clock", "--format", "json"])
-        .deadline(DEADLINE)
-        .run();
+    let debug = |format: &[&str]| {
+        Test::new()
+            .yaml(&yaml)
+            .file("ssh_config", cfg.as_bytes())
+            .args(["debug", "--all", "-F", "ssh_config", "--connect-timeout", "30"])
+            .args(["--retries", "0", "--only", "facts,clock"])
+            .args(format)
+            .deadline(DEADLINE)
+            .run()
+    };
+    let out = debug(&["--format", "json"]);
     out.code(3);
     let causes = out.json()["causes"].clone();
     assert_eq!(causes[0]["kind"], "jump-host", "{causes}");
     assert_eq!(causes[0]["subject"], format!("{}@{bastion}", whoami()));
     assert_eq!(causes[0]["affected"], serde_json::json!(["t1", "t2", "t3"]));
     assert_eq!(causes.as_array().map(Vec::len), Some(1), "{causes}");
-    let t = Test::new().yaml(&yaml).file("ssh_config", cfg.as_bytes());
-    let out = t
-        .args([
-            "debug",
-            "--all",
-            "-F",
-            "ssh_config",
-            "--connect-timeout",
-            "30",
-            "--retries",
-            "0",
-        ])
-        .args(["--only", "facts,clock"])
-        .deadline(DEADLINE)
-        .run();
+    let out = debug(&[]);
     out.code(3);
     let first = out.stdout.lines().nth(1).unwrap_or_default();
     assert!(

@@ -228,6 +228,15 @@ fn merge_joins_a_validate_and_a_debug_result_as_check_does() {
     merge(&[&at("newer.json"), &at("debug.json")])
         .code(2)
         .stderr_has("newer.json: schema_version 3; this rolecall reads 1 to 2");
+    let mut ghost: serde_json::Value = serde_json::from_str(&d.stdout).expect("json");
+    ghost["hosts"]
+        .as_array_mut()
+        .expect("hosts")
+        .push("ghost01".into());
+    std::fs::write(at("ghost.json"), ghost.to_string()).expect("write");
+    merge(&[&at("validate.json"), &at("ghost.json")])
+        .code(2)
+        .stderr_has("ghost.json: host `ghost01` is not in the deployment");
     let mut older: serde_json::Value = serde_json::from_str(&d.stdout).expect("json");
     older["schema_version"] = 1.into();
     std::fs::write(at("older.json"), older.to_string()).expect("write");
