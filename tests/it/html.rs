@@ -276,3 +276,38 @@ pub fn big_report(hosts: usize, checks: usize) -> (String, Value) {
     });
     (doc.to_string(), deployment)
 }
+
+/// `run --output html=FILE`: one cell per host, its status from the outcome, its output on a
+/// click.
+#[test]
+fn the_html_report_of_run_shows_each_hosts_outcome() {
+    if !available() {
+        return;
+    }
+    let canned = "- host: \"nc0[1-2]\"\n  command: uname\n  stdout: \"Linux\\n\"\n\
+                  - host: nc03\n  command: uname\n  exit: 2\n  stderr: \"boom\\n\"\n\
+                  - host: nc04\n  outcome: unreachable\n  message: refused\n";
+    let t = Test::new()
+        .yaml(YAML)
+        .file("canned.yaml", canned.as_bytes())
+        .args(["run", "--replay", "canned.yaml", "--limit", "nc0[1-4]"])
+        .args(["--output", "html=run.html", "--", "uname"]);
+    t.run().code(3);
+    let mut b = Browser::open(&format!("file://{}", t.dir().join("run.html").display()));
+    let cells = b.eval(
+        "Array.from(document.querySelectorAll('span.r')).map(e => e.dataset.host + ' ' + e.dataset.status).sort()",
+    );
+    assert_eq!(
+        cells,
+        json!(["nc01 pass", "nc02 pass", "nc03 fail", "nc04 error"])
+    );
+    b.click("span.r[data-host=nc03]");
+    let details = b.eval("document.getElementById('details').innerText");
+    let details = details.as_str().expect("text");
+    assert!(
+        details.contains("exit 2") && details.contains("boom"),
+        "{details}"
+    );
+    assert!(details.contains("uname"), "the command: {details}");
+    assert_eq!(b.errors(), Vec::<String>::new());
+}
