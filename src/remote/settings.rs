@@ -64,6 +64,78 @@ fn sourced<T>(value: T, from: Source) -> Sourced<T> {
     Sourced { value, from }
 }
 
+impl Source {
+    /// Its place in the one priority order every setting follows: the command line, the
+    /// host's entry (or a jump host's specification), its role, the deployment's `ssh:`
+    /// defaults, ssh_config, the built-in default.
+    fn rank(&self) -> u8 {
+        match self {
+            Self::Flag(_) => 0,
+            Self::HostEntry | Self::JumpSpec => 1,
+            Self::Role(_) => 2,
+            Self::Defaults => 3,
+            Self::SshConfig(_) => CONFIG_RANK,
+            Self::Builtin => 5,
+        }
+    }
+}
+
+/// [`Source::rank`] of ssh_config.
+const CONFIG_RANK: u8 = 4;
+
+/// One setting, taken from the first source that gives it, offered in the priority order of
+/// [`Source::rank`] (a source offered out of order is a bug, caught in debug builds). Later
+/// offers are not looked at once a value is taken, so an ssh_config value is only read (and
+/// only warned about) when nothing above it decided.
+#[derive(Debug)]
+struct Pick<T> {
+    taken: Option<Sourced<T>>,
+    rank: u8,
+}
+
+impl<T> Pick<T> {
+    fn new() -> Self {
+        Self { taken: None, rank: 0 }
+    }
+
+    fn ranked(&mut self, from: &Source) {
+        debug_assert!(from.rank() >= self.rank, "{from} offered out of priority order");
+        self.rank = from.rank();
+    }
+
+    /// `value`, when there is one, from `from`.
+    fn offer(mut self, value: Option<T>, from: Source) -> Self {
+        self.ranked(&from);
+        if self.taken.is_none() {
+            self.taken = value.map(|v| sourced(v, from));
+        }
+        self
+    }
+
+    /// What `lookup` finds, asked only when nothing above decided (ssh_config).
+    fn offer_with(mut self, lookup: impl FnOnce() -> Option<Sourced<T>>) -> Self {
+        debug_assert!(
+            self.rank <= CONFIG_RANK,
+            "ssh_config offered out of priority order"
+        );
+        self.rank = CONFIG_RANK;
+        if self.taken.is_none() {
+            self.taken = lookup();
+        }
+        self
+    }
+
+    /// The value taken, else `builtin`.
+    fn or(self, builtin: T) -> Sourced<T> {
+        self.or_else(|| builtin)
+    }
+
+    /// The value taken, else the built-in default `builtin` makes (only then).
+    fn or_else(self, builtin: impl FnOnce() -> T) -> Sourced<T> {
+        self.taken.unwrap_or_else(|| sourced(builtin(), Source::Builtin))
+    }
+}
+
 /// How `sudo` is used for a host's commands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Become {
@@ -445,36 +517,18 @@ impl<'a> Resolver<'a> {
             // As ssh connects to it: lower case, numeric shorthand written out.
             None => sourced(ssh_config::canonical_hostname(address), Source::HostEntry),
         };
-        let port = if let Some(p) = layer.flag_port {
-            sourced(p, Source::Flag("--port"))
-        } else if let Some(p) = layer.entry_port {
-            sourced(p, Source::HostEntry)
-        } else if let Some(p) = file.port {
-            sourced(p, Source::Defaults)
-        } else {
-            match one("port") {
-                Some((p, from)) => match p.parse() {
-                    Ok(p) => sourced(p, from),
-                    Err(_) => {
-                        self.bad_value("Port", &p, &from);
-                        sourced(DEFAULT_SSH_PORT, Source::Builtin)
-                    }
-                },
-                None => sourced(DEFAULT_SSH_PORT, Source::Builtin),
-            }
-        };
-        let user = if let Some(u) = layer.flag_user {
-            sourced(u, Source::Flag("--user"))
-        } else if let Some(u) = layer.entry_user {
-            sourced(u, Source::HostEntry)
-        } else if let Some(u) = file.user.clone() {
-            sourced(u, Source::Defaults)
-        } else {
-            match one("user") {
-                Some((u, from)) => sourced(u, from),
-                None => sourced(default_user(), Source::Builtin),
-            }
-        };
+        let port = Pick::new()
+            .offer(layer.flag_port, Source::Flag("--port"))
+            .offer(layer.entry_port, Source::HostEntry)
+            .offer(file.port, Source::Defaults)
+            .offer_with(|| self.config_value("Port", one("port"), |p| p.parse().ok()))
+            .or(DEFAULT_SSH_PORT);
+        let user = Pick::new()
+            .offer(layer.flag_user, Source::Flag("--user"))
+            .offer(layer.entry_user, Source::HostEntry)
+            .offer(file.user.clone(), Source::Defaults)
+            .offer_with(|| one("user").map(|(u, from)| sourced(u, from)))
+            .or_else(default_user);
         let tokens = Tokens {
             host: &address.value,
             original: name,
@@ -488,81 +542,71 @@ impl<'a> Resolver<'a> {
                 .map(|a| ssh_config::expand_home(&ssh_config::expand_tokens(a, &tokens)))
                 .collect()
         };
-        let identities = if !flags.identities.is_empty() {
-            sourced(flags.identities.clone(), Source::Flag("--identity"))
-        } else if !file.identities.is_empty() {
-            let v = file.identities.iter().map(|p| self.file_path(p)).collect();
-            sourced(v, Source::Defaults)
-        } else {
-            let mut from = None;
-            let mut v = Vec::new();
-            for (args, origin) in cfg.all("identityfile") {
-                from.get_or_insert_with(|| Source::SshConfig(origin.clone()));
-                // ssh keeps a file once however it is written (`~/.ssh/id` and `/home/u/.ssh/id`).
-                for p in paths(args.to_vec()) {
-                    if !v.contains(&p) {
-                        v.push(p);
+        let given = |v: &Vec<PathBuf>| (!v.is_empty()).then(|| v.clone());
+        let identities = Pick::new()
+            .offer(given(&flags.identities), Source::Flag("--identity"))
+            .offer(
+                given(&file.identities).map(|v| v.iter().map(|p| self.file_path(p)).collect()),
+                Source::Defaults,
+            )
+            .offer_with(|| {
+                let mut from = None;
+                let mut v = Vec::new();
+                for (args, origin) in cfg.all("identityfile") {
+                    from.get_or_insert_with(|| Source::SshConfig(origin.clone()));
+                    // ssh keeps a file once however it is written (`~/.ssh/id`, `/home/u/.ssh/id`).
+                    for p in paths(args.to_vec()) {
+                        if !v.contains(&p) {
+                            v.push(p);
+                        }
                     }
                 }
-            }
-            match from {
-                Some(from) => sourced(v, from),
-                None => sourced(self.default_identities().to_vec(), Source::Builtin),
-            }
-        };
-        let identities_only = match one("identitiesonly") {
-            Some((v, from)) => sourced(v.eq_ignore_ascii_case("yes"), from),
-            None => sourced(false, Source::Builtin),
-        };
-        let known_hosts = if let Some(k) = &flags.known_hosts {
-            sourced(vec![k.clone()], Source::Flag("--known-hosts"))
-        } else if let Some(k) = &file.known_hosts {
-            sourced(vec![self.file_path(k)], Source::Defaults)
-        } else {
-            match from_cfg("userknownhostsfile") {
-                Some((args, from)) => sourced(paths(args), from),
-                None => sourced(vec![user_known_hosts()], Source::Builtin),
-            }
-        };
-        let global_known_hosts = match from_cfg("globalknownhostsfile") {
-            Some((args, from)) => sourced(paths(args), from),
-            None => sourced(vec![PathBuf::from("/etc/ssh/ssh_known_hosts")], Source::Builtin),
-        };
-        let host_key_checking = if let Some(p) = flags.host_key_checking {
-            sourced(p, Source::Flag("--host-key-checking"))
-        } else if let Some(p) = file.host_key_checking {
-            sourced(p, Source::Defaults)
-        } else {
-            match one("stricthostkeychecking") {
-                Some((v, from)) => match v.to_ascii_lowercase().as_str() {
-                    // `ask` cannot ask here: unknown keys are refused, as with `yes`.
-                    "yes" | "ask" => sourced(HostKeyChecking::Strict, from),
-                    "accept-new" => sourced(HostKeyChecking::AcceptNew, from),
-                    "no" | "off" => sourced(HostKeyChecking::Off, from),
-                    _ => {
-                        self.bad_value("StrictHostKeyChecking", &v, &from);
-                        sourced(HostKeyChecking::Strict, Source::Builtin)
+                from.map(|from| sourced(v, from))
+            })
+            .or_else(|| self.default_identities().to_vec());
+        let identities_only = Pick::new()
+            .offer_with(|| {
+                one("identitiesonly").map(|(v, from)| sourced(v.eq_ignore_ascii_case("yes"), from))
+            })
+            .or(false);
+        let known_hosts = Pick::new()
+            .offer(
+                flags.known_hosts.clone().map(|k| vec![k]),
+                Source::Flag("--known-hosts"),
+            )
+            .offer(
+                file.known_hosts.as_ref().map(|k| vec![self.file_path(k)]),
+                Source::Defaults,
+            )
+            .offer_with(|| from_cfg("userknownhostsfile").map(|(args, from)| sourced(paths(args), from)))
+            .or_else(|| vec![user_known_hosts()]);
+        let global_known_hosts = Pick::new()
+            .offer_with(|| from_cfg("globalknownhostsfile").map(|(args, from)| sourced(paths(args), from)))
+            .or_else(|| vec![PathBuf::from("/etc/ssh/ssh_known_hosts")]);
+        let host_key_checking = Pick::new()
+            .offer(flags.host_key_checking, Source::Flag("--host-key-checking"))
+            .offer(file.host_key_checking, Source::Defaults)
+            .offer_with(|| {
+                self.config_value("StrictHostKeyChecking", one("stricthostkeychecking"), |v| {
+                    match v.to_ascii_lowercase().as_str() {
+                        // `ask` cannot ask here: unknown keys are refused, as with `yes`.
+                        "yes" | "ask" => Some(HostKeyChecking::Strict),
+                        "accept-new" => Some(HostKeyChecking::AcceptNew),
+                        "no" | "off" => Some(HostKeyChecking::Off),
+                        _ => None,
                     }
-                },
-                None => sourced(HostKeyChecking::Strict, Source::Builtin),
-            }
-        };
-        let connect_timeout = if let Some(t) = flags.connect_timeout {
-            sourced(t, Source::Flag("--connect-timeout"))
-        } else if let Some(t) = file.connect_timeout {
-            sourced(t, Source::Defaults)
-        } else {
-            match one("connecttimeout") {
-                Some((v, from)) => match v.parse::<u64>() {
-                    Ok(secs) if secs > 0 => sourced(Duration::from_secs(secs), from),
-                    _ => {
-                        self.bad_value("ConnectTimeout", &v, &from);
-                        sourced(DEFAULT_CONNECT_TIMEOUT, Source::Builtin)
-                    }
-                },
-                None => sourced(DEFAULT_CONNECT_TIMEOUT, Source::Builtin),
-            }
-        };
+                })
+            })
+            .or(HostKeyChecking::Strict);
+        let connect_timeout = Pick::new()
+            .offer(flags.connect_timeout, Source::Flag("--connect-timeout"))
+            .offer(file.connect_timeout, Source::Defaults)
+            .offer_with(|| {
+                self.config_value("ConnectTimeout", one("connecttimeout"), |v| {
+                    v.parse::<u64>().ok().filter(|s| *s > 0).map(Duration::from_secs)
+                })
+            })
+            .or(DEFAULT_CONNECT_TIMEOUT);
         let s = HostSettings {
             name: name.to_string(),
             address,
@@ -584,6 +628,24 @@ impl<'a> Resolver<'a> {
             }),
         };
         (s, cfg)
+    }
+
+    /// An ssh_config value `found` for `key`, as `parse` reads it; a value it refuses is warned
+    /// about (key, value, file:line) and not taken, so the next source decides.
+    fn config_value<T>(
+        &mut self,
+        key: &str,
+        found: Option<(String, Source)>,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Option<Sourced<T>> {
+        let (value, from) = found?;
+        match parse(&value) {
+            Some(v) => Some(sourced(v, from)),
+            None => {
+                self.bad_value(key, &value, &from);
+                None
+            }
+        }
     }
 
     fn bad_value(&mut self, key: &str, value: &str, from: &Source) {

@@ -894,3 +894,53 @@ fn match_exec_runs_once_per_host_per_run() {
         assert_eq!(ran, ["t1", "t2"], "{command:?}: Match exec runs per host");
     }
 }
+
+/// `rolecall hosts` shows what a run uses: for each host, the address, port and user `hosts`
+/// reports (each from its own source: ssh_config, the host entry, a flag) are the ones the run's
+/// session reached (`$SSH_CONNECTION` and `id -un` on the host).
+#[test]
+fn hosts_shows_the_settings_a_run_uses() {
+    let Some(fleet) = crate::support::fleet(3) else {
+        return;
+    };
+    // t1 and t2 from ssh_config; t3's port from its entry (ssh_config's is shadowed).
+    let mut yaml = bare_names(&fleet, 0);
+    yaml = yaml.replace("  t3:\n", &format!("  t3:\n    port: {}\n", fleet.hosts[2].port));
+    let cfg = ssh_config(&fleet, 0, "").replace(
+        &format!(
+            "Host t3\n  HostName {}\n  Port {}\n",
+            fleet.hosts[2].address, fleet.hosts[2].port
+        ),
+        &format!("Host t3\n  HostName {}\n  Port 1\n", fleet.hosts[2].address),
+    );
+    let shown = Test::new()
+        .yaml(&yaml)
+        .file("ssh_config", cfg.as_bytes())
+        .args(["hosts", "-F", "ssh_config", "--format", "json"])
+        .run();
+    shown.code(0);
+    let hosts = shown.json()["hosts"].clone();
+    let t = Test::new().yaml(&yaml).file("ssh_config", cfg.as_bytes());
+    let ran = run_with(t, &["--format", "json", "--", "echo $(id -un) $SSH_CONNECTION"]);
+    ran.code(0);
+    let j = ran.json();
+    for h in hosts.as_array().expect("hosts") {
+        let name = h["name"].as_str().expect("name");
+        let out = crate::support::host_result(&j, name)["stdout"]
+            .as_str()
+            .expect("stdout")
+            .to_string();
+        let words: Vec<&str> = out.split_whitespace().collect();
+        // user client_ip client_port server_ip server_port
+        assert_eq!(words[0], h["user"]["value"], "{name}: {out}");
+        assert_eq!(words[3], h["address"]["value"], "{name}: {out}");
+        assert_eq!(words[4], h["port"]["value"].to_string(), "{name}: {out}");
+    }
+    assert_eq!(hosts[2]["port"]["from"], "host entry", "{hosts}");
+    assert!(
+        hosts[0]["port"]["from"]
+            .as_str()
+            .is_some_and(|f| f.contains("ssh_config:")),
+        "{hosts}"
+    );
+}
