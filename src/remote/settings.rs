@@ -72,7 +72,7 @@ impl Source {
         match self {
             Self::Flag(_) => 0,
             Self::HostEntry | Self::JumpSpec => 1,
-            Self::Role(_) => 2,
+            Self::Role(_) => ROLE_RANK,
             Self::Defaults => 3,
             Self::SshConfig(_) => CONFIG_RANK,
             Self::Builtin => 5,
@@ -80,7 +80,8 @@ impl Source {
     }
 }
 
-/// [`Source::rank`] of ssh_config.
+/// [`Source::rank`] of a role, and of ssh_config.
+const ROLE_RANK: u8 = 2;
 const CONFIG_RANK: u8 = 4;
 
 /// One setting, taken from the first source that gives it, offered in the priority order of
@@ -113,16 +114,23 @@ impl<T> Pick<T> {
     }
 
     /// What `lookup` finds, asked only when nothing above decided (ssh_config).
-    fn offer_with(mut self, lookup: impl FnOnce() -> Option<Sourced<T>>) -> Self {
-        debug_assert!(
-            self.rank <= CONFIG_RANK,
-            "ssh_config offered out of priority order"
-        );
-        self.rank = CONFIG_RANK;
+    fn offer_with(self, lookup: impl FnOnce() -> Option<Sourced<T>>) -> Self {
+        self.offer_lazily(CONFIG_RANK, lookup)
+    }
+
+    /// What `lookup` finds (a value of rank `rank`), asked only when nothing above decided.
+    fn offer_lazily(mut self, rank: u8, lookup: impl FnOnce() -> Option<Sourced<T>>) -> Self {
+        debug_assert!(self.rank <= rank, "rank {rank} offered out of priority order");
+        self.rank = rank;
         if self.taken.is_none() {
             self.taken = lookup();
         }
         self
+    }
+
+    /// Whether a value is taken yet.
+    fn decided(&self) -> bool {
+        self.taken.is_some()
     }
 
     /// The value taken, else `builtin`.
@@ -319,13 +327,13 @@ impl<'a> Resolver<'a> {
             .map(|rs| rs.iter().filter_map(|r| self.d.roles.get(*r)).collect())
             .unwrap_or_default();
 
-        let jump = if let Some(j) = &flags.jump {
-            Some(sourced(j.clone(), Source::Flag("--jump")))
-        } else if let Some(j) = &h.jump {
-            Some(sourced(j.clone(), Source::HostEntry))
-        } else {
-            self.role_jump(name, &roles)
-        };
+        // The deployment's and the command line's word on jump hosts; ssh_config's comes below,
+        // after ProxyCommand's turn.
+        let jump = Pick::new()
+            .offer(flags.jump.clone(), Source::Flag("--jump"))
+            .offer(h.jump.clone(), Source::HostEntry)
+            .offer_lazily(ROLE_RANK, || self.role_jump(name, &roles))
+            .offer(file.jump.clone(), Source::Defaults);
         let sudo = self.sudo(&roles);
         let mut s = self.resolve(
             name,
@@ -337,23 +345,24 @@ impl<'a> Resolver<'a> {
                 entry_port: h.port,
             },
         );
-        let explicit_jump = jump.is_some() || file.jump.is_some();
         // Whichever of ProxyJump and ProxyCommand ssh_config gives first is the one ssh uses.
         let command_first = s.1.position("proxycommand") < s.1.position("proxyjump");
-        if explicit_jump || !command_first {
+        if jump.decided() || !command_first {
             s.0.proxy_command = None;
         }
-        let jump = match jump.or_else(|| file.jump.clone().map(|j| sourced(j, Source::Defaults))) {
-            Some(j) => j,
-            None if s.0.proxy_command.is_some() => sourced(Vec::new(), Source::Builtin),
-            None => match s.1.first("proxyjump") {
-                Some((args, origin)) => {
+        let proxy_command = s.0.proxy_command.is_some();
+        let jump = jump
+            .offer_with(|| {
+                if proxy_command {
+                    // A ProxyCommand reaches the host: no jump hosts.
+                    return Some(sourced(Vec::new(), Source::Builtin));
+                }
+                s.1.first("proxyjump").map(|(args, origin)| {
                     let list = crate::deployment::jump_hops(args.iter().map(String::as_str));
                     sourced(list, Source::SshConfig(origin.clone()))
-                }
-                None => sourced(Vec::new(), Source::Builtin),
-            },
-        };
+                })
+            })
+            .or(Vec::new());
         let hops = self.chain(name, &jump.value);
         s.0.jump = sourced(hops, jump.from);
         s.0.sudo = sudo;
@@ -393,21 +402,23 @@ impl<'a> Resolver<'a> {
                 .or_else(|| file.sudo_user.clone())
                 .unwrap_or_else(|| "root".to_string())
         };
-        if let Some(on) = flags.sudo {
-            let v = on.then(|| Become { user: user_for(None) });
-            return sourced(v, Source::Flag("--become"));
-        }
-        if let Some(r) = roles.iter().find(|r| r.sudo == Some(true)) {
-            let v = Become {
-                user: user_for(r.sudo_user.as_ref()),
-            };
-            return sourced(Some(v), Source::Role(r.name.clone()));
-        }
-        if let Some(on) = file.sudo {
-            let v = on.then(|| Become { user: user_for(None) });
-            return sourced(v, Source::Defaults);
-        }
-        sourced(None, Source::Builtin)
+        Pick::new()
+            .offer(
+                flags.sudo.map(|on| on.then(|| Become { user: user_for(None) })),
+                Source::Flag("--become"),
+            )
+            .offer_lazily(ROLE_RANK, || {
+                let r = roles.iter().find(|r| r.sudo == Some(true))?;
+                let v = Become {
+                    user: user_for(r.sudo_user.as_ref()),
+                };
+                Some(sourced(Some(v), Source::Role(r.name.clone())))
+            })
+            .offer(
+                file.sudo.map(|on| on.then(|| Become { user: user_for(None) })),
+                Source::Defaults,
+            )
+            .or(None)
     }
 
     /// A jump host from its specification: `[user@]host[:port]` or `ssh://[user@]host[:port]`,
