@@ -176,7 +176,12 @@ pub fn looks_like(path: &Path, text: Option<&str>) -> bool {
     // Not YAML, or a plain string (host lines only): INI.
     // A top-level `hosts:` key (a rolecall file) is no inventory group: known without parsing
     // the whole file (at 100,000 hosts the parse was a tenth of `validate`'s time).
-    if text.lines().any(|l| l.starts_with("hosts:")) {
+    // (`hosts:` then nothing, a space or a tab: an INI host line `hosts:2222` is not one.)
+    let top_level_hosts = |l: &str| {
+        l.strip_prefix("hosts:")
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r']))
+    };
+    if text.lines().any(top_level_hosts) {
         return false;
     }
     let top = match serde_yaml::from_str::<serde_yaml::Value>(text) {
@@ -692,4 +697,26 @@ fn listing(inv: &Inventory, hostvars: &IndexMap<String, Vars>) -> Value {
         }
     }
     Value::Object(doc)
+}
+
+#[cfg(test)]
+mod detect_tests {
+    use super::looks_like;
+    use std::path::Path;
+
+    #[test]
+    fn a_top_level_hosts_key_is_a_rolecall_file_not_an_inventory() {
+        let p = Path::new("deploy.yaml");
+        assert!(!looks_like(
+            p,
+            Some("hosts:\n  a: 127.0.0.2\nroles:\n  web: [a]\n")
+        ));
+        assert!(!looks_like(p, Some("name: x\nhosts: {a: 127.0.0.2}\n")));
+        assert!(looks_like(
+            p,
+            Some("all:\n  children:\n    web:\n      hosts:\n        a:\n")
+        ));
+        // An INI host line named `hosts` with a port is still INI.
+        assert!(looks_like(p, Some("hosts:2222\n[web]\nweb01\n")));
+    }
 }
