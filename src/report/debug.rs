@@ -240,21 +240,14 @@ mod tests {
         for (i, p) in plugins.iter().enumerate() {
             r.results.ran.push((p.to_string(), Duration::ZERO));
             for (j, h) in hosts.iter().enumerate() {
-                r.results.items.push(CheckResult {
-                    plugin: p.to_string(),
-                    check: "c".into(),
-                    status: if (i + j) % 2 == 0 {
-                        Status::Pass
-                    } else {
-                        Status::Fail
-                    },
-                    host: Some(h.to_string()),
-                    message: String::new(),
-                    path: None,
-                    position: None,
-                    duration: Duration::ZERO,
-                    waived: None,
-                });
+                let status = if (i + j) % 2 == 0 {
+                    Status::Pass
+                } else {
+                    Status::Fail
+                };
+                r.results
+                    .items
+                    .push(CheckResult::sample(p, "c", status, Some(h), ""));
             }
         }
         r

@@ -251,22 +251,11 @@ mod cell_tests {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use super::*;
 
     fn r(check: &str, status: Status, host: &str, message: &str) -> CheckResult {
-        CheckResult {
-            plugin: "p".into(),
-            check: check.into(),
-            status,
-            host: Some(host.into()),
-            message: message.into(),
-            path: None,
-            position: None,
-            duration: Duration::ZERO,
-            waived: None,
-        }
+        CheckResult::sample("p", check, status, Some(host), message)
     }
 
     #[test]

@@ -163,20 +163,9 @@ pub fn read(path: &std::path::Path) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn result(check: &str, status: Status, host: &str, message: &str) -> CheckResult {
-        CheckResult {
-            plugin: "p".into(),
-            check: check.into(),
-            status,
-            host: Some(host.into()),
-            message: message.into(),
-            path: None,
-            position: None,
-            duration: Duration::ZERO,
-            waived: None,
-        }
+        CheckResult::sample("p", check, status, Some(host), message)
     }
 
     #[test]
