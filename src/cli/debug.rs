@@ -115,7 +115,11 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         allow_nets: limits.allow.nets(),
         settings,
     };
-    let digest = super::digest(&d);
+    // A shard's record already holds it: the file is read and hashed once.
+    let digest = shard
+        .as_ref()
+        .map(|s| s.deployment.clone())
+        .or_else(|| super::digest(&d));
     let round = || -> anyhow::Result<DebugReport> {
         let progress = printer.progress(Some(0), "debug");
         let mut report = debug(

@@ -90,18 +90,19 @@ pub fn merge(
     if docs.is_empty() {
         return Err("nothing to merge: give the JSON results of every shard".into());
     }
-    let mut validate = Vec::new();
-    let mut rest = Vec::new();
-    for (path, doc) in docs {
-        match Kind::of(path, doc)? {
-            Kind::Validate => validate.push((path.clone(), doc.clone())),
-            _ => rest.push((path.clone(), doc.clone())),
+    // Each document once, by kind; borrowed, not copied (a shard's JSON may be 64 MiB).
+    let mut validate: Vec<&(PathBuf, Value)> = Vec::new();
+    let mut rest: Vec<(&(PathBuf, Value), Kind)> = Vec::new();
+    for entry in docs {
+        match Kind::of(&entry.0, &entry.1)? {
+            Kind::Validate => validate.push(entry),
+            kind => rest.push((entry, kind)),
         }
     }
-    let Some((vpath, vdoc)) = validate.first() else {
-        return merge_shards(docs, d, expected_digest);
+    let Some((vpath, vdoc)) = validate.first().copied() else {
+        return merge_shards(&rest, d, expected_digest);
     };
-    if let Some((other, _)) = validate.get(1) {
+    if let Some((other, _)) = validate.get(1).copied() {
         return Err(format!(
             "{} and {}: two `validate` results; give one, with the `debug` result (or its shards) \
              of the same deployment",
@@ -157,8 +158,8 @@ pub fn merge(
                 vpath.display()
             ))
         }
-        [(path, doc)] if doc.get("shard").is_none() => {
-            if Kind::of(path, doc)? != Kind::Debug {
+        [(entry @ (path, doc), kind)] if doc.get("shard").is_none() => {
+            if *kind != Kind::Debug {
                 return Err(format!(
                     "{}: a `run` result joins no `validate` result",
                     path.display()
@@ -179,10 +180,7 @@ pub fn merge(
                 .flatten()
                 .filter_map(|h| h.as_str().map(str::to_string))
                 .collect();
-            (
-                merge_debug(&[&(path.clone(), doc.clone())], d, &hosts)?,
-                Vec::new(),
-            )
+            (merge_debug(&[*entry], d, &hosts)?, Vec::new())
         }
         shards => match merge_shards(shards, d, expected_digest)? {
             (Merged::Debug(r), w) => (*r, w),
@@ -190,7 +188,7 @@ pub fn merge(
         },
     };
     // The validators' results first, as `rolecall check` lists them.
-    let v = merge_debug(&[&(vpath.clone(), vdoc.clone())], d, &[])?;
+    let v = merge_debug(&validate[..1], d, &[])?;
     let mut items = v.results.items;
     items.append(&mut report.results.items);
     report.results.items = items;
@@ -210,27 +208,24 @@ pub fn merge(
     Ok((Merged::Debug(Box::new(report)), warnings))
 }
 
-/// [`merge`] of the shards of one run.
+/// [`merge`] of the shards of one run: `debug` or `run` results, each with its [`Kind`].
 fn merge_shards(
-    docs: &[(PathBuf, Value)],
+    shards: &[(&(PathBuf, Value), Kind)],
     d: &Deployment,
     expected_digest: &str,
 ) -> Result<(Merged, Vec<String>), String> {
+    let docs: Vec<&(PathBuf, Value)> = shards.iter().map(|(e, _)| *e).collect();
     let mut count = None;
     let mut seen: IndexMap<u32, &PathBuf> = IndexMap::new();
     let mut kind = None;
     let mut first: Option<(&PathBuf, ShardRun)> = None;
     let mut runs: Vec<(&PathBuf, ShardRun)> = Vec::new();
-    for (path, doc) in docs {
+    for ((path, doc), this) in shards.iter().map(|(e, k)| (*e, k)) {
         let at = path.display();
-        let this = match Kind::of(path, doc)? {
+        let this = match this {
             Kind::Run => "run",
-            Kind::Debug => "debug",
-            Kind::Validate => {
-                return Err(format!(
-                    "{at}: a `validate` result has no shards: give it with the `debug` result (or its shards)"
-                ))
-            }
+            // `merge` takes validate results apart before.
+            Kind::Debug | Kind::Validate => "debug",
         };
         if *kind.get_or_insert(this) != this {
             return Err(format!(
@@ -320,7 +315,7 @@ fn merge_shards(
         selected = selection;
     }
     // Shard order, whatever the order of the files.
-    let mut ordered: Vec<&(PathBuf, Value)> = docs.iter().collect();
+    let mut ordered = docs;
     ordered.sort_by_key(|(_, d)| d.get("shard").and_then(Shard::from_json).map_or(0, |s| s.index));
     let merged = match kind {
         Some("run") => merge_run(&ordered),

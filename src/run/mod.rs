@@ -19,14 +19,9 @@ use crate::plugin::{Plugin, PluginKind, Registry};
 use crate::remote::settings::{HostSettings, Reach};
 use crate::results::Results;
 
-/// The deployment as plugins see it, effective SSH endpoints included: `settings` are its
-/// hosts' resolved settings ([`Reach::resolve`], once per run).
+/// The deployment as plugins see it, effective SSH endpoints included: its host list is the
+/// hosts of `settings` (their resolved settings, [`Reach::resolve`] once per run), in order.
 pub fn fleet(d: &Deployment, settings: &[HostSettings]) -> Fleet {
-    fleet_over(d, settings)
-}
-
-/// The fleet whose host list is the hosts of `settings` (in their order).
-fn fleet_over(d: &Deployment, settings: &[HostSettings]) -> Fleet {
     Fleet {
         name: d.name.clone(),
         profile: d.profile.name().to_string(),
@@ -188,7 +183,7 @@ pub fn select_with_warnings(
 /// `Match exec` runs commands) is read for hosts rolecall will not connect to.
 pub fn fleet_of(d: &Deployment, settings: &[HostSettings]) -> Fleet {
     let keep: HashSet<&str> = settings.iter().map(|s| s.name.as_str()).collect();
-    let mut f = fleet_over(d, settings);
+    let mut f = fleet(d, settings);
     f.select(|h| keep.contains(h));
     f.others = d
         .hosts
