@@ -160,7 +160,7 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         // A machine-readable stdout gets one document: the last round's, at the end.
         let first: Vec<_> = sinks
             .iter()
-            .filter(|s| s.file.is_some() || s.format == ReportFormat::Table)
+            .filter(|s| !s.document_on_stdout())
             .cloned()
             .collect();
         write_to(&first, &report)?;

@@ -48,6 +48,14 @@ pub struct Sink {
     pub file: Option<PathBuf>,
 }
 
+impl Sink {
+    /// Whether this output prints a machine-readable document (JSON, JUnit, ...) on stdout,
+    /// where no other line may go.
+    pub fn document_on_stdout(&self) -> bool {
+        self.file.is_none() && self.format != ReportFormat::Table
+    }
+}
+
 pub fn parse_sink(s: &str) -> Result<Sink, String> {
     let (format, file) = match s.split_once('=') {
         Some((f, path)) if !path.is_empty() => (f, Some(PathBuf::from(path))),

@@ -12,7 +12,7 @@ use rolecall::results::DebugReport;
 use rolecall::run::baseline;
 use rolecall_plugin::Status;
 
-use super::output::{ReportFormat, Sink};
+use super::output::Sink;
 
 /// Sleep `d`, waking every 100 ms to see whether Ctrl-C came: false when it did.
 fn sleep_unless_interrupted(d: Duration) -> bool {
@@ -39,9 +39,7 @@ pub fn watch(
     mut on_round: impl FnMut(&DebugReport) -> anyhow::Result<()>,
 ) -> anyhow::Result<DebugReport> {
     // Changes go to stdout, unless a machine-readable output is printed there.
-    let to_stdout = sinks
-        .iter()
-        .all(|s| s.file.is_some() || s.format == ReportFormat::Table);
+    let to_stdout = !sinks.iter().any(Sink::document_on_stdout);
     let say = |text: String| -> anyhow::Result<()> {
         if to_stdout {
             printer.out(&format!("{text}\n"))?;

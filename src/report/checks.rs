@@ -66,14 +66,15 @@ pub fn table_blocks(results: &Results, source: &Path, printer: &Printer, show: S
     let mut by_plugin: IndexMap<&str, Vec<&CheckResult>> = IndexMap::new();
     let mut not_reached: IndexMap<&str, (usize, BTreeSet<usize>)> = IndexMap::new();
     for (i, r) in results.items.iter().enumerate() {
-        by_plugin.entry(r.plugin.as_str()).or_default();
+        // Every plugin keeps its place, even one whose results all stand for a cause.
+        let shown = by_plugin.entry(r.plugin.as_str()).or_default();
         match unreached_cause(i) {
             Some(n) => {
                 let e = not_reached.entry(r.plugin.as_str()).or_default();
                 e.0 += 1;
                 e.1.insert(n);
             }
-            None => by_plugin.entry(r.plugin.as_str()).or_default().push(r),
+            None => shown.push(r),
         }
     }
     let not_reached_line = |plugin: &str| {
