@@ -201,7 +201,7 @@ pub fn run(args: CheckArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
         ReportFormat::Sarif => checks::sarif(&report.results, &d.source, &root),
         ReportFormat::Html => rolecall::report::html::page(
             "check",
-            &render::json(&report, &d.source),
+            &render::json_value(&report, &d.source),
             &rolecall::report::html::deployment_json(&d),
         ),
     })?;

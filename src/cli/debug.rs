@@ -147,7 +147,7 @@ pub fn run(args: DebugArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
             ReportFormat::Junit => rolecall::report::checks::junit(&report.results, &d.source),
             ReportFormat::Html => rolecall::report::html::page(
                 "debug",
-                &render::json(report, &d.source),
+                &render::json_value(report, &d.source),
                 &rolecall::report::html::deployment_json(&d),
             ),
             // Refused by `sinks(false)` above.

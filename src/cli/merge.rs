@@ -71,7 +71,7 @@ pub fn run(args: MergeArgs, printer: &Printer) -> anyhow::Result<Exit> {
                 ReportFormat::Junit => rolecall::report::checks::junit(&report.results, &config),
                 ReportFormat::Html => rolecall::report::html::page(
                     "merge",
-                    &render::json(&report, &config),
+                    &render::json_value(&report, &config),
                     &rolecall::report::html::deployment_json(&d),
                 ),
                 // Refused by `sinks(false)` above.
@@ -84,7 +84,7 @@ pub fn run(args: MergeArgs, printer: &Printer) -> anyhow::Result<Exit> {
                 ReportFormat::Json => fanout::json(&command, &results, None),
                 ReportFormat::Html => rolecall::report::html::page(
                     "merge",
-                    &fanout::json(&command, &results, None),
+                    &fanout::json_value(&command, &results, None),
                     &rolecall::report::html::deployment_json(&d),
                 ),
                 _ => fanout::table(&command, &results),

@@ -123,7 +123,7 @@ pub fn load_or_report(
                 output::ReportFormat::Junit => checks::load_failure_junit(&f),
                 output::ReportFormat::Html => rolecall::report::html::page(
                     "load",
-                    &checks::load_failure_json(&f),
+                    &checks::load_failure_value(&f),
                     &serde_json::json!({"source": config.display().to_string()}),
                 ),
                 output::ReportFormat::Table => String::new(),

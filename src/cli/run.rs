@@ -123,11 +123,11 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
     };
     printer.out(&text).context("writing to stdout")?;
     if !outputs.is_empty() {
-        let json = fanout::json(&command, &results, shard.as_ref());
+        let doc = fanout::json_value(&command, &results, shard.as_ref());
         let deployment = rolecall::report::html::deployment_json(&d);
         super::output::write(&outputs, printer, |format| match format {
-            super::output::ReportFormat::Html => rolecall::report::html::page("run", &json, &deployment),
-            _ => json.clone(),
+            super::output::ReportFormat::Html => rolecall::report::html::page("run", &doc, &deployment),
+            _ => rolecall::report::checks::pretty(&doc),
         })?;
     }
     Ok(fanout::exit(&results))

@@ -76,7 +76,7 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
         ReportFormat::Sarif => checks::sarif(&results, &d.source, &root),
         ReportFormat::Html => rolecall::report::html::page(
             "validate",
-            &checks::json(&results, &d.source),
+            &checks::json_value(&results, &d.source),
             &rolecall::report::html::deployment_json(&d),
         ),
     })?;

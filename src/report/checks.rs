@@ -415,7 +415,7 @@ pub fn json(results: &Results, source: &Path) -> String {
 }
 
 /// Pretty JSON with a final newline.
-pub(crate) fn pretty(doc: &Value) -> String {
+pub fn pretty(doc: &Value) -> String {
     let mut s = serde_json::to_string_pretty(doc).unwrap_or_default();
     s.push('\n');
     s
@@ -573,7 +573,12 @@ impl LoadFailure {
 /// The JSON document of a run whose deployment did not load: no results, exit code 2, and
 /// the reason in `errors`.
 pub fn load_failure_json(f: &LoadFailure) -> String {
-    let doc = json!({
+    pretty(&load_failure_value(f))
+}
+
+/// The document of [`load_failure_json`] (the HTML report embeds it).
+pub fn load_failure_value(f: &LoadFailure) -> Value {
+    json!({
         "schema_version": crate::results::SCHEMA_VERSION,
         "results": [],
         "summary": {
@@ -586,8 +591,7 @@ pub fn load_failure_json(f: &LoadFailure) -> String {
         "load_errors": [],
         "unreached": [],
         "logs": [],
-    });
-    pretty(&doc)
+    })
 }
 
 /// SARIF of a run whose deployment did not load: one error result at its place, and a tool

@@ -194,6 +194,11 @@ fn dry_run(report: &DebugReport, printer: &Printer) -> String {
 
 /// The JSON form: `validate`'s document plus `hosts`, `commands` and `dry_run`.
 pub fn json(report: &DebugReport, source: &Path) -> String {
+    checks::pretty(&json_value(report, source))
+}
+
+/// The document of [`json()`] (the HTML report embeds it).
+pub fn json_value(report: &DebugReport, source: &Path) -> Value {
     let mut doc = checks::json_value(&report.results, source);
     if let Value::Object(map) = &mut doc {
         map.insert("dry_run".into(), json!(report.dry_run));
@@ -221,7 +226,7 @@ pub fn json(report: &DebugReport, source: &Path) -> String {
             .collect();
         map.insert("commands".into(), Value::Object(commands));
     }
-    checks::pretty(&doc)
+    doc
 }
 
 #[cfg(test)]

@@ -180,6 +180,15 @@ pub fn json(
     results: &[HostResult],
     shard: Option<&crate::results::shard::ShardRun>,
 ) -> String {
+    pretty(&json_value(command, results, shard))
+}
+
+/// The document of [`json()`] (the HTML report embeds it).
+pub fn json_value(
+    command: &str,
+    results: &[HostResult],
+    shard: Option<&crate::results::shard::ShardRun>,
+) -> Value {
     let items: Vec<Value> = results
         .iter()
         .map(|r| {
@@ -217,7 +226,7 @@ pub fn json(
     if let Some(shard) = shard {
         doc["shard"] = shard.json();
     }
-    pretty(&doc)
+    doc
 }
 
 #[cfg(test)]

@@ -50,10 +50,10 @@ pub fn deployment_json(d: &Deployment) -> Value {
     })
 }
 
-/// The page for `document` (a run's JSON, as printed) of `command` (`validate`, `debug`,
-/// `run`, `check`, `merge`) on the deployment described by `deployment` ([`deployment_json`]).
-pub fn page(command: &str, document: &str, deployment: &Value) -> String {
-    let doc: Value = serde_json::from_str(document).unwrap_or(Value::Null);
+/// The page for `document` (a run's JSON document, as `--format json` prints it) of `command`
+/// (`validate`, `debug`, `run`, `check`, `merge`) on the deployment described by `deployment`
+/// ([`deployment_json`]).
+pub fn page(command: &str, document: &Value, deployment: &Value) -> String {
     let title = format!(
         "rolecall {command}: {}",
         deployment
@@ -77,7 +77,7 @@ pub fn page(command: &str, document: &str, deployment: &Value) -> String {
          <script type=\"application/json\" id=\"rolecall-deployment\">{}</script>\n\
          <script type=\"application/json\" id=\"rolecall-command\">{}</script>\n\
          <script>\n{SCRIPT}</script>\n</body>\n</html>\n",
-        inline_json(&doc),
+        inline_json(document),
         inline_json(deployment),
         inline_json(&json!(command)),
     )
@@ -90,8 +90,8 @@ mod tests {
     /// Regression guard: a message holding `</script>` must not end the data block.
     #[test]
     fn data_cannot_close_its_script_element() {
-        let doc = r#"{"results": [{"message": "</script><script>alert(1)</script><!--"}]}"#;
-        let page = page("debug", doc, &json!({"name": "x"}));
+        let doc = json!({"results": [{"message": "</script><script>alert(1)</script><!--"}]});
+        let page = page("debug", &doc, &json!({"name": "x"}));
         let start = page.find("id=\"rolecall-results\">").expect("data block");
         let end = page[start..].find("</script>").expect("its end") + start;
         let data = &page[start + "id=\"rolecall-results\">".len()..end];
@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn the_title_is_escaped() {
-        let page = page("debug", "{}", &json!({"name": "<b>shop</b>"}));
+        let page = page("debug", &json!({}), &json!({"name": "<b>shop</b>"}));
         assert!(page.contains("<title>rolecall debug: &lt;b&gt;shop&lt;/b&gt;</title>"));
     }
 }

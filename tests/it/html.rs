@@ -245,7 +245,7 @@ fn a_report_of_1000_hosts_by_30_checks_renders() {
 
 /// A debug JSON document of `hosts` hosts by `checks` checks (a few failing here and there)
 /// and its deployment, as `rolecall::report::html::page` takes them.
-pub fn big_report(hosts: usize, checks: usize) -> (String, Value) {
+fn big_report(hosts: usize, checks: usize) -> (Value, Value) {
     let names: Vec<String> = (1..=hosts).map(|i| format!("node{i:04}")).collect();
     let mut results = Vec::with_capacity(hosts * checks);
     for (h, host) in names.iter().enumerate() {
@@ -274,7 +274,7 @@ pub fn big_report(hosts: usize, checks: usize) -> (String, Value) {
         "name": "big", "source": "big.yaml", "hosts": names,
         "roles": {"compute": names[..hosts / 2], "storage": names[hosts / 2..]}, "clusters": {},
     });
-    (doc.to_string(), deployment)
+    (doc, deployment)
 }
 
 /// `run --output html=FILE`: one cell per host, its status from the outcome, its output on a
