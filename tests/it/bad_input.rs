@@ -317,3 +317,38 @@ fn a_directory_says_it_is_read_as_an_inventory() {
         .stderr_has("conf/readme:1:1")
         .stderr_has("`conf` is read as an Ansible inventory directory (each file in it is an inventory source); its files: notes.yaml, readme");
 }
+
+/// `run --output` takes only json or html to a file; `--watch` refuses a dry run and `--rounds`
+/// needs `--watch`: usage errors, exit 2, before anything runs.
+#[test]
+fn run_outputs_and_watch_flags_that_cannot_be_are_usage_errors() {
+    let yaml = "hosts:\n  a: 127.0.0.2\nroles:\n  web: [a]\n";
+    for bad in [&["--output", "table=t.txt"][..], &["--output", "html"][..]] {
+        Test::new()
+            .yaml(yaml)
+            .args(["run", "--all"])
+            .args(bad.iter().copied())
+            .args(["--", "true"])
+            .run()
+            .code(2)
+            .stderr_has("`run --output` takes json=FILE or html=FILE");
+    }
+    Test::new()
+        .yaml(yaml)
+        .args(["debug", "--watch", "1", "--dry-run"])
+        .run()
+        .code(2)
+        .stderr_has("'--watch <SECS>' cannot be used with '--dry-run'");
+    Test::new()
+        .yaml(yaml)
+        .args(["debug", "--rounds", "2"])
+        .run()
+        .code(2)
+        .stderr_has("--watch <SECS>");
+    Test::new()
+        .yaml(yaml)
+        .args(["debug", "--watch", "1", "--rounds", "0"])
+        .run()
+        .code(2)
+        .stderr_has("'--rounds <N>'");
+}

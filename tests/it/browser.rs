@@ -57,6 +57,15 @@ impl Browser {
                 "--no-default-browser-check",
                 "--remote-debugging-pipe",
                 "--window-size=1400,900",
+                // Nothing leaves loopback: no background services, every name unresolvable,
+                // any request through a proxy on a closed loopback port.
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-domain-reliability",
+                "--disable-sync",
+                "--no-pings",
+                "--host-resolver-rules=MAP * ~NOTFOUND",
+                "--proxy-server=127.0.0.1:9",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
