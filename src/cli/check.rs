@@ -124,10 +124,10 @@ pub fn run(args: CheckArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
             skip: skip_v,
             online,
             allow_nets: limits.allow.nets(),
-            settings: resolved.clone(),
+            settings: resolved,
             deadline: limits.deadline,
         };
-        let v = validate(&d, &registry, &opts);
+        let v = validate(&d, &registry, opts);
         results.items.extend(v.items);
         results.ran.extend(v.ran);
         results.logs.extend(v.logs);

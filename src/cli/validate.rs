@@ -64,7 +64,7 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
         },
         deadline,
     };
-    let mut results = validate(&d, &registry, &opts);
+    let mut results = validate(&d, &registry, opts);
     results.deployment_sha256 = super::digest(&d);
     output.apply_waivers(&d, &mut results, printer)?;
     output.apply_baseline(&mut results)?;
