@@ -6,11 +6,15 @@
 use std::cell::RefCell;
 use std::ffi::c_void;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Once;
+use std::sync::{Mutex, Once};
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 use crate::abi::{self, Code, HostApi, Report, Str};
 use crate::context::{Backend, Context, Level};
-use crate::model::{CommandResult, Finding, Input, Status};
+use crate::model::{CommandResult, ExpectKey, Finding, Fleet, Input, Options, Status};
 use crate::{Debugger, Result, Validator};
 
 thread_local! {
@@ -191,6 +195,60 @@ impl Backend for FfiBackend<'_> {
     }
 }
 
+/// The run's input with the deployment still as text: [`Input`]'s fields, and the id under
+/// which the host names the deployment (rolecall's plugin host gives every plugin it runs the
+/// same deployment under the same id).
+#[derive(Deserialize)]
+struct Parts<'a> {
+    plugin: String,
+    #[serde(default)]
+    config: Value,
+    #[serde(default)]
+    options: Options,
+    #[serde(default)]
+    expect_keys: Vec<ExpectKey>,
+    #[serde(default)]
+    deployment_id: Option<String>,
+    #[serde(borrow)]
+    deployment: &'a RawValue,
+}
+
+/// The deployment last parsed in this process and its id: the next plugin of this library
+/// given the same id takes it instead of parsing the same text again.
+static PARSED: Mutex<Option<(String, Fleet)>> = Mutex::new(None);
+
+/// Parse the run's input; the deployment comes from [`PARSED`] when the host gave it an id
+/// it gave before. The id is returned, for [`keep`].
+fn read_input(text: &str) -> serde_json::Result<(Input, Option<String>)> {
+    let parts: Parts<'_> = serde_json::from_str(text)?;
+    let cached = parts.deployment_id.as_deref().and_then(|id| {
+        let mut parsed = PARSED.lock().unwrap_or_else(|p| p.into_inner());
+        match parsed.take() {
+            Some((had, fleet)) if had == id => Some(fleet),
+            _ => None,
+        }
+    });
+    let deployment = match cached {
+        Some(fleet) => fleet,
+        None => serde_json::from_str(parts.deployment.get())?,
+    };
+    let input = Input {
+        plugin: parts.plugin,
+        deployment,
+        config: parts.config,
+        options: parts.options,
+        expect_keys: parts.expect_keys,
+    };
+    Ok((input, parts.deployment_id))
+}
+
+/// Keep `input`'s deployment for the next plugin given the same id.
+fn keep(id: Option<String>, input: Input) {
+    if let Some(id) = id {
+        *PARSED.lock().unwrap_or_else(|p| p.into_inner()) = Some((id, input.deployment));
+    }
+}
+
 /// Body of every exported run function.
 ///
 /// # Safety
@@ -230,7 +288,7 @@ pub unsafe fn run_plugin(
                 return Code::INVALID;
             }
         };
-        let input: Input = match serde_json::from_str(text) {
+        let (input, id) = match read_input(text) {
             Ok(i) => i,
             Err(e) => {
                 error(
@@ -245,6 +303,8 @@ pub unsafe fn run_plugin(
             let mut ctx = Context::new(&input, &mut backend);
             body(&mut ctx)
         }));
+        // The plugin only ever saw `&input`: what it leaves is the deployment as it came.
+        keep(id, input);
         match result {
             Ok(Ok(())) => Code::OK,
             Ok(Err(e)) => {
@@ -331,5 +391,61 @@ pub const fn module(
         plugins: plugins.as_ptr(),
         plugin_count: plugins.len(),
         expect_keys,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(id: Option<&str>, hosts: &[&str]) -> String {
+        let hosts: Vec<Value> = hosts
+            .iter()
+            .map(|h| serde_json::json!({"name": h, "address": "127.0.0.2", "port": 22, "user": "u"}))
+            .collect();
+        let mut v = serde_json::json!({
+            "plugin": "p",
+            "config": {"k": [1, 2]},
+            "options": {"online": true, "allow_changes": true, "dry_run": true, "allow_nets": ["127.0.0.0/8"]},
+            "expect_keys": [{"key": "ports", "type": "list", "description": "d", "plugin": "p"}],
+            "deployment": {"name": "n", "profile": "native", "source": "d.yaml", "hosts": hosts,
+                           "roles": [], "clusters": []},
+        });
+        if let Some(id) = id {
+            v["deployment_id"] = Value::from(id);
+        }
+        v.to_string()
+    }
+
+    /// `Parts` reads every field `Input` has: the two parses of one input agree.
+    #[test]
+    fn the_input_read_in_parts_is_the_input() {
+        let t = text(None, &["a", "b"]);
+        let (parts, id) = read_input(&t).expect("reads");
+        let whole: Input = serde_json::from_str(&t).expect("reads");
+        assert_eq!(id, None);
+        assert_eq!(
+            serde_json::to_value(&parts).expect("json"),
+            serde_json::to_value(&whole).expect("json")
+        );
+    }
+
+    /// A deployment given again under the same id is not parsed again; another id, or none,
+    /// is. (Same id, other text: only a broken host would send that; it shows the reuse.)
+    #[test]
+    fn a_deployment_is_parsed_once_per_id() {
+        let names =
+            |i: &Input| -> Vec<String> { i.deployment.hosts.iter().map(|h| h.name.clone()).collect() };
+        let (first, id) = read_input(&text(Some("one"), &["a"])).expect("reads");
+        assert_eq!(names(&first), ["a"]);
+        keep(id, first);
+        let (again, id) = read_input(&text(Some("one"), &["b"])).expect("reads");
+        assert_eq!(names(&again), ["a"], "the kept parse is reused");
+        keep(id, again);
+        let (other, id) = read_input(&text(Some("two"), &["c"])).expect("reads");
+        assert_eq!(names(&other), ["c"]);
+        keep(id, other);
+        let (none, _) = read_input(&text(None, &["d"])).expect("reads");
+        assert_eq!(names(&none), ["d"]);
     }
 }

@@ -12,7 +12,10 @@ use rolecall_plugin::{Finding, Status};
 use serde_json::Value;
 
 use super::process::HostProcess;
-use super::wire::{self, Described, Event, Request, RunItem, MAX_FROM_HOST};
+use indexmap::IndexMap;
+use rolecall_plugin::{ExpectKey, Options};
+
+use super::wire::{self, Described, Event, PluginRun, Request, RunItem, MAX_FROM_HOST};
 use super::Plugin;
 
 /// A plugin reporting more results than this in one run is stopped.
@@ -147,33 +150,108 @@ pub fn describe(library: &Path) -> Result<Description, DescribeError> {
     }
 }
 
-/// Run `plugin` with `input` (the run's JSON) in a plugin host, answering its requests from
-/// `services`; at `deadline` the host is killed.
-pub fn call(plugin: &Plugin, input: &str, services: &mut dyn Services, deadline: Option<Instant>) -> Outcome {
-    let start = Instant::now();
-    let mut out = Outcome {
-        findings: Vec::new(),
-        logs: Vec::new(),
-        code: Code::FAILED,
-        elapsed: Duration::ZERO,
-    };
-    let mut last = start;
-    let error =
-        |out: &mut Outcome, message: String| out.findings.push((plugin_error(message), Duration::ZERO));
+/// What every plugin of a run is given: the deployment as plugins see it (its JSON, sent to
+/// each plugin host once), the run's options and the loaded plugins' `expect` keys.
+#[derive(Debug, Clone, Copy)]
+pub struct RunInput<'a> {
+    pub deployment: &'a str,
+    pub options: &'a Options,
+    pub expect_keys: &'a [ExpectKey],
+    /// Each plugin's own section (`plugins.<name>`); a plugin without one gets `null`.
+    pub configs: &'a IndexMap<String, Value>,
+}
+
+/// Run `plugins` (all of one library) in a plugin host, one after another, answering their
+/// requests from `services`; at `deadline` the host is killed. One outcome per plugin, in order.
+///
+/// The deployment crosses to the host once for them all. A plugin that ends the host (a crash,
+/// `exit()`, a protocol violation) gets the error result that names it, and the plugins after
+/// it run in a fresh host, so one plugin's crash costs its siblings nothing but the restart.
+pub fn call(
+    plugins: &[&Plugin],
+    input: &RunInput<'_>,
+    services: &mut dyn Services,
+    deadline: Option<Instant>,
+) -> Vec<Outcome> {
+    debug_assert!(plugins.windows(2).all(|w| w[0].library == w[1].library));
+    let mut outcomes = Vec::with_capacity(plugins.len());
+    while outcomes.len() < plugins.len() {
+        let rest = &plugins[outcomes.len()..];
+        let stop = session(rest, input, services, deadline, &mut outcomes);
+        let past_deadline = deadline.is_some_and(|d| Instant::now() >= d);
+        let why_not = match stop {
+            Some(why) => why,
+            None if past_deadline && outcomes.len() < plugins.len() => {
+                let ran = outcomes.len().checked_sub(1).map(|i| plugins[i].name.as_str());
+                format!(
+                    "did not run: the run's deadline passed while `{}` (of the same library, in \
+                     the same plugin host) was running",
+                    ran.unwrap_or("another plugin")
+                )
+            }
+            None => continue,
+        };
+        for p in &plugins[outcomes.len()..] {
+            let mut out = Outcome::empty();
+            out.error(format!("plugin `{}` {why_not}", p.name));
+            outcomes.push(out);
+        }
+    }
+    outcomes
+}
+
+impl Outcome {
+    /// The outcome of a plugin whose call went wrong on rolecall's side (a thread that
+    /// panicked): no findings, code `PANICKED`, which reads as an error result.
+    pub fn lost() -> Self {
+        Self {
+            code: Code::PANICKED,
+            ..Self::empty()
+        }
+    }
+
+    fn empty() -> Self {
+        Self {
+            findings: Vec::new(),
+            logs: Vec::new(),
+            code: Code::FAILED,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    fn error(&mut self, message: String) {
+        self.findings.push((plugin_error(message), Duration::ZERO));
+    }
+}
+
+/// One plugin host running `plugins` until it has run them all or ended. Pushes to `outcomes`
+/// each plugin it finished and the one it was running when it ended (at least one: every
+/// session makes progress); `Some(why)` when none of the rest can run (the host cannot start or
+/// speaks another protocol).
+fn session(
+    plugins: &[&Plugin],
+    input: &RunInput<'_>,
+    services: &mut dyn Services,
+    deadline: Option<Instant>,
+    outcomes: &mut Vec<Outcome>,
+) -> Option<String> {
+    let mut start = Instant::now();
     let mut host = match HostProcess::spawn(deadline) {
         Ok(h) => h,
-        Err(e) => {
-            error(&mut out, format!("cannot start a plugin host: {e}"));
-            out.elapsed = start.elapsed();
-            return out;
-        }
+        Err(e) => return Some(format!("could not be started: cannot start a plugin host: {e}")),
     };
     let request = Request::Call {
-        library: plugin.library.clone(),
-        plugin: plugin.name.clone(),
+        library: plugins[0].library.clone(),
+        runs: plugins
+            .iter()
+            .map(|p| PluginRun {
+                plugin: p.name.clone(),
+                config: input.configs.get(&p.name).cloned().unwrap_or(Value::Null),
+            })
+            .collect(),
+        options: input.options.clone(),
+        expect_keys: input.expect_keys.to_vec(),
     };
-    let mut done = None;
-    let mut problem: Option<String> = None;
     if let Some(w) = host.stdin.as_mut() {
         // A host that died before reading shows as an early end below.
         let _ = wire::hello(
@@ -183,10 +261,14 @@ pub fn call(plugin: &Plugin, input: &str, services: &mut dyn Services, deadline:
             },
         )
         .and_then(|()| wire::write_json(w, &request))
-        .and_then(|()| wire::write_bytes(w, input.as_bytes()));
+        .and_then(|()| wire::write_bytes(w, input.deployment.as_bytes()));
     }
+    let mut out = Outcome::empty();
+    let mut last = start;
+    let mut finished = 0;
+    let mut problem: Option<String> = None;
     let mut greeted = false;
-    loop {
+    while finished < plugins.len() {
         let frame = match wire::read_frame(&mut host.stdout, MAX_FROM_HOST) {
             Ok(Some(f)) => f,
             Ok(None) => break,
@@ -207,13 +289,15 @@ pub fn call(plugin: &Plugin, input: &str, services: &mut dyn Services, deadline:
         };
         if !greeted {
             if let Err(e) = wire::check_hello(&event) {
-                problem = Some(format!("could not be started: {e}"));
                 host.kill();
-                break;
+                host.finish();
+                return Some(format!("could not be started: {e}"));
             }
             greeted = true;
             continue;
         }
+        // The plugin running now has ended, with this code: the next one starts.
+        let mut closed = None;
         let reply = match event {
             Event::Finding(f) => {
                 if out.findings.len() >= MAX_FINDINGS {
@@ -257,12 +341,14 @@ pub fn call(plugin: &Plugin, input: &str, services: &mut dyn Services, deadline:
                 cancelled: services.cancelled(),
             })),
             Event::Done { code } => {
-                done = Some(Code(code));
-                break;
+                closed = Some(Code(code));
+                None
             }
             Event::LoadFailed { reason } => {
-                problem = Some(format!("could not be loaded: {reason}"));
-                break;
+                let name = &plugins[finished].name;
+                out.error(format!("plugin `{name}` could not be loaded: {reason}"));
+                closed = Some(Code::FAILED);
+                None
             }
             Event::Described { .. } | Event::Hello { .. } => {
                 problem = Some("answered out of turn; stopped".into());
@@ -280,15 +366,24 @@ pub fn call(plugin: &Plugin, input: &str, services: &mut dyn Services, deadline:
                 host.stdin = None;
             }
         }
+        if let Some(code) = closed {
+            let now = Instant::now();
+            out.code = code;
+            out.elapsed = now - start;
+            outcomes.push(std::mem::replace(&mut out, Outcome::empty()));
+            finished += 1;
+            (start, last) = (now, now);
+        }
     }
     let ended = host.finish();
-    match (done, problem) {
-        (Some(code), None) => out.code = code,
-        (_, Some(p)) => error(&mut out, format!("plugin `{}` {p}", plugin.name)),
-        (None, None) => error(&mut out, format!("plugin `{}` {}", plugin.name, ended.describe())),
+    if finished < plugins.len() {
+        let name = &plugins[finished].name;
+        let why = problem.unwrap_or_else(|| ended.describe());
+        out.error(format!("plugin `{name}` {why}"));
+        out.elapsed = start.elapsed();
+        outcomes.push(out);
     }
-    out.elapsed = start.elapsed();
-    out
+    None
 }
 
 /// An `error` result of the plugin itself, not of one of its checks.

@@ -1,7 +1,9 @@
 //! The plugin-host process: the rolecall binary re-executed (`rolecall __plugin-host`) to load
-//! one plugin library and either describe it or run one of its plugins. Whatever the plugin does
-//! (abort, SIGSEGV, `exit()`, spin, print) happens here, where rolecall can see it end and
-//! report it, never in the process that holds the run's results and SSH sessions.
+//! one plugin library and either describe it or run some of its plugins, one after another.
+//! Whatever a plugin does (abort, SIGSEGV, `exit()`, spin, print) happens here, where rolecall
+//! can see it end and report it, never in the process that holds the run's results and SSH
+//! sessions; the library's plugins that had not run yet then run in a fresh host
+//! ([`super::call`]).
 //!
 //! The plugin calls the same C ABI as ever; each callback becomes a message on stdout (a dup of
 //! the original fd 1; fd 1 itself is pointed at stderr first, so a plugin's `printf` never
@@ -97,36 +99,55 @@ fn serve_inner() -> io::Result<()> {
             };
             pipe.send(&event)
         }
-        Request::Call { library, plugin } => {
-            let input = match next(&mut pipe)? {
+        Request::Call {
+            library,
+            runs,
+            options,
+            expect_keys,
+        } => {
+            let deployment = match next(&mut pipe)? {
                 Frame::Bytes(b) => {
                     String::from_utf8(b).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
                 }
                 Frame::Json(_) => {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        "a message where the run's input was expected",
+                        "a message where the deployment was expected",
                     ))
                 }
             };
-            let run = library::load(&library).and_then(|m| {
-                m.plugins
-                    .into_iter()
-                    .find(|p| p.described.name == plugin)
-                    .map(|p| p.run)
-                    .ok_or_else(|| library::LibraryError::Gone(plugin.clone()))
-            });
-            match run {
-                Ok(run) => {
-                    let pipe = Mutex::new(pipe);
-                    let code = invoke(run, &input, &pipe);
-                    let mut pipe = pipe.into_inner().unwrap_or_else(|p| p.into_inner());
-                    pipe.send(&Event::Done { code: code.0 })
+            let module = match library::load(&library) {
+                Ok(m) => m,
+                Err(e) => {
+                    let reason = e.to_string();
+                    for _ in &runs {
+                        pipe.send(&Event::LoadFailed {
+                            reason: reason.clone(),
+                        })?;
+                    }
+                    return Ok(());
                 }
-                Err(e) => pipe.send(&Event::LoadFailed {
-                    reason: e.to_string(),
-                }),
+            };
+            // One deployment per plugin host: the SDK parses it for the first plugin and
+            // hands the same parse to the next ones.
+            let id = format!("plugin-host-{}", std::process::id());
+            let pipe = Mutex::new(pipe);
+            for run in &runs {
+                let found = module.plugins.iter().find(|p| p.described.name == run.plugin);
+                let event = match found {
+                    Some(p) => {
+                        let input = wire::plugin_input(run, &options, &expect_keys, Some(&id), &deployment);
+                        Event::Done {
+                            code: invoke(p.run, &input, &pipe).0,
+                        }
+                    }
+                    None => Event::LoadFailed {
+                        reason: library::LibraryError::Gone(run.plugin.clone()).to_string(),
+                    },
+                };
+                pipe.lock().unwrap_or_else(|p| p.into_inner()).send(&event)?;
             }
+            Ok(())
         }
         other => Err(io::Error::new(
             io::ErrorKind::InvalidData,

@@ -1,12 +1,14 @@
 //! The pipe between rolecall and a plugin-host process (rolecall re-executed to load one plugin
 //! library): length-prefixed frames, each one JSON message ([`Request`] to the host, [`Event`]
-//! from it) or one block of raw bytes (the run's input, a fetched file). Both ends are
+//! from it) or one block of raw bytes (the deployment, a fetched file). Both ends are
 //! rolecall's own code; the plugin only ever sees the C ABI.
 //!
 //! Each end says [`PROTOCOL`] first (`Hello`): rolecall then its request, the host its answer;
-//! a host of another version (the binary replaced during a run) is an error naming both. The
-//! run's input follows a `Call` as a raw frame, and command results travel as JSON values, so
-//! no JSON document is ever escaped into a string of another.
+//! a host of another version (the binary replaced during a run) is an error naming both. A
+//! `Call` names every plugin of the library the run wants, and the deployment follows it once,
+//! as a raw frame: the host gives each plugin in turn its input ([`plugin_input`]), so a
+//! library of six validators reads a 100,000-host deployment once, not six times. Command
+//! results travel as JSON values, so no JSON document is ever escaped into a string of another.
 //!
 //! A plugin host's stdout is this pipe (the plugin's own writes to fd 1 are sent to stderr
 //! before the library is loaded), its stdin carries rolecall's requests and answers.
@@ -14,8 +16,9 @@
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
-use rolecall_plugin::Finding;
+use rolecall_plugin::{ExpectKey, Finding, Options};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The argument that makes the rolecall binary a plugin host instead of the CLI.
 pub const PLUGIN_HOST_ARG: &str = "__plugin-host";
@@ -23,8 +26,9 @@ pub const PLUGIN_HOST_ARG: &str = "__plugin-host";
 /// The largest frame a plugin host may send: a plugin that floods is stopped, not buffered.
 pub const MAX_FROM_HOST: usize = 64 << 20;
 
-/// The version of this protocol; version 1 had no `Hello` and sent the input inside `Call`.
-pub const PROTOCOL: u32 = 2;
+/// The version of this protocol; version 1 had no `Hello` and sent the input inside `Call`,
+/// version 2 ran one plugin per host.
+pub const PROTOCOL: u32 = 3;
 
 /// rolecall -> plugin host.
 #[derive(Debug, Serialize, Deserialize)]
@@ -34,9 +38,14 @@ pub enum Request {
     Hello { protocol: u32 },
     /// Load the library and describe its plugins.
     Describe { library: PathBuf },
-    /// Load the library and run one of its plugins; the run's input (its JSON) follows as a
-    /// raw frame.
-    Call { library: PathBuf, plugin: String },
+    /// Load the library and run `runs`, one after another; the deployment (the JSON of the
+    /// fleet plugins see) follows as a raw frame. Each run ends with `Done` or `LoadFailed`.
+    Call {
+        library: PathBuf,
+        runs: Vec<PluginRun>,
+        options: Options,
+        expect_keys: Vec<ExpectKey>,
+    },
     /// The answer to [`Event::Run`]: one command result per host, as JSON values (not JSON
     /// text in strings; a raw value cannot cross serde's tagged enums).
     RunResults { results: Vec<serde_json::Value> },
@@ -48,6 +57,46 @@ pub enum Request {
     Cancelled,
     /// The answer to [`Event::IsCancelled`].
     CancelledIs { cancelled: bool },
+}
+
+/// One plugin of a [`Request::Call`]: its name and its own section of the deployment
+/// (`plugins.<name>`, or `null`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PluginRun {
+    pub plugin: String,
+    pub config: Value,
+}
+
+/// The input a plugin's run function is given (the C ABI's JSON): its name and config, the
+/// run's options and `expect` keys, and the deployment, spliced in as the text it already is.
+/// `deployment_id` names the deployment for the SDK, which parses a deployment once per
+/// process and reuses it for the next plugin given the same id (the deployment comes last, so
+/// a plugin can read the rest before it).
+pub fn plugin_input(
+    run: &PluginRun,
+    options: &Options,
+    expect_keys: &[ExpectKey],
+    deployment_id: Option<&str>,
+    deployment: &str,
+) -> String {
+    let id = deployment_id.map_or_else(String::new, |id| format!(r#","deployment_id":{}"#, text(id)));
+    let mut s = String::with_capacity(deployment.len() + 512);
+    s.push_str(&format!(
+        r#"{{"plugin":{},"config":{},"options":{},"expect_keys":{}{id},"deployment":"#,
+        text(run.plugin.as_str()),
+        text(&run.config),
+        text(options),
+        text(expect_keys),
+    ));
+    s.push_str(deployment);
+    s.push('}');
+    s
+}
+
+/// JSON text of a value [`plugin_input`] writes (strings, JSON values, plain structs: none can
+/// fail to serialize).
+fn text<T: Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
 /// One command of [`Event::RunMany`].

@@ -8,7 +8,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indexmap::{IndexMap, IndexSet};
-use rolecall_plugin::abi::Code;
 use rolecall_plugin::Options;
 
 use crate::deployment::Deployment;
@@ -242,7 +241,7 @@ pub fn debug(
     let results = &mut report.results;
     let plugins = super::select_plugins(registry, PluginKind::Debugger, &opts.only, &opts.skip, results);
     let fleet = serde_json::to_string(&super::fleet_of(d, &opts.settings)).unwrap_or_default();
-    let expect = super::expect_keys_json(registry);
+    let expect_keys = super::expect_keys(registry);
     let options = Options {
         online: true,
         allow_changes: opts.allow_changes,
@@ -258,7 +257,12 @@ pub fn debug(
         let handles: Vec<_> = plugins
             .iter()
             .map(|plugin| {
-                let input = super::input_json(d, &plugin.name, &fleet, &options, &expect);
+                let input = call::RunInput {
+                    deployment: &fleet,
+                    options: &options,
+                    expect_keys: &expect_keys,
+                    configs: &d.plugins,
+                };
                 let (selected, unreached) = (&selected, &unreached);
                 scope.spawn(move || {
                     let party = Party {
@@ -275,7 +279,10 @@ pub fn debug(
                         deadline,
                         sent: Vec::new(),
                     };
-                    let outcome = call::call(plugin, &input, &mut remote, deadline);
+                    // One plugin host per debugger: they wait on hosts, not on each other.
+                    let outcome = call::call(&[*plugin], &input, &mut remote, deadline)
+                        .pop()
+                        .unwrap_or_else(call::Outcome::lost);
                     party.arrive();
                     (outcome, remote.sent)
                 })
@@ -283,17 +290,7 @@ pub fn debug(
             .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    let outcome = call::Outcome {
-                        findings: Vec::new(),
-                        logs: Vec::new(),
-                        code: Code::PANICKED,
-                        elapsed: Duration::ZERO,
-                    };
-                    (outcome, Vec::new())
-                })
-            })
+            .map(|h| h.join().unwrap_or_else(|_| (call::Outcome::lost(), Vec::new())))
             .collect()
     });
     for (plugin, (outcome, sent)) in plugins.iter().zip(outcomes) {

@@ -69,9 +69,6 @@ pub fn fleet(d: &Deployment, settings: &[HostSettings]) -> Fleet {
     }
 }
 
-/// The run's input for `plugin`: its own `plugins.<name>` section of `d` as its config. The fleet
-/// is serialized once per run and spliced in, so a 10,000-host deployment is not re-serialized
-/// for every plugin.
 /// The hidden argument with which the SDK's testing kit asks the binary for a plugin's input.
 pub const PLUGIN_INPUT_ARG: &str = "__plugin-input";
 
@@ -94,7 +91,17 @@ pub fn plugin_input(args: &[std::ffi::OsString]) -> Result<String, String> {
         allow_nets: allow_nets_from_env(),
         ..Options::default()
     };
-    Ok(input_json(&d, &plugin, &fleet, &options, "[]"))
+    let run = crate::plugin::wire::PluginRun {
+        config: d.plugins.get(&plugin).cloned().unwrap_or_default(),
+        plugin,
+    };
+    Ok(crate::plugin::wire::plugin_input(
+        &run,
+        &options,
+        &[],
+        None,
+        &fleet,
+    ))
 }
 
 /// The networks of `ROLECALL_ALLOW_NETS`, as given (comma-separated).
@@ -108,27 +115,26 @@ pub fn allow_nets_from_env() -> Vec<String> {
         .collect()
 }
 
-/// `expect_json` is [`expect_keys_json`] of the run's registry.
-pub fn input_json(
-    d: &Deployment,
-    plugin: &str,
-    fleet_json: &str,
-    options: &Options,
-    expect_json: &str,
-) -> String {
-    let config = d.plugins.get(plugin).unwrap_or(&serde_json::Value::Null);
-    let config = serde_json::to_string(config).unwrap_or_else(|_| "null".into());
-    let name = serde_json::to_string(plugin).unwrap_or_else(|_| "\"\"".into());
-    let options = serde_json::to_string(options).unwrap_or_else(|_| "{}".into());
-    format!(
-        r#"{{"plugin":{name},"config":{config},"options":{options},"expect_keys":{expect_json},"deployment":{fleet_json}}}"#
-    )
+/// The `expect` keys every loaded plugin declares, as plugins receive them.
+pub fn expect_keys(registry: &Registry) -> Vec<rolecall_plugin::ExpectKey> {
+    registry
+        .plugins
+        .iter()
+        .flat_map(|p| p.expect.iter().cloned())
+        .collect()
 }
 
-/// The `expect` keys every loaded plugin declares, as the JSON list plugins receive.
-pub fn expect_keys_json(registry: &Registry) -> String {
-    let keys: Vec<&rolecall_plugin::ExpectKey> = registry.plugins.iter().flat_map(|p| &p.expect).collect();
-    serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into())
+/// `plugins` grouped by library (each group runs in one plugin host), groups in the order of
+/// their first plugin, plugins in load order within each.
+pub fn by_library<'r>(plugins: &[&'r Plugin]) -> Vec<Vec<&'r Plugin>> {
+    let mut groups: Vec<Vec<&Plugin>> = Vec::new();
+    for &p in plugins {
+        match groups.iter_mut().find(|g| g[0].library == p.library) {
+            Some(g) => g.push(p),
+            None => groups.push(vec![p]),
+        }
+    }
+    groups
 }
 
 /// The hosts a remote run works on: those of `roles` (all when empty), narrowed to the host

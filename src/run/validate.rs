@@ -1,5 +1,5 @@
-//! `validate`: every selected validator over the deployment, several at once (each in its own
-//! plugin host), results in load order.
+//! `validate`: every selected validator over the deployment, several libraries at once (each in
+//! a plugin host of its own), results in load order.
 
 use std::time::Instant;
 
@@ -8,7 +8,7 @@ use rolecall_plugin::Options;
 
 use crate::deployment::Deployment;
 use crate::plugin::call::{self, Offline};
-use crate::plugin::{PluginKind, Registry};
+use crate::plugin::{Plugin, PluginKind, Registry};
 use crate::results::{CheckResult, Results};
 
 /// What to run.
@@ -38,23 +38,31 @@ pub fn validate(d: &Deployment, registry: &Registry, mut opts: ValidateOptions) 
     );
     let fleet = serde_json::to_string(&super::fleet(d, &opts.settings)).unwrap_or_default();
     opts.settings = Vec::new();
-    let expect = super::expect_keys_json(registry);
+    let expect_keys = super::expect_keys(registry);
     let options = Options {
         online: opts.online,
         allow_nets: opts.allow_nets.clone(),
         ..Options::default()
     };
+    let input = call::RunInput {
+        deployment: &fleet,
+        options: &options,
+        expect_keys: &expect_keys,
+        configs: &d.plugins,
+    };
     let mut locator = d.locator();
-    // Each validator runs in a plugin host of its own, so they can run at once (rayon's pool:
-    // as many as there are cores); `collect` keeps load order.
-    let outcomes: Vec<call::Outcome> = plugins
+    // The validators of one library run in one plugin host, one after another (the deployment
+    // crosses to it once); libraries run at once (rayon's pool: as many as there are cores).
+    let mut outcomes: Vec<(&Plugin, call::Outcome)> = super::by_library(&plugins)
         .par_iter()
-        .map(|plugin| {
-            let input = super::input_json(d, &plugin.name, &fleet, &options, &expect);
-            call::call(plugin, &input, &mut Offline, opts.deadline)
+        .flat_map_iter(|group| {
+            let ran = call::call(group, &input, &mut Offline, opts.deadline);
+            group.iter().copied().zip(ran)
         })
         .collect();
-    for (plugin, outcome) in plugins.into_iter().zip(outcomes) {
+    // Back to load order.
+    outcomes.sort_by_key(|(p, _)| plugins.iter().position(|q| std::ptr::eq(*q, *p)));
+    for (plugin, outcome) in outcomes {
         results.ran.push((plugin.name.clone(), outcome.elapsed));
         results.add_logs(&plugin.name, outcome.logs);
         let findings = call::with_plugin_error(outcome.findings, outcome.code);

@@ -554,7 +554,7 @@ fn a_plugin_host_of_another_protocol_is_refused_naming_both_versions() {
         .env("ROLECALL_PLUGIN_HOST", &newer)
         .run()
         .code(2)
-        .stdout_has("the plugin host speaks plugin-host protocol 99, this rolecall 2");
+        .stdout_has("the plugin host speaks plugin-host protocol 99, this rolecall 3");
     let mute = fake("old-host", r#"{"t":"done","code":0}"#);
     Test::new()
         .args(["plugins", "--plugin-dir", &d])
@@ -562,4 +562,107 @@ fn a_plugin_host_of_another_protocol_is_refused_naming_both_versions() {
         .run()
         .code(2)
         .stdout_has("the plugin host did not say hello");
+}
+
+/// `(status, message)` of each plugin's rows in `out`, for `plugins` in order.
+fn rows_of(out: &Output, plugins: &[&str]) -> Vec<Vec<(String, String)>> {
+    plugins.iter().map(|p| rows(out, p).0).collect()
+}
+
+/// The process id a `-DSIBLINGS` plugin passed with, and whether its input named the deployment.
+fn sibling_pid(rows: &[(String, String)]) -> (i64, bool) {
+    let msg = &rows.first().expect("a row").1;
+    let pid = msg
+        .strip_prefix("pid ")
+        .and_then(|m| m.split(',').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {msg:?}"));
+    (pid, msg.ends_with("deployment named"))
+}
+
+/// The plugins of one library run in one plugin host, the deployment named once for them all;
+/// a plugin that crashes it gets its error, and the plugins after it still run, in a fresh host.
+#[test]
+fn a_library_shares_a_plugin_host_and_a_crash_costs_its_siblings_nothing() {
+    let t = Test::new().yaml(FLEET);
+    let dir = dies_as(&t, "SKIP", &["-DSIBLINGS"]);
+    let out = t
+        .args([
+            "validate",
+            "--format",
+            "json",
+            "--plugin-dir",
+            dir.to_str().expect("utf-8"),
+        ])
+        .run();
+    out.code(0);
+    let rows = rows_of(&out, &["dies-skip-before", "dies-skip", "dies-skip-after"]);
+    assert_eq!(rows[1], [("skip".to_string(), "nothing to do here".to_string())]);
+    let (before, after) = (sibling_pid(&rows[0]), sibling_pid(&rows[2]));
+    assert_eq!(before, after, "one plugin host for the library: {rows:?}");
+    assert!(before.1, "the deployment is named for the SDK's reuse: {rows:?}");
+
+    let t = Test::new().yaml(FLEET);
+    let dir = dies_as(&t, "SEGV", &["-DSIBLINGS"]);
+    let out = t
+        .args([
+            "validate",
+            "--format",
+            "json",
+            "--plugin-dir",
+            dir.to_str().expect("utf-8"),
+        ])
+        .run();
+    out.code(2);
+    let rows = rows_of(&out, &["dies-segv-before", "dies-segv", "dies-segv-after"]);
+    let last = rows[1].last().expect("rows");
+    assert_eq!(last.0, "error");
+    assert!(
+        last.1
+            .starts_with("plugin `dies-segv` crashed: killed by signal SIGSEGV"),
+        "{rows:?}"
+    );
+    let (before, after) = (sibling_pid(&rows[0]), sibling_pid(&rows[2]));
+    assert_ne!(
+        before.0, after.0,
+        "the plugin after the crash ran in a fresh host: {rows:?}"
+    );
+    assert!(
+        rows.iter().flatten().filter(|r| r.0 == "error").count() == 1,
+        "{rows:?}"
+    );
+}
+
+/// A plugin still running at the deadline is stopped; the plugins of its library that had not
+/// started say so, rather than run past the deadline.
+#[test]
+fn plugins_queued_behind_one_stopped_at_the_deadline_say_they_did_not_run() {
+    let t = Test::new().yaml(FLEET);
+    let dir = dies_as(&t, "SPIN", &["-DSIBLINGS"]);
+    let start = std::time::Instant::now();
+    let out = t
+        .args(["validate", "--format", "json", "--deadline", "2", "--plugin-dir"])
+        .args([dir.to_str().expect("utf-8")])
+        .run();
+    assert!(start.elapsed() < Duration::from_secs(30), "{:?}", start.elapsed());
+    out.code(2);
+    let rows = rows_of(&out, &["dies-spin-before", "dies-spin", "dies-spin-after"]);
+    assert_eq!(rows[0][0].0, "pass", "{rows:?}");
+    assert!(
+        rows[1]
+            .last()
+            .expect("rows")
+            .1
+            .contains("stopped at the deadline"),
+        "{rows:?}"
+    );
+    assert_eq!(
+        rows[2],
+        [(
+            "error".to_string(),
+            "plugin `dies-spin-after` did not run: the run's deadline passed while `dies-spin` \
+             (of the same library, in the same plugin host) was running"
+                .to_string()
+        )]
+    );
 }

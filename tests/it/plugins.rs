@@ -610,6 +610,27 @@ fn plugins_declare_their_expect_keys() {
     out.code(0).stdout_has("unknown expectation `greeting`");
 }
 
+/// The SDK a Rust scaffold ships (templates/plugin/rust/sdk-Cargo.toml) depends on what the SDK
+/// itself does, features and all: a feature the SDK's code needs and the copy lacks would only
+/// show when a user builds their new plugin.
+#[test]
+fn the_scaffolds_sdk_has_the_sdks_dependencies() {
+    let section = |text: &str| -> Vec<String> {
+        text.lines()
+            .skip_while(|l| l.trim() != "[dependencies]")
+            .skip(1)
+            .take_while(|l| !l.starts_with('['))
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_string)
+            .collect()
+    };
+    let read = |p: &str| std::fs::read_to_string(crate::support::repo().join(p)).expect("read");
+    let sdk = section(&read("sdk/Cargo.toml"));
+    assert!(!sdk.is_empty());
+    assert_eq!(section(&read("templates/plugin/rust/sdk-Cargo.toml")), sdk);
+}
+
 /// `plugin new` writes plugins that build, pass their own test and load straight away: a Rust
 /// validator and debugger (on the SDK's testing kit), a C validator and debugger (with their
 /// Makefile), the C debugger also run against a real loopback fleet.

@@ -134,8 +134,19 @@ fn plugin_input_results_and_findings_match_the_sdk_schemas() {
             allow_nets: vec!["127.0.0.0/8".into()],
             ..Default::default()
         };
-        let expect = r#"[{"key": "services", "type": "list", "description": "services running", "plugin": "services"}]"#;
-        let input = rolecall::run::input_json(&d, "checks", &fleet, &options, expect);
+        let expect = [rolecall_plugin::ExpectKey {
+            key: "services".into(),
+            kind: "list".into(),
+            description: "services running".into(),
+            plugin: "services".into(),
+        }];
+        let run = rolecall::plugin::wire::PluginRun {
+            plugin: "checks".into(),
+            config: d.plugins.get("checks").cloned().unwrap_or_default(),
+        };
+        // As a plugin host gives it: the deployment named for the SDK's reuse.
+        let input =
+            rolecall::plugin::wire::plugin_input(&run, &options, &expect, Some("plugin-host-1"), &fleet);
         let doc: Value = serde_json::from_str(&input).expect("input JSON");
         check_sdk("plugin-input.schema.json", &doc);
         let read: rolecall_plugin::Input = serde_json::from_str(&input).expect("the SDK reads the input");
@@ -216,12 +227,16 @@ fn the_testing_kit_gives_plugins_the_input_a_real_run_gives() {
             allow_nets: rolecall::run::allow_nets_from_env(),
             ..Default::default()
         };
-        let mut host: Value = serde_json::from_str(&rolecall::run::input_json(
-            &d,
-            "expectations",
-            &fleet,
+        let run = rolecall::plugin::wire::PluginRun {
+            plugin: "expectations".into(),
+            config: d.plugins.get("expectations").cloned().unwrap_or_default(),
+        };
+        let mut host: Value = serde_json::from_str(&rolecall::plugin::wire::plugin_input(
+            &run,
             &options,
-            "[]",
+            &[],
+            None,
+            &fleet,
         ))
         .expect("JSON");
         // No plugin is loaded here: no declared keys, which the SDK writes by leaving them out.
