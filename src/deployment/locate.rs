@@ -11,14 +11,14 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
 /// One step of a YAML path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Segment {
     Key(String),
     Index(usize),
 }
 
 /// A path from the document root, displayed as `hosts.nc03.address` or `roles.web.hosts[2]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct YamlPath(pub Vec<Segment>);
 
 impl YamlPath {
@@ -114,6 +114,159 @@ pub fn locate(text: &str, path: &YamlPath) -> Option<Position> {
     // A syntax error simply ends the walk; whatever was found before it still counts.
     let _ = parser.load(&mut walker, false);
     walker.value.or(walker.key)
+}
+
+/// Where each of `paths` is in `text`, as [`locate`] answers for each, in one walk of the
+/// document: a plugin's findings name many paths, and each walk reads the whole file.
+pub fn locate_many(text: &str, paths: &[YamlPath]) -> Vec<Option<Position>> {
+    let mut trie = Trie::default();
+    let ends: Vec<usize> = paths.iter().map(|p| trie.insert(&p.0)).collect();
+    let mut walker = ManyWalker {
+        trie: &mut trie,
+        stack: Vec::new(),
+        documents: 0,
+    };
+    let mut parser = Parser::new_from_str(text);
+    // As in `locate`: a syntax error ends the walk; what was found before it counts.
+    let _ = parser.load(&mut walker, false);
+    ends.iter()
+        .map(|&n| trie.nodes[n].value.or(trie.nodes[n].key))
+        .collect()
+}
+
+/// The paths looked for, as a tree: node 0 is the root; each node's positions once found.
+#[derive(Default)]
+struct Trie {
+    nodes: Vec<TrieNode>,
+}
+
+#[derive(Default)]
+struct TrieNode {
+    children: std::collections::HashMap<Segment, usize>,
+    value: Option<Position>,
+    key: Option<Position>,
+}
+
+impl Trie {
+    fn insert(&mut self, path: &[Segment]) -> usize {
+        if self.nodes.is_empty() {
+            self.nodes.push(TrieNode::default());
+        }
+        let mut at = 0;
+        for seg in path {
+            at = match self.nodes[at].children.get(seg) {
+                Some(&n) => n,
+                None => {
+                    self.nodes.push(TrieNode::default());
+                    let n = self.nodes.len() - 1;
+                    self.nodes[at].children.insert(seg.clone(), n);
+                    n
+                }
+            };
+        }
+        at
+    }
+
+    fn child(&self, node: Option<usize>, seg: &Segment) -> Option<usize> {
+        node.and_then(|n| self.nodes[n].children.get(seg).copied())
+    }
+}
+
+/// [`Walker`] for many paths: each open collection knows its node in the trie (`None`: no path
+/// goes through it, and nothing inside it is looked at).
+struct ManyWalker<'t> {
+    trie: &'t mut Trie,
+    stack: Vec<(Frame, Option<usize>)>,
+    documents: usize,
+}
+
+impl ManyWalker<'_> {
+    /// The trie node of the node starting now (the value of the current key or item).
+    fn current(&self) -> Option<usize> {
+        match self.stack.last() {
+            None => Some(0),
+            Some((Frame::Map { key: Some(k), .. }, node)) => self.trie.child(*node, &Segment::Key(k.clone())),
+            Some((Frame::Seq { next }, node)) => self.trie.child(*node, &Segment::Index(*next)),
+            Some((Frame::Map { key: None, .. }, _)) => None,
+        }
+    }
+
+    fn node_started(&mut self, mark: Marker) -> Option<usize> {
+        let node = self.current();
+        if let Some(n) = node {
+            let v = &mut self.trie.nodes[n].value;
+            v.get_or_insert(Walker::at(mark));
+        }
+        node
+    }
+
+    fn node_finished(&mut self) {
+        match self.stack.last_mut() {
+            Some((Frame::Map { key, awaiting_key }, _)) => {
+                *key = None;
+                *awaiting_key = true;
+            }
+            Some((Frame::Seq { next }, _)) => *next += 1,
+            None => {}
+        }
+    }
+}
+
+impl MarkedEventReceiver for ManyWalker<'_> {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.documents > 1 {
+            return;
+        }
+        match ev {
+            Event::DocumentStart => self.documents += 1,
+            Event::Scalar(value, ..)
+                if matches!(
+                    self.stack.last(),
+                    Some((
+                        Frame::Map {
+                            awaiting_key: true,
+                            ..
+                        },
+                        _
+                    ))
+                ) =>
+            {
+                if let Some((Frame::Map { key, awaiting_key }, node)) = self.stack.last_mut() {
+                    if node.is_some() {
+                        if let Some(n) = self.trie.child(*node, &Segment::Key(value.clone())) {
+                            self.trie.nodes[n].key.get_or_insert(Walker::at(mark));
+                        }
+                        *key = Some(value);
+                    } else {
+                        // Untracked: the key only has to be there, not its text.
+                        *key = Some(String::new());
+                    }
+                    *awaiting_key = false;
+                }
+            }
+            Event::Scalar(..) | Event::Alias(_) => {
+                self.node_started(mark);
+                self.node_finished();
+            }
+            Event::MappingStart(..) => {
+                let node = self.node_started(mark);
+                let frame = Frame::Map {
+                    key: None,
+                    awaiting_key: true,
+                };
+                self.stack.push((frame, node));
+            }
+            Event::SequenceStart(..) => {
+                let node = self.node_started(mark);
+                self.stack.push((Frame::Seq { next: 0 }, node));
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+                self.node_finished();
+            }
+            _ => {}
+        }
+    }
 }
 
 enum Frame {
@@ -253,6 +406,60 @@ roles:
         assert_eq!(item.to_string(), "roles.web.hosts[1]");
         assert_eq!(p(&item), Some((7, 19)));
         assert_eq!(p(&YamlPath::keys(["hosts", "nope"])), None);
+    }
+
+    /// Every path of `v` (and one missing child of each mapping), depth first.
+    fn paths_of(v: &serde_yaml::Value, at: &YamlPath, out: &mut Vec<YamlPath>) {
+        out.push(at.clone());
+        match v {
+            serde_yaml::Value::Mapping(m) => {
+                out.push(at.key("no-such-key"));
+                for (k, v) in m {
+                    let k = k.as_str().map_or_else(|| format!("{k:?}"), str::to_string);
+                    paths_of(v, &at.key(k), out);
+                }
+            }
+            serde_yaml::Value::Sequence(items) => {
+                out.push(at.index(items.len()));
+                for (i, v) in items.iter().enumerate() {
+                    paths_of(v, &at.index(i), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// One walk for many paths answers what a walk per path answers, on real files and on
+    /// the shapes that make walking hard (flow collections, anchors, a second document,
+    /// duplicate keys, a syntax error).
+    #[test]
+    fn locating_many_paths_at_once_answers_as_one_at_a_time() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut docs: Vec<String> = [
+            "deploy.example.yaml",
+            "examples/demo.yaml",
+            "tests/fixtures/calyptos/new-schema-vpcmido.yaml",
+        ]
+        .iter()
+        .map(|f| std::fs::read_to_string(root.join(f)).expect("fixture"))
+        .collect();
+        docs.push(DOC.to_string());
+        docs.push("a: &x {b: [1, {c: 2}], d: e}\nf: *x\ng:\n  - [h, i]\n  - j: k\n".into());
+        docs.push("a: 1\na: 2\nb: {c: 3}\n---\nb: {c: 4}\n".into());
+        docs.push("a: {b: 1}\nc: [2, 3\n".into());
+        for doc in &docs {
+            let mut paths = Vec::new();
+            let value: serde_yaml::Value =
+                serde_yaml::from_str(doc.split("\n---").next().unwrap_or_default()).unwrap_or_default();
+            paths_of(&value, &YamlPath::root(), &mut paths);
+            // Paths for the documents serde_yaml refuses (duplicate keys, the syntax error).
+            for p in ["a", "a.b", "b", "b.c", "c", "c[0]", "c[1]", "f.b[1].c", "g[1].j"] {
+                paths.push(YamlPath::parse(p));
+            }
+            let one_by_one: Vec<Option<Position>> = paths.iter().map(|p| locate(doc, p)).collect();
+            assert_eq!(locate_many(doc, &paths), one_by_one, "{doc}");
+            assert!(one_by_one.iter().filter(|p| p.is_some()).count() > 3, "{doc}");
+        }
     }
 
     #[test]

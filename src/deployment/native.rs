@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::de::{OneOrMany, Str, UniqueMap};
 use super::error::{did_you_mean, Diagnostic};
-use super::locate::YamlPath;
+use super::locate::{Segment, YamlPath};
 use super::source::Source;
 use super::{interp, range, Deployment, Host, HostKeyChecking, Profile, Role, SshSettings, ALL_ROLE};
 
@@ -295,8 +295,9 @@ fn build_hosts(
             .hint("list at least one host, e.g. `hosts: {web01: {address: 127.0.0.2}}`"));
     }
     let mut hosts: IndexMap<String, Host> = IndexMap::with_capacity(raw.0.len());
-    // Which pattern defined each name, to explain a duplicate.
-    let mut defined_by: HashMap<String, String> = HashMap::new();
+    // Hosts a range defined (not their own key): where each is written, and which pattern
+    // defined it, to explain a duplicate.
+    let mut origins: Origins = HashMap::new();
     for (pattern, RawHost(spec)) in raw.0 {
         let path = base.key(&pattern);
         let names = range::expand(&pattern)
@@ -356,26 +357,35 @@ fn build_hosts(
             }
             Some(Str(a)) => vec![a.trim().to_string()],
         };
-        let vars = match to_json(
-            src,
-            &path.key("vars"),
-            serde_yaml::to_value(&spec.vars.0).unwrap_or_default(),
-        )? {
-            serde_json::Value::Object(m) => m,
-            _ => serde_json::Map::new(),
+        let vars = if spec.vars.0.is_empty() {
+            serde_json::Map::new()
+        } else {
+            match to_json(
+                src,
+                &path.key("vars"),
+                serde_yaml::to_value(&spec.vars.0).unwrap_or_default(),
+            )? {
+                serde_json::Value::Object(m) => m,
+                _ => serde_json::Map::new(),
+            }
         };
+        let ranged = names.len() != 1 || names[0] != pattern;
         for (name, address) in names.into_iter().zip(addresses) {
-            if let Some(first) = defined_by.get(&name) {
-                let by = if *first == name {
-                    String::new()
-                } else {
-                    format!(" (by `{first}`)")
+            if hosts.contains_key(&name) {
+                let by = match origins.get(&name) {
+                    Some(YamlPath(segs)) => match segs.last() {
+                        Some(Segment::Key(first)) => format!(" (by `{first}`)"),
+                        _ => String::new(),
+                    },
+                    None => String::new(),
                 };
                 return Err(src
                     .error_at(&path, format!("host `{name}` is defined twice; first{by} above"))
                     .hint("each host name may be defined once; remove or rename one"));
             }
-            defined_by.insert(name.clone(), pattern.clone());
+            if ranged {
+                origins.insert(name.clone(), path.clone());
+            }
             hosts.insert(
                 name.clone(),
                 Host {
@@ -390,11 +400,6 @@ fn build_hosts(
             );
         }
     }
-    let origins = defined_by
-        .into_iter()
-        .filter(|(name, pattern)| name != pattern)
-        .map(|(name, pattern)| (name, base.key(pattern)))
-        .collect();
     Ok((hosts, origins))
 }
 

@@ -48,6 +48,9 @@ pub fn is_pattern(s: &str) -> bool {
 
 /// Expand a pattern into names, in order. A string without `[` expands to itself.
 pub fn expand(pattern: &str) -> Result<Vec<String>, RangeError> {
+    if !pattern.contains(['[', ']']) {
+        return Ok(vec![pattern.to_string()]);
+    }
     let mut parts: Vec<Vec<String>> = Vec::new();
     let mut rest = pattern;
     while let Some(open) = rest.find('[') {
@@ -79,7 +82,10 @@ pub(crate) fn cross(parts: Vec<Vec<String>>, limit: usize) -> Result<Vec<String>
         let mut next = Vec::with_capacity(out.len() * part.len());
         for prefix in &out {
             for item in &part {
-                next.push(format!("{prefix}{item}"));
+                let mut name = String::with_capacity(prefix.len() + item.len());
+                name.push_str(prefix);
+                name.push_str(item);
+                next.push(name);
             }
         }
         out = next;

@@ -293,6 +293,13 @@ pub fn debug(
             .map(|h| h.join().unwrap_or_else(|_| (call::Outcome::lost(), Vec::new())))
             .collect()
     });
+    if !opts.dry_run {
+        locator.prepare(
+            outcomes
+                .iter()
+                .flat_map(|(o, _)| o.findings.iter().filter_map(|(f, _)| f.path.as_deref())),
+        );
+    }
     for (plugin, (outcome, sent)) in plugins.iter().zip(outcomes) {
         results.ran.push((plugin.name.clone(), outcome.elapsed));
         results.add_logs(&plugin.name, outcome.logs);

@@ -62,6 +62,11 @@ pub fn validate(d: &Deployment, registry: &Registry, mut opts: ValidateOptions) 
         .collect();
     // Back to load order.
     outcomes.sort_by_key(|(p, _)| plugins.iter().position(|q| std::ptr::eq(*q, *p)));
+    locator.prepare(
+        outcomes
+            .iter()
+            .flat_map(|(_, o)| o.findings.iter().filter_map(|(f, _)| f.path.as_deref())),
+    );
     for (plugin, outcome) in outcomes {
         results.ran.push((plugin.name.clone(), outcome.elapsed));
         results.add_logs(&plugin.name, outcome.logs);
