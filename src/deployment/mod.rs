@@ -205,7 +205,9 @@ impl Locator<'_> {
         if let Some(p) = self.memo.get(path) {
             return *p;
         }
-        let p = self.deployment.position_with(path, &mut |p| locate::locate(text, p));
+        let p = self
+            .deployment
+            .position_with(path, &mut |p| locate::locate(text, p));
         self.memo.insert(path.to_string(), p);
         p
     }
@@ -215,7 +217,10 @@ impl Locator<'_> {
     /// [`Self::at`] calls for them answer from memory.
     pub fn prepare<'p>(&mut self, paths: impl IntoIterator<Item = &'p str>) {
         let Some(text) = self.text.as_deref() else { return };
-        let mut wanted: Vec<&str> = paths.into_iter().filter(|p| !self.memo.contains_key(*p)).collect();
+        let mut wanted: Vec<&str> = paths
+            .into_iter()
+            .filter(|p| !self.memo.contains_key(*p))
+            .collect();
         wanted.sort_unstable();
         wanted.dedup();
         if wanted.is_empty() {
@@ -612,7 +617,10 @@ mod tests {
             all.prepare(paths.iter().map(String::as_str));
             let prepared: Vec<_> = paths.iter().map(|p| all.at(p)).collect();
             assert_eq!(prepared, each, "{name}");
-            assert!(each.iter().filter(|p| p.is_some()).count() > paths.len() / 2, "{name}: {each:?}");
+            assert!(
+                each.iter().filter(|p| p.is_some()).count() > paths.len() / 2,
+                "{name}: {each:?}"
+            );
         }
     }
 }

@@ -2,7 +2,8 @@
 
 use super::safe::{cell, MAX_CELL};
 use comfy_table::{Cell, CellAlignment, Color};
-use serde_json::{json, Map, Value};
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
 
 use crate::deployment::{Deployment, ALL_ROLE};
 
@@ -62,47 +63,65 @@ pub fn summary(d: &Deployment) -> String {
 
 /// `{"roles": {..}, "clusters": {..}, "hosts": {..}, ...}` with effective SSH endpoints.
 pub fn json(d: &Deployment, reach: &crate::remote::settings::Reach) -> String {
+    /// One host's entry, serialized straight from the model (a `Value` per host weighed ~1 KB).
+    #[derive(serde::Serialize)]
+    struct HostOut<'a> {
+        address: String,
+        port: u16,
+        user: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        jump: Vec<String>,
+        #[serde(skip_serializing_if = "Map::is_empty")]
+        vars: &'a Map<String, Value>,
+    }
+    #[derive(serde::Serialize)]
+    struct Doc<'a> {
+        schema_version: u32,
+        source: String,
+        profile: &'static str,
+        name: &'a Option<String>,
+        roles: IndexMap<&'a str, &'a [String]>,
+        clusters: &'a IndexMap<String, Vec<String>>,
+        hosts: IndexMap<&'a str, HostOut<'a>>,
+        #[serde(skip_serializing_if = "IndexMap::is_empty")]
+        service_ports: IndexMap<&'a str, &'a IndexMap<String, u16>>,
+    }
     let names: Vec<String> = d.hosts.keys().cloned().collect();
     let (settings, _) = reach.resolve(d, &names);
-    let roles: Map<String, Value> = d
-        .roles
-        .values()
-        .map(|r| (r.name.clone(), json!(r.hosts)))
-        .collect();
-    let clusters: Map<String, Value> = d.clusters.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-    let hosts: Map<String, Value> = d
-        .hosts
-        .values()
-        .zip(&settings)
-        .map(|(h, s)| {
-            let mut o = json!({"address": s.address.value, "port": s.port.value, "user": s.user.value});
-            if !s.jump.value.is_empty() {
-                o["jump"] = json!(s.jump.value.iter().map(|j| j.describe()).collect::<Vec<_>>());
-            }
-            if !h.vars.is_empty() {
-                o["vars"] = Value::Object(h.vars.clone());
-            }
-            (h.name.clone(), o)
-        })
-        .collect();
-    let service_ports: Map<String, Value> = d
-        .roles
-        .values()
-        .filter(|r| !r.service_ports.is_empty())
-        .map(|r| (r.name.clone(), json!(r.service_ports)))
-        .collect();
-    let mut doc = json!({
-        "schema_version": crate::results::SCHEMA_VERSION,
-        "source": d.source.display().to_string(),
-        "profile": d.profile.name(),
-        "name": d.name,
-        "roles": roles,
-        "clusters": clusters,
-        "hosts": hosts,
-    });
-    if !service_ports.is_empty() {
-        doc["service_ports"] = Value::Object(service_ports);
-    }
+    let doc = Doc {
+        schema_version: crate::results::SCHEMA_VERSION,
+        source: d.source.display().to_string(),
+        profile: d.profile.name(),
+        name: &d.name,
+        roles: d
+            .roles
+            .values()
+            .map(|r| (r.name.as_str(), r.hosts.as_slice()))
+            .collect(),
+        clusters: &d.clusters,
+        hosts: d
+            .hosts
+            .values()
+            // Taken, not borrowed: each host's resolved settings go once its entry is made.
+            .zip(settings)
+            .map(|(h, s)| {
+                let out = HostOut {
+                    jump: s.jump.value.iter().map(|j| j.describe()).collect(),
+                    address: s.address.value,
+                    port: s.port.value,
+                    user: s.user.value,
+                    vars: &h.vars,
+                };
+                (h.name.as_str(), out)
+            })
+            .collect(),
+        service_ports: d
+            .roles
+            .values()
+            .filter(|r| !r.service_ports.is_empty())
+            .map(|r| (r.name.as_str(), &r.service_ports))
+            .collect(),
+    };
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
     s.push('\n');
     s
