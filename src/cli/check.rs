@@ -124,7 +124,10 @@ pub fn run(args: CheckArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
             skip: skip_v,
             online,
             allow_nets: limits.allow.nets(),
-            settings: resolved,
+            hosts: resolved
+                .iter()
+                .filter_map(|s| rolecall::run::host_info(&d, s))
+                .collect(),
             deadline: limits.deadline,
         };
         let v = validate(&d, &registry, opts);

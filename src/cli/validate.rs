@@ -58,10 +58,7 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
         skip,
         online,
         allow_nets: allow.nets(),
-        settings: {
-            let all: Vec<String> = d.hosts.keys().cloned().collect();
-            connect.into_reach()?.0.resolve(&d, &all).0
-        },
+        hosts: rolecall::run::host_infos(&d, &connect.into_reach()?.0),
         deadline,
     };
     let mut results = validate(&d, &registry, opts);

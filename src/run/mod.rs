@@ -22,24 +22,41 @@ use crate::results::Results;
 /// The deployment as plugins see it, effective SSH endpoints included: its host list is the
 /// hosts of `settings` (their resolved settings, [`Reach::resolve`] once per run), in order.
 pub fn fleet(d: &Deployment, settings: &[HostSettings]) -> Fleet {
+    fleet_with(d, settings.iter().filter_map(|s| host_info(d, s)).collect())
+}
+
+/// A host as plugins see it: `s`'s endpoint and the deployment's vars.
+pub fn host_info(d: &Deployment, s: &HostSettings) -> Option<HostInfo> {
+    let vars = d.hosts.get(&s.name)?.vars.clone();
+    let e = s.endpoint();
+    Some(HostInfo {
+        name: s.name.clone(),
+        address: e.address,
+        port: e.port,
+        user: e.user,
+        vars,
+    })
+}
+
+/// Every host of `d` as plugins see it, resolved by `reach` one at a time: no host's full
+/// settings are kept (at 100,000 hosts, all of them weigh 120 MB; their endpoints 25 MB).
+/// What [`fleet`] gives for [`Reach::resolve`] of every host.
+pub fn host_infos(d: &Deployment, reach: &Reach) -> Vec<HostInfo> {
+    let mut r = crate::remote::settings::Resolver::new(d, &reach.flags, &reach.ssh_config);
+    d.hosts
+        .keys()
+        .filter_map(|h| r.host(h))
+        .filter_map(|s| host_info(d, &s))
+        .collect()
+}
+
+/// The deployment as plugins see it, with `hosts` as its host list.
+pub fn fleet_with(d: &Deployment, hosts: Vec<HostInfo>) -> Fleet {
     Fleet {
         name: d.name.clone(),
         profile: d.profile.name().to_string(),
         source: d.source.display().to_string(),
-        hosts: settings
-            .iter()
-            .filter_map(|s| {
-                let vars = d.hosts.get(&s.name)?.vars.clone();
-                let e = s.endpoint();
-                Some(HostInfo {
-                    name: s.name.clone(),
-                    address: e.address,
-                    port: e.port,
-                    user: e.user,
-                    vars,
-                })
-            })
-            .collect(),
+        hosts,
         others: Vec::new(),
         roles: d
             .roles
@@ -270,6 +287,33 @@ mod tests {
             message: "fine".into(),
             path: None,
         }
+    }
+
+    /// The hosts `validate` streams (each resolved and dropped in turn) are those of the fleet
+    /// built from every host's settings resolved at once.
+    #[test]
+    fn hosts_resolved_one_at_a_time_are_the_fleets_hosts() {
+        let d = crate::deployment::load_str(
+            "d.yaml",
+            "ssh: {user: ops, port: 2200}\nhosts:\n  a: 127.0.0.2\n  b: {address: 127.0.0.3, port: 22, user: me}\n  \
+             c: {address: 127.0.0.4, vars: {x: 1}, jump: a}\nroles:\n  web: [a, b, c]\n",
+            None,
+        )
+        .expect("loads");
+        let reach = Reach {
+            flags: crate::deployment::SshSettings {
+                port: Some(2222),
+                ..Default::default()
+            },
+            ..Reach::default()
+        };
+        let all: Vec<String> = d.hosts.keys().cloned().collect();
+        let whole = fleet(&d, &reach.resolve(&d, &all).0);
+        let json = |h: &[HostInfo]| serde_json::to_value(h).expect("json");
+        let streamed = host_infos(&d, &reach);
+        assert_eq!(json(&streamed), json(&whole.hosts));
+        assert_eq!(streamed.len(), 3);
+        assert_eq!((streamed[1].port, streamed[1].user.as_str()), (2222, "me"));
     }
 
     /// Regression: results for hosts outside the deployment or the selection were accepted.

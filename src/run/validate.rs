@@ -19,14 +19,15 @@ pub struct ValidateOptions {
     pub skip: Vec<String>,
     pub online: bool,
     pub allow_nets: Vec<String>,
-    /// Every host's resolved settings (resolved once per run).
-    pub settings: Vec<crate::remote::settings::HostSettings>,
+    /// Every host as plugins see it ([`super::host_infos`], or [`super::host_info`] of
+    /// settings resolved once for the run).
+    pub hosts: Vec<rolecall_plugin::HostInfo>,
     /// Plugins still running then are stopped (an error result each).
     pub deadline: Option<Instant>,
 }
 
-/// Run the validators of `registry` over `d`. `opts` is taken: its resolved settings are
-/// dropped once the plugins' fleet is serialized (at 100,000 hosts they weigh ~50 MB).
+/// Run the validators of `registry` over `d`. `opts` is taken: its hosts go into the plugins'
+/// fleet, dropped once that is serialized.
 pub fn validate(d: &Deployment, registry: &Registry, mut opts: ValidateOptions) -> Results {
     let mut results = Results::default();
     let plugins = super::select_plugins(
@@ -36,8 +37,8 @@ pub fn validate(d: &Deployment, registry: &Registry, mut opts: ValidateOptions) 
         &opts.skip,
         &mut results,
     );
-    let fleet = serde_json::to_string(&super::fleet(d, &opts.settings)).unwrap_or_default();
-    opts.settings = Vec::new();
+    let fleet = super::fleet_with(d, std::mem::take(&mut opts.hosts));
+    let fleet = serde_json::to_string(&fleet).unwrap_or_default();
     let expect_keys = super::expect_keys(registry);
     let options = Options {
         online: opts.online,
