@@ -580,41 +580,38 @@ fn sibling_pid(rows: &[(String, String)]) -> (i64, bool) {
     (pid, msg.ends_with("deployment named"))
 }
 
+/// `validate --format json` with `dies.c` built `-DSIBLINGS` and `-DDIE_<how>`: the output,
+/// and the rows of `dies-<how>-before`, `dies-<how>` and `dies-<how>-after`.
+fn siblings(how: &str, extra: &[&str]) -> (Output, Vec<Vec<(String, String)>>) {
+    let t = Test::new().yaml(FLEET);
+    let dir = dies_as(&t, how, &["-DSIBLINGS"]);
+    let out = t
+        .args(["validate", "--format", "json", "--plugin-dir"])
+        .args([dir.to_str().expect("utf-8")])
+        .args(extra)
+        .deadline(Duration::from_secs(60))
+        .run();
+    let name = format!("dies-{}", how.to_lowercase());
+    let rows = rows_of(
+        &out,
+        &[&format!("{name}-before"), &name, &format!("{name}-after")],
+    );
+    (out, rows)
+}
+
 /// The plugins of one library run in one plugin host, the deployment named once for them all;
 /// a plugin that crashes it gets its error, and the plugins after it still run, in a fresh host.
 #[test]
 fn a_library_shares_a_plugin_host_and_a_crash_costs_its_siblings_nothing() {
-    let t = Test::new().yaml(FLEET);
-    let dir = dies_as(&t, "SKIP", &["-DSIBLINGS"]);
-    let out = t
-        .args([
-            "validate",
-            "--format",
-            "json",
-            "--plugin-dir",
-            dir.to_str().expect("utf-8"),
-        ])
-        .run();
+    let (out, rows) = siblings("SKIP", &[]);
     out.code(0);
-    let rows = rows_of(&out, &["dies-skip-before", "dies-skip", "dies-skip-after"]);
     assert_eq!(rows[1], [("skip".to_string(), "nothing to do here".to_string())]);
     let (before, after) = (sibling_pid(&rows[0]), sibling_pid(&rows[2]));
     assert_eq!(before, after, "one plugin host for the library: {rows:?}");
     assert!(before.1, "the deployment is named for the SDK's reuse: {rows:?}");
 
-    let t = Test::new().yaml(FLEET);
-    let dir = dies_as(&t, "SEGV", &["-DSIBLINGS"]);
-    let out = t
-        .args([
-            "validate",
-            "--format",
-            "json",
-            "--plugin-dir",
-            dir.to_str().expect("utf-8"),
-        ])
-        .run();
+    let (out, rows) = siblings("SEGV", &[]);
     out.code(2);
-    let rows = rows_of(&out, &["dies-segv-before", "dies-segv", "dies-segv-after"]);
     let last = rows[1].last().expect("rows");
     assert_eq!(last.0, "error");
     assert!(
@@ -637,16 +634,10 @@ fn a_library_shares_a_plugin_host_and_a_crash_costs_its_siblings_nothing() {
 /// started say so, rather than run past the deadline.
 #[test]
 fn plugins_queued_behind_one_stopped_at_the_deadline_say_they_did_not_run() {
-    let t = Test::new().yaml(FLEET);
-    let dir = dies_as(&t, "SPIN", &["-DSIBLINGS"]);
     let start = std::time::Instant::now();
-    let out = t
-        .args(["validate", "--format", "json", "--deadline", "2", "--plugin-dir"])
-        .args([dir.to_str().expect("utf-8")])
-        .run();
+    let (out, rows) = siblings("SPIN", &["--deadline", "2"]);
     assert!(start.elapsed() < Duration::from_secs(30), "{:?}", start.elapsed());
     out.code(2);
-    let rows = rows_of(&out, &["dies-spin-before", "dies-spin", "dies-spin-after"]);
     assert_eq!(rows[0][0].0, "pass", "{rows:?}");
     assert!(
         rows[1]
