@@ -1,20 +1,18 @@
-//! Calling a plugin: in a plugin-host process of its own ([`super::host`]), whose callbacks
-//! arrive here as messages. Reports and logs are kept as they come, so whatever a plugin said
-//! before it crashed, hung or called `exit()` is kept too; how it ended becomes an error result
-//! that names it.
+//! Calling plugins: in a plugin-host process ([`super::host`]) per call, whose callbacks arrive
+//! here as messages. Reports and logs are kept as they come, so whatever a plugin said before
+//! it crashed, hung or called `exit()` is kept too; how it ended becomes an error result that
+//! names it.
 
 use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use indexmap::IndexMap;
 use rolecall_plugin::abi::Code;
-use rolecall_plugin::{Finding, Status};
+use rolecall_plugin::{ExpectKey, Finding, Options, Status};
 use serde_json::Value;
 
 use super::process::HostProcess;
-use indexmap::IndexMap;
-use rolecall_plugin::{ExpectKey, Options};
-
 use super::wire::{self, Described, Event, PluginRun, Request, RunItem, MAX_FROM_HOST};
 use super::Plugin;
 
