@@ -86,6 +86,67 @@ pub fn fleet_with(d: &Deployment, hosts: Vec<HostInfo>) -> Fleet {
     }
 }
 
+/// The JSON of [`fleet_with`]`(d, hosts)`, written from the deployment as it is instead of
+/// through a copy of it in an SDK `Fleet` (at 100,000 hosts the role and cluster lists alone
+/// are 300,000 names). A test holds the two byte for byte equal.
+pub fn fleet_json(d: &Deployment, hosts: &[HostInfo]) -> String {
+    #[derive(serde::Serialize)]
+    struct FleetView<'a> {
+        name: &'a Option<String>,
+        profile: &'static str,
+        source: String,
+        hosts: &'a [HostInfo],
+        roles: Vec<RoleView<'a>>,
+        clusters: Vec<ClusterView<'a>>,
+        document: &'a serde_json::Value,
+        #[serde(skip_serializing_if = "indexmap::IndexMap::is_empty")]
+        plugins: &'a indexmap::IndexMap<String, serde_json::Value>,
+    }
+    #[derive(serde::Serialize)]
+    struct RoleView<'a> {
+        name: &'a str,
+        hosts: &'a [String],
+        min: Option<usize>,
+        max: Option<usize>,
+        expect: &'a serde_json::Value,
+        service_ports: std::collections::BTreeMap<&'a str, u16>,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        checks: &'a [rolecall_plugin::checks::Check],
+    }
+    #[derive(serde::Serialize)]
+    struct ClusterView<'a> {
+        name: &'a str,
+        hosts: &'a [String],
+    }
+    let view = FleetView {
+        name: &d.name,
+        profile: d.profile.name(),
+        source: d.source.display().to_string(),
+        hosts,
+        roles: d
+            .roles
+            .values()
+            .map(|r| RoleView {
+                name: &r.name,
+                hosts: &r.hosts,
+                min: r.min,
+                max: r.max,
+                expect: &r.expect,
+                service_ports: r.service_ports.iter().map(|(k, v)| (k.as_str(), *v)).collect(),
+                checks: &r.checks,
+            })
+            .collect(),
+        clusters: d
+            .clusters
+            .iter()
+            .map(|(n, h)| ClusterView { name: n, hosts: h })
+            .collect(),
+        document: &d.document,
+        plugins: &d.plugins,
+    };
+    serde_json::to_string(&view).unwrap_or_default()
+}
+
 /// The hidden argument with which the SDK's testing kit asks the binary for a plugin's input.
 pub const PLUGIN_INPUT_ARG: &str = "__plugin-input";
 
@@ -314,6 +375,39 @@ mod tests {
         assert_eq!(json(&streamed), json(&whole.hosts));
         assert_eq!(streamed.len(), 3);
         assert_eq!((streamed[1].port, streamed[1].user.as_str()), (2222, "me"));
+    }
+
+    /// The fleet's JSON written from the deployment is the SDK `Fleet`'s, byte for byte, on
+    /// every input kind, with roles that carry limits, expectations, service ports and checks.
+    #[test]
+    fn the_fleets_json_is_the_sdk_fleets() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for file in [
+            "deploy.example.yaml",
+            "examples/demo.yaml",
+            "tests/fixtures/calyptos/new-schema-vpcmido.yaml",
+            "tests/fixtures/calyptos/examples-environment.vpc.yaml",
+            "tests/fixtures/ansible/kubespray-inventory-local-hosts.ini",
+        ] {
+            let d = crate::deployment::load(&root.join(file), None).expect("loads");
+            same_json(&d, file);
+        }
+        let checks = crate::deployment::load_str(
+            "d.yaml",
+            "hosts:\n  web01: {address: 127.0.0.2, vars: {x: [1]}}\nroles:\n  web:\n    hosts: [web01]\n    \
+             checks:\n      - {id: ok, command: \"echo hi\", stdout: {contains: hi}}\n",
+            None,
+        )
+        .expect("loads");
+        assert!(checks.roles.values().any(|r| !r.checks.is_empty()));
+        same_json(&checks, "checks");
+    }
+
+    fn same_json(d: &Deployment, what: &str) {
+        let hosts = host_infos(d, &Reach::default());
+        assert!(!hosts.is_empty(), "{what}");
+        let sdk = serde_json::to_string(&fleet_with(d, hosts.clone())).expect("json");
+        assert_eq!(fleet_json(d, &hosts), sdk, "{what}");
     }
 
     /// Regression: results for hosts outside the deployment or the selection were accepted.

@@ -37,8 +37,7 @@ pub fn validate(d: &Deployment, registry: &Registry, mut opts: ValidateOptions) 
         &opts.skip,
         &mut results,
     );
-    let fleet = super::fleet_with(d, std::mem::take(&mut opts.hosts));
-    let fleet = serde_json::to_string(&fleet).unwrap_or_default();
+    let fleet = super::fleet_json(d, &std::mem::take(&mut opts.hosts));
     let expect_keys = super::expect_keys(registry);
     let options = Options {
         online: opts.online,
