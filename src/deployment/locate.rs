@@ -89,16 +89,20 @@ pub struct Position {
 /// Where `path` is in `text`, falling back to its nearest located ancestor (a plugin may name
 /// `roles.web.min` where the file only has `roles.web`).
 pub fn locate_in_file(text: &str, path: &YamlPath) -> Option<Position> {
+    nearest(path, &mut |p| locate(text, p))
+}
+
+/// Where `find` places `path`, else its nearest ancestor it places (the root excepted): the
+/// fallback of [`locate_in_file`], with any way of finding a path.
+pub fn nearest(path: &YamlPath, find: &mut dyn FnMut(&YamlPath) -> Option<Position>) -> Option<Position> {
     let mut p = path.clone();
-    loop {
-        if let Some(pos) = locate(text, &p) {
+    while !p.0.is_empty() {
+        if let Some(pos) = find(&p) {
             return Some(pos);
         }
-        p.0.pop()?;
-        if p.0.is_empty() {
-            return None;
-        }
+        p.0.pop();
     }
+    None
 }
 
 /// Where `path` is in `text`: the value's position, or the key's when the value has none.

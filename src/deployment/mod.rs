@@ -304,17 +304,6 @@ impl Deployment {
         path: &str,
         find: &mut dyn FnMut(&YamlPath) -> Option<locate::Position>,
     ) -> Option<locate::Position> {
-        // The path, else its nearest written ancestor (`locate::locate_in_file`).
-        let or_ancestor = |p: &YamlPath, find: &mut dyn FnMut(&YamlPath) -> Option<locate::Position>| {
-            let mut p = p.clone();
-            while !p.0.is_empty() {
-                if let Some(pos) = find(&p) {
-                    return Some(pos);
-                }
-                p.0.pop();
-            }
-            None
-        };
         let parsed = YamlPath::parse(path);
         if let Some(p) = find(&parsed) {
             return Some(p);
@@ -336,10 +325,10 @@ impl Deployment {
                     .unwrap_or_else(|| YamlPath::root().key("hosts").key(name.clone()));
                 let mut full = origin.clone();
                 full.0.extend(rest.0);
-                return find(&full).or_else(|| or_ancestor(&origin, find));
+                return find(&full).or_else(|| locate::nearest(&origin, find));
             }
         }
-        or_ancestor(&parsed, find)
+        locate::nearest(&parsed, find)
     }
 }
 

@@ -245,13 +245,19 @@ impl Reach {
         resolve_all(d, &self.flags, &self.ssh_config, hosts)
     }
 
+    /// A resolver for `d` under these flags and ssh_config: hosts resolved one at a time (for
+    /// runs that keep only part of each host's settings).
+    pub fn resolver<'a>(&'a self, d: &'a Deployment) -> Resolver<'a> {
+        Resolver::new(d, &self.flags, &self.ssh_config)
+    }
+
     /// [`Self::resolve`], with what each `Match exec` command did (for `-vv`).
     pub fn resolve_noting(
         &self,
         d: &Deployment,
         hosts: &[String],
     ) -> (Vec<HostSettings>, Vec<String>, Vec<String>) {
-        let mut r = Resolver::new(d, &self.flags, &self.ssh_config);
+        let mut r = self.resolver(d);
         let v = hosts.iter().filter_map(|h| r.host(h)).collect();
         (v, r.warnings(), r.notes().to_vec())
     }

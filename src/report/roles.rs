@@ -88,7 +88,7 @@ pub fn json(d: &Deployment, reach: &crate::remote::settings::Reach) -> String {
     }
     // Each host resolved in turn and dropped once its entry is made (at 100,000 hosts, all
     // hosts' settings at once weigh more than the document).
-    let mut resolver = crate::remote::settings::Resolver::new(d, &reach.flags, &reach.ssh_config);
+    let mut resolver = reach.resolver(d);
     let doc = Doc {
         schema_version: crate::results::SCHEMA_VERSION,
         source: d.source.display().to_string(),

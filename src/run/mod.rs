@@ -42,7 +42,7 @@ pub fn host_info(d: &Deployment, s: &HostSettings) -> Option<HostInfo> {
 /// settings are kept (at 100,000 hosts, all of them weigh 120 MB; their endpoints 25 MB).
 /// What [`fleet`] gives for [`Reach::resolve`] of every host.
 pub fn host_infos(d: &Deployment, reach: &Reach) -> Vec<HostInfo> {
-    let mut r = crate::remote::settings::Resolver::new(d, &reach.flags, &reach.ssh_config);
+    let mut r = reach.resolver(d);
     d.hosts
         .keys()
         .filter_map(|h| r.host(h))
