@@ -195,11 +195,11 @@ impl Backend for FfiBackend<'_> {
     }
 }
 
-/// The run's input with the deployment still as text: [`Input`]'s fields, and the id under
-/// which the host names the deployment (rolecall's plugin host gives every plugin it runs the
-/// same deployment under the same id).
+/// The run's input with the deployment as `D` (its text, or `()` where the text is known):
+/// [`Input`]'s fields, and the id under which the host names the deployment (rolecall's plugin
+/// host gives every plugin it runs the same deployment under the same id).
 #[derive(Deserialize)]
-struct Parts<'a> {
+struct Parts<D> {
     plugin: String,
     #[serde(default)]
     config: Value,
@@ -209,29 +209,38 @@ struct Parts<'a> {
     expect_keys: Vec<ExpectKey>,
     #[serde(default)]
     deployment_id: Option<String>,
-    #[serde(borrow)]
-    deployment: &'a RawValue,
+    deployment: D,
 }
 
-/// The deployment last parsed in this process and its id: the next plugin of this library
-/// given the same id takes it instead of parsing the same text again.
-static PARSED: Mutex<Option<(String, Fleet)>> = Mutex::new(None);
+/// The deployment last parsed in this process: its id, its JSON text and the parse. The next
+/// plugin of this library given the same text under the same id takes the parse instead of
+/// reading the text again.
+struct Parsed {
+    id: String,
+    text: String,
+    fleet: Fleet,
+}
 
-/// Parse the run's input; the deployment comes from [`PARSED`] when the host gave it an id
-/// it gave before. The id is returned, for [`keep`].
-fn read_input(text: &str) -> serde_json::Result<(Input, Option<String>)> {
-    let parts: Parts<'_> = serde_json::from_str(text)?;
-    let cached = parts.deployment_id.as_deref().and_then(|id| {
-        let mut parsed = PARSED.lock().unwrap_or_else(|p| p.into_inner());
-        match parsed.take() {
-            Some((had, fleet)) if had == id => Some(fleet),
-            _ => None,
-        }
+static PARSED: Mutex<Option<Parsed>> = Mutex::new(None);
+
+/// What [`keep`] needs to keep an input's deployment: its id and text.
+struct Kept {
+    id: String,
+    text: String,
+}
+
+/// Parse the run's input; the deployment comes from [`PARSED`] when the input gives the same
+/// text under the same id. What to keep is returned, for [`keep`].
+fn read_input(text: &str) -> serde_json::Result<(Input, Option<Kept>)> {
+    if let Some(reused) = reuse(text) {
+        return Ok(reused);
+    }
+    let parts: Parts<&RawValue> = serde_json::from_str(text)?;
+    let deployment = serde_json::from_str(parts.deployment.get())?;
+    let kept = parts.deployment_id.map(|id| Kept {
+        id,
+        text: parts.deployment.get().to_string(),
     });
-    let deployment = match cached {
-        Some(fleet) => fleet,
-        None => serde_json::from_str(parts.deployment.get())?,
-    };
     let input = Input {
         plugin: parts.plugin,
         deployment,
@@ -239,13 +248,46 @@ fn read_input(text: &str) -> serde_json::Result<(Input, Option<String>)> {
         options: parts.options,
         expect_keys: parts.expect_keys,
     };
-    Ok((input, parts.deployment_id))
+    Ok((input, kept))
 }
 
-/// Keep `input`'s deployment for the next plugin given the same id.
-fn keep(id: Option<String>, input: Input) {
-    if let Some(id) = id {
-        *PARSED.lock().unwrap_or_else(|p| p.into_inner()) = Some((id, input.deployment));
+/// The input with the kept deployment, when `text` ends with that deployment's text as the
+/// value of its last key, `deployment`, and names it by the same id (as rolecall's host writes
+/// every plugin's input). Only the text before the deployment is read: finding where a 10 MB
+/// deployment ends took a plugin as long as its own work (a comparison of the bytes takes 1 ms).
+///
+/// Sound for any text: when `HEAD` + `null}` is a JSON object whose `deployment` is that
+/// `null`, `HEAD` + `D` + `}` is the same object with `deployment` D, D being one whole value.
+fn reuse(text: &str) -> Option<(Input, Option<Kept>)> {
+    let mut parsed = PARSED.lock().unwrap_or_else(|p| p.into_inner());
+    let kept = parsed.as_ref()?;
+    let head = text.strip_suffix('}')?.strip_suffix(kept.text.as_str())?;
+    if !head.ends_with(r#""deployment":"#) {
+        return None;
+    }
+    let rest: Parts<()> = serde_json::from_str(&format!("{head}null}}")).ok()?;
+    if rest.deployment_id.as_deref() != Some(kept.id.as_str()) {
+        return None;
+    }
+    let Parsed { id, text, fleet } = parsed.take()?;
+    let input = Input {
+        plugin: rest.plugin,
+        deployment: fleet,
+        config: rest.config,
+        options: rest.options,
+        expect_keys: rest.expect_keys,
+    };
+    Some((input, Some(Kept { id, text })))
+}
+
+/// Keep `input`'s deployment for the next plugin given the same one.
+fn keep(kept: Option<Kept>, input: Input) {
+    if let Some(Kept { id, text }) = kept {
+        *PARSED.lock().unwrap_or_else(|p| p.into_inner()) = Some(Parsed {
+            id,
+            text,
+            fleet: input.deployment,
+        });
     }
 }
 
@@ -288,7 +330,7 @@ pub unsafe fn run_plugin(
                 return Code::INVALID;
             }
         };
-        let (input, id) = match read_input(text) {
+        let (input, kept) = match read_input(text) {
             Ok(i) => i,
             Err(e) => {
                 error(
@@ -304,7 +346,7 @@ pub unsafe fn run_plugin(
             body(&mut ctx)
         }));
         // The plugin only ever saw `&input`: what it leaves is the deployment as it came.
-        keep(id, input);
+        keep(kept, input);
         match result {
             Ok(Ok(())) => Code::OK,
             Ok(Err(e)) => {
@@ -398,54 +440,101 @@ pub const fn module(
 mod tests {
     use super::*;
 
-    fn text(id: Option<&str>, hosts: &[&str]) -> String {
+    /// A plugin's input as rolecall's host writes it: the deployment last.
+    fn input(plugin: &str, id: Option<&str>, deployment: &str) -> String {
+        let id = id.map_or_else(String::new, |id| format!(r#","deployment_id":"{id}""#));
+        format!(
+            r#"{{"plugin":"{plugin}","config":{{"k":[1,2]}},"options":{{"online":true,"allow_changes":true,"dry_run":true,"allow_nets":["127.0.0.0/8"]}},"expect_keys":[{{"key":"ports","type":"list","description":"d","plugin":"p"}}]{id},"deployment":{deployment}}}"#
+        )
+    }
+
+    fn fleet(hosts: &[&str]) -> String {
         let hosts: Vec<Value> = hosts
             .iter()
             .map(|h| serde_json::json!({"name": h, "address": "127.0.0.2", "port": 22, "user": "u"}))
             .collect();
-        let mut v = serde_json::json!({
-            "plugin": "p",
-            "config": {"k": [1, 2]},
-            "options": {"online": true, "allow_changes": true, "dry_run": true, "allow_nets": ["127.0.0.0/8"]},
-            "expect_keys": [{"key": "ports", "type": "list", "description": "d", "plugin": "p"}],
-            "deployment": {"name": "n", "profile": "native", "source": "d.yaml", "hosts": hosts,
-                           "roles": [], "clusters": []},
-        });
-        if let Some(id) = id {
-            v["deployment_id"] = Value::from(id);
-        }
-        v.to_string()
+        serde_json::json!({"name": "n", "profile": "native", "source": "d.yaml", "hosts": hosts,
+                           "roles": [], "clusters": []})
+        .to_string()
+    }
+
+    fn text(id: Option<&str>, hosts: &[&str]) -> String {
+        input("p", id, &fleet(hosts))
+    }
+
+    /// The tests that keep a deployment, one at a time ([`PARSED`] is the process's).
+    fn alone() -> std::sync::MutexGuard<'static, ()> {
+        static ONE: Mutex<()> = Mutex::new(());
+        ONE.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// `Parts` reads every field `Input` has: the two parses of one input agree.
     #[test]
     fn the_input_read_in_parts_is_the_input() {
         let t = text(None, &["a", "b"]);
-        let (parts, id) = read_input(&t).expect("reads");
+        let (parts, kept) = read_input(&t).expect("reads");
         let whole: Input = serde_json::from_str(&t).expect("reads");
-        assert_eq!(id, None);
+        assert!(kept.is_none());
         assert_eq!(
             serde_json::to_value(&parts).expect("json"),
             serde_json::to_value(&whole).expect("json")
         );
     }
 
-    /// A deployment given again under the same id is not parsed again; another id, or none,
-    /// is. (Same id, other text: only a broken host would send that; it shows the reuse.)
+    /// A deployment given again (the same text under the same id) is not parsed again, and
+    /// the rest of the input is still read: the kept parse moves back, so its hosts are where
+    /// they were. Another id, another text or none is parsed.
     #[test]
-    fn a_deployment_is_parsed_once_per_id() {
+    fn a_deployment_is_parsed_once_per_text_and_id() {
+        let _alone = alone();
         let names =
             |i: &Input| -> Vec<String> { i.deployment.hosts.iter().map(|h| h.name.clone()).collect() };
-        let (first, id) = read_input(&text(Some("one"), &["a"])).expect("reads");
-        assert_eq!(names(&first), ["a"]);
-        keep(id, first);
-        let (again, id) = read_input(&text(Some("one"), &["b"])).expect("reads");
-        assert_eq!(names(&again), ["a"], "the kept parse is reused");
-        keep(id, again);
-        let (other, id) = read_input(&text(Some("two"), &["c"])).expect("reads");
-        assert_eq!(names(&other), ["c"]);
-        keep(id, other);
+        let at = |i: &Input| i.deployment.hosts.as_ptr();
+        let a = fleet(&["a"]);
+        let (first, kept) = read_input(&input("p", Some("one"), &a)).expect("reads");
+        let was = at(&first);
+        keep(kept, first);
+        let (again, kept) = read_input(&input("q", Some("one"), &a)).expect("reads");
+        assert_eq!(again.plugin, "q", "the rest of the input is read");
+        assert_eq!(at(&again), was, "the kept parse is reused");
+        let whole: Input = serde_json::from_str(&input("q", Some("one"), &a)).expect("reads");
+        assert_eq!(
+            serde_json::to_value(&again).expect("json"),
+            serde_json::to_value(&whole).expect("json")
+        );
+        keep(kept, again);
+        let (other_id, kept) = read_input(&input("p", Some("two"), &a)).expect("reads");
+        assert_ne!(at(&other_id), was, "another id is parsed");
+        keep(kept, other_id);
+        let (other_text, kept) = read_input(&text(Some("two"), &["b"])).expect("reads");
+        assert_eq!(names(&other_text), ["b"]);
+        keep(kept, other_text);
         let (none, _) = read_input(&text(None, &["d"])).expect("reads");
         assert_eq!(names(&none), ["d"]);
+    }
+
+    /// Text that ends with the kept deployment but gives another as `deployment` is read as it
+    /// is: the kept one follows another key (whose name ends in `deployment`), or is not last.
+    #[test]
+    fn only_the_deployment_itself_is_reused() {
+        let _alone = alone();
+        let a = fleet(&["a"]);
+        let (first, kept) = read_input(&input("p", Some("one"), &a)).expect("reads");
+        keep(kept, first);
+        let b = fleet(&["b"]);
+        let names = |t: &str| -> Vec<String> {
+            let (i, kept) = read_input(t).expect("reads");
+            let n = i.deployment.hosts.iter().map(|h| h.name.clone()).collect();
+            keep(kept, i);
+            n
+        };
+        let tricky =
+            format!(r#"{{"plugin":"p","deployment_id":"one","deployment":{b},"x\"deployment":{a}}}"#);
+        assert_eq!(names(&tricky), ["b"]);
+        let (first, kept) = read_input(&input("p", Some("one"), &a)).expect("reads");
+        keep(kept, first);
+        let nested =
+            format!(r#"{{"plugin":"p","deployment_id":"one","deployment":{b},"c":{{"deployment":{a}}}}}"#);
+        assert_eq!(names(&nested), ["b"]);
     }
 }

@@ -124,10 +124,13 @@ pub fn run(args: CheckArgs, plugins: &PluginSettings, printer: &Printer) -> anyh
             skip: skip_v,
             online,
             allow_nets: limits.allow.nets(),
-            hosts: resolved
-                .iter()
-                .filter_map(|s| rolecall::run::host_info(&d, s))
-                .collect(),
+            fleet: rolecall::run::fleet_json(
+                &d,
+                &resolved
+                    .iter()
+                    .filter_map(|s| rolecall::run::host_info(&d, s))
+                    .collect::<Vec<_>>(),
+            ),
             deadline: limits.deadline,
         };
         let v = validate(&d, &registry, opts);

@@ -58,7 +58,7 @@ pub fn run(args: ValidateArgs, plugins: &PluginSettings, printer: &Printer) -> a
         skip,
         online,
         allow_nets: allow.nets(),
-        hosts: rolecall::run::host_infos(&d, &connect.into_reach()?.0),
+        fleet: rolecall::run::resolved_fleet_json(&d, &connect.into_reach()?.0),
         deadline,
     };
     let mut results = validate(&d, &registry, opts);

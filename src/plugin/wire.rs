@@ -80,14 +80,16 @@ pub fn plugin_input(
     deployment: &str,
 ) -> String {
     let id = deployment_id.map_or_else(String::new, |id| format!(r#","deployment_id":{}"#, text(id)));
-    let mut s = String::with_capacity(deployment.len() + 512);
-    s.push_str(&format!(
+    let head = format!(
         r#"{{"plugin":{},"config":{},"options":{},"expect_keys":{}{id},"deployment":"#,
         text(run.plugin.as_str()),
         text(&run.config),
         text(options),
         text(expect_keys),
-    ));
+    );
+    // Sized once: a capacity short of it doubled (and copied) a 10 MB deployment per plugin.
+    let mut s = String::with_capacity(head.len() + deployment.len() + 1);
+    s.push_str(&head);
     s.push_str(deployment);
     s.push('}');
     s

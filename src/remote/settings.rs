@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::ssh_config::{self, home, HostConfig, Origin, Query, SshConfig, Tokens};
@@ -271,8 +272,8 @@ pub struct Resolver<'a> {
     config: &'a SshConfig,
     /// The deployment file's directory (relative paths in it).
     base: PathBuf,
-    /// Host -> the roles it is in, in file order.
-    roles_of: HashMap<&'a str, Vec<&'a str>>,
+    /// Host -> the roles it is in, in file order (shared by [`Self::fork`]s).
+    roles_of: Arc<HashMap<&'a str, Vec<&'a str>>>,
     /// Warnings, each once: (text, where) sorted by where.
     warnings: BTreeMap<String, String>,
     /// What `Match exec` commands ran and how they ended, in order (for `-vv`).
@@ -298,11 +299,32 @@ impl<'a> Resolver<'a> {
             flags,
             config,
             base: d.source.parent().unwrap_or(Path::new(".")).to_path_buf(),
-            roles_of,
+            roles_of: Arc::new(roles_of),
             warnings,
             notes: Vec::new(),
             default_identities: None,
         }
+    }
+
+    /// A resolver of the same deployment, flags and ssh_config with nothing gathered yet: one
+    /// per thread when hosts are resolved in parallel; [`Self::join`] takes its warnings back.
+    pub fn fork(&self) -> Self {
+        Self {
+            d: self.d,
+            flags: self.flags,
+            config: self.config,
+            base: self.base.clone(),
+            roles_of: Arc::clone(&self.roles_of),
+            warnings: BTreeMap::new(),
+            notes: Vec::new(),
+            default_identities: self.default_identities.clone(),
+        }
+    }
+
+    /// Take what `fork` gathered: its warnings (each once) and, after this one's, its notes.
+    pub fn join(&mut self, fork: Self) {
+        self.warnings.extend(fork.warnings);
+        self.notes.extend(fork.notes);
     }
 
     /// `~/.ssh/id_*` that exist, looked up once per resolver (not once per host: three `stat`

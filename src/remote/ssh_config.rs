@@ -867,6 +867,11 @@ pub fn expand_hostname(value: &str, host: &str) -> String {
 /// (`1`, `10.1`, `0x7f.1`, as inet_aton(3) reads it) written out (`0.0.0.1`, `10.0.0.1`,
 /// `127.0.0.1`).
 pub fn canonical_hostname(name: &str) -> String {
+    // A dotted quad as std reads it (four decimal parts, no leading zeros) is written out
+    // already: the common case, without inet_aton's parts.
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return name.to_string();
+    }
     inet_aton(name).map_or_else(|| name.to_ascii_lowercase(), |ip| ip.to_string())
 }
 
@@ -1171,6 +1176,11 @@ mod tests {
         assert_eq!(canonical_hostname("0x7f.1"), "127.0.0.1");
         assert_eq!(canonical_hostname("MyHost.Example"), "myhost.example");
         assert_eq!(canonical_hostname("127.0.0.2"), "127.0.0.2");
+        assert_eq!(
+            canonical_hostname("010.0.0.1"),
+            "8.0.0.1",
+            "octal, as inet_aton reads it"
+        );
         assert_eq!(canonical_hostname("10.256.0.1"), "10.256.0.1");
         assert_eq!(canonical_hostname("::1"), "::1");
     }

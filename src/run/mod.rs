@@ -11,6 +11,8 @@ pub use crate::results::{baseline, shard};
 
 use std::collections::HashSet;
 
+use rayon::prelude::*;
+
 use rolecall_plugin::{ClusterInfo, Fleet, HostInfo, Options, RoleInfo};
 
 use crate::deployment::error::did_you_mean;
@@ -38,16 +40,57 @@ pub fn host_info(d: &Deployment, s: &HostSettings) -> Option<HostInfo> {
     })
 }
 
-/// Every host of `d` as plugins see it, resolved by `reach` one at a time: no host's full
-/// settings are kept (at 100,000 hosts, all of them weigh 120 MB; their endpoints 25 MB).
-/// What [`fleet`] gives for [`Reach::resolve`] of every host.
-pub fn host_infos(d: &Deployment, reach: &Reach) -> Vec<HostInfo> {
-    let mut r = reach.resolver(d);
-    d.hosts
-        .keys()
-        .filter_map(|h| r.host(h))
-        .filter_map(|s| host_info(d, &s))
-        .collect()
+/// Hosts one resolver resolves at a time in [`resolved_fleet_json`]: enough to be worth a
+/// job, few enough to keep the threads' shares even.
+const HOSTS_PER_JOB: usize = 1024;
+
+/// [`fleet_json`] of [`fleet`] for [`Reach::resolve`] of every host, without either: hosts are
+/// resolved in parallel (a [`Resolver::fork`](crate::remote::settings::Resolver::fork) per
+/// thread) and written as JSON as they are, so no host's settings are kept (at 100,000 hosts,
+/// all of them weighed 120 MB, a `HostInfo` each 22 MB). A test holds the two byte for byte
+/// equal.
+pub fn resolved_fleet_json(d: &Deployment, reach: &Reach) -> String {
+    let names: Vec<&String> = d.hosts.keys().collect();
+    let base = reach.resolver(d);
+    let pieces: Vec<String> = names
+        .par_chunks(HOSTS_PER_JOB)
+        .map_init(
+            || base.fork(),
+            |r, chunk| {
+                let mut out = Vec::new();
+                for name in chunk {
+                    let (Some(s), Some(h)) = (r.host(name), d.hosts.get(*name)) else {
+                        continue;
+                    };
+                    if !out.is_empty() {
+                        out.push(b',');
+                    }
+                    let view = HostView {
+                        name,
+                        address: &s.address.value,
+                        port: s.port.value,
+                        user: &s.user.value,
+                        vars: &h.vars,
+                    };
+                    // Into a Vec: cannot fail.
+                    let _ = serde_json::to_writer(&mut out, &view);
+                }
+                // serde_json writes UTF-8.
+                String::from_utf8(out).unwrap_or_default()
+            },
+        )
+        .collect();
+    write_fleet_json(d, &pieces)
+}
+
+/// A [`HostInfo`] as it serializes, borrowed.
+#[derive(serde::Serialize)]
+struct HostView<'a> {
+    name: &'a str,
+    address: &'a str,
+    port: u16,
+    user: &'a str,
+    vars: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 /// The deployment as plugins see it, with `hosts` as its host list.
@@ -90,12 +133,25 @@ pub fn fleet_with(d: &Deployment, hosts: Vec<HostInfo>) -> Fleet {
 /// through a copy of it in an SDK `Fleet` (at 100,000 hosts the role and cluster lists alone
 /// are 300,000 names). A test holds the two byte for byte equal.
 pub fn fleet_json(d: &Deployment, hosts: &[HostInfo]) -> String {
+    let pieces: Vec<String> = hosts
+        .iter()
+        .map(|h| serde_json::to_string(h).unwrap_or_default())
+        .collect();
+    write_fleet_json(d, &pieces)
+}
+
+/// The fleet's JSON with `hosts` as its host list: pieces in order, each the comma-separated
+/// JSON of consecutive hosts. The fields before and after the list are written by serde, the
+/// list between them (the order of `Fleet`'s fields).
+fn write_fleet_json(d: &Deployment, hosts: &[String]) -> String {
     #[derive(serde::Serialize)]
-    struct FleetView<'a> {
+    struct Head<'a> {
         name: &'a Option<String>,
         profile: &'static str,
         source: String,
-        hosts: &'a [HostInfo],
+    }
+    #[derive(serde::Serialize)]
+    struct Tail<'a> {
         roles: Vec<RoleView<'a>>,
         clusters: Vec<ClusterView<'a>>,
         document: &'a serde_json::Value,
@@ -118,11 +174,12 @@ pub fn fleet_json(d: &Deployment, hosts: &[HostInfo]) -> String {
         name: &'a str,
         hosts: &'a [String],
     }
-    let view = FleetView {
+    let head = Head {
         name: &d.name,
         profile: d.profile.name(),
         source: d.source.display().to_string(),
-        hosts,
+    };
+    let tail = Tail {
         roles: d
             .roles
             .values()
@@ -144,7 +201,25 @@ pub fn fleet_json(d: &Deployment, hosts: &[HostInfo]) -> String {
         document: &d.document,
         plugins: &d.plugins,
     };
-    serde_json::to_string(&view).unwrap_or_default()
+    // Plain structs of strings and JSON values: they serialize.
+    let head = serde_json::to_string(&head).unwrap_or_default();
+    let tail = serde_json::to_string(&tail).unwrap_or_default();
+    // `{"name":..,"source":".."}` and `{"roles":..}`: both objects with fields.
+    let head = head.strip_suffix('}').unwrap_or(&head);
+    let tail = tail.strip_prefix('{').unwrap_or(&tail);
+    let size = head.len() + tail.len() + hosts.iter().map(|p| p.len() + 1).sum::<usize>() + 16;
+    let mut s = String::with_capacity(size);
+    s.push_str(head);
+    s.push_str(r#","hosts":["#);
+    for (i, piece) in hosts.iter().filter(|p| !p.is_empty()).enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(piece);
+    }
+    s.push_str("],");
+    s.push_str(tail);
+    s
 }
 
 /// The hidden argument with which the SDK's testing kit asks the binary for a plugin's input.
@@ -353,7 +428,7 @@ mod tests {
     /// The hosts `validate` streams (each resolved and dropped in turn) are those of the fleet
     /// built from every host's settings resolved at once.
     #[test]
-    fn hosts_resolved_one_at_a_time_are_the_fleets_hosts() {
+    fn hosts_resolved_in_parallel_are_the_fleets_hosts() {
         let d = crate::deployment::load_str(
             "d.yaml",
             "ssh: {user: ops, port: 2200}\nhosts:\n  a: 127.0.0.2\n  b: {address: 127.0.0.3, port: 22, user: me}\n  \
@@ -369,12 +444,37 @@ mod tests {
             ..Reach::default()
         };
         let all: Vec<String> = d.hosts.keys().cloned().collect();
-        let whole = fleet(&d, &reach.resolve(&d, &all).0);
-        let json = |h: &[HostInfo]| serde_json::to_value(h).expect("json");
-        let streamed = host_infos(&d, &reach);
-        assert_eq!(json(&streamed), json(&whole.hosts));
-        assert_eq!(streamed.len(), 3);
-        assert_eq!((streamed[1].port, streamed[1].user.as_str()), (2222, "me"));
+        let whole = serde_json::to_string(&fleet(&d, &reach.resolve(&d, &all).0)).expect("json");
+        let json = resolved_fleet_json(&d, &reach);
+        assert_eq!(json, whole);
+        let streamed: Fleet = serde_json::from_str(&json).expect("json");
+        assert_eq!(streamed.hosts.len(), 3);
+        assert_eq!(
+            (streamed.hosts[1].port, streamed.hosts[1].user.as_str()),
+            (2222, "me")
+        );
+    }
+
+    /// Hosts resolved by several resolvers at once keep the deployment's order, each with its
+    /// own settings, over many jobs (more hosts than [`HOSTS_PER_JOB`], in uneven pieces).
+    #[test]
+    fn many_hosts_resolved_in_parallel_keep_their_order() {
+        let n = HOSTS_PER_JOB * 3 + 17;
+        let mut yaml = String::from("hosts:\n");
+        for i in 0..n {
+            yaml.push_str(&format!(
+                "  h{i}: {{address: 127.0.{}.{}, port: {}}}\n",
+                i / 250,
+                i % 250 + 1,
+                1000 + i
+            ));
+        }
+        yaml.push_str("roles:\n  web: [h0]\n");
+        let d = crate::deployment::load_str("d.yaml", &yaml, None).expect("loads");
+        let all: Vec<String> = d.hosts.keys().cloned().collect();
+        let reach = Reach::default();
+        let one_by_one = serde_json::to_string(&fleet(&d, &reach.resolve(&d, &all).0)).expect("json");
+        assert_eq!(resolved_fleet_json(&d, &reach), one_by_one);
     }
 
     /// The fleet's JSON written from the deployment is the SDK `Fleet`'s, byte for byte, on
@@ -404,10 +504,13 @@ mod tests {
     }
 
     fn same_json(d: &Deployment, what: &str) {
-        let hosts = host_infos(d, &Reach::default());
+        let all: Vec<String> = d.hosts.keys().cloned().collect();
+        let settings = Reach::default().resolve(d, &all).0;
+        let hosts: Vec<HostInfo> = settings.iter().filter_map(|s| host_info(d, s)).collect();
         assert!(!hosts.is_empty(), "{what}");
         let sdk = serde_json::to_string(&fleet_with(d, hosts.clone())).expect("json");
         assert_eq!(fleet_json(d, &hosts), sdk, "{what}");
+        assert_eq!(resolved_fleet_json(d, &Reach::default()), sdk, "{what}");
     }
 
     /// Regression: results for hosts outside the deployment or the selection were accepted.

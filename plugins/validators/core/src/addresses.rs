@@ -7,20 +7,28 @@ use rolecall_plugin::{Context, Result, Validator};
 #[derive(Debug, Default)]
 pub struct Addresses;
 
-/// Why an address is not usable, or `None` when it is an IP address or a valid DNS name.
-fn problem(address: &str) -> Option<String> {
-    if address.parse::<IpAddr>().is_ok() {
-        return None;
+/// What two hosts share when they have the same address: an IP address (so `::1` and `0:0::1`
+/// are one), or a DNS name compared case-insensitively without its trailing dot.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Ip(IpAddr),
+    Name(String),
+}
+
+/// The address's [`Key`], or why it is not usable (not an IP address, not a valid DNS name).
+fn key(address: &str) -> std::result::Result<Key, String> {
+    if let Ok(ip) = address.parse::<IpAddr>() {
+        return Ok(Key::Ip(ip));
     }
     if let Some((host, port)) = address.rsplit_once(':') {
         if port.parse::<u16>().is_ok() && !host.contains(':') {
-            return Some(format!(
+            return Err(format!(
                 "`{address}` is `host:port`; give the host as `address` and the port as `port`"
             ));
         }
     }
     if address.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return Some(format!("`{address}` is not a valid IPv4 address"));
+        return Err(format!("`{address}` is not a valid IPv4 address"));
     }
     let name = address.strip_suffix('.').unwrap_or(address);
     let label_ok = |l: &str| {
@@ -31,11 +39,17 @@ fn problem(address: &str) -> Option<String> {
             && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
     if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
-        return Some(format!(
+        return Err(format!(
             "`{address}` is neither an IP address nor a valid host name"
         ));
     }
-    None
+    Ok(Key::Name(name.to_ascii_lowercase()))
+}
+
+/// Why an address is not usable, or `None` when it is an IP address or a valid DNS name.
+#[cfg(test)]
+fn problem(address: &str) -> Option<String> {
+    key(address).err()
 }
 
 impl Validator for Addresses {
@@ -43,48 +57,45 @@ impl Validator for Addresses {
     const DESCRIPTION: &'static str = "addresses parse, are unique per host, and carry no port";
 
     fn validate(&self, ctx: &mut Context<'_>) -> Result {
-        let hosts: Vec<(String, String)> = ctx
-            .all_hosts()
-            .iter()
-            .map(|h| (h.name.clone(), h.address.clone()))
-            .collect();
-        let mut bad = 0;
-        let mut by_address: HashMap<String, String> = HashMap::new();
-        for (name, address) in &hosts {
-            if let Some(p) = problem(address) {
-                bad += 1;
-                let check = if p.contains("host:port") {
-                    "no-host-port"
-                } else {
-                    "address-valid"
-                };
-                ctx.fail(check, p)
-                    .host(name)
-                    .path(format!("hosts.{name}.address"));
-                continue;
-            }
-            // Compare IPs in canonical form (`::1` == `0:0::1`), names case-insensitively.
-            let key = address
-                .parse::<IpAddr>()
-                .map(|ip| ip.to_string())
-                .unwrap_or_else(|_| address.trim_end_matches('.').to_ascii_lowercase());
-            if let Some(first) = by_address.get(&key) {
-                bad += 1;
-                ctx.fail(
-                    "unique-address",
-                    format!("`{name}` has the same address `{address}` as `{first}`"),
-                )
-                .host(name)
-                .path(format!("hosts.{name}.address"));
-            } else {
-                by_address.insert(key, name.clone());
+        let hosts = ctx.all_hosts();
+        let count = hosts.len();
+        // (check, message, host): gathered first, as the hosts are borrowed from `ctx`.
+        let mut failures: Vec<(&str, String, String)> = Vec::new();
+        let mut by_address: HashMap<Key, &str> = HashMap::with_capacity(count);
+        for h in hosts {
+            let (name, address) = (h.name.as_str(), h.address.as_str());
+            match key(address) {
+                Err(p) => {
+                    let check = if p.contains("host:port") {
+                        "no-host-port"
+                    } else {
+                        "address-valid"
+                    };
+                    failures.push((check, p, name.to_string()));
+                }
+                Ok(k) => match by_address.get(&k) {
+                    Some(first) => failures.push((
+                        "unique-address",
+                        format!("`{name}` has the same address `{address}` as `{first}`"),
+                        name.to_string(),
+                    )),
+                    None => {
+                        by_address.insert(k, name);
+                    }
+                },
             }
         }
-        if bad == 0 {
+        drop(by_address);
+        if failures.is_empty() {
             ctx.pass(
                 "address-valid",
-                format!("{} addresses, all valid and unique", hosts.len()),
+                format!("{count} addresses, all valid and unique"),
             );
+        }
+        for (check, message, name) in failures {
+            ctx.fail(check, message)
+                .host(&name)
+                .path(format!("hosts.{name}.address"));
         }
         Ok(())
     }
