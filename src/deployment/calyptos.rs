@@ -196,7 +196,7 @@ struct Builder<'a> {
     src: &'a Source,
     /// Keys under a section rolecall reads that it does not know, with their place.
     warnings: Vec<String>,
-    hosts: IndexMap<String, Host>,
+    hosts: super::HostMap,
     roles: IndexMap<String, Role>,
     clusters: IndexMap<String, Vec<String>>,
     /// Where each host was first written.
@@ -330,7 +330,7 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
     };
     let mut b = Builder {
         src,
-        hosts: IndexMap::new(),
+        hosts: super::HostMap::default(),
         roles: IndexMap::new(),
         clusters: IndexMap::new(),
         origin: std::collections::HashMap::new(),

@@ -60,11 +60,11 @@ impl Visitor<'_> for ScalarText {
 /// A mapping that keeps file order and refuses a key that appears twice (serde's own maps keep
 /// the last value silently, which hides real mistakes in hand-written fleets).
 #[derive(Debug, Clone)]
-pub struct UniqueMap<V>(pub IndexMap<String, V>);
+pub struct UniqueMap<V>(pub IndexMap<String, V, super::Hasher>);
 
 impl<V> Default for UniqueMap<V> {
     fn default() -> Self {
-        Self(IndexMap::new())
+        Self(IndexMap::default())
     }
 }
 
@@ -80,13 +80,19 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for UniqueMap<V> {
                 Ok(UniqueMap::default())
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = IndexMap::with_capacity(map.size_hint().unwrap_or(0));
+                let mut out = IndexMap::with_capacity_and_hasher(
+                    map.size_hint().unwrap_or(0),
+                    super::Hasher::default(),
+                );
                 while let Some(key) = map.next_key_seed(KeySeed)? {
-                    if out.contains_key(&key) {
-                        return Err(custom(format_args!("duplicate key `{key}`")));
+                    match out.entry(key) {
+                        indexmap::map::Entry::Occupied(e) => {
+                            return Err(custom(format_args!("duplicate key `{}`", e.key())));
+                        }
+                        indexmap::map::Entry::Vacant(e) => {
+                            e.insert(map.next_value()?);
+                        }
                     }
-                    let value = map.next_value()?;
-                    out.insert(key, value);
                 }
                 Ok(UniqueMap(out))
             }

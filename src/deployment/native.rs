@@ -1,12 +1,12 @@
 //! The native rolecall format: raw serde schema (mirrors the YAML, unknown keys refused) and its
 //! conversion into the validated [`Deployment`]. See `deploy.example.yaml` for a commented example.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use indexmap::{IndexMap, IndexSet};
+use indexmap::IndexMap;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
@@ -14,7 +14,9 @@ use super::de::{OneOrMany, Str, UniqueMap};
 use super::error::{did_you_mean, Diagnostic};
 use super::locate::{Segment, YamlPath};
 use super::source::Source;
-use super::{interp, range, Deployment, Host, HostKeyChecking, Profile, Role, SshSettings, ALL_ROLE};
+use super::{
+    interp, range, Deployment, Hasher, Host, HostKeyChecking, HostMap, Profile, Role, SshSettings, ALL_ROLE,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -169,7 +171,7 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
     let mut roles: IndexMap<String, Role> = IndexMap::with_capacity(raw.roles.0.len() + 1);
     for (name, spec) in raw.roles.0 {
         let path = root.key("roles").key(&name);
-        check_name(src, &path, "role", &name)?;
+        check_name(src, || path.clone(), "role", &name)?;
         if name == ALL_ROLE {
             return Err(src
                 .error_at(
@@ -230,7 +232,7 @@ pub fn build(src: &Source) -> Result<Deployment, Diagnostic> {
     let mut clusters = IndexMap::with_capacity(raw.clusters.0.len());
     for (name, list) in raw.clusters.0 {
         let path = root.key("clusters").key(&name);
-        check_name(src, &path, "cluster", &name)?;
+        check_name(src, || path.clone(), "cluster", &name)?;
         let members = resolve_hosts(src, &path, &name, "cluster", list, &hosts)?;
         clusters.insert(name, members);
     }
@@ -284,29 +286,27 @@ fn jump_list(raw: OneOrMany<Str>) -> Vec<String> {
 /// The hosts, and where each host defined by a range is written (the range's key).
 type Origins = HashMap<String, YamlPath>;
 
-fn build_hosts(
-    src: &Source,
-    raw: UniqueMap<RawHost>,
-) -> Result<(IndexMap<String, Host>, Origins), Diagnostic> {
+fn build_hosts(src: &Source, raw: UniqueMap<RawHost>) -> Result<(HostMap, Origins), Diagnostic> {
     let base = YamlPath::root().key("hosts");
     if raw.0.is_empty() {
         return Err(src
             .error_at(&base, "no hosts defined")
             .hint("list at least one host, e.g. `hosts: {web01: {address: 127.0.0.2}}`"));
     }
-    let mut hosts: IndexMap<String, Host> = IndexMap::with_capacity(raw.0.len());
+    let mut hosts = HostMap::with_capacity_and_hasher(raw.0.len(), Hasher::default());
     // Hosts a range defined (not their own key): where each is written, and which pattern
     // defined it, to explain a duplicate.
     let mut origins: Origins = HashMap::new();
     for (pattern, RawHost(spec)) in raw.0 {
-        let path = base.key(&pattern);
+        // Where the entry is written: for messages, and for the hosts a range defines.
+        let path = || base.key(&pattern);
         let names = range::expand(&pattern)
-            .map_err(|e| src.error_at(&path, format!("invalid host range `{pattern}`: {e}")))?;
+            .map_err(|e| src.error_at(&path(), format!("invalid host range `{pattern}`: {e}")))?;
         let limit = super::max_hosts();
         if hosts.len() + names.len() > limit {
             return Err(src
                 .error_at(
-                    &path,
+                    &path(),
                     format!(
                         "the hosts defined so far and `{pattern}` make {}, more than the limit of {limit}",
                         hosts.len() + names.len()
@@ -318,21 +318,24 @@ fn build_hosts(
                 )));
         }
         for name in &names {
-            check_name(src, &path, "host", name)?;
+            check_name(src, path, "host", name)?;
         }
         let addresses = match &spec.address {
             None => names.clone(),
             Some(Str(a)) if a.trim().is_empty() => {
-                return Err(src.error_at(&path.key("address"), "the address is empty"));
+                return Err(src.error_at(&path().key("address"), "the address is empty"));
             }
             Some(Str(a)) if range::is_pattern(a) => {
                 let addrs = range::expand(a).map_err(|e| {
-                    src.error_at(&path.key("address"), format!("invalid address range `{a}`: {e}"))
+                    src.error_at(
+                        &path().key("address"),
+                        format!("invalid address range `{a}`: {e}"),
+                    )
                 })?;
                 if addrs.len() != names.len() {
                     return Err(src
                         .error_at(
-                            &path.key("address"),
+                            &path().key("address"),
                             format!(
                                 "address range `{a}` gives {} addresses for {} hosts",
                                 addrs.len(),
@@ -346,7 +349,7 @@ fn build_hosts(
             Some(Str(a)) if names.len() > 1 => {
                 return Err(src
                     .error_at(
-                        &path.key("address"),
+                        &path().key("address"),
                         format!("one address `{a}` for the {} hosts of `{pattern}`", names.len()),
                     )
                     .hint(format!(
@@ -362,7 +365,7 @@ fn build_hosts(
         } else {
             match to_json(
                 src,
-                &path.key("vars"),
+                &path().key("vars"),
                 serde_yaml::to_value(&spec.vars.0).unwrap_or_default(),
             )? {
                 serde_json::Value::Object(m) => m,
@@ -370,34 +373,40 @@ fn build_hosts(
             }
         };
         let ranged = names.len() != 1 || names[0] != pattern;
+        let at = ranged.then(path);
         for (name, address) in names.into_iter().zip(addresses) {
-            if hosts.contains_key(&name) {
-                let by = match origins.get(&name) {
-                    Some(YamlPath(segs)) => match segs.last() {
-                        Some(Segment::Key(first)) => format!(" (by `{first}`)"),
-                        _ => String::new(),
-                    },
-                    None => String::new(),
-                };
-                return Err(src
-                    .error_at(&path, format!("host `{name}` is defined twice; first{by} above"))
-                    .hint("each host name may be defined once; remove or rename one"));
+            let entry = match hosts.entry(name) {
+                indexmap::map::Entry::Vacant(e) => e,
+                indexmap::map::Entry::Occupied(e) => {
+                    let name = e.key();
+                    let by = match origins.get(name) {
+                        Some(YamlPath(segs)) => match segs.last() {
+                            Some(Segment::Key(first)) => format!(" (by `{first}`)"),
+                            _ => String::new(),
+                        },
+                        None => String::new(),
+                    };
+                    return Err(src
+                        .error_at(
+                            &path(),
+                            format!("host `{name}` is defined twice; first{by} above"),
+                        )
+                        .hint("each host name may be defined once; remove or rename one"));
+                }
+            };
+            let name = entry.key().clone();
+            if let Some(at) = &at {
+                origins.insert(name.clone(), at.clone());
             }
-            if ranged {
-                origins.insert(name.clone(), path.clone());
-            }
-            hosts.insert(
-                name.clone(),
-                Host {
-                    name,
-                    address,
-                    port: spec.port,
-                    user: spec.user.clone().map(|s| s.0),
-                    jump: spec.jump.clone().map(jump_list),
-                    vars: vars.clone(),
-                    unusable: None,
-                },
-            );
+            entry.insert(Host {
+                name,
+                address,
+                port: spec.port,
+                user: spec.user.clone().map(|s| s.0),
+                jump: spec.jump.clone().map(jump_list),
+                vars: vars.clone(),
+                unusable: None,
+            });
         }
     }
     Ok((hosts, origins))
@@ -410,26 +419,29 @@ fn resolve_hosts(
     owner: &str,
     kind: &str,
     list: OneOrMany<Str>,
-    hosts: &IndexMap<String, Host>,
+    hosts: &HostMap,
 ) -> Result<Vec<String>, Diagnostic> {
-    let mut out: IndexSet<String> = IndexSet::with_capacity(list.0.len());
+    let mut out = Vec::with_capacity(list.0.len());
+    // The hosts listed so far, by their index in `hosts`: each name is looked up once.
+    let mut listed = HashSet::with_capacity_and_hasher(list.0.len(), Hasher::default());
     for (i, Str(pattern)) in list.0.into_iter().enumerate() {
-        let item = path.index(i);
         let names = range::expand(&pattern)
-            .map_err(|e| src.error_at(&item, format!("invalid host range `{pattern}`: {e}")))?;
+            .map_err(|e| src.error_at(&path.index(i), format!("invalid host range `{pattern}`: {e}")))?;
         for name in names {
-            if !hosts.contains_key(&name) {
+            let Some(at) = hosts.get_index_of(&name) else {
                 return Err(src
                     .error_at(
-                        &item,
+                        &path.index(i),
                         format!("{kind} `{owner}` lists host `{name}`, which is not defined under `hosts`"),
                     )
                     .maybe_hint(did_you_mean(&name, hosts.keys().map(String::as_str))));
+            };
+            if listed.insert(at) {
+                out.push(name);
             }
-            out.insert(name);
         }
     }
-    Ok(out.into_iter().collect())
+    Ok(out)
 }
 
 /// A role's declarative checks: each has one kind and only that kind's keys, well-formed
@@ -490,7 +502,12 @@ pub fn waivers(
         .collect()
 }
 
-fn check_name(src: &Source, path: &YamlPath, kind: &str, name: &str) -> Result<(), Diagnostic> {
+fn check_name(
+    src: &Source,
+    path: impl FnOnce() -> YamlPath,
+    kind: &str,
+    name: &str,
+) -> Result<(), Diagnostic> {
     let bad = name
         .chars()
         .find(|c| c.is_whitespace() || matches!(c, ',' | '/' | '*' | '?' | '[' | ']'));
@@ -500,7 +517,7 @@ fn check_name(src: &Source, path: &YamlPath, kind: &str, name: &str) -> Result<(
             None => "is empty".into(),
         };
         return Err(src
-            .error_at(path, format!("{kind} name `{name}` {why}"))
+            .error_at(&path(), format!("{kind} name `{name}` {why}"))
             .hint("names may not contain spaces, commas, slashes or glob characters"));
     }
     Ok(())

@@ -273,7 +273,7 @@ pub struct Resolver<'a> {
     /// The deployment file's directory (relative paths in it).
     base: PathBuf,
     /// Host -> the roles it is in, in file order (shared by [`Self::fork`]s).
-    roles_of: Arc<HashMap<&'a str, Vec<&'a str>>>,
+    roles_of: Arc<HashMap<&'a str, Vec<&'a str>, crate::deployment::Hasher>>,
     /// Warnings, each once: (text, where) sorted by where.
     warnings: BTreeMap<String, String>,
     /// What `Match exec` commands ran and how they ended, in order (for `-vv`).
@@ -284,7 +284,8 @@ pub struct Resolver<'a> {
 
 impl<'a> Resolver<'a> {
     pub fn new(d: &'a Deployment, flags: &'a SshSettings, config: &'a SshConfig) -> Self {
-        let mut roles_of: HashMap<&str, Vec<&str>> = HashMap::new();
+        let mut roles_of: HashMap<&str, Vec<&str>, crate::deployment::Hasher> =
+            HashMap::with_capacity_and_hasher(d.hosts.len(), Default::default());
         for role in d.roles.values().filter(|r| r.name != crate::deployment::ALL_ROLE) {
             for h in &role.hosts {
                 roles_of.entry(h.as_str()).or_default().push(role.name.as_str());

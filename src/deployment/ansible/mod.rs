@@ -428,7 +428,7 @@ fn finish(
         }
     }
 
-    let mut hosts: IndexMap<String, Host> = IndexMap::with_capacity(inv.hosts.len());
+    let mut hosts = super::HostMap::with_capacity_and_hasher(inv.hosts.len(), Default::default());
     for (name, vars) in &hostvars {
         let at = inv.hosts[name].at.clone();
         let where_ = |key: &str| {
