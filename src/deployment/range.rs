@@ -79,6 +79,13 @@ pub(crate) fn cross(parts: Vec<Vec<String>>, limit: usize) -> Result<Vec<String>
     }
     let mut out = vec![String::new()];
     for part in parts {
+        if let [item] = part.as_slice() {
+            // One item (the text around a group): appended in place, no new names.
+            if !item.is_empty() {
+                out.iter_mut().for_each(|name| name.push_str(item));
+            }
+            continue;
+        }
         let mut next = Vec::with_capacity(out.len() * part.len());
         for prefix in &out {
             for item in &part {

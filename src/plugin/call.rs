@@ -152,7 +152,7 @@ pub fn describe(library: &Path) -> Result<Description, DescribeError> {
 /// each plugin host once), the run's options and the loaded plugins' `expect` keys.
 #[derive(Debug, Clone, Copy)]
 pub struct RunInput<'a> {
-    pub deployment: &'a str,
+    pub deployment: &'a wire::Pieces,
     pub options: &'a Options,
     pub expect_keys: &'a [ExpectKey],
     /// Each plugin's own section (`plugins.<name>`); a plugin without one gets `null`.
@@ -259,7 +259,7 @@ fn session(
             },
         )
         .and_then(|()| wire::write_json(w, &request))
-        .and_then(|()| wire::write_bytes(w, input.deployment.as_bytes()));
+        .and_then(|()| wire::write_pieces(w, input.deployment));
     }
     let mut out = Outcome::empty();
     let mut last = start;

@@ -131,14 +131,16 @@ fn serve_inner() -> io::Result<()> {
             // One deployment per plugin host: the SDK parses it for the first plugin and
             // hands the same parse to the next ones.
             let id = format!("plugin-host-{}", std::process::id());
+            let mut inputs = wire::Inputs::new(&deployment);
+            drop(deployment);
             let pipe = Mutex::new(pipe);
             for run in &runs {
                 let found = module.plugins.iter().find(|p| p.described.name == run.plugin);
                 let event = match found {
                     Some(p) => {
-                        let input = wire::plugin_input(run, &options, &expect_keys, Some(&id), &deployment);
+                        let input = inputs.input(run, &options, &expect_keys, Some(&id));
                         Event::Done {
-                            code: invoke(p.run, &input, &pipe).0,
+                            code: invoke(p.run, input, &pipe).0,
                         }
                     }
                     None => Event::LoadFailed {

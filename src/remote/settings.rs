@@ -11,7 +11,7 @@
 //! the deployment gives (the host's name when it gives none) is looked up in ssh_config, and a
 //! `HostName` there says what that name really is.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -273,24 +273,19 @@ pub struct Resolver<'a> {
     /// The deployment file's directory (relative paths in it).
     base: PathBuf,
     /// Host -> the roles it is in, in file order (shared by [`Self::fork`]s).
-    roles_of: Arc<HashMap<&'a str, Vec<&'a str>, crate::deployment::Hasher>>,
+    roles_of: Arc<RolesOf>,
     /// Warnings, each once: (text, where) sorted by where.
     warnings: BTreeMap<String, String>,
     /// What `Match exec` commands ran and how they ended, in order (for `-vv`).
     notes: Vec<String>,
     /// [`Self::default_identities`], once looked up.
     default_identities: Option<Vec<PathBuf>>,
+    /// The local user ([`default_user`]), once looked up (the environment is locked to read).
+    default_user: Option<String>,
 }
 
 impl<'a> Resolver<'a> {
     pub fn new(d: &'a Deployment, flags: &'a SshSettings, config: &'a SshConfig) -> Self {
-        let mut roles_of: HashMap<&str, Vec<&str>, crate::deployment::Hasher> =
-            HashMap::with_capacity_and_hasher(d.hosts.len(), Default::default());
-        for role in d.roles.values().filter(|r| r.name != crate::deployment::ALL_ROLE) {
-            for h in &role.hosts {
-                roles_of.entry(h.as_str()).or_default().push(role.name.as_str());
-            }
-        }
         let mut warnings = BTreeMap::new();
         for p in &config.problems {
             warnings.insert(p.clone(), String::new());
@@ -300,10 +295,11 @@ impl<'a> Resolver<'a> {
             flags,
             config,
             base: d.source.parent().unwrap_or(Path::new(".")).to_path_buf(),
-            roles_of: Arc::new(roles_of),
+            roles_of: Arc::new(RolesOf::new(d)),
             warnings,
             notes: Vec::new(),
             default_identities: None,
+            default_user: None,
         }
     }
 
@@ -319,6 +315,7 @@ impl<'a> Resolver<'a> {
             warnings: BTreeMap::new(),
             notes: Vec::new(),
             default_identities: self.default_identities.clone(),
+            default_user: self.default_user.clone(),
         }
     }
 
@@ -347,14 +344,15 @@ impl<'a> Resolver<'a> {
 
     /// The settings of deployment host `name`; `None` when there is no such host.
     pub fn host(&mut self, name: &str) -> Option<HostSettings> {
-        let h = self.d.hosts.get(name)?;
+        let (at, _, h) = self.d.hosts.get_full(name)?;
         let file = &self.d.ssh;
         let flags = self.flags;
         let roles: Vec<&crate::deployment::Role> = self
             .roles_of
-            .get(name)
-            .map(|rs| rs.iter().filter_map(|r| self.d.roles.get(*r)).collect())
-            .unwrap_or_default();
+            .of(at)
+            .iter()
+            .filter_map(|&r| self.d.roles.get_index(r).map(|(_, role)| role))
+            .collect();
 
         // The deployment's and the command line's word on jump hosts; ssh_config's comes below,
         // after ProxyCommand's turn.
@@ -568,7 +566,7 @@ impl<'a> Resolver<'a> {
             .offer(layer.entry_user, Source::HostEntry)
             .offer(file.user.clone(), Source::Defaults)
             .offer_with(|| one("user").map(|(u, from)| sourced(u, from)))
-            .or_else(default_user);
+            .or_else(|| self.default_user.get_or_insert_with(default_user).clone());
         let tokens = Tokens {
             host: &address.value,
             original: name,
@@ -703,6 +701,56 @@ impl<'a> Resolver<'a> {
             self.base.join(expanded)
         } else {
             expanded
+        }
+    }
+}
+
+/// The roles each host is in (not `all`), in file order, by the hosts' and the roles' places
+/// in the deployment: host `i`'s are `roles[starts[i]..starts[i + 1]]`. Two arrays, where a
+/// map of a list per host cost 100,000 allocations to build and as many to free.
+#[derive(Debug)]
+struct RolesOf {
+    starts: Vec<usize>,
+    roles: Vec<usize>,
+}
+
+impl RolesOf {
+    fn new(d: &Deployment) -> Self {
+        // (host, role) for every membership, in role order; then grouped by host, keeping
+        // that order (a counting sort).
+        let mut pairs = Vec::new();
+        for (r, role) in d.roles.values().enumerate() {
+            if role.name == crate::deployment::ALL_ROLE {
+                continue;
+            }
+            pairs.extend(
+                role.hosts
+                    .iter()
+                    .filter_map(|h| d.hosts.get_index_of(h.as_str()))
+                    .map(|h| (h, r)),
+            );
+        }
+        let mut starts = vec![0; d.hosts.len() + 1];
+        for &(h, _) in &pairs {
+            starts[h + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut next = starts.clone();
+        let mut roles = vec![0; pairs.len()];
+        for (h, r) in pairs {
+            roles[next[h]] = r;
+            next[h] += 1;
+        }
+        Self { starts, roles }
+    }
+
+    /// The roles of the host at `host`.
+    fn of(&self, host: usize) -> &[usize] {
+        match (self.starts.get(host), self.starts.get(host + 1)) {
+            (Some(&from), Some(&to)) => &self.roles[from..to],
+            _ => &[],
         }
     }
 }
@@ -852,6 +900,33 @@ mod tests {
         assert_eq!(s[0].user.from, Source::Flag("--user"));
         assert!(s[0].jump.value.is_empty());
         assert_eq!(s[0].sudo.value, None);
+    }
+
+    /// A host's roles decide in file order: the first role naming a jump host (a warning when
+    /// a later one names another), the first with `become`; a host in no role has neither.
+    #[test]
+    fn roles_decide_in_file_order() {
+        let d = deployment(
+            "hosts: {a: 127.0.0.2, b: 127.0.0.3, c: 127.0.0.4}\nroles:\n  plain: [c, a]\n  \
+             web:\n    hosts: [b, a]\n    jump: j1\n  ops:\n    hosts: [a]\n    jump: j2\n    become: true\n    \
+             become_user: admin\n",
+        );
+        let cfg = SshConfig::from_text("/x/config", "", Path::new("/nonexistent"));
+        let all: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let (s, warnings) = resolve_all(&d, &SshSettings::default(), &cfg, &all);
+        let jumps = |i: usize| -> Vec<String> { s[i].jump.value.iter().map(|h| h.name.clone()).collect() };
+        assert_eq!(jumps(0), ["j1"]);
+        assert_eq!(s[0].jump.from, Source::Role("web".into()));
+        assert_eq!(s[0].sudo.value, Some(Become { user: "admin".into() }));
+        assert_eq!(s[0].sudo.from, Source::Role("ops".into()));
+        assert_eq!(jumps(1), ["j1"]);
+        assert_eq!(s[1].sudo.value, None);
+        assert!(jumps(2).is_empty());
+        assert_eq!(s[2].sudo.value, None);
+        assert_eq!(
+            warnings,
+            ["host `a` is in roles `web` and `ops`, which name different jump hosts; `web` (first in the file) is used"]
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use rolecall_plugin::Options;
 
 use crate::deployment::Deployment;
 use crate::plugin::call::{self, Services};
-use crate::plugin::wire::RunItem;
+use crate::plugin::wire::{Pieces, RunItem};
 use crate::plugin::{PluginKind, Registry};
 use crate::progress::Progress;
 use crate::remote::{Executor, HostResult, Job, Outcome};
@@ -240,7 +240,7 @@ pub fn debug(
     let mut locator = d.locator();
     let results = &mut report.results;
     let plugins = super::select_plugins(registry, PluginKind::Debugger, &opts.only, &opts.skip, results);
-    let fleet = serde_json::to_string(&super::fleet_of(d, &opts.settings)).unwrap_or_default();
+    let fleet = Pieces::from(serde_json::to_string(&super::fleet_of(d, &opts.settings)).unwrap_or_default());
     let expect_keys = super::expect_keys(registry);
     let options = Options {
         online: true,

@@ -20,7 +20,7 @@ pub struct ValidateOptions {
     pub allow_nets: Vec<String>,
     /// The deployment as plugins see it: [`super::resolved_fleet_json`], or
     /// [`super::fleet_json`] of settings resolved once for the run.
-    pub fleet: String,
+    pub fleet: crate::plugin::wire::Pieces,
     /// Plugins still running then are stopped (an error result each).
     pub deadline: Option<Instant>,
 }
