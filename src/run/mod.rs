@@ -65,9 +65,6 @@ pub fn resolved_fleet_json(d: &Deployment, reach: &Reach) -> Pieces {
                     let (Some(s), Some(h)) = (r.host(name), d.hosts.get(*name)) else {
                         continue;
                     };
-                    if !out.is_empty() {
-                        out.push(b',');
-                    }
                     let view = HostView {
                         name,
                         address: &s.address.value,
@@ -75,8 +72,7 @@ pub fn resolved_fleet_json(d: &Deployment, reach: &Reach) -> Pieces {
                         user: &s.user.value,
                         vars: &h.vars,
                     };
-                    // Into a Vec: cannot fail.
-                    let _ = serde_json::to_writer(&mut out, &view);
+                    view.write(&mut out);
                 }
                 out.shrink_to_fit();
                 // serde_json writes UTF-8.
@@ -95,6 +91,17 @@ struct HostView<'a> {
     port: u16,
     user: &'a str,
     vars: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+impl HostView<'_> {
+    /// Append this host's JSON to a list of hosts' (comma-separated).
+    fn write(&self, out: &mut Vec<u8>) {
+        if !out.is_empty() {
+            out.push(b',');
+        }
+        // Into a Vec: cannot fail.
+        let _ = serde_json::to_writer(out, self);
+    }
 }
 
 /// The deployment as plugins see it, with `hosts` as its host list.
@@ -137,11 +144,19 @@ pub fn fleet_with(d: &Deployment, hosts: Vec<HostInfo>) -> Fleet {
 /// through a copy of it in an SDK `Fleet` (at 100,000 hosts the role and cluster lists alone
 /// are 300,000 names). A test holds the two byte for byte equal.
 pub fn fleet_json(d: &Deployment, hosts: &[HostInfo]) -> Pieces {
-    let pieces: Vec<String> = hosts
-        .iter()
-        .map(|h| serde_json::to_string(h).unwrap_or_default())
-        .collect();
-    write_fleet_json(d, pieces)
+    let mut out = Vec::new();
+    for h in hosts {
+        let view = HostView {
+            name: &h.name,
+            address: &h.address,
+            port: h.port,
+            user: &h.user,
+            vars: &h.vars,
+        };
+        view.write(&mut out);
+    }
+    // serde_json writes UTF-8.
+    write_fleet_json(d, vec![String::from_utf8(out).unwrap_or_default()])
 }
 
 /// The fleet's JSON with `hosts` as its host list: pieces in order, each the comma-separated
