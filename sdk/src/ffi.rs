@@ -256,8 +256,9 @@ fn read_input(text: &str) -> serde_json::Result<(Input, Option<Kept>)> {
 /// every plugin's input). Only the text before the deployment is read: finding where a 10 MB
 /// deployment ends took a plugin as long as its own work (a comparison of the bytes takes 1 ms).
 ///
-/// Sound for any text: when `HEAD` + `null}` is a JSON object whose `deployment` is that
-/// `null`, `HEAD` + `D` + `}` is the same object with `deployment` D, D being one whole value.
+/// Sound for any text: when `HEAD` + `null}` is a JSON object whose last entry, and only one
+/// named `deployment`, is that `null`, with no name twice, `HEAD` + `D` + `}` is the same
+/// object with `deployment` D (D is one whole value: it was parsed before).
 fn reuse(text: &str) -> Option<(Input, Option<Kept>)> {
     let mut parsed = PARSED.lock().unwrap_or_else(|p| p.into_inner());
     let kept = parsed.as_ref()?;
@@ -265,7 +266,13 @@ fn reuse(text: &str) -> Option<(Input, Option<Kept>)> {
     if !head.ends_with(r#""deployment":"#) {
         return None;
     }
-    let rest: Parts<()> = serde_json::from_str(&format!("{head}null}}")).ok()?;
+    let Entries(entries) = serde_json::from_str(&format!("{head}null}}")).ok()?;
+    let names: std::collections::HashSet<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+    match entries.last() {
+        Some((last, Value::Null)) if last == "deployment" && names.len() == entries.len() => {}
+        _ => return None,
+    }
+    let rest: Parts<()> = serde_json::from_value(Value::Object(entries.into_iter().collect())).ok()?;
     if rest.deployment_id.as_deref() != Some(kept.id.as_str()) {
         return None;
     }
@@ -278,6 +285,29 @@ fn reuse(text: &str) -> Option<(Input, Option<Kept>)> {
         expect_keys: rest.expect_keys,
     };
     Some((input, Some(Kept { id, text })))
+}
+
+/// A JSON object's entries in order, names written twice kept twice.
+struct Entries(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(Entries(entries))
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 /// Keep `input`'s deployment for the next plugin given the same one.
@@ -536,5 +566,14 @@ mod tests {
         let nested =
             format!(r#"{{"plugin":"p","deployment_id":"one","deployment":{b},"c":{{"deployment":{a}}}}}"#);
         assert_eq!(names(&nested), ["b"]);
+        // No deployment at all (`null`), the kept one's text under another key: an error, as
+        // reading it whole says; and a name written twice, which reading it whole refuses.
+        let (first, kept) = read_input(&input("p", Some("one"), &a)).expect("reads");
+        keep(kept, first);
+        let none = format!(r#"{{"plugin":"p","deployment_id":"one","deployment":null,"x\"deployment":{a}}}"#);
+        assert!(serde_json::from_str::<Input>(&none).is_err());
+        assert!(read_input(&none).is_err());
+        let twice = format!(r#"{{"plugin":"p","plugin":"q","deployment_id":"one","deployment":{a}}}"#);
+        assert!(read_input(&twice).is_err());
     }
 }
