@@ -280,8 +280,10 @@ pub struct Resolver<'a> {
     notes: Vec<String>,
     /// [`Self::default_identities`], once looked up.
     default_identities: Option<Vec<PathBuf>>,
-    /// The local user ([`default_user`]), once looked up (the environment is locked to read).
+    /// The local user ([`default_user`]) and `~/.ssh/known_hosts`, each looked up once (the
+    /// environment is locked to read).
     default_user: Option<String>,
+    user_known_hosts: Option<PathBuf>,
 }
 
 impl<'a> Resolver<'a> {
@@ -300,6 +302,7 @@ impl<'a> Resolver<'a> {
             notes: Vec::new(),
             default_identities: None,
             default_user: None,
+            user_known_hosts: None,
         }
     }
 
@@ -316,6 +319,7 @@ impl<'a> Resolver<'a> {
             notes: Vec::new(),
             default_identities: self.default_identities.clone(),
             default_user: self.default_user.clone(),
+            user_known_hosts: self.user_known_hosts.clone(),
         }
     }
 
@@ -617,7 +621,7 @@ impl<'a> Resolver<'a> {
                 Source::Defaults,
             )
             .offer_with(|| from_cfg("userknownhostsfile").map(|(args, from)| sourced(paths(args), from)))
-            .or_else(|| vec![user_known_hosts()]);
+            .or_else(|| vec![self.user_known_hosts.get_or_insert_with(user_known_hosts).clone()]);
         let global_known_hosts = Pick::new()
             .offer_with(|| from_cfg("globalknownhostsfile").map(|(args, from)| sourced(paths(args), from)))
             .or_else(|| vec![PathBuf::from("/etc/ssh/ssh_known_hosts")]);
