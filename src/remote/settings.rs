@@ -307,7 +307,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// A resolver of the same deployment, flags and ssh_config with nothing gathered yet: one
-    /// per thread when hosts are resolved in parallel; [`Self::join`] takes its warnings back.
+    /// per thread when hosts are resolved in parallel.
     pub fn fork(&self) -> Self {
         Self {
             d: self.d,
@@ -321,12 +321,6 @@ impl<'a> Resolver<'a> {
             default_user: self.default_user.clone(),
             user_known_hosts: self.user_known_hosts.clone(),
         }
-    }
-
-    /// Take what `fork` gathered: its warnings (each once) and, after this one's, its notes.
-    pub fn join(&mut self, fork: Self) {
-        self.warnings.extend(fork.warnings);
-        self.notes.extend(fork.notes);
     }
 
     /// `~/.ssh/id_*` that exist, looked up once per resolver (not once per host: three `stat`

@@ -51,9 +51,9 @@ const HOSTS_PER_JOB: usize = 1024;
 /// all of them weighed 120 MB, a `HostInfo` each 22 MB). A test holds the two byte for byte
 /// equal.
 pub fn resolved_fleet_json(d: &Deployment, reach: &Reach) -> Pieces {
-    let names: Vec<&String> = d.hosts.keys().collect();
+    let hosts: Vec<(&String, &crate::deployment::Host)> = d.hosts.iter().collect();
     let base = reach.resolver(d);
-    let pieces: Vec<String> = names
+    let pieces: Vec<String> = hosts
         .par_chunks(HOSTS_PER_JOB)
         .map_init(
             || base.fork(),
@@ -61,10 +61,8 @@ pub fn resolved_fleet_json(d: &Deployment, reach: &Reach) -> Pieces {
                 // About what a host takes without vars: the piece is not regrown (doubling left
                 // a third of 10 MB unused).
                 let mut out = Vec::with_capacity(chunk.len() * 96);
-                for name in chunk {
-                    let (Some(s), Some(h)) = (r.host(name), d.hosts.get(*name)) else {
-                        continue;
-                    };
+                for (name, h) in chunk {
+                    let Some(s) = r.host(name) else { continue };
                     let view = HostView {
                         name,
                         address: &s.address.value,

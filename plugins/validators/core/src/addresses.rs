@@ -85,7 +85,6 @@ impl Validator for Addresses {
                 },
             }
         }
-        drop(by_address);
         if failures.is_empty() {
             ctx.pass(
                 "address-valid",
